@@ -1,0 +1,168 @@
+"""Overseer's error hierarchy: every error carries its reporting policy.
+
+Adapters (``git``, ``kube``, ...) wrap their library's exceptions in these classes,
+so callers decide what to do from the class alone, never from a library type:
+
+- ``Policy.STALLED``: the user must act (bad credentials, a bad definition, a ref
+  that does not exist). Retrying changes nothing until the input changes, so the
+  resource reports the error in its conditions and waits for a new spec.
+- ``Policy.WAITING``: something outside is not ready (a server unreachable, a
+  timeout). Retry later with backoff.
+
+Messages say what happened and what to do, and never hold a secret: adapters pass
+every text that may quote a secret through :func:`scrub` first.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import re
+import urllib.parse
+from collections.abc import Iterable
+from typing import ClassVar
+
+REDACTED = "***"
+
+# A secret shorter than this is not scrubbed piecewise (its lines), only whole:
+# replacing every short line of a PEM key ("-----END...") would mangle messages.
+_MIN_FRAGMENT = 8
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:\s]*):[^/@\s]*@")
+
+
+class Policy(enum.Enum):
+    """How an error is reported and retried."""
+
+    STALLED = "stalled"
+    WAITING = "waiting"
+
+
+class OverseerError(Exception):
+    """Base of every error Overseer raises on purpose.
+
+    ``policy`` tells whether the user must act (stalled) or a retry may help
+    (waiting); ``reason`` is a CamelCase word for a condition's ``reason`` field.
+    """
+
+    policy: ClassVar[Policy] = Policy.WAITING
+    reason: ClassVar[str] = "Error"
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.reason
+
+    @property
+    def stalled(self) -> bool:
+        return self.policy is Policy.STALLED
+
+
+class InvalidDefinitionError(OverseerError):
+    """Input written by the user cannot be used as it is."""
+
+    policy = Policy.STALLED
+    reason = "InvalidDefinitionError"
+
+
+class BundleTooLargeError(OverseerError):
+    """The repository's ``bin/`` folder does not fit in one ConfigMap."""
+
+    policy = Policy.STALLED
+    reason = "BundleTooLargeError"
+
+
+class GitError(OverseerError):
+    """A git operation failed for a reason not recognised more precisely: retry."""
+
+    policy = Policy.WAITING
+    reason = "GitError"
+
+
+class GitInvalidSourceError(GitError):
+    """The URL, ref or path of a repository cannot be used as written."""
+
+    policy = Policy.STALLED
+    reason = "InvalidSource"
+
+
+class GitInvalidCredentialsError(GitError):
+    """The credentials Secret is malformed or does not fit the URL's scheme."""
+
+    policy = Policy.STALLED
+    reason = "InvalidCredentials"
+
+
+class GitAuthError(GitError):
+    """The server refused the credentials, or asked for some and none were given."""
+
+    policy = Policy.STALLED
+    reason = "AuthenticationFailed"
+
+
+class GitHostKeyError(GitError):
+    """The SSH server's host key is not in the given known_hosts (fail closed)."""
+
+    policy = Policy.STALLED
+    reason = "HostKeyVerificationFailed"
+
+
+class GitRepositoryNotFoundError(GitError):
+    """The server answered but has no repository at this URL."""
+
+    policy = Policy.STALLED
+    reason = "RepositoryNotFound"
+
+
+class GitRefNotFoundError(GitError):
+    """The branch, tag or commit does not exist in the repository."""
+
+    policy = Policy.STALLED
+    reason = "RefNotFound"
+
+
+class GitPathNotFoundError(GitError):
+    """The path inside the repository is missing or not a folder at this commit."""
+
+    policy = Policy.STALLED
+    reason = "PathNotFound"
+
+
+class GitUnreachableError(GitError):
+    """The server could not be reached (DNS, refused connection, network down)."""
+
+    policy = Policy.WAITING
+    reason = "Unreachable"
+
+
+class GitTimeoutError(GitUnreachableError):
+    """A git network operation took longer than its timeout."""
+
+    reason = "Timeout"
+
+
+def secret_variants(secret: str) -> set[str]:
+    """Every form in which a secret may be quoted: whole, URL-encoded, its lines."""
+    variants = {secret, secret.strip(), urllib.parse.quote(secret, safe="")}
+    variants.update(line.strip() for line in secret.splitlines())
+    return {v for v in variants if len(v) >= _MIN_FRAGMENT or v == secret.strip()}
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """Return ``text`` with every secret (and URL password) replaced by ``***``.
+
+    The base64 of a Basic ``user:secret`` pair cannot be derived from the secret
+    alone: callers that may have sent one pass :func:`basic_auth_value` too.
+    Empty and ``None`` secrets are ignored.
+    """
+    variants: set[str] = set()
+    for secret in secrets:
+        if secret and secret.strip():
+            variants |= secret_variants(secret)
+    # Longest first, so a whole key is replaced before any of its lines.
+    for variant in sorted(variants, key=len, reverse=True):
+        text = text.replace(variant, REDACTED)
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:{REDACTED}@", text)
+
+
+def basic_auth_value(username: str, password: str) -> str:
+    """The base64 part of an HTTP Basic header, to scrub alongside the password."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")

@@ -1,0 +1,457 @@
+"""The git adapter against real repositories served over file://, git://, HTTP and SSH."""
+
+# ruff: noqa: F811 - pytest fixtures imported from gitserver are redefined as parameters
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+
+import pytest
+from gitserver import (  # noqa: F401 - fixtures
+    TOKEN,
+    GitServer,
+    HTTPGitServer,
+    SSHGitServer,
+    Upstream,
+    closed_port,
+    git,
+    git_daemon,
+    git_root,
+    http_git,
+    new_ssh_key,
+    serve_http,
+    serve_silence,
+    sshd_git,
+    upstream,
+)
+
+from overseer import errors
+from overseer import git as ogit
+
+pytestmark = pytest.mark.timeout(120)
+
+JOB = b"- name: hello\n  command: echo hello\n"
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Route tempfile into a folder of our own, to see what the adapter leaves behind."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def mirror_commits(cache: Path, url: str) -> int:
+    return int(git("rev-list", "--count", "--all", cwd=ogit.mirror_path(cache, url)))
+
+
+def fetch(
+    url: str,
+    cache: Path,
+    *,
+    ref: str | None = None,
+    path: str = "",
+    credentials: ogit.Credentials | None = None,
+    timeout: float = 60,
+) -> ogit.Revision:
+    return ogit.fetch_revision(ogit.Source(url, ref, path), credentials, cache, timeout=timeout)
+
+
+def assert_secret_absent(secret: str, *texts: str) -> None:
+    fragments = [secret, *(line for line in secret.splitlines() if len(line) >= 8)]
+    fragments = [f for f in fragments if not f.startswith("-----")]
+    for text in texts:
+        for fragment in fragments:
+            assert fragment not in text
+
+
+def error_texts(exc: BaseException) -> list[str]:
+    return [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+
+
+# --- fetching and caching ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["file", "daemon"])
+def test_clone_then_incremental_shallow_fetch(
+    transport: str, upstream: Upstream, git_daemon: GitServer, cache: Path
+) -> None:
+    url = upstream.file_url if transport == "file" else git_daemon.url(upstream)
+    upstream.commit({"jobs/second.yml": "- name: second\n"}, "second job")
+
+    first = fetch(url, cache)
+    assert first.commit == upstream.head
+    assert first.job_files == {"jobs/hello.yml": JOB, "jobs/second.yml": b"- name: second\n"}
+    mirror = ogit.mirror_path(cache, url)
+    assert mirror_commits(cache, url) == 1, "the first fetch must be shallow"
+    assert git("rev-parse", "--is-shallow-repository", cwd=mirror) == "true"
+
+    newer = upstream.commit({"jobs/second.yml": None, "jobs/third.json": "[]"}, "swap")
+    second = fetch(url, cache)
+    assert second.commit == newer != first.commit
+    assert second.job_files == {"jobs/hello.yml": JOB, "jobs/third.json": b"[]"}
+    assert [p.name for p in cache.glob("*.git")] == [mirror.name], "one mirror, reused"
+    git("cat-file", "-e", f"{first.commit}^{{commit}}", cwd=mirror)  # kept from the first fetch
+    assert newer in (mirror / "shallow").read_text().split(), "the new commit came at depth 1"
+
+
+def test_same_mirror_serves_concurrent_fetches(upstream: Upstream, cache: Path) -> None:
+    results: list[ogit.Revision] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(fetch(upstream.file_url, cache))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    assert {r.commit for r in results} == {upstream.head}
+
+
+@pytest.mark.parametrize("kind", ["branch", "tag", "annotated-tag", "sha", "short-sha"])
+def test_ref_as_branch_tag_or_commit(
+    kind: str, upstream: Upstream, git_daemon: GitServer, cache: Path
+) -> None:
+    wanted = upstream.head
+    upstream.tag("v1")
+    upstream.tag("v1-annotated", message="release 1")
+    upstream.switch("feature")
+    feature = upstream.commit({"jobs/feature.yml": "- name: feature\n"}, "feature")
+    upstream.switch("main", create=False)
+    upstream.commit({"jobs/later.yml": "- name: later\n"}, "later on main")
+    ref, expected = {
+        "branch": ("feature", feature),
+        "tag": ("v1", wanted),
+        "annotated-tag": ("v1-annotated", wanted),
+        "sha": (wanted, wanted),
+        "short-sha": (wanted[:10], wanted),
+    }[kind]
+
+    revision = fetch(git_daemon.url(upstream), cache, ref=ref)
+
+    assert revision.commit == expected
+    assert ("jobs/feature.yml" in revision.job_files) == (kind == "branch")
+    assert "jobs/later.yml" not in revision.job_files
+
+
+def test_pinned_commit_already_fetched_needs_no_server(upstream: Upstream, cache: Path) -> None:
+    with serve_http(upstream.bare.parent, token=None) as server:
+        url = server.url(upstream)
+        fetch(url, cache, ref=upstream.head)
+        served = len(server.requests)
+        again = fetch(url, cache, ref=upstream.head)
+        assert again.commit == upstream.head
+        assert len(server.requests) == served
+
+
+def test_reads_path_inside_repo_and_bin_modes(upstream: Upstream, cache: Path) -> None:
+    upstream.symlink("ops/bin/link", "run")
+    upstream.commit(
+        {
+            "ops/overseer.yml": "timeout: 60\n",
+            "ops/a.yml": "- name: a\n",
+            "ops/nested/b.yaml": "- name: b\n",
+            "ops/README.md": "not a job",
+            "ops/.github/workflows/ci.yml": "not a job either",
+            "ops/bin/run": ("#!/bin/sh\necho run\n", 0o755),
+            "ops/bin/lib/common.sh": ("x=1\n", 0o644),
+            "ops/bin/config.yml": "bin files are not jobs\n",
+            "other/c.yml": "- name: outside the path\n",
+        },
+        "ops tree",
+    )
+
+    revision = fetch(upstream.file_url, cache, path="ops/")
+
+    assert revision.job_files == {"a.yml": b"- name: a\n", "nested/b.yaml": b"- name: b\n"}
+    assert revision.defaults == b"timeout: 60\n"
+    assert revision.bin_files == (
+        ogit.BinFile("config.yml", 0o644, b"bin files are not jobs\n"),
+        ogit.BinFile("lib/common.sh", 0o644, b"x=1\n"),
+        ogit.BinFile("run", 0o755, b"#!/bin/sh\necho run\n"),
+    )
+    assert revision.ignored == ("bin/link",)
+
+
+def test_root_without_defaults(upstream: Upstream, cache: Path) -> None:
+    revision = fetch(upstream.file_url, cache)
+    assert revision.defaults is None
+    assert revision.bin_files == ()
+
+
+def test_missing_path_is_stalled(upstream: Upstream, cache: Path) -> None:
+    with pytest.raises(errors.GitPathNotFoundError) as caught:
+        fetch(upstream.file_url, cache, path="nowhere")
+    assert caught.value.stalled
+    assert "nowhere" in str(caught.value)
+
+
+def test_unknown_ref_is_stalled(upstream: Upstream, git_daemon: GitServer, cache: Path) -> None:
+    with pytest.raises(errors.GitRefNotFoundError) as caught:
+        fetch(git_daemon.url(upstream), cache, ref="no-such-branch")
+    assert caught.value.policy is errors.Policy.STALLED
+    assert "spec.ref" in str(caught.value)
+
+
+def test_unknown_sha_is_stalled_after_full_fetch(upstream: Upstream, cache: Path) -> None:
+    with pytest.raises(errors.GitRefNotFoundError):
+        fetch(upstream.file_url, cache, ref="0123456789abcdef")
+
+
+def test_unknown_repository_is_stalled(git_daemon: GitServer, cache: Path) -> None:
+    with pytest.raises(errors.GitRepositoryNotFoundError) as caught:
+        fetch(git_daemon.url("missing.git"), cache)
+    assert caught.value.stalled
+
+
+# --- network failures -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["http", "git"])
+def test_unreachable_server_is_waiting(scheme: str, cache: Path) -> None:
+    url = f"{scheme}://127.0.0.1:{closed_port()}/jobs.git"
+    with pytest.raises(errors.GitUnreachableError) as caught:
+        fetch(url, cache)
+    assert caught.value.policy is errors.Policy.WAITING
+    assert "retries" in str(caught.value)
+
+
+def test_silent_server_times_out_and_is_waiting(cache: Path) -> None:
+    with serve_silence() as port, pytest.raises(errors.GitTimeoutError) as caught:
+        fetch(f"git://127.0.0.1:{port}/jobs.git", cache, timeout=2)
+    assert caught.value.policy is errors.Policy.WAITING
+    assert "2s" in str(caught.value)
+
+
+# --- HTTPS tokens -------------------------------------------------------------------------
+
+
+def test_http_token_syncs(upstream: Upstream, http_git: HTTPGitServer, cache: Path) -> None:
+    revision = fetch(http_git.url(upstream), cache, credentials=ogit.Credentials(token=TOKEN))
+    assert revision.commit == upstream.head
+    assert any(status == 401 for _, _, status in http_git.requests), "the server checks auth"
+
+
+def test_http_token_with_username(upstream: Upstream, git_root: Path, cache: Path) -> None:
+    with serve_http(git_root, token=TOKEN, username="robot") as server:
+        url = server.url(upstream)
+        with pytest.raises(errors.GitAuthError):
+            fetch(url, cache, credentials=ogit.Credentials(token=TOKEN, username="human"))
+        revision = fetch(url, cache, credentials=ogit.Credentials(token=TOKEN, username="robot"))
+    assert revision.commit == upstream.head
+
+
+def test_wrong_token_is_stalled_and_never_quoted(
+    upstream: Upstream,
+    http_git: HTTPGitServer,
+    cache: Path,
+    private_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong-token-7d1e9b2c44"
+    with pytest.raises(errors.GitAuthError) as caught:
+        fetch(http_git.url(upstream), cache, credentials=ogit.Credentials(token=wrong))
+    assert caught.value.stalled
+    assert "token" in str(caught.value)
+    assert_secret_absent(wrong, caplog.text, *error_texts(caught.value))
+    assert_secret_absent(errors.basic_auth_value("x-access-token", wrong), caplog.text)
+    assert list(private_tmp.iterdir()) == [], "temporary credential files are removed"
+
+
+def test_no_credentials_for_private_repo_is_stalled(
+    upstream: Upstream, http_git: HTTPGitServer, cache: Path
+) -> None:
+    with pytest.raises(errors.GitAuthError) as caught:
+        fetch(http_git.url(upstream), cache)
+    assert "spec.credentials" in str(caught.value)
+
+
+def test_good_token_never_logged(
+    upstream: Upstream,
+    http_git: HTTPGitServer,
+    cache: Path,
+    private_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    credentials = ogit.Credentials(token=TOKEN)
+    fetch(http_git.url(upstream), cache, credentials=credentials)
+    assert "Popen" in caplog.text, "GitPython's command lines were captured"
+    assert_secret_absent(TOKEN, caplog.text, repr(credentials))
+    assert list(private_tmp.iterdir()) == []
+    config = (ogit.mirror_path(cache, http_git.url(upstream)) / "config").read_text()
+    assert TOKEN not in config
+
+
+# --- SSH ------------------------------------------------------------------------------------
+
+
+def ssh_credentials(server: SSHGitServer, known_hosts: str | None = None) -> ogit.Credentials:
+    return ogit.Credentials(
+        ssh_private_key=server.private_key,
+        known_hosts=server.known_hosts if known_hosts is None else known_hosts,
+    )
+
+
+def test_ssh_with_known_hosts_syncs(
+    upstream: Upstream,
+    sshd_git: SSHGitServer,
+    cache: Path,
+    private_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    revision = fetch(sshd_git.url(upstream), cache, credentials=ssh_credentials(sshd_git))
+    assert revision.commit == upstream.head
+    assert revision.job_files == {"jobs/hello.yml": JOB}
+    assert_secret_absent(sshd_git.private_key, caplog.text)
+    assert list(private_tmp.iterdir()) == [], "the key file is removed"
+
+
+def test_ssh_wrong_known_hosts_fails_closed(
+    upstream: Upstream,
+    sshd_git: SSHGitServer,
+    cache: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, impostor = new_ssh_key(tmp_path / "impostor", "impostor")
+    key_type, blob = impostor.split()[:2]
+    wrong = f"[{sshd_git.host}]:{sshd_git.port} {key_type} {blob}\n"
+    with pytest.raises(errors.GitHostKeyError) as caught:
+        fetch(sshd_git.url(upstream), cache, credentials=ssh_credentials(sshd_git, wrong))
+    assert caught.value.stalled
+    assert "known_hosts" in str(caught.value)
+    assert_secret_absent(sshd_git.private_key, caplog.text, *error_texts(caught.value))
+
+
+def test_ssh_known_hosts_for_another_host_fails_closed(
+    upstream: Upstream, sshd_git: SSHGitServer, cache: Path
+) -> None:
+    other_host = sshd_git.known_hosts.replace(f"[{sshd_git.host}]", "[git.example.invalid]")
+    with pytest.raises(errors.GitHostKeyError):
+        fetch(sshd_git.url(upstream), cache, credentials=ssh_credentials(sshd_git, other_host))
+
+
+def test_ssh_without_known_hosts_is_refused_before_connecting(cache: Path) -> None:
+    url = f"ssh://git@127.0.0.1:{closed_port()}/jobs.git"
+    with pytest.raises(errors.GitHostKeyError) as caught:
+        fetch(url, cache, credentials=ogit.Credentials(ssh_private_key="KEY", known_hosts=""))
+    assert "known_hosts" in str(caught.value)
+
+
+def test_ssh_unknown_client_key_is_stalled(
+    upstream: Upstream,
+    sshd_git: SSHGitServer,
+    cache: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    stranger, _ = new_ssh_key(tmp_path / "stranger", "stranger")
+    credentials = ogit.Credentials(ssh_private_key=stranger, known_hosts=sshd_git.known_hosts)
+    with pytest.raises(errors.GitAuthError) as caught:
+        fetch(sshd_git.url(upstream), cache, credentials=credentials)
+    assert caught.value.stalled
+    assert_secret_absent(stranger, caplog.text, *error_texts(caught.value))
+
+
+# --- validation, credentials, scrubbing -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "credentials", "error"),
+    [
+        (ogit.Source("https://user:hunter2@host/r.git"), None, errors.GitInvalidSourceError),
+        (ogit.Source("--upload-pack=touch /tmp/x"), None, errors.GitInvalidSourceError),
+        (ogit.Source("ext::sh -c touch% /tmp/x"), None, errors.GitInvalidSourceError),
+        (ogit.Source("https://host/r.git", ref="main:refs/x"), None, errors.GitInvalidSourceError),
+        (ogit.Source("https://host/r.git", ref="-x"), None, errors.GitInvalidSourceError),
+        (ogit.Source("https://host/r.git", path="../up"), None, errors.GitInvalidSourceError),
+        (
+            ogit.Source("ssh://git@host/r.git"),
+            ogit.Credentials(token="t0ken-abcdefgh"),
+            errors.GitInvalidCredentialsError,
+        ),
+        (
+            ogit.Source("https://host/r.git"),
+            ogit.Credentials(ssh_private_key="k", known_hosts="h"),
+            errors.GitInvalidCredentialsError,
+        ),
+        (ogit.Source("git@host:r.git"), None, errors.GitHostKeyError),
+    ],
+)
+def test_invalid_sources_are_stalled_before_any_io(
+    source: ogit.Source,
+    credentials: ogit.Credentials | None,
+    error: type[errors.GitError],
+    cache: Path,
+) -> None:
+    with pytest.raises(error) as caught:
+        ogit.fetch_revision(source, credentials, cache)
+    assert caught.value.stalled
+    assert "hunter2" not in str(caught.value)
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_credentials_from_secret_data() -> None:
+    basic = ogit.Credentials.from_secret_data({"username": b"bot", "password": b"pw-123456789"})
+    assert (basic.username, basic.token) == ("bot", "pw-123456789")
+    ssh = ogit.Credentials.from_secret_data({"ssh-privatekey": "KEY", "known_hosts": "h k"})
+    assert (ssh.ssh_private_key, ssh.known_hosts, ssh.token) == ("KEY", "h k", None)
+    assert "pw-123456789" not in repr(basic)
+    with pytest.raises(errors.GitInvalidCredentialsError):
+        ogit.Credentials.from_secret_data({"unrelated": b"x"})
+    with pytest.raises(errors.GitInvalidCredentialsError):
+        ogit.Credentials.from_secret_data({"token": "t", "ssh-privatekey": "k"})
+
+
+def test_scrub_removes_secrets_in_every_form() -> None:
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\nQyNTUxOQAAACBd\n-----END"
+    token = "s3cr3t/t0ken+value"
+    text = (
+        f"token {token} quoted %2F as s3cr3t%2Ft0ken%2Bvalue, key line b3BlbnNzaC1rZXktdjEAAAA, "
+        f"basic {errors.basic_auth_value('u', token)}, url https://u:pw@host/x and {key}"
+    )
+    scrubbed = errors.scrub(text, [token, key, errors.basic_auth_value("u", token), None, ""])
+    for leaked in (token, "s3cr3t%2Ft0ken%2Bvalue", "b3BlbnNzaC1rZXktdjEAAAA", ":pw@"):
+        assert leaked not in scrubbed
+    assert errors.basic_auth_value("u", token) not in scrubbed
+    assert "https://u:***@host/x" in scrubbed
+    assert scrubbed.startswith("token *** quoted")
+
+
+def test_error_policies() -> None:
+    stalled = [
+        errors.GitAuthError,
+        errors.GitHostKeyError,
+        errors.GitRefNotFoundError,
+        errors.GitRepositoryNotFoundError,
+        errors.GitPathNotFoundError,
+        errors.GitInvalidSourceError,
+        errors.GitInvalidCredentialsError,
+        errors.BundleTooLargeError,
+    ]
+    waiting = [errors.GitUnreachableError, errors.GitTimeoutError, errors.GitError]
+    assert all(cls("x").stalled for cls in stalled)
+    assert not any(cls("x").stalled for cls in waiting)
+    assert all(issubclass(cls, errors.OverseerError) for cls in stalled + waiting)
+    assert len({cls.reason for cls in stalled + waiting}) == len(stalled + waiting)
