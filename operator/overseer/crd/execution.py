@@ -1,0 +1,179 @@
+"""OverseerExecution: one execution of one job, with its frozen definition and its outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from overseer.crd import base
+from overseer.crd import conditions as cond
+from overseer.crd import definition as defn
+
+EXECUTION_ID_PATTERN = r"^[0-9]+\.[0-9]{6}$"
+JOB_LABEL = "overseer.dev/job"
+"""Label naming the OverseerJob (resource name) an execution belongs to."""
+
+Phase = Literal["Pending", "Running", "Complete", "Failed", "TimedOut", "Killed"]
+PHASES: tuple[Phase, ...] = ("Pending", "Running", "Complete", "Failed", "TimedOut", "Killed")
+TERMINAL_PHASES: frozenset[Phase] = frozenset({"Complete", "Failed", "TimedOut", "Killed"})
+
+TriggerType = Literal["api", "schedule", "repeat", "manual"]
+DeliveryState = Literal["Pending", "Delivered", "Failed"]
+SIGNAL_PATTERN = r"^SIG[A-Z0-9+]+$"
+
+
+class Trigger(base.Model):
+    """What started the execution."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.type == 'repeat' ? has(self.repeatOf) : !has(self.repeatOf)",
+                    "message": "repeatOf is set exactly when type is repeat",
+                }
+            ]
+        }
+    )
+
+    type: TriggerType = Field(description="api, schedule, repeat or manual.")
+    repeat_of: Annotated[str, Field(pattern=EXECUTION_ID_PATTERN)] | None = Field(
+        default=None, description="Execution id this execution repeats."
+    )
+
+    @model_validator(mode="after")
+    def _repeat(self) -> Trigger:
+        if (self.type == "repeat") != (self.repeat_of is not None):
+            msg = "repeatOf is set exactly when the trigger type is repeat"
+            raise ValueError(msg)
+        return self
+
+
+class SignalRequest(base.Model):
+    """A signal someone asked to send to the job's process group."""
+
+    signal: Annotated[str, Field(pattern=SIGNAL_PATTERN, max_length=16)] = Field(
+        description="Signal name such as SIGTERM."
+    )
+    requested_at: datetime = Field(description="When it was requested.")
+
+
+class ExecutionSpec(base.Model):
+    """What to run: frozen at creation so a repeat runs exactly the same thing."""
+
+    job: Annotated[str, Field(min_length=1, max_length=63)] = Field(
+        description="Resource name of the OverseerJob."
+    )
+    execution_id: Annotated[str, Field(pattern=EXECUTION_ID_PATTERN)] = Field(
+        description=(
+            "Creation time in seconds with six-digit microseconds, such as 1489895624.840211."
+        )
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Parameter values supplied to this execution."
+    )
+    trigger: Trigger = Field(description="What started the execution.")
+    definition: defn.JobDefinition = Field(description="The job definition it runs.")
+    commit: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="Commit the definition was read at."
+    )
+    signals: list[SignalRequest] = Field(
+        default_factory=list, description="Signals requested for the running job, oldest first."
+    )
+
+
+class Event(base.StatusModel):
+    """One status event: start, complete, fail, time-out or a custom one from the job."""
+
+    id: str | None = Field(
+        default=None, description="Unique id of the event (webhook idempotency key)."
+    )
+    status: Annotated[str, Field(min_length=1, max_length=63)] = Field(description="Event name.")
+    time: datetime = Field(description="When it happened.")
+    data: Any = Field(default=None, description="Free-form JSON attached to the event.")
+
+
+class Archive(base.StatusModel):
+    """Where the execution's stdout and stderr are kept after the pod is gone."""
+
+    backend: str = Field(description="Archive backend, such as local or s3.")
+    location: str = Field(description="Backend-specific location of the output.")
+
+
+class Delivery(base.StatusModel):
+    """One webhook delivery of one event to one URL."""
+
+    event_id: str = Field(description="Id of the event delivered.")
+    url: str = Field(description="URL the event is posted to.")
+    status: DeliveryState = Field(description="Pending, Delivered or Failed (gave up).")
+    attempts: Annotated[int, Field(ge=0)] = Field(default=0, description="Attempts so far.")
+    last_error: str | None = Field(default=None, description="Error of the latest failed attempt.")
+    next_attempt_at: datetime | None = Field(default=None, description="When to try again.")
+    delivered_at: datetime | None = Field(default=None, description="When it was delivered.")
+
+
+class ExecutionStatus(base.StatusModel):
+    """How the execution went."""
+
+    phase: Phase | None = Field(default=None, description="Current phase.")
+    events: list[Event] = Field(default_factory=list, description="Status events, in order.")
+    exit_code: int | None = Field(default=None, description="Exit code of the job's process.")
+    signal: str | None = Field(default=None, description="Signal that ended the job's process.")
+    start_time: datetime | None = Field(default=None, description="When the process started.")
+    completion_time: datetime | None = Field(default=None, description="When it ended.")
+    duration: str | None = Field(
+        default=None, description="Time from start to completion, such as 1m12s (derived)."
+    )
+    pod_name: str | None = Field(default=None, description="Pod the job ran in.")
+    job_name: str | None = Field(default=None, description="batch/v1 Job that ran it.")
+    archive: Archive | None = Field(default=None, description="Where the output is kept.")
+    reason: str | None = Field(default=None, description="Why it is in its phase, one word.")
+    message: str | None = Field(default=None, description="Details about the phase.")
+    deliveries: list[Delivery] = Field(default_factory=list, description="Webhook deliveries.")
+    conditions: list[cond.Condition] = cond.conditions_field()
+    observed_generation: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="The metadata.generation the status was computed for."
+    )
+
+    @model_validator(mode="after")
+    def _duration(self) -> ExecutionStatus:
+        if self.start_time is not None and self.completion_time is not None:
+            self.duration = format_duration(
+                (self.completion_time - self.start_time).total_seconds()
+            )
+        return self
+
+
+def format_duration(seconds: float) -> str:
+    """``72.4`` -> ``"1m12s"``; under a minute keeps one decimal: ``"4.2s"``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    first = next(i for i, (n, _) in enumerate(parts) if n)
+    return "".join(f"{n}{unit}" for n, unit in parts[first:])
+
+
+KIND = base.Kind(
+    kind="OverseerExecution",
+    plural="overseerexecutions",
+    singular="overseerexecution",
+    short_names=("osx",),
+    spec=ExecutionSpec,
+    status=ExecutionStatus,
+    description="One execution of an OverseerJob: what ran, how it went, where its output is.",
+    columns=(
+        base.PrinterColumn("Job", ".spec.job", description="OverseerJob resource name."),
+        base.PrinterColumn("Status", ".status.phase", description="Phase."),
+        base.PrinterColumn("Exit code", ".status.exitCode", "integer", "Exit code."),
+        base.PrinterColumn("Start", ".status.startTime", "date", "When it started."),
+        base.PrinterColumn("Duration", ".status.duration", description="Start to completion."),
+        base.AGE_COLUMN,
+    ),
+)

@@ -1,0 +1,134 @@
+"""OverseerRepository: a git repository (and folder in it) that job definitions come from."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from overseer.crd import base, types
+from overseer.crd import conditions as cond
+
+SHORT_COMMIT_LENGTH = 12
+
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:.+$")
+_URL = re.compile(r"^(https?|ssh|git|file)://\S+$")
+
+
+class SecretReference(base.Model):
+    """A Secret in the repository's namespace.
+
+    For HTTPS it holds ``token`` (and optionally ``username``); for SSH it holds
+    ``sshPrivateKey`` and ``knownHosts``.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        description="Name of the Secret."
+    )
+
+
+class RepositorySpec(base.Model):
+    """Where the job definitions are and how often to look at them."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="Git URL: https://, ssh://, git@host:path or file://."
+    )
+    ref: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None, description="Branch, tag or commit; the remote's HEAD when unset."
+    )
+    path: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        default=None,
+        description="Folder inside the repository holding the job files; the root when unset.",
+    )
+    interval: types.Duration = Field(
+        default="1m", description="How often to poll, such as 30s or 5m."
+    )
+    secret_ref: SecretReference | None = Field(
+        default=None, description="Credentials for a private repository."
+    )
+    suspend: bool = Field(default=False, description="Stop syncing while true.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not (_URL.match(value) or _SCP_LIKE.match(value)):
+            msg = (
+                f"{value!r} is not a git URL; use https://host/org/repo.git, "
+                "ssh://git@host/org/repo.git, git@host:org/repo.git or file:///path"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = [p for p in value.split("/") if p not in {"", "."}]
+        if value.startswith("/") or ".." in parts:
+            msg = f"path {value!r} must stay inside the repository: a relative folder without '..'"
+            raise ValueError(msg)
+        return value
+
+
+class DefinitionError(base.StatusModel):
+    """A problem found in one file during the last sync; the file's jobs were kept as they were."""
+
+    file: str = Field(description="Path of the file, relative to the repository path.")
+    job: str | None = Field(default=None, description="Name of the job, when known.")
+    field: str | None = Field(default=None, description="Dotted path of the field, when known.")
+    line: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Line in the file, when known."
+    )
+    message: str = Field(description="What is wrong and what to do about it.")
+
+
+class RepositoryStatus(base.StatusModel):
+    """What the last sync found."""
+
+    conditions: list[cond.Condition] = cond.conditions_field(
+        "Ready (jobs are in sync with git) and Synced (the last fetch worked)."
+    )
+    commit: str | None = Field(default=None, description="Commit the jobs were last synced from.")
+    short_commit: str | None = Field(
+        default=None, description="First characters of the commit, for display."
+    )
+    last_sync_time: datetime | None = Field(default=None, description="When the last sync ended.")
+    job_count: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Number of jobs defined by the repository."
+    )
+    errors: list[DefinitionError] = Field(
+        default_factory=list, description="Problems in job files found by the last sync."
+    )
+    observed_generation: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="The metadata.generation the last sync acted on."
+    )
+
+    @model_validator(mode="after")
+    def _short_commit(self) -> RepositoryStatus:
+        if self.commit is not None:
+            self.short_commit = self.commit[:SHORT_COMMIT_LENGTH]
+        return self
+
+
+KIND = base.Kind(
+    kind="OverseerRepository",
+    plural="overseerrepositories",
+    singular="overseerrepository",
+    short_names=("osr",),
+    spec=RepositorySpec,
+    status=RepositoryStatus,
+    description="A git repository whose job files define OverseerJobs.",
+    columns=(
+        base.PrinterColumn("URL", ".spec.url", description="Git URL."),
+        base.PrinterColumn("Ref", ".spec.ref", description="Branch, tag or commit."),
+        base.PrinterColumn("Commit", ".status.shortCommit", description="Synced commit."),
+        base.PrinterColumn("Jobs", ".status.jobCount", "integer", "Number of jobs."),
+        base.PrinterColumn(
+            "Ready", '.status.conditions[?(@.type=="Ready")].status', description="Ready condition."
+        ),
+        base.AGE_COLUMN,
+    ),
+)
