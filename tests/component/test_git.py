@@ -143,11 +143,33 @@ def test_ref_as_branch_tag_or_commit(
         "short-sha": (wanted[:10], wanted),
     }[kind]
 
-    revision = fetch(git_daemon.url(upstream), cache, ref=ref)
+    url = git_daemon.url(upstream)
+    revision = fetch(url, cache, ref=ref)
 
     assert revision.commit == expected
+    shallow = git("rev-parse", "--is-shallow-repository", cwd=ogit.mirror_path(cache, url))
+    assert shallow == ("false" if kind == "short-sha" else "true"), "only short SHAs need history"
     assert ("jobs/feature.yml" in revision.job_files) == (kind == "branch")
     assert "jobs/later.yml" not in revision.job_files
+
+
+def test_sha_falls_back_to_full_fetch_when_server_refuses_it(
+    upstream: Upstream, git_daemon: GitServer, cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="overseer.git")
+    old = upstream.head
+    upstream.commit({"jobs/new.yml": "- name: new\n"}, "newer")
+    url = git_daemon.url(upstream)
+    # Protocol v0 only serves advertised tips unless the server allows any reachable SHA:
+    # an old commit is refused, as by many older servers.
+    mirror = ogit.mirror_path(cache, url)
+    git("init", "--quiet", "--bare", mirror)
+    git("config", "protocol.version", "0", cwd=mirror)
+    revision = fetch(url, cache, ref=old)
+    assert revision.commit == old
+    assert "jobs/new.yml" not in revision.job_files
+    assert git("rev-parse", "--is-shallow-repository", cwd=mirror) == "false"
+    assert "server refused a fetch by SHA" in caplog.text
 
 
 def test_pinned_commit_already_fetched_needs_no_server(upstream: Upstream, cache: Path) -> None:
@@ -280,7 +302,7 @@ def test_no_credentials_for_private_repo_is_stalled(
 ) -> None:
     with pytest.raises(errors.GitAuthError) as caught:
         fetch(http_git.url(upstream), cache)
-    assert "spec.credentials" in str(caught.value)
+    assert "spec.secretRef" in str(caught.value)
 
 
 def test_good_token_never_logged(
@@ -417,6 +439,8 @@ def test_credentials_from_secret_data() -> None:
     assert (basic.username, basic.token) == ("bot", "pw-123456789")
     ssh = ogit.Credentials.from_secret_data({"ssh-privatekey": "KEY", "known_hosts": "h k"})
     assert (ssh.ssh_private_key, ssh.known_hosts, ssh.token) == ("KEY", "h k", None)
+    camel = ogit.Credentials.from_secret_data({"sshPrivateKey": b"KEY", "knownHosts": b"h k"})
+    assert camel == ssh
     assert "pw-123456789" not in repr(basic)
     with pytest.raises(errors.GitInvalidCredentialsError):
         ogit.Credentials.from_secret_data({"unrelated": b"x"})

@@ -113,9 +113,9 @@ import json, os, ssl, urllib.request
 sa = "/var/run/secrets/kubernetes.io/serviceaccount"
 host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
 ctx = ssl.create_default_context(cafile=sa + "/ca.crt")
-ctx.check_hostname = False  # no cluster DNS: the certificate names the IP, not what we dial
 token = open(sa + "/token").read()
-req = urllib.request.Request(f"https://{host}:{port}/version", headers={"Authorization": "Bearer " + token})
+auth = {"Authorization": "Bearer " + token}
+req = urllib.request.Request(f"https://{host}:{port}/version", headers=auth)
 print(json.dumps({"host": host, "version": json.load(urllib.request.urlopen(req, context=ctx))}))
 """
     # When it calls /version
@@ -123,7 +123,9 @@ print(json.dumps({"host": host, "version": json.load(urllib.request.urlopen(req,
     # Then it reached the API server through the service IP
     answer = json.loads(out.strip().splitlines()[-1])
     assert answer["version"]["gitVersion"].startswith("v1.")
-    cluster_ip = kube.cluster.run("-n", "default", "get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}")
+    cluster_ip = kube.cluster.run(
+        "-n", "default", "get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"
+    )
     assert answer["host"] == cluster_ip.stdout
 
 
@@ -175,7 +177,9 @@ def test_pod_reaches_http_server_on_the_host(kube: Kube) -> None:
 
 def test_restricted_namespace_admits_compliant_pods_and_rejects_privileged_ones(kube: Kube) -> None:
     # Given a namespace enforcing the restricted Pod Security Standard
-    kube.kubectl("label", "namespace", kube.namespace, "pod-security.kubernetes.io/enforce=restricted")
+    kube.kubectl(
+        "label", "namespace", kube.namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
     # When a compliant pod and a privileged pod are created
     compliant = kube.create(pod("compliant", ["true"]), check=False)
     privileged_pod = pod("privileged", ["true"])
@@ -185,4 +189,4 @@ def test_restricted_namespace_admits_compliant_pods_and_rejects_privileged_ones(
     assert compliant.returncode == 0, compliant.stderr
     assert privileged.returncode != 0
     assert "violates PodSecurity" in privileged.stderr
-    assert 'restricted:latest' in privileged.stderr
+    assert "restricted:latest" in privileged.stderr

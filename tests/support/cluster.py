@@ -24,10 +24,18 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = REPO / "hack" / "cluster.sh"
 LOCAL_STATE = Path(os.environ.get("OVERSEER_CLUSTER_DIR", "/var/lib/overseer-cluster"))
 # Context names that only ever point at disposable clusters.
-TEST_CONTEXTS = ("overseer-local", "kind-*", "k3d-*", "minikube", "docker-desktop", "*-test", "test-*")
+TEST_CONTEXTS = (
+    "overseer-local",
+    "kind-*",
+    "k3d-*",
+    "minikube",
+    "docker-desktop",
+    "*-test",
+    "test-*",
+)
 
 
-class ClusterRefused(RuntimeError):
+class ClusterRefusedError(RuntimeError):
     """The configured cluster is not one the tests may write to."""
 
 
@@ -37,7 +45,9 @@ class Cluster:
     kubectl: str
     context: str
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [self.kubectl, "--kubeconfig", str(self.kubeconfig), *args],
             input=input,
@@ -73,7 +83,10 @@ class Cluster:
         if override:
             return override
         out = self.run(
-            "get", "nodes", "-o", "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}"
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
         ).stdout
         return out.split()[0]
 
@@ -85,13 +98,19 @@ class Kube:
         self.cluster = cluster
         self.namespace = namespace
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self.cluster.run("-n", self.namespace, *args, input=input, check=check)
 
-    def apply(self, *manifests: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, *manifests: dict[str, Any], check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests), check=check)
 
-    def create(self, manifest: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+    def create(
+        self, manifest: dict[str, Any], check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self.kubectl("create", "-f", "-", input=json.dumps(manifest), check=check)
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
@@ -142,17 +161,21 @@ def connect(allow_any: bool = False) -> Cluster:
         kubeconfig = Path(env_kubeconfig.split(os.pathsep)[0])
         kubectl = _local_kubectl() or shutil.which("kubectl")
         if kubectl is None:
-            raise ClusterRefused("KUBECONFIG is set but no kubectl was found on PATH")
+            raise ClusterRefusedError("KUBECONFIG is set but no kubectl was found on PATH")
         context = _current_context(kubeconfig, kubectl)
         if not allow_any and not any(fnmatch.fnmatch(context, p) for p in TEST_CONTEXTS):
-            raise ClusterRefused(
+            raise ClusterRefusedError(
                 f"KUBECONFIG's current context {context!r} does not look like a test cluster "
                 f"(names allowed: {', '.join(TEST_CONTEXTS)}). The tests create and delete "
                 "namespaces; pass --allow-any-cluster if this cluster is really disposable."
             )
         return Cluster(kubeconfig, kubectl, context)
     out = subprocess.run(
-        ["bash", str(CLUSTER_SCRIPT), "up"], capture_output=True, text=True, check=False, timeout=3600
+        ["bash", str(CLUSTER_SCRIPT), "up"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
     )
     if out.returncode:
         raise RuntimeError(f"hack/cluster.sh up failed:\n{out.stderr[-4000:]}")
