@@ -82,8 +82,9 @@ class Credentials:
         """Read a Secret's decoded ``data``.
 
         Keys: ``token`` (or ``password``, as in ``kubernetes.io/basic-auth``) with an
-        optional ``username``; or ``ssh-privatekey`` (as in ``kubernetes.io/ssh-auth``,
-        alias ``identity``) with ``known_hosts``.
+        optional ``username``; or ``ssh-privatekey`` (as in ``kubernetes.io/ssh-auth``;
+        aliases ``sshPrivateKey``, ``identity``) with ``known_hosts`` (alias
+        ``knownHosts``).
         """
 
         def text(*keys: str) -> str | None:
@@ -96,8 +97,8 @@ class Credentials:
         credentials = cls(
             token=text("token", "password"),
             username=text("username"),
-            ssh_private_key=text("ssh-privatekey", "identity"),
-            known_hosts=text("known_hosts"),
+            ssh_private_key=text("ssh-privatekey", "sshPrivateKey", "identity"),
+            known_hosts=text("known_hosts", "knownHosts"),
         )
         if credentials.token and credentials.ssh_private_key:
             raise errors.GitInvalidCredentialsError(
@@ -612,7 +613,7 @@ _CLASSIFICATION: tuple[tuple[tuple[str, ...], type[errors.GitError], str], ...] 
 )
 _NO_CREDENTIALS_MESSAGE = (
     "{url} asks for credentials and none are configured: create a Secret with a token or an "
-    "SSH key and name it in spec.credentials ({detail})"
+    "SSH key and name it in spec.secretRef ({detail})"
 )
 
 
