@@ -185,8 +185,8 @@ def fetch_revision(
                 repo.close()
     except errors.GitError:
         raise
-    except (git.GitError, OSError, ValueError) as exc:
-        detail = errors.scrub(str(exc), secrets)
+    except Exception as exc:  # the adapter's boundary: no library error escapes unwrapped
+        detail = errors.scrub(f"{type(exc).__name__}: {exc}", secrets)
         raise errors.GitError(
             f"reading {_display(source.url)} failed: {detail}; Overseer retries with backoff"
         ) from None
@@ -364,7 +364,13 @@ def _locked(mirror: Path) -> Iterator[None]:
 
 
 def _open_mirror(mirror: Path) -> git.Repo:
+    """Open (or create) the mirror; call with its lock held."""
     if mirror.exists():
+        # Under our lock no git process works in the mirror: a *.lock file left by a
+        # fetch killed at its timeout is stale, and would fail every later fetch.
+        for stale in [*mirror.glob("*.lock"), *mirror.glob("refs/**/*.lock")]:
+            logger.warning("removing stale lock %s", stale)
+            stale.unlink(missing_ok=True)
         try:
             return git.Repo(mirror)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):

@@ -105,6 +105,16 @@ def test_clone_then_incremental_shallow_fetch(
     assert newer in (mirror / "shallow").read_text().split(), "the new commit came at depth 1"
 
 
+def test_stale_locks_of_a_killed_fetch_are_cleared(upstream: Upstream, cache: Path) -> None:
+    fetch(upstream.file_url, cache)
+    mirror = ogit.mirror_path(cache, upstream.file_url)
+    (mirror / "shallow.lock").write_text("")
+    (mirror / "refs" / "overseer" / "want" / "x.lock").write_text("")
+    newer = upstream.commit({"jobs/new.yml": "- name: new\n"})
+    assert fetch(upstream.file_url, cache).commit == newer
+    assert not list(mirror.rglob("*.lock"))
+
+
 def test_same_mirror_serves_concurrent_fetches(upstream: Upstream, cache: Path) -> None:
     results: list[ogit.Revision] = []
     failures: list[BaseException] = []
