@@ -1,0 +1,53 @@
+# Overseer's stable interface: `make up` (a newcomer's first command),
+# `make test` (what CI runs), the cluster targets, `make bench`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+PY := .venv/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help deps cluster-up cluster-down cluster-status images crds lint unit test bench bench-cold up down
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+deps: ## install Debian packages and the Python environment (.venv)
+	@hack/install-deps.sh
+
+cluster-up: deps ## build (cached) and start the local single-node cluster; last line: export KUBECONFIG=...
+	@hack/cluster.sh up
+
+cluster-down: ## stop the local cluster and remove its state, mounts and network rules
+	@hack/cluster.sh down
+
+cluster-status: ## say which cluster components run
+	@hack/cluster.sh status
+
+images: ## build the local images (library, testbox, pause)
+	@hack/build-images.sh >/dev/null
+
+crds: deps ## regenerate the CRDs in charts/ and manifests/ from the Python model
+	@$(PY) -m overseer.crd.render
+
+lint: deps ## ruff, mypy --strict, import contracts, CRD drift
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy
+	@.venv/bin/lint-imports
+	@$(PY) -m overseer.crd.render --check
+
+unit: deps ## the tests that need no cluster
+	@.venv/bin/pytest --no-cluster -q
+
+test: deps lint ## everything: lint, unit, component and cluster tests (starts the local cluster if no KUBECONFIG)
+	@.venv/bin/pytest -q
+
+bench: deps ## print the benchmark figures (warm cluster-up, memory, ...)
+	@bench/cluster.sh
+
+bench-cold: deps ## also measure a cold Kubernetes build (15-40 minutes)
+	@bench/cluster.sh --cold
+
+up: cluster-up ## bring Overseer up on the local cluster (or KUBECONFIG's) and run the example jobs
+	@hack/up.sh
+
+down: cluster-down ## stop everything make up started
