@@ -1,0 +1,134 @@
+"""Kubernetes names derived from job names and execution times, deterministically.
+
+A job's display name is any text ("Nightly backup", "A job", "Sauvegarde é"); its
+resource name is a DNS-1123 label: a readable slug plus a hash of the exact display
+name, so two names that slug alike ("A job", "a job") still differ. Execution ids keep
+the original's form, the creation time in seconds with microseconds
+(``1489895624.840211``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+MAX_NAME_LENGTH = 63
+"""DNS-1123 label limit; also what a batch/v1 Job name may use."""
+HASH_LENGTH = 10
+"""Hex digits of sha256 kept in names (40 bits)."""
+FALLBACK_SLUG = "job"
+"""Slug used when nothing of the display name survives transliteration."""
+
+EXECUTION_ID_PATTERN = re.compile(r"^([0-9]+)\.([0-9]{6})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# Letters NFKD does not decompose into ASCII.
+_TRANSLITERATION = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ø": "o",
+        "Ø": "O",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "ł": "l",
+        "Ł": "L",
+        "þ": "th",
+        "Þ": "TH",
+        "\u0131": "i",  # dotless i
+    }
+)
+
+
+def slugify(text: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """Lowercase ASCII letters, digits and single dashes; accents dropped, other scripts too.
+
+    ``"Crème brûlée at 5"`` -> ``"creme-brulee-at-5"``; may return ``""``.
+    """
+    ascii_text = (
+        unicodedata.normalize("NFKD", text.translate(_TRANSLITERATION))
+        .encode("ascii", "ignore")
+        .decode("ascii")
+        .lower()
+    )
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    return slug[:max_length].rstrip("-")
+
+
+def short_hash(text: str, length: int = HASH_LENGTH) -> str:
+    """The first ``length`` hex digits of sha256 of the UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def job_resource_name(display_name: str) -> str:
+    """The OverseerJob name of a job: ``<slug>-<hash of the exact display name>``, <= 63.
+
+    ``"A job"`` -> ``"a-job-<10 hex>"``; ``"a job"`` gets another hash.
+    """
+    slug = slugify(display_name, MAX_NAME_LENGTH - 1 - HASH_LENGTH) or FALLBACK_SLUG
+    return f"{slug}-{short_hash(display_name)}"
+
+
+def execution_id(when: datetime) -> str:
+    """``1489895624.840211``: seconds since the epoch and six-digit microseconds.
+
+    Computed with integers from the aware datetime, so no float rounding creeps in.
+    """
+    if when.tzinfo is None or when.utcoffset() is None:
+        msg = "execution_id needs an aware datetime (with a time zone), such as datetime.now(UTC)"
+        raise ValueError(msg)
+    delta = when - _EPOCH
+    if delta < timedelta(0):
+        msg = f"{when.isoformat()} is before 1970; execution ids count seconds since 1970"
+        raise ValueError(msg)
+    seconds = delta.days * 86400 + delta.seconds
+    return f"{seconds}.{delta.microseconds:06d}"
+
+
+def parse_execution_id(text: str) -> datetime:
+    """The UTC time an execution id stands for; ValueError when it is not one."""
+    match = EXECUTION_ID_PATTERN.fullmatch(text)
+    if match is None:
+        msg = f"{text!r} is not an execution id; ids look like 1489895624.840211"
+        raise ValueError(msg)
+    return _EPOCH + timedelta(seconds=int(match[1]), microseconds=int(match[2]))
+
+
+def next_execution_id(previous: str) -> str:
+    """The id one microsecond after ``previous``: what to try when an id is already taken."""
+    return execution_id(parse_execution_id(previous) + timedelta(microseconds=1))
+
+
+def execution_resource_name(job_name: str, execution_id_: str) -> str:
+    """The OverseerExecution name: ``<job resource name>-<seconds>-<microseconds>``, <= 63.
+
+    When the job name is too long to fit, its head is kept and its own hash replaces
+    the rest, so the name stays unique per job and execution id.
+    """
+    match = EXECUTION_ID_PATTERN.fullmatch(execution_id_)
+    if match is None:
+        msg = f"{execution_id_!r} is not an execution id; ids look like 1489895624.840211"
+        raise ValueError(msg)
+    if not is_dns_label(job_name):
+        msg = f"{job_name!r} is not a job resource name (a DNS-1123 label)"
+        raise ValueError(msg)
+    suffix = f"-{match[1]}-{match[2]}"
+    room = MAX_NAME_LENGTH - len(suffix)
+    head = job_name
+    if len(head) > room:
+        keep = room - 1 - HASH_LENGTH
+        head = f"{job_name[:keep].rstrip('-')}-{short_hash(job_name)}"
+    return head + suffix
+
+
+def is_dns_label(name: str) -> bool:
+    """True for a DNS-1123 label: lowercase alphanumerics and dashes, <= 63."""
+    return len(name) <= MAX_NAME_LENGTH and _DNS_LABEL.fullmatch(name) is not None
