@@ -1,0 +1,149 @@
+"""Turn a parsed repository into the OverseerJob objects a sync applies, and its status.
+
+Pure: the operator's sync reaction feeds it what git and the cluster hold and
+carries out what it returns.
+
+A job's spec hash leaves out ``source.commit``: a commit that does not touch a
+job must not rewrite it (that would make every sync of a busy repository write
+every job). ``source.commit`` therefore says at which commit the definition was
+last written, which is also the commit whose ``bin/`` a new execution uses only
+through the repository's status, never through the job.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from overseer.core import definitions, sync
+from overseer.crd import base, conditions, repository
+from overseer.crd import job as job_crd
+
+
+@dataclasses.dataclass(frozen=True)
+class Owner:
+    """The OverseerRepository that owns the jobs it defines."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+def build_job(owner: Owner, commit: str, parsed: definitions.ParsedJob) -> dict[str, Any]:
+    """The OverseerJob body for one parsed job (without ``spec.active``: the API owns it)."""
+    spec = {
+        "displayName": parsed.name,
+        "definition": base.to_body(parsed.definition),
+        "source": {"repository": owner.name, "file": parsed.file, "commit": commit},
+    }
+    return {
+        "apiVersion": base.API_VERSION,
+        "kind": job_crd.KIND.kind,
+        "metadata": {
+            "name": parsed.resource_name,
+            "namespace": owner.namespace,
+            "labels": {job_crd.REPOSITORY_LABEL: owner.name},
+            "ownerReferences": [
+                {
+                    "apiVersion": base.API_VERSION,
+                    "kind": repository.KIND.kind,
+                    "name": owner.name,
+                    "uid": owner.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+
+
+def hash_job_spec(spec: Mapping[str, Any]) -> str:
+    """The spec hash of a job, independent of the commit it was read at."""
+    kept = copy.deepcopy(dict(spec))
+    source = dict(kept.get("source") or {})
+    source.pop("commit", None)
+    kept["source"] = source
+    return sync.hash_spec(kept)
+
+
+def build_desired_jobs(
+    owner: Owner, commit: str, result: definitions.RepositoryResult
+) -> dict[str, sync.DesiredObject]:
+    """Every job the commit defines, keyed by resource name, ready for :func:`sync.plan_sync`."""
+    desired = {}
+    for name, parsed in result.jobs.items():
+        body = build_job(owner, commit, parsed)
+        desired[name] = sync.DesiredObject(body, hash_job_spec(body["spec"]), parsed.file)
+    return desired
+
+
+def build_status(
+    *,
+    previous: Mapping[str, Any],
+    generation: int | None,
+    commit: str | None,
+    job_count: int | None,
+    errors: Sequence[repository.DefinitionError],
+    fetch_error: tuple[str, str] | None,
+    now: datetime,
+) -> tuple[dict[str, Any], bool]:
+    """The repository's new status, and whether it differs from ``previous``.
+
+    ``fetch_error`` is (reason, message) when git failed.
+
+    Ready is True when the jobs match the commit, with no definition error; Synced
+    says whether the last fetch worked. Unchanged conditions keep their transition
+    times and ``lastSyncTime`` only moves when something else changed, so a sync
+    that changes nothing yields an unchanged status, and the caller writes nothing.
+    """
+    status = repository.RepositoryStatus.model_validate(previous or {})
+    conds = list(status.conditions)
+
+    def put(type_: str, ok: bool, reason: str, message: str) -> None:
+        nonlocal conds
+        conds = conditions.set_condition(
+            conds,
+            type_,
+            "True" if ok else "False",
+            reason,
+            message,
+            now=now,
+            observed_generation=generation,
+        )
+
+    update: dict[str, Any] = {"observed_generation": generation}
+    if fetch_error is not None:
+        reason, message = fetch_error
+        put(conditions.SYNCED, False, reason, message)
+        put(conditions.READY, False, reason, f"jobs may be out of date: {message}")
+    else:
+        put(conditions.SYNCED, True, "Fetched", f"fetched commit {commit}")
+        if errors:
+            files = ", ".join(sorted({e.file for e in errors}))
+            put(
+                conditions.READY,
+                False,
+                conditions.INVALID_DEFINITIONS,
+                f"{len(errors)} error(s) in {files}; the jobs these files defined before "
+                "are kept as they were until a commit fixes them",
+            )
+        else:
+            put(conditions.READY, True, "Synced", f"{job_count} job(s) in sync with {commit}")
+        update |= {"commit": commit, "job_count": job_count, "errors": list(errors)}
+    update["conditions"] = conds
+    old_body = base.to_body(status)
+    new_body = base.to_body(
+        repository.RepositoryStatus.model_validate(base.to_body(status.model_copy(update=update)))
+    )
+    changed = _without_time(new_body) != _without_time(old_body)
+    if changed:
+        new_body["lastSyncTime"] = now.isoformat().replace("+00:00", "Z")
+    return new_body, changed
+
+
+def _without_time(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if k != "lastSyncTime"}

@@ -1,0 +1,136 @@
+"""Every kopf handler Overseer registers, in one place. Each is glue to a reaction.
+
+Importing this module registers the handlers with kopf's default registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from overseer import kube
+from overseer.core import sync
+from overseer.crd import base
+from overseer.crd import job as job_crd
+from overseer.operator import repositories
+from overseer.operator.settings import Settings
+
+PREFIX = "overseer.dev"
+
+
+@kopf.on.startup()
+async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Fail fast on bad settings; keep kopf's bookkeeping under our own prefix, quietly."""
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    # Handler logs would otherwise become Kubernetes Events: API writes on every sync.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 600
+    memo.settings = Settings.from_env()
+    memo.kube = kube.Kube.connect(memo.settings.kubeconfig)
+
+
+@kopf.on.cleanup()
+async def close(*, memo: kopf.Memo, **_: Any) -> None:
+    await memo.kube.close()
+
+
+@kopf.index(base.GROUP, base.VERSION, "overseerjobs")
+def jobs_by_repository(
+    *,
+    namespace: str | None,
+    name: str,
+    labels: kopf.Labels,
+    annotations: kopf.Annotations,
+    **_: Any,
+) -> dict[tuple[str, str], tuple[str, str | None, str | None]] | None:
+    """OverseerJobs by (namespace, repository): the sync's view of what exists, from the watch."""
+    repository = labels.get(job_crd.REPOSITORY_LABEL)
+    if not repository or namespace is None:
+        return None
+    return {
+        (namespace, repository): (
+            name,
+            annotations.get(sync.SPEC_HASH_ANNOTATION),
+            annotations.get(sync.SOURCE_FILE_ANNOTATION),
+        )
+    }
+
+
+@kopf.on.update(base.GROUP, base.VERSION, "overseerrepositories")
+def wake_sync(*, memo: kopf.Memo, **_: Any) -> None:
+    """A changed spec or a sync request (annotation) runs the sync now, not at the interval."""
+    wake = getattr(memo, "wake", None)
+    if wake is not None:
+        wake.set()
+
+
+@kopf.daemon(base.GROUP, base.VERSION, "overseerrepositories", cancellation_timeout=2.0)
+async def run_syncs(
+    *,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    # kopf passes the index by its name; the default only satisfies kopf's handler protocol.
+    jobs_by_repository: kopf.Index[tuple[str, str], tuple[str, str | None, str | None]]
+    | None = None,
+    **_: Any,
+) -> None:
+    """Sync the repository at its interval, at once when woken, until it is deleted."""
+    assert namespace is not None, "OverseerRepository is a namespaced kind"
+    assert jobs_by_repository is not None, "kopf passes every index to every handler"
+    memo.wake = asyncio.Event()
+    failures = 0
+
+    def post_event(type_: str, reason: str, message: str) -> None:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+    while not stopped:
+        delay: float = 3600.0
+        if not spec.get("suspend"):
+            repo = repositories.Repository(
+                namespace=namespace,
+                name=name,
+                uid=uid,
+                generation=meta.get("generation"),
+                spec=dict(spec),
+                status=dict(status),
+            )
+            existing = {
+                job_name: sync.ExistingObject(spec_hash, source_file)
+                for job_name, spec_hash, source_file in jobs_by_repository.get(
+                    (namespace, name), []
+                )
+            }
+            outcome = await repositories.sync_repository(
+                repo,
+                existing_jobs=existing,
+                client=memo.kube,
+                settings=memo.settings,
+                post_event=post_event,
+                failures=failures,
+            )
+            failures = failures + 1 if outcome.error and not outcome.error.stalled else 0
+            delay = outcome.delay
+        memo.wake.clear()
+        woken = asyncio.ensure_future(memo.wake.wait())
+        stopping = asyncio.ensure_future(stopped.wait())
+        try:
+            await asyncio.wait(
+                {woken, stopping}, timeout=delay, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            woken.cancel()
+            stopping.cancel()

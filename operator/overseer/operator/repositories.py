@@ -1,0 +1,234 @@
+"""The repository sync: git commit in, OverseerJobs and the ``bin/`` bundle out.
+
+One sync is a short ordered list of steps (read spec, credentials, fetch, parse,
+plan, apply, bundle, status). Each step either moves on or raises an
+:class:`overseer.errors.OverseerError` whose policy decides what happens next:
+a stalled error is reported and waits for the next interval (a new commit or a
+new spec); a waiting error is reported and retried with backoff.
+
+A sync that finds nothing changed makes no API write at all: the plan is
+empty, the bundle is only written when the commit moves, and the status is
+only patched when it differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from overseer import errors, git, kube
+from overseer.core import bundle, definitions, repository_sync, sync
+from overseer.crd import repository as repository_crd
+from overseer.crd import types
+from overseer.operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EventPoster = Callable[[str, str, str], None]
+"""Posts a Kubernetes Event on the repository: (type, reason, message)."""
+
+
+class InvalidSpecError(errors.OverseerError):
+    """The OverseerRepository's spec cannot be used as it is."""
+
+    policy = errors.Policy.STALLED
+    reason = "InvalidSpec"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a sync did and when the next one is due."""
+
+    delay: float
+    commit: str | None = None
+    writes: int = 0
+    error: errors.OverseerError | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Repository:
+    """The parts of an OverseerRepository object a sync reads."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+
+async def sync_repository(
+    repo: Repository,
+    *,
+    existing_jobs: Mapping[str, sync.ExistingObject],
+    client: kube.Kube,
+    settings: Settings,
+    post_event: EventPoster,
+    failures: int = 0,
+) -> Outcome:
+    """Run one sync; ``failures`` counts the temporary failures just before it (for backoff)."""
+    writes_before = sum(client.writes.values())
+    try:
+        spec = _read_spec(repo)
+        interval = types.parse_duration(spec.interval).total_seconds()
+        credentials = await _read_credentials(repo, spec, client)
+        source = git.Source(url=spec.url, ref=spec.ref, path=spec.path or "")
+        revision = await asyncio.to_thread(
+            git.fetch_revision,
+            source,
+            credentials,
+            settings.cache_dir,
+            timeout=settings.git_timeout,
+        )
+    except errors.OverseerError as error:
+        await _report_failure(repo, error, client, post_event)
+        delay = _retry_delay(settings, failures) if not error.stalled else _interval_or(repo, 60.0)
+        return Outcome(delay, writes=sum(client.writes.values()) - writes_before, error=error)
+
+    result = definitions.parse_repository(dict(revision.job_files), revision.defaults)
+    owner = repository_sync.Owner(repo.namespace, repo.name, repo.uid)
+    desired = repository_sync.build_desired_jobs(owner, revision.commit, result)
+    plan = sync.plan_sync(desired, result.failed_files, existing_jobs)
+    try:
+        await _carry_out(plan, repo.namespace, client)
+        if revision.commit != repo.status.get("commit") or not repo.status.get("commit"):
+            await _publish_bundle(repo, revision, client)
+    except errors.OverseerError as error:
+        await _report_failure(repo, error, client, post_event)
+        delay = _retry_delay(settings, failures) if not error.stalled else interval
+        return Outcome(delay, revision.commit, sum(client.writes.values()) - writes_before, error)
+
+    old_errors = repo.status.get("errors") or []
+    status, changed = repository_sync.build_status(
+        previous=repo.status,
+        generation=repo.generation,
+        commit=revision.commit,
+        job_count=len(desired) + len(plan.kept_because_file_failed),
+        errors=result.errors,
+        fetch_error=None,
+        now=datetime.now(UTC),
+    )
+    if changed:
+        await client.patch_status("OverseerRepository", repo.namespace, repo.name, status)
+    if result.errors and status.get("errors") != old_errors:
+        for error_ in result.errors:
+            where = ":".join(str(p) for p in (error_.file, error_.line) if p)
+            job = f" job {error_.job!r}" if error_.job else ""
+            field = f" field {error_.field}" if error_.field else ""
+            post_event("Warning", "InvalidDefinition", f"{where}{job}{field}: {error_.message}")
+    if not plan.is_noop:
+        log.info(
+            "synced %s/%s at %s: %d created, %d updated, %d deleted, %d kept (file failed)",
+            repo.namespace,
+            repo.name,
+            revision.commit[:12],
+            len(plan.create),
+            len(plan.update),
+            len(plan.delete),
+            len(plan.kept_because_file_failed),
+        )
+    writes = sum(client.writes.values()) - writes_before
+    log.info(
+        "sync of %s/%s at %s done with %d API writes",
+        repo.namespace,
+        repo.name,
+        revision.commit[:12],
+        writes,
+    )
+    return Outcome(interval, revision.commit, writes)
+
+
+def _read_spec(repo: Repository) -> repository_crd.RepositorySpec:
+    try:
+        return repository_crd.RepositorySpec.model_validate(dict(repo.spec))
+    except pydantic.ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise InvalidSpecError(f"spec is invalid: {problems}") from None
+
+
+async def _read_credentials(
+    repo: Repository, spec: repository_crd.RepositorySpec, client: kube.Kube
+) -> git.Credentials | None:
+    if spec.secret_ref is None:
+        return None
+    data = await client.read_secret(repo.namespace, spec.secret_ref.name)
+    try:
+        return git.Credentials.from_secret_data(data)
+    except errors.OverseerError:
+        raise
+    except ValueError as error:
+        raise InvalidSpecError(f"Secret {spec.secret_ref.name}: {error}") from None
+
+
+async def _carry_out(plan: sync.Plan, namespace: str, client: kube.Kube) -> None:
+    for write in plan.writes:
+        body = dict(write.body)
+        body["metadata"] = {**body["metadata"], "namespace": namespace}
+        await client.apply(body)
+    for name in plan.delete:
+        await client.delete("OverseerJob", namespace, name)
+
+
+async def _publish_bundle(repo: Repository, revision: git.Revision, client: kube.Kube) -> None:
+    """Create the immutable bin/ ConfigMap of this commit; remove those no longer used."""
+    owner = {
+        "apiVersion": "overseer.dev/v1alpha1",
+        "kind": "OverseerRepository",
+        "name": repo.name,
+        "uid": repo.uid,
+    }
+    files = [(f.path, f.mode, f.data) for f in revision.bin_files]
+    body = bundle.build_bundle(repo.name, repo.namespace, revision.commit, files, [owner])
+    if body is not None:
+        await client.create(body)
+    existing = {}
+    async for configmap in client.list(
+        "ConfigMap", repo.namespace, {bundle.LABEL_MANAGED_BY: bundle.MANAGER}
+    ):
+        annotations = configmap["metadata"].get("annotations") or {}
+        if annotations.get(bundle.ANNOTATION_REPOSITORY) == repo.name:
+            existing[configmap["metadata"]["name"]] = annotations.get(bundle.ANNOTATION_COMMIT, "")
+    # Executions will pin the commits they run; until then only the newest is in use.
+    for name in bundle.plan_bundle_gc(existing, {revision.commit}):
+        await client.delete("ConfigMap", repo.namespace, name)
+
+
+async def _report_failure(
+    repo: Repository, error: errors.OverseerError, client: kube.Kube, post_event: EventPoster
+) -> None:
+    status, changed = repository_sync.build_status(
+        previous=repo.status,
+        generation=repo.generation,
+        commit=None,
+        job_count=None,
+        errors=[],
+        fetch_error=(error.reason, error.message),
+        now=datetime.now(UTC),
+    )
+    level = "stalled: fix the input" if error.stalled else "will retry"
+    log.warning("sync of %s/%s failed (%s): %s", repo.namespace, repo.name, level, error.message)
+    if changed:
+        post_event("Warning", error.reason, error.message)
+        try:
+            await client.patch_status("OverseerRepository", repo.namespace, repo.name, status)
+        except kube.KubeError as patch_error:
+            log.warning(
+                "could not report the failure on %s/%s: %s", repo.namespace, repo.name, patch_error
+            )
+
+
+def _retry_delay(settings: Settings, failures: int) -> float:
+    return float(min(settings.retry_max, settings.retry_min * 2 ** min(failures, 16)))
+
+
+def _interval_or(repo: Repository, fallback: float) -> float:
+    try:
+        return types.parse_duration(str(repo.spec.get("interval", "1m"))).total_seconds()
+    except ValueError:
+        return fallback

@@ -1,0 +1,55 @@
+"""The operator's settings, read once at start-up from the environment and validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from overseer.crd import types
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the operator's reactions need to know about their environment."""
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means the whole cluster."""
+    cache_dir: Path = Path("/var/cache/overseer")
+    """Where git mirrors are kept (an emptyDir in the chart)."""
+    kubeconfig: str | None = None
+    """A kubeconfig file; in-cluster credentials when unset."""
+    git_timeout: float = 120.0
+    """Seconds a fetch may take before it is abandoned."""
+    retry_min: float = 5.0
+    """First delay after a temporary (waiting) failure, doubled each time."""
+    retry_max: float = 300.0
+    """Longest delay between retries after temporary failures."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Read ``OVERSEER_*`` variables; raise :class:`SettingsError` on a bad one."""
+        namespaces = tuple(n for n in env.get("OVERSEER_NAMESPACES", "").replace(",", " ").split())
+        try:
+            git_timeout = types.parse_duration(
+                env.get("OVERSEER_GIT_TIMEOUT", "120s")
+            ).total_seconds()
+            retry_min = types.parse_duration(env.get("OVERSEER_RETRY_MIN", "5s")).total_seconds()
+            retry_max = types.parse_duration(env.get("OVERSEER_RETRY_MAX", "5m")).total_seconds()
+        except ValueError as error:
+            raise SettingsError(f"{error}; durations look like 30s, 5m or 1h") from None
+        if retry_min <= 0 or retry_max < retry_min:
+            raise SettingsError("OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX")
+        return cls(
+            namespaces=namespaces,
+            cache_dir=Path(env.get("OVERSEER_CACHE_DIR", str(cls.cache_dir))),
+            kubeconfig=env.get("KUBECONFIG") or None,
+            git_timeout=git_timeout,
+            retry_min=retry_min,
+            retry_max=retry_max,
+        )
