@@ -138,10 +138,12 @@ def make_private_dir(path: str, share_with: Identity | None) -> bool:
     except FileExistsError:
         created = False
         info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or shared:
             raise LaunchError(
-                f"{path} exists but is not a directory owned by uid {os.geteuid()}; "
-                "the control socket needs a private directory"
+                f"{path} exists but is not a private directory (a directory of uid "
+                f"{os.geteuid()} that no one else may write): the control socket needs "
+                "one of its own, such as /tmp/overseer"
             ) from None
     except OSError as exc:
         raise LaunchError(f"cannot create the private directory {path}: {exc}") from exc

@@ -124,6 +124,27 @@ def test_the_job_runs_as_the_requested_user_and_group_and_can_still_send_events(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_a_script_runs_as_the_requested_user() -> None:
+    env = clean_env(JOB_SCRIPT='id -un; printf "%s|" "$@"')
+    options = ["--script-env", "JOB_SCRIPT", "--user", "nobody"]
+    with supervise(["a b", "$(id)"], options=options, env=env, shared=True) as run:
+        assert run.wait() == 0
+    assert run.output("stdout") == b"nobody\na b|$(id)|"
+
+
+def test_a_shared_directory_is_refused_for_the_control_socket(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    env = clean_env(OVERSEER_CONTROL_SOCKET=str(shared / "control.sock"))
+    with supervise(["true"], env=env) as run:
+        assert run.wait() == 125
+    assert "not a private directory" in run.frames(protocol.Log)[0].message
+    assert shared.stat().st_mode & 0o7777 == 0o1777  # left as it was
+    assert not run.frames(protocol.Start)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
 def test_numeric_ids_work_without_passwd_entries_when_the_group_is_given() -> None:
     options = ["--user", "4321", "--group", "4322"]
     with supervise(["sh", "-c", "id -u; id -G"], options=options) as run:
