@@ -1,6 +1,6 @@
 """The git adapter against real repositories served over file://, git://, HTTP and SSH."""
 
-# ruff: noqa: F811 - pytest fixtures imported from gitserver are redefined as parameters
+# ruff: noqa: F811 - pytest fixtures imported from tests.support.gitserver are redefined as parameters
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 
 import pytest
-from gitserver import (  # noqa: F401 - fixtures
+from tests.support.gitserver import (  # noqa: F401 - fixtures
     TOKEN,
     GitServer,
     HTTPGitServer,
