@@ -320,6 +320,7 @@ _PATTERN_HINTS = {
     r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$": "use letters, digits, -, _ and .",
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*$": "use letters, digits, -, _ and .",
     r"^\S+$": "remove the blank space",
+    r"^https?://": "write an http(s) URL, like https://hooks.example.com/overseer",
 }
 
 

@@ -169,6 +169,9 @@ class _Converter:
                 raise SchemaError(msg)
             (sub,) = value.values()
             self._additional(out, sub, path, refs)
+        elif key == "prefixItems":
+            msg = f"{path}: tuples cannot be expressed; use a list or an object"
+            raise SchemaError(msg)
         else:
             _scalar_keyword(out, key, value, path)
 
