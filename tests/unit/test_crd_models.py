@@ -60,6 +60,7 @@ def test_repository_urls_accepted(url: str) -> None:
     [
         ("url", "not a url", "is not a git URL"),
         ("url", "ftp://h/r", "is not a git URL"),
+        ("url", "https://user:secret@h/r.git", "holds a password"),
         ("path", "../outside", "must stay inside"),
         ("path", "/abs", "must stay inside"),
         ("interval", "often", "should match pattern"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -21,7 +22,7 @@ class SecretReference(base.Model):
     """A Secret in the repository's namespace.
 
     For HTTPS it holds ``token`` (and optionally ``username``); for SSH it holds
-    ``sshPrivateKey`` and ``knownHosts``.
+    the private key and known_hosts (docs/repositories.rst lists the key names).
     """
 
     name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
@@ -33,7 +34,7 @@ class RepositorySpec(base.Model):
     """Where the job definitions are and how often to look at them."""
 
     url: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
-        description="Git URL: https://, ssh://, git@host:path or file://."
+        description="Git URL: https://, ssh://, git://, git@host:path or file://; no password."
     )
     ref: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
         default=None, description="Branch, tag or commit; the remote's HEAD when unset."
@@ -58,6 +59,9 @@ class RepositorySpec(base.Model):
                 f"{value!r} is not a git URL; use https://host/org/repo.git, "
                 "ssh://git@host/org/repo.git, git@host:org/repo.git or file:///path"
             )
+            raise ValueError(msg)
+        if _URL.match(value) and urlsplit(value).password is not None:
+            msg = "the URL holds a password; put the credentials in the Secret of secretRef"
             raise ValueError(msg)
         return value
 
