@@ -217,6 +217,19 @@ def test_other_extensions_are_not_job_files() -> None:
     assert not definitions.is_job_file("bin/run.sh")
 
 
+def test_several_yaml_documents_are_an_error() -> None:
+    error = only_error(definitions.parse_job_file("two.yml", "- name: a\n---\n- name: b\n"))
+    assert "single document" in error.message
+    assert error.line == 2
+
+
+def test_files_over_one_mib_are_refused() -> None:
+    text = "- name: big\n  description: " + "x" * (1024 * 1024) + "\n"
+    error = only_error(definitions.parse_job_file("big.yml", text))
+    assert "larger than 1 MiB" in error.message
+    assert "larger than" in only_error(definitions.parse_job_file("big.yml", text.encode())).message
+
+
 def test_top_level_scalar_is_an_error() -> None:
     error = only_error(definitions.parse_job_file("s.yml", "just text\n"))
     assert "list of jobs" in error.message

@@ -101,7 +101,9 @@ def decode(text: str | bytes) -> str:
     if isinstance(text, str):
         return text
     if len(text) > MAX_BYTES:
-        msg = f"the file is larger than {MAX_BYTES // 1024} KiB; split it into several files"
+        msg = (
+            f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; split it into several files"
+        )
         raise LoadError(msg)
     try:
         return text.decode("utf-8-sig")
@@ -114,7 +116,9 @@ def load(path: str, text: str | bytes) -> Document:
     """Load ``text`` as JSON when ``path`` ends in .json, as YAML otherwise."""
     content = decode(text)
     if len(content) > MAX_BYTES:
-        msg = f"the file is larger than {MAX_BYTES // 1024} KiB; split it into several files"
+        msg = (
+            f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; split it into several files"
+        )
         raise LoadError(msg)
     if path.lower().endswith(JSON_SUFFIXES):
         return Document(load_json(content))
