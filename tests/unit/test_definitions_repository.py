@@ -156,3 +156,16 @@ def test_parse_repository_without_overseer_yml() -> None:
     assert next(iter(result.jobs.values())).definition.image is None
     assert result.errors == ()
     assert result.failed_files == frozenset()
+
+
+def test_jobs_do_not_share_the_defaults_objects() -> None:
+    shared = defaults()
+    jobs = definitions.parse_job_file("a.yml", "- name: a\n- name: b\n", shared).jobs
+    first, second = (j.definition for j in jobs)
+    assert first.concurrency == second.concurrency
+    assert first.concurrency is not second.concurrency
+    assert first.concurrency is not shared.concurrency
+    assert first.hooks is not None
+    assert second.hooks is not None
+    first.hooks["fail"].append("https://other.example.com/")
+    assert second.hooks["fail"] == ["https://hooks.example.com/fail"]

@@ -28,7 +28,6 @@ class Model(BaseModel):
         validate_by_alias=True,
         serialize_by_alias=True,
         extra="forbid",
-        use_attribute_docstrings=False,
     )
 
 

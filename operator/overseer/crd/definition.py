@@ -7,6 +7,7 @@ checked by :func:`overseer.core.definitions.check_definition`, which the parser 
 
 from __future__ import annotations
 
+import copy
 import re
 import zoneinfo
 from typing import Annotated, Any, Literal
@@ -304,9 +305,10 @@ def apply_defaults(job: JobDefinition, defaults: Defaults | None) -> JobDefiniti
             continue
         own = getattr(job, name)
         if own is None:
-            update[name] = default_value
+            # A copy: jobs must not share (and so never mutate) the defaults' objects.
+            update[name] = copy.deepcopy(default_value)
         elif name in {"env", "hooks"}:
-            update[name] = {**default_value, **own}
+            update[name] = copy.deepcopy({**default_value, **own})
     if not update:
         return job
     # Each value was validated in its own model and a merge of two valid maps is valid.
