@@ -32,6 +32,7 @@ from overseer_library import control, launch, protocol
 
 READ_SIZE: Final = 64 * 1024
 MAX_CLIENTS: Final = 32
+REAP_INTERVAL: Final = 1.0
 PR_SET_CHILD_SUBREAPER: Final = 36
 NOT_FORWARDED: Final = frozenset({signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE})
 LIBRARY_BIN: Final = os.path.join(
@@ -458,12 +459,16 @@ class Supervisor:
 
     def _loop(self) -> None:
         while True:
-            timeout: float | None = None
+            # SIGCHLD tells when the job exits; polling once a second covers a lost wake-up.
+            timeout = REAP_INTERVAL
             if self._status is not None:
-                timeout = self._deadline - time.monotonic()
+                timeout = min(timeout, self._deadline - time.monotonic())
                 if not self._pipes or timeout <= 0:
                     return
-            for key, _events in self._selector.select(timeout):
+            ready = self._selector.select(timeout)
+            if not ready:
+                self._reap()
+            for key, _events in ready:
                 handler: Handler = key.data
                 if key.fd in self._selector.get_map():
                     handler(key)
