@@ -10,7 +10,6 @@ One thread and one selector do all of it; memory stays bounded whatever the job 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import fcntl
@@ -24,133 +23,18 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Final
 
-from overseer_library import control, launch, protocol
+from overseer_library import control, launch, protocol, settings
 
 READ_SIZE: Final = 64 * 1024
 MAX_CLIENTS: Final = 32
 REAP_INTERVAL: Final = 1.0
 PR_SET_CHILD_SUBREAPER: Final = 36
 NOT_FORWARDED: Final = frozenset({signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE})
-LIBRARY_BIN: Final = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "bin"
-)
-
-DEFAULT_REPO_BIN: Final = "/overseer/repo-bin"
-DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
 
 Handler = Callable[[selectors.SelectorKey], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the supervisor needs, read once from its command line and environment."""
-
-    command: tuple[str, ...]
-    script_env: str | None = None
-    user: str | None = None
-    group: str | None = None
-    repo_bin: str = DEFAULT_REPO_BIN
-    library_bin: str = LIBRARY_BIN
-    control_socket: str = control.DEFAULT_SOCKET
-    termination_log: str = DEFAULT_TERMINATION_LOG
-    drain_timeout: float = 2.0
-
-
-def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="overseer-supervisor",
-        allow_abbrev=False,
-        description=(
-            "Run one Overseer job as the container's first process. The job's stdout and "
-            "stderr, the events it sends with 'event' and the signals it gets are written, "
-            "framed, to this process's stdout for the Overseer operator to decode."
-        ),
-        epilog=(
-            "PATH for the job is the repository's bin directory, then the library's, then "
-            "the image's. The job finds the control socket in $OVERSEER_CONTROL_SOCKET. "
-            "The exit status is the job's, or 128+n when signal n killed it; 127 when the "
-            "program is not found, 126 when it cannot run, 125 when set-up fails."
-        ),
-    )
-    env = environ.get
-    parser.add_argument(
-        "--script-env",
-        metavar="VAR",
-        help="run the script whose text is "
-        "in environment variable VAR (with /bin/sh unless it has a #! line); "
-        "the arguments after -- become its $1...",
-    )
-    parser.add_argument("--user", help="run the job as this user (name or uid); needs root")
-    parser.add_argument("--group", help="run the job with this group (name or gid); needs root")
-    parser.add_argument(
-        "--repo-bin",
-        metavar="DIR",
-        default=env("OVERSEER_REPO_BIN", DEFAULT_REPO_BIN),
-        help="the repository's bin/ (first in PATH; default $OVERSEER_REPO_BIN or %(default)s)",
-    )
-    parser.add_argument(
-        "--library-bin",
-        metavar="DIR",
-        default=env("OVERSEER_LIBRARY_BIN", LIBRARY_BIN),
-        help="the library commands (second in PATH; default "
-        "$OVERSEER_LIBRARY_BIN or the shims' own folder, %(default)s)",
-    )
-    parser.add_argument(
-        "--control-socket",
-        metavar="PATH",
-        default=control.socket_path(environ),
-        help="the control socket, in a directory the supervisor "
-        "creates for itself (default $OVERSEER_CONTROL_SOCKET or "
-        "%(default)s)",
-    )
-    parser.add_argument(
-        "--termination-log",
-        metavar="PATH",
-        default=env("OVERSEER_TERMINATION_LOG", DEFAULT_TERMINATION_LOG),
-        help="where "
-        "to write the one-line JSON summary if writable; '' for nowhere "
-        "(default %(default)s)",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        metavar="S",
-        type=float,
-        default=2.0,
-        help="after the job exits, how long to wait for processes it left "
-        "behind to close its output (default %(default)s)",
-    )
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROGRAM ARG...")
-    return parser
-
-
-def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
-    """Read the command line; exits with status 2 and a message on misuse."""
-    parser = _parser(environ)
-    args = parser.parse_args(argv)
-    command = list(args.command)
-    if command[:1] == ["--"]:
-        del command[0]
-    if args.script_env is None and not command:
-        parser.error("give the job's program after '--', or --script-env VAR")
-    if args.script_env is not None and args.script_env not in environ:
-        parser.error(f"--script-env: environment variable {args.script_env} is not set")
-    if args.drain_timeout < 0:
-        parser.error("--drain-timeout must not be negative")
-    return Settings(
-        command=tuple(command),
-        script_env=args.script_env,
-        user=args.user,
-        group=args.group,
-        repo_bin=args.repo_bin,
-        library_bin=args.library_bin,
-        control_socket=args.control_socket,
-        termination_log=args.termination_log,
-        drain_timeout=args.drain_timeout,
-    )
 
 
 def _available(fd: int) -> int:
@@ -174,8 +58,8 @@ def _become_subreaper() -> None:
 class Supervisor:
     """Runs one job to its end; :meth:`run` returns the supervisor's exit status."""
 
-    def __init__(self, settings: Settings, out_fd: int = 1) -> None:
-        self._settings = settings
+    def __init__(self, config: settings.Settings, out_fd: int = 1) -> None:
+        self._settings = config
         self._out_fd = out_fd
         self._out_broken = False
         self._seq = 0
@@ -396,26 +280,26 @@ class Supervisor:
         return code
 
     def _run(self) -> int:
-        settings = self._settings
-        identity = launch.resolve_identity(settings.user, settings.group)
+        config = self._settings
+        identity = launch.resolve_identity(config.user, config.group)
         identity = launch.check_switch(identity, os.geteuid(), os.getuid(), os.getgid())
         _become_subreaper()
         self._install_signals()
         self._listen(identity)
-        argv = list(settings.command)
+        argv = list(config.command)
         remove: tuple[str, ...] = ()
-        if settings.script_env is not None:
-            text = os.environb.get(settings.script_env.encode(), b"")
-            directory = os.path.dirname(os.path.abspath(settings.control_socket))
+        if config.script_env is not None:
+            text = os.environb.get(config.script_env.encode(), b"")
+            directory = os.path.dirname(os.path.abspath(config.control_socket))
             script, shebang = launch.write_script(directory, text, identity)
             self._cleanup.append(lambda: os.unlink(script))
             argv = [script, *argv] if shebang else ["/bin/sh", script, *argv]
-            remove = (settings.script_env,)
-        path = launch.build_path(settings.repo_bin, settings.library_bin, os.environ.get("PATH"))
+            remove = (config.script_env,)
+        path = launch.build_path(config.repo_bin, config.library_bin, os.environ.get("PATH"))
         env = launch.build_env(
             os.environ,
             path=path,
-            control_socket=settings.control_socket,
+            control_socket=config.control_socket,
             identity=identity,
             remove=remove,
         )
@@ -504,11 +388,11 @@ class Supervisor:
                 with open(self._settings.termination_log, "w", encoding="ascii") as log:
                     log.write(protocol.encode_summary(summary))
             except OSError as exc:
-                if self._settings.termination_log != DEFAULT_TERMINATION_LOG:
+                if self._settings.termination_log != settings.DEFAULT_TERMINATION_LOG:
                     self._log("warning", f"cannot write the termination log: {exc}")
         return frame.status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
-    return Supervisor(settings).run()
+    config = settings.parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    return Supervisor(config).run()
