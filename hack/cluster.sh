@@ -176,6 +176,19 @@ resolvConf: /etc/resolv.conf
 podCIDR: $POD_CIDR
 maxPods: 110
 YAML
+  # Every write call is audited (metadata only), so tests and benchmarks can count
+  # what a component really sent instead of assuming it.
+  cat >"$STATE/audit-policy.yaml" <<YAML
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  verbs: [get, list, watch]
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: Metadata
+YAML
   cat >"$STATE/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -240,7 +253,9 @@ cmd_up() {
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$PKI/sa.pub" \
     --service-account-signing-key-file "$PKI/sa.key" --authorization-mode Node,RBAC \
     --enable-admission-plugins NodeRestriction,PodSecurity --profiling=false \
-    --kubelet-preferred-address-types InternalIP,Hostname --v 1
+    --kubelet-preferred-address-types InternalIP,Hostname \
+    --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$LOGS/audit.log" \
+    --audit-log-maxsize 100 --audit-log-maxbackup 1 --v 1
   wait_until 120 "the API server" kubectl_admin get --raw /readyz
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/controller-manager.kubeconfig" \

@@ -77,6 +77,29 @@ class Cluster:
     def delete_namespace(self, name: str) -> None:
         self.run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
+    @property
+    def audit_log(self) -> Path | None:
+        """The API server's audit log (writes only), when this host can read it."""
+        configured = os.environ.get("OVERSEER_TEST_AUDIT_LOG")
+        path = Path(configured) if configured else LOCAL_STATE / "logs" / "audit.log"
+        local = self.context == "overseer-local" or configured
+        return path if local and path.exists() else None
+
+    def audited_writes(self, since: int, namespace: str) -> list[dict[str, Any]]:
+        """Write requests in NAMESPACE audited after byte offset SINCE of the audit log."""
+        path = self.audit_log
+        assert path is not None, "no audit log (set OVERSEER_TEST_AUDIT_LOG for this cluster)"
+        with path.open("rb") as log:
+            log.seek(since)
+            entries = [json.loads(line) for line in log if line.strip()]
+        return [
+            e
+            for e in entries
+            if e.get("stage") == "ResponseComplete"
+            and e.get("verb") in {"create", "update", "patch", "delete", "deletecollection"}
+            and (e.get("objectRef") or {}).get("namespace") == namespace
+        ]
+
     def node_address(self) -> str:
         """The node's InternalIP: where pods reach servers the tests run on this host."""
         override = os.environ.get("OVERSEER_TEST_HOST_IP")

@@ -1,0 +1,205 @@
+"""Job definitions from git become OverseerJobs (issue: definitions and the repository sync).
+
+Real git repositories (file:// and git daemon), the real operator process, the real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.cluster import Kube
+from tests.support.gitserver import Upstream, serve_git_daemon
+from tests.support.operator import OperatorProcess
+
+pytestmark = pytest.mark.cluster
+
+EXAMPLE_JOB = """\
+- name: A job
+  description: the original README's example
+  cmdspec: example_command positional_var --some-opt some_opt
+"""
+EXAMPLE_COMMAND = ('#!/bin/sh\necho example_command "$@"\n', 0o755)
+
+
+def repository(name: str, url: str, interval: str = "1m", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "overseer.dev/v1alpha1",
+        "kind": "OverseerRepository",
+        "metadata": {"name": name},
+        "spec": {"url": url, "interval": interval, **spec},
+    }
+
+
+def jobs(kube: Kube) -> dict[str, dict[str, Any]]:
+    """OverseerJobs of the namespace by display name."""
+    items = json.loads(kube.kubectl("get", "overseerjobs", "-o", "json").stdout)["items"]
+    return {item["spec"]["displayName"]: item for item in items}
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll CHECK until it returns something truthy (kubectl has no watch for arbitrary state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def wait_for_jobs(kube: Kube, names: set[str], timeout: float = 60) -> dict[str, dict[str, Any]]:
+    def check() -> dict[str, dict[str, Any]] | None:
+        found = jobs(kube)
+        return found if set(found) == names else None
+
+    result: dict[str, dict[str, Any]] = eventually(check, timeout, f"jobs {sorted(names)}")
+    return result
+
+
+def request_sync(kube: Kube, name: str) -> None:
+    kube.kubectl(
+        "annotate",
+        "--overwrite",
+        "overseerrepository",
+        name,
+        f"overseer.dev/requested-sync={time.time()}",
+    )
+
+
+@pytest.fixture
+def upstream(tmp_path: Any) -> Upstream:
+    repo = Upstream.create(tmp_path / "git" / "jobs.git")
+    repo.commit({"example_job.yml": EXAMPLE_JOB, "bin/example_command": EXAMPLE_COMMAND}, "example")
+    return repo
+
+
+def test_example_repository_becomes_jobs_with_useful_columns(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream
+) -> None:
+    # Given the original README's layout in a repository
+    # When an OverseerRepository points at it
+    kube.apply(repository("examples", upstream.file_url))
+    # Then its job exists, named from its display name, owned by the repository
+    job = wait_for_jobs(kube, {"A job"})["A job"]
+    assert re.fullmatch(r"a-job-[0-9a-f]+", job["metadata"]["name"])
+    assert (
+        job["spec"]["definition"]["cmdspec"] == "example_command positional_var --some-opt some_opt"
+    )
+    assert job["spec"]["source"] == {
+        "repository": "examples",
+        "file": "example_job.yml",
+        "commit": upstream.head,
+    }
+    assert job["spec"]["active"] is True
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "OverseerRepository"
+    # And the repository reports Ready with the commit and the job count
+    repo = eventually(
+        lambda: (
+            (r := kube.get("overseerrepository", "examples")).get("status", {}).get("jobCount") == 1
+            and r
+        ),
+        what="repository status",
+    )
+    ready = next(c for c in repo["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    assert repo["status"]["commit"] == upstream.head
+    # And the bin/ bundle of that commit exists, immutable, with the script executable
+    bundles = json.loads(
+        kube.kubectl(
+            "get", "configmaps", "-l", "app.kubernetes.io/managed-by=overseer", "-o", "json"
+        ).stdout
+    )["items"]
+    assert len(bundles) == 1 and bundles[0]["immutable"] is True
+    items = json.loads(bundles[0]["metadata"]["annotations"]["overseer.dev/bin-items"])
+    assert items == [{"key": items[0]["key"], "path": "example_command", "mode": 0o755}]
+    # And kubectl shows useful columns, and the category lists all three kinds
+    table = kube.kubectl("get", "overseerjobs").stdout
+    assert table.split("\n")[0].split()[:4] == ["NAME", "DISPLAY", "NAME", "ACTIVE"]
+    assert "A job" in table
+    repos_table = kube.kubectl("get", "osr").stdout
+    assert upstream.head[:12] in repos_table and "True" in repos_table
+    kube.apply(_execution(job))
+    everything = kube.kubectl("get", "overseer").stdout
+    for kind in (
+        "overseerrepository.overseer.dev/examples",
+        "overseerjob.overseer.dev/a-job-",
+        "overseerexecution.overseer.dev/",
+    ):
+        assert kind in everything
+
+
+def _execution(job: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "overseer.dev/v1alpha1",
+        "kind": "OverseerExecution",
+        "metadata": {"name": job["metadata"]["name"] + "-1489895624-840211"},
+        "spec": {
+            "job": job["metadata"]["name"],
+            "executionId": "1489895624.840211",
+            "parameters": {"positional_var": "a b", "some_opt": "x"},
+            "trigger": {"type": "manual"},
+            "definition": job["spec"]["definition"],
+            "commit": job["spec"]["source"]["commit"],
+        },
+    }
+
+
+def test_commits_add_change_and_remove_jobs_and_noop_syncs_write_nothing(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream, tmp_path: Any
+) -> None:
+    with serve_git_daemon(upstream.bare.parent) as daemon:
+        # Given a repository served by git daemon, synced every 2 seconds
+        upstream.commit({"other.yaml": "- name: Änderung prüfen\n  command: [echo, one]\n"})
+        kube.apply(repository("jobs", daemon.url(upstream), interval="2s"))
+        before = wait_for_jobs(kube, {"A job", "Änderung prüfen"})
+        # When a commit adds one job, changes one and removes one
+        upstream.commit(
+            {
+                "other.yaml": "- name: Änderung prüfen\n  command: [echo, two]\n",
+                "example_job.yml": None,
+                "new.json": json.dumps([{"name": "Brand new", "command": "true"}]),
+            }
+        )
+        request_sync(kube, "jobs")
+        # Then the jobs follow the commit
+        after = wait_for_jobs(kube, {"Änderung prüfen", "Brand new"})
+        assert after["Änderung prüfen"]["spec"]["definition"]["command"] == ["echo", "two"]
+        assert (
+            after["Änderung prüfen"]["metadata"]["uid"]
+            == before["Änderung prüfen"]["metadata"]["uid"]
+        )
+        # And the API's active flag survives syncs
+        name = after["Brand new"]["metadata"]["name"]
+        kube.kubectl(
+            "patch",
+            "overseerjob",
+            name,
+            "--type=merge",
+            "-p",
+            '{"spec":{"active":false}}',
+            "--field-manager=overseer-api",
+        )
+        upstream.commit({"new.json": json.dumps([{"name": "Brand new", "command": "false"}])})
+        eventually(
+            lambda: jobs(kube)["Brand new"]["spec"]["definition"]["command"] == "false",
+            what="update",
+        )
+        assert jobs(kube)["Brand new"]["spec"]["active"] is False
+        # When syncs find nothing new
+        audit_log = kube.cluster.audit_log
+        if audit_log is None:
+            pytest.skip("no readable API server audit log to count writes with")
+        operator.wait_for_log("done with 0 API writes")
+        seen = operator.log().count("done with 0 API writes")
+        offset = audit_log.stat().st_size
+        operator.wait_for_log("done with 0 API writes", count=seen + 3, timeout=30)
+        # Then the API server received no write in the namespace while they ran
+        writes = kube.cluster.audited_writes(offset, kube.namespace)
+        assert writes == [], [(w["verb"], w["requestURI"], w["userAgent"]) for w in writes]

@@ -1,0 +1,79 @@
+"""Run the real operator (``python -m overseer.operator``) as a process for a test.
+
+The operator runs on this host against the cluster under test, watching only
+the test's namespace, so tests do not see each other's objects. Its log is
+kept in a file the test can read and search (for progress lines, and to prove
+that no secret was ever logged).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.cluster import REPO, Cluster
+
+
+@dataclass
+class OperatorProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, count: int = 1, timeout: float = 60) -> str:
+        """Wait until TEXT appears COUNT times in the log; return the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if log.count(text) >= count:
+                return log
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"the operator exited ({self.process.returncode}):\n{log[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{text!r} not seen {count} time(s) in the operator log:\n{log[-3000:]}"
+                )
+            time.sleep(0.2)
+
+
+@contextmanager
+def run_operator(cluster: Cluster, namespace: str, workdir: Path) -> Iterator[OperatorProcess]:
+    """Start the operator for NAMESPACE; stop it (SIGTERM, then SIGKILL) when the block ends."""
+    log_path = workdir / "operator.log"
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "OVERSEER_NAMESPACES": namespace,
+        "OVERSEER_CACHE_DIR": str(workdir / "cache"),
+        "OVERSEER_RETRY_MIN": "1s",
+        "OVERSEER_RETRY_MAX": "5s",
+    }
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "overseer.operator", "--verbose"],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    operator = OperatorProcess(process, log_path)
+    try:
+        yield operator
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
