@@ -16,7 +16,8 @@ out="$cache/images"
 mkdir -p "$out"
 DEBIAN_SUITE=bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-LIBRARY_PACKAGES=python3,ca-certificates,bash,coreutils,procps
+# Keep in step with library-image/Dockerfile (same packages, same tree, same user).
+LIBRARY_PACKAGES=python3,ca-certificates,procps
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # tree_hash prints a short digest of files' paths, modes and contents.
@@ -72,7 +73,7 @@ fi
 pack localhost/overseer/testbox:dev "$key" "$scratch/testbox" --cmd sh --env "PATH=/bin"
 
 # library: a Debian base made once by debootstrap, plus library-image/ copied in.
-base_key=$(echo "$DEBIAN_SUITE $LIBRARY_PACKAGES v1" | sha256sum | cut -c1-12)
+base_key=$(echo "$DEBIAN_SUITE $LIBRARY_PACKAGES v2" | sha256sum | cut -c1-12)
 base="$cache/rootfs/library-base-$base_key"
 if [[ ! -d $base ]]; then
   step "bootstrapping a Debian $DEBIAN_SUITE root filesystem for the library image (first run only, a few minutes)"
@@ -90,7 +91,16 @@ if [[ ! -e $out/library-$key.tar ]]; then
   mkdir -p "$scratch/library/opt/overseer/library"
   cp -r "$top/library-image/overseer_library" "$top/library-image/bin" "$scratch/library/opt/overseer/library/"
   find "$scratch/library/opt/overseer" -name __pycache__ -prune -exec rm -rf {} +
-  chroot "$scratch/library" sh -c 'getent group overseer >/dev/null || groupadd -g 10001 overseer; getent passwd overseer >/dev/null || useradd -u 10001 -g 10001 -M -d /nonexistent -s /usr/sbin/nologin overseer'
+  chroot "$scratch/library" sh -c '
+    set -e
+    getent group overseer >/dev/null || groupadd --gid 10001 overseer
+    getent passwd overseer >/dev/null || useradd --uid 10001 --gid 10001 --no-create-home \
+      --home-dir /nonexistent --shell /usr/sbin/nologin overseer
+    mkdir -p /overseer/repo-bin
+    chmod -R u=rwX,go=rX /opt/overseer/library
+    chmod 0755 /opt/overseer/library/bin/*
+    python3 -m compileall -q /opt/overseer/library/overseer_library'
 fi
 pack localhost/overseer/library:dev "$key" "$scratch/library" \
-  --entrypoint /opt/overseer/library/bin/overseer-supervisor --user 10001:10001 --env "$PATH_ENV"
+  --entrypoint /opt/overseer/library/bin/overseer-supervisor --user 10001:10001 \
+  --env "$PATH_ENV:/opt/overseer/library/bin"

@@ -11,6 +11,9 @@ import traceback
 from pathlib import Path
 
 import pytest
+
+from overseer import errors
+from overseer import git as ogit
 from tests.support.gitserver import (  # noqa: F401 - fixtures
     TOKEN,
     GitServer,
@@ -28,9 +31,6 @@ from tests.support.gitserver import (  # noqa: F401 - fixtures
     sshd_git,
     upstream,
 )
-
-from overseer import errors
-from overseer import git as ogit
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream, serve_git_daemon
 from tests.support.operator import OperatorProcess
+from tests.support.overseer import eventually, jobs, repository, request_sync, wait_for_jobs
 
 pytestmark = pytest.mark.cluster
 
@@ -25,52 +24,6 @@ EXAMPLE_JOB = """\
   cmdspec: example_command positional_var --some-opt some_opt
 """
 EXAMPLE_COMMAND = ('#!/bin/sh\necho example_command "$@"\n', 0o755)
-
-
-def repository(name: str, url: str, interval: str = "1m", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "overseer.dev/v1alpha1",
-        "kind": "OverseerRepository",
-        "metadata": {"name": name},
-        "spec": {"url": url, "interval": interval, **spec},
-    }
-
-
-def jobs(kube: Kube) -> dict[str, dict[str, Any]]:
-    """OverseerJobs of the namespace by display name."""
-    items = json.loads(kube.kubectl("get", "overseerjobs", "-o", "json").stdout)["items"]
-    return {item["spec"]["displayName"]: item for item in items}
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    """Poll CHECK until it returns something truthy (kubectl has no watch for arbitrary state)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def wait_for_jobs(kube: Kube, names: set[str], timeout: float = 60) -> dict[str, dict[str, Any]]:
-    def check() -> dict[str, dict[str, Any]] | None:
-        found = jobs(kube)
-        return found if set(found) == names else None
-
-    result: dict[str, dict[str, Any]] = eventually(check, timeout, f"jobs {sorted(names)}")
-    return result
-
-
-def request_sync(kube: Kube, name: str) -> None:
-    kube.kubectl(
-        "annotate",
-        "--overwrite",
-        "overseerrepository",
-        name,
-        f"overseer.dev/requested-sync={time.time()}",
-    )
 
 
 @pytest.fixture
