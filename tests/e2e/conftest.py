@@ -28,3 +28,6 @@ def operator(kube: Kube, overseer_crds: None, tmp_path: Path) -> Iterator[Operat
     """The real operator, watching only this test's namespace."""
     with run_operator(kube.cluster, kube.namespace, tmp_path) as process:
         yield process
+        # The operator's finalizer holds each repository until its sync daemon stops:
+        # delete them while the operator still runs, or the namespace never goes away.
+        kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)

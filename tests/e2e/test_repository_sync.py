@@ -156,3 +156,65 @@ def test_commits_add_change_and_remove_jobs_and_noop_syncs_write_nothing(
         # Then the API server received no write in the namespace while they ran
         writes = kube.cluster.audited_writes(offset, kube.namespace)
         assert writes == [], [(w["verb"], w["requestURI"], w["userAgent"]) for w in writes]
+
+
+BAD_FILES = {
+    "broken.yml": ("- name: Broken\n  command: [echo\n", "broken.yml", None),
+    "unknown.yml": (
+        "- name: Unknown field\n  command: 'true'\n  colour: blue\n",
+        "unknown.yml",
+        "colour",
+    ),
+    "undeclared.yml": (
+        "- name: Undeclared\n  parameters:\n    who: {}\n  cmdspec: greet who --loud volume\n",
+        "undeclared.yml",
+        "cmdspec",
+    ),
+    "dup1.yml": ("- name: Twice\n  command: 'true'\n", "dup1.yml", "name"),
+    "dup2.yml": ("- name: Twice\n  command: 'false'\n", "dup2.yml", "name"),
+}
+
+
+def test_bad_definitions_are_reported_precisely_and_keep_previous_jobs(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream
+) -> None:
+    # Given a synced repository whose files each define one job
+    upstream.commit({name: f"- name: Good {name}\n  command: 'true'\n" for name in BAD_FILES})
+    kube.apply(repository("jobs", upstream.file_url))
+    good = wait_for_jobs(kube, {"A job"} | {f"Good {name}" for name in BAD_FILES})
+    # When a commit breaks each file in a different way
+    upstream.commit({name: text for name, (text, _, _) in BAD_FILES.items()})
+    request_sync(kube, "jobs")
+
+    # Then the repository says what is wrong, file by file, and is not Ready
+    def errors() -> list[dict[str, Any]] | None:
+        status = kube.get("overseerrepository", "jobs").get("status", {})
+        return status.get("errors") if status.get("commit") == upstream.head else None
+
+    reported = eventually(errors, what="errors in status")
+    by_file = {e["file"]: e for e in reported}
+    assert set(by_file) == set(BAD_FILES)
+    for _, file, field in BAD_FILES.values():
+        assert by_file[file].get("field") == field, by_file[file]
+        assert by_file[file]["message"]
+    assert by_file["broken.yml"]["line"] >= 1
+    assert "colour" in by_file["unknown.yml"]["message"]
+    assert "volume" in by_file["undeclared.yml"]["message"]
+    assert "dup2.yml" in by_file["dup1.yml"]["message"]
+    status = kube.get("overseerrepository", "jobs")["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidDefinitions")
+    # And each error is a Warning Event on the repository
+    events = json.loads(
+        kube.kubectl(
+            "get", "events", "--field-selector", "involvedObject.name=jobs", "-o", "json"
+        ).stdout
+    )["items"]
+    messages = [e["message"] for e in events if e["reason"] == "InvalidDefinition"]
+    for file in BAD_FILES:
+        assert any(m.startswith(file) for m in messages), (file, messages)
+    # And the jobs those files defined before are untouched
+    after = jobs(kube)
+    assert set(after) == set(good)
+    for name, job in good.items():
+        assert after[name]["metadata"]["resourceVersion"] == job["metadata"]["resourceVersion"]

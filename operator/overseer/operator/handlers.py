@@ -19,15 +19,19 @@ from overseer.operator import repositories
 from overseer.operator.settings import Settings
 
 PREFIX = "overseer.dev"
+# kopf leaves annotations under its own prefix out of an object's "essence", so
+# its bookkeeping must not share ours: a sync request (overseer.dev/requested-sync)
+# would otherwise never reach the update handler.
+KOPF_PREFIX = "kopf.overseer.dev"
 
 
 @kopf.on.startup()
 async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Fail fast on bad settings; keep kopf's bookkeeping under our own prefix, quietly."""
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     # Handler logs would otherwise become Kubernetes Events: API writes on every sync.
     settings.posting.level = logging.WARNING
