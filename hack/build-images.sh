@@ -83,7 +83,7 @@ if [[ ! -d $base ]]; then
   rm -rf "$base.tmp"/var/cache/apt/archives/*.deb "$base.tmp"/var/lib/apt/lists/* "$base.tmp"/var/log/*
   mv "$base.tmp" "$base"
 fi
-key=$(echo "$base_key $(tree_hash library-image/overseer_library library-image/bin)" | sha256sum | cut -c1-12)
+key=$(echo "$base_key $(tree_hash library-image/overseer_library library-image/bin hack/build-images.sh)" | sha256sum | cut -c1-12)
 if [[ ! -e $out/library-$key.tar ]]; then
   step "building the library image"
   cp -a "$base" "$scratch/library"

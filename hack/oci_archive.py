@@ -79,7 +79,10 @@ def build(rootfs: str, ref: str, output: str, config: dict[str, object]) -> str:
         layer_name = diff_id.removeprefix("sha256:") + "/layer.tar"
         manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": [layer_name]}]
         with tarfile.open(output, "w", format=tarfile.PAX_FORMAT) as archive:
-            for name, data in ((config_name, config_bytes), ("manifest.json", json.dumps(manifest).encode())):
+            for name, data in (
+                (config_name, config_bytes),
+                ("manifest.json", json.dumps(manifest).encode()),
+            ):
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 archive.addfile(info, io.BytesIO(data))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from library_harness import BIN, PYTHON, clean_env, command
+
 from overseer_library.commands import param, retry, wait_for
 
 COMMANDS = ["overseer-supervisor", "event", "overseer-signal", "retry", "wait-for", "param"]

@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+
 from overseer_library import protocol
 
 T = 1489895624.840211

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from library_harness import clean_env, command, pid_alive, supervise
+
 from overseer_library import protocol
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from library_harness import BIN, PYTHON, clean_env, supervise
+
 from overseer_library import launch, protocol
 
 ARGV_JSON = "import json, sys; sys.stdout.write(json.dumps(sys.argv[1:]))"

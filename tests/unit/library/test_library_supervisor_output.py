@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from library_harness import PYTHON, pid_alive, supervise
+
 from overseer_library import protocol
 
 WRITE_BYTES = "import os, sys; os.write(int(sys.argv[1]), bytes.fromhex(sys.argv[2]))"
