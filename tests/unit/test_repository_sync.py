@@ -1,0 +1,115 @@
+"""What a sync applies, and the status it reports, from a parsed repository (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from overseer.core import definitions, repository_sync, sync
+from overseer.crd import repository
+
+OWNER = repository_sync.Owner("team", "jobs", "uid-1")
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+FILES = {"a.yml": "- name: A job\n  cmdspec: run who\n", "b.yml": "- name: B\n  command: 'true'\n"}
+
+
+def parse(files: dict[str, str]) -> definitions.RepositoryResult:
+    return definitions.parse_repository(files)
+
+
+def test_job_body_is_owned_labelled_and_leaves_active_to_the_api() -> None:
+    desired = repository_sync.build_desired_jobs(OWNER, "c1", parse(FILES))
+    body = next(d.body for d in desired.values() if d.body["spec"]["displayName"] == "A job")
+    assert body["metadata"]["namespace"] == "team"
+    assert body["metadata"]["labels"] == {"overseer.dev/repository": "jobs"}
+    owner = body["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("OverseerRepository", "jobs", "uid-1")
+    assert body["spec"]["source"] == {"repository": "jobs", "file": "a.yml", "commit": "c1"}
+    assert "active" not in body["spec"]
+
+
+def test_a_commit_that_does_not_touch_a_job_does_not_change_its_hash() -> None:
+    first = repository_sync.build_desired_jobs(OWNER, "c1", parse(FILES))
+    second = repository_sync.build_desired_jobs(OWNER, "c2", parse(FILES))
+    assert {n: d.spec_hash for n, d in first.items()} == {n: d.spec_hash for n, d in second.items()}
+    changed = repository_sync.build_desired_jobs(
+        OWNER, "c3", parse({**FILES, "b.yml": "- name: B\n  command: 'false'\n"})
+    )
+    changed_names = [n for n in first if first[n].spec_hash != changed[n].spec_hash]
+    assert [first[n].body["spec"]["displayName"] for n in changed_names] == ["B"]
+
+
+def test_unchanged_commit_plans_no_write_against_what_it_wrote() -> None:
+    desired = repository_sync.build_desired_jobs(OWNER, "c1", parse(FILES))
+    plan = sync.plan_sync(desired, frozenset(), {})
+    existing = {w.name: sync.read_existing(w.body) for w in plan.writes}
+    again = sync.plan_sync(
+        repository_sync.build_desired_jobs(OWNER, "c2", parse(FILES)), frozenset(), existing
+    )
+    assert again.is_noop
+
+
+def test_status_of_a_good_sync_is_ready_and_stable() -> None:
+    result = parse(FILES)
+    status, changed = repository_sync.build_status(
+        previous={},
+        generation=1,
+        commit="c" * 40,
+        job_count=2,
+        errors=[],
+        fetch_error=None,
+        now=NOW,
+    )
+    assert changed
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Synced")
+    assert status["jobCount"] == 2 and status["shortCommit"] == "c" * 12
+    assert status["lastSyncTime"].startswith("2026-11-29T12:00:00")
+    again, changed_again = repository_sync.build_status(
+        previous=status,
+        generation=1,
+        commit="c" * 40,
+        job_count=2,
+        errors=list(result.errors),
+        fetch_error=None,
+        now=NOW + timedelta(minutes=5),
+    )
+    assert not changed_again
+    assert again == status
+
+
+def test_definition_errors_make_the_repository_not_ready_and_keep_the_commit() -> None:
+    error = repository.DefinitionError(file="a.yml", job="A", field="cmdspec", message="bad")
+    status, _ = repository_sync.build_status(
+        previous={},
+        generation=2,
+        commit="c1",
+        job_count=1,
+        errors=[error],
+        fetch_error=None,
+        now=NOW,
+    )
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidDefinitions")
+    assert "a.yml" in ready["message"]
+    assert status["errors"] == [{"file": "a.yml", "job": "A", "field": "cmdspec", "message": "bad"}]
+    assert status["commit"] == "c1"
+
+
+def test_fetch_failure_keeps_the_last_good_commit_and_says_why() -> None:
+    good, _ = repository_sync.build_status(
+        previous={}, generation=1, commit="c1", job_count=3, errors=[], fetch_error=None, now=NOW
+    )
+    failed, changed = repository_sync.build_status(
+        previous=good,
+        generation=1,
+        commit=None,
+        job_count=None,
+        errors=[],
+        fetch_error=("GitUnreachable", "cannot reach the server; will retry"),
+        now=NOW + timedelta(minutes=1),
+    )
+    assert changed
+    assert failed["commit"] == "c1" and failed["jobCount"] == 3
+    synced = next(c for c in failed["conditions"] if c["type"] == "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "GitUnreachable")
+    assert synced["lastTransitionTime"].startswith("2026-11-29T12:01")
