@@ -220,6 +220,12 @@ cmd_up() {
     fi
   fi
   [[ $(id -u) == 0 ]] || die "the local cluster needs root (it runs containerd and the kubelet): run as root"
+  if [[ -d $STATE || -d $RUN ]]; then
+    # A cluster whose processes were killed (a reboot, a CI sandbox) leaves mounts,
+    # shims and half-written state behind: start from a clean slate instead.
+    step "cleaning up what a previous cluster left behind"
+    cmd_down >/dev/null 2>&1 || true
+  fi
   step "building Kubernetes components (cached after the first run)"
   BIN=$("$here/build-kube.sh")
   step "building images"
