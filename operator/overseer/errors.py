@@ -60,14 +60,14 @@ class InvalidDefinitionError(OverseerError):
     """Input written by the user cannot be used as it is."""
 
     policy = Policy.STALLED
-    reason = "InvalidDefinitionError"
+    reason = "InvalidDefinition"
 
 
 class BundleTooLargeError(OverseerError):
     """The repository's ``bin/`` folder does not fit in one ConfigMap."""
 
     policy = Policy.STALLED
-    reason = "BundleTooLargeError"
+    reason = "BundleTooLarge"
 
 
 class GitError(OverseerError):

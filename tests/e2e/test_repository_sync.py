@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.cluster import Kube
-from tests.support.gitserver import Upstream, serve_git_daemon
+from tests.support.gitserver import Upstream, closed_port, serve_git_daemon
 from tests.support.operator import OperatorProcess
 from tests.support.overseer import eventually, jobs, repository, request_sync, wait_for_jobs
 
@@ -218,3 +218,31 @@ def test_bad_definitions_are_reported_precisely_and_keep_previous_jobs(
     assert set(after) == set(good)
     for name, job in good.items():
         assert after[name]["metadata"]["resourceVersion"] == job["metadata"]["resourceVersion"]
+
+
+def test_unreachable_server_is_retried_with_backoff_and_reported(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream
+) -> None:
+    # Given a repository whose git server does not answer
+    port = closed_port()
+    kube.apply(repository("jobs", f"git://127.0.0.1:{port}/jobs.git"))
+
+    # Then the status says so, with the reason and what happens next
+    def synced() -> dict[str, Any] | None:
+        status = kube.get("overseerrepository", "jobs").get("status", {})
+        return next((c for c in status.get("conditions", []) if c["type"] == "Synced"), None)
+
+    condition = eventually(synced, what="Synced condition")
+    assert (condition["status"], condition["reason"]) == ("False", "Unreachable")
+    # And the operator retries with growing delays (1s, 2s, 4s, capped at 5s in tests)
+    log = operator.wait_for_log("retrying in 4s", timeout=30)
+    delays = [int(d) for d in re.findall(r"retrying in (\d+)s", log)]
+    assert delays[:3] == [1, 2, 4]
+    # When the URL is fixed
+    kube.apply(repository("jobs", upstream.file_url))
+    # Then it recovers at once (the spec change wakes the sync) and becomes Ready
+    wait_for_jobs(kube, {"A job"}, timeout=20)
+    condition = eventually(
+        lambda: (c := synced()) and c["status"] == "True" and c, what="Synced again"
+    )
+    assert condition["reason"] == "Fetched"

@@ -87,8 +87,8 @@ async def sync_repository(
             timeout=settings.git_timeout,
         )
     except errors.OverseerError as error:
-        await _report_failure(repo, error, client, post_event)
         delay = _retry_delay(settings, failures) if not error.stalled else _interval_or(repo, 60.0)
+        await _report_failure(repo, error, delay, client, post_event)
         return Outcome(delay, writes=sum(client.writes.values()) - writes_before, error=error)
 
     result = definitions.parse_repository(dict(revision.job_files), revision.defaults)
@@ -100,8 +100,8 @@ async def sync_repository(
         if revision.commit != repo.status.get("commit") or not repo.status.get("commit"):
             await _publish_bundle(repo, revision, client)
     except errors.OverseerError as error:
-        await _report_failure(repo, error, client, post_event)
         delay = _retry_delay(settings, failures) if not error.stalled else interval
+        await _report_failure(repo, error, delay, client, post_event)
         return Outcome(delay, revision.commit, sum(client.writes.values()) - writes_before, error)
 
     old_errors = repo.status.get("errors") or []
@@ -200,7 +200,11 @@ async def _publish_bundle(repo: Repository, revision: git.Revision, client: kube
 
 
 async def _report_failure(
-    repo: Repository, error: errors.OverseerError, client: kube.Kube, post_event: EventPoster
+    repo: Repository,
+    error: errors.OverseerError,
+    delay: float,
+    client: kube.Kube,
+    post_event: EventPoster,
 ) -> None:
     status, changed = repository_sync.build_status(
         previous=repo.status,
@@ -211,8 +215,13 @@ async def _report_failure(
         fetch_error=(error.reason, error.message),
         now=datetime.now(UTC),
     )
-    level = "stalled: fix the input" if error.stalled else "will retry"
-    log.warning("sync of %s/%s failed (%s): %s", repo.namespace, repo.name, level, error.message)
+    if error.stalled:
+        next_step = f"stalled until the input changes; looking again in {delay:.0f}s"
+    else:
+        next_step = f"retrying in {delay:.0f}s"
+    log.warning(
+        "sync of %s/%s failed (%s): %s", repo.namespace, repo.name, next_step, error.message
+    )
     if changed:
         post_event("Warning", error.reason, error.message)
         try:
