@@ -246,3 +246,22 @@ def test_unreachable_server_is_retried_with_backoff_and_reported(
         lambda: (c := synced()) and c["status"] == "True" and c, what="Synced again"
     )
     assert condition["reason"] == "Fetched"
+
+
+def test_suspended_repository_syncs_nothing_until_resumed(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream
+) -> None:
+    # Given a suspended repository
+    kube.apply(repository("jobs", upstream.file_url, suspend=True))
+
+    # Then it says so and defines no job
+    def ready() -> dict[str, Any] | None:
+        status = kube.get("overseerrepository", "jobs").get("status", {})
+        return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+
+    condition = eventually(ready, what="Ready condition")
+    assert (condition["status"], condition["reason"]) == ("False", "Suspended")
+    assert jobs(kube) == {}
+    # When it is resumed, it syncs at once
+    kube.apply(repository("jobs", upstream.file_url, suspend=False))
+    wait_for_jobs(kube, {"A job"}, timeout=20)

@@ -113,3 +113,23 @@ def test_fetch_failure_keeps_the_last_good_commit_and_says_why() -> None:
     synced = next(c for c in failed["conditions"] if c["type"] == "Synced")
     assert (synced["status"], synced["reason"]) == ("False", "GitUnreachable")
     assert synced["lastTransitionTime"].startswith("2026-11-29T12:01")
+
+
+def test_suspended_repository_is_not_ready_and_keeps_what_it_had() -> None:
+    good, _ = repository_sync.build_status(
+        previous={}, generation=1, commit="c1", job_count=3, errors=[], fetch_error=None, now=NOW
+    )
+    suspended, changed = repository_sync.build_status(
+        previous=good,
+        generation=2,
+        commit="c1",
+        job_count=3,
+        errors=[],
+        fetch_error=None,
+        now=NOW,
+        suspended=True,
+    )
+    assert changed
+    ready = next(c for c in suspended["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Suspended")
+    assert (suspended["commit"], suspended["jobCount"]) == ("c1", 3)

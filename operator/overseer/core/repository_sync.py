@@ -90,6 +90,7 @@ def build_status(
     errors: Sequence[repository.DefinitionError],
     fetch_error: tuple[str, str] | None,
     now: datetime,
+    suspended: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """The repository's new status, and whether it differs from ``previous``.
 
@@ -116,7 +117,14 @@ def build_status(
         )
 
     update: dict[str, Any] = {"observed_generation": generation}
-    if fetch_error is not None:
+    if suspended:
+        put(
+            conditions.READY,
+            False,
+            conditions.SUSPENDED,
+            "spec.suspend is true: no sync until it is false; jobs stay as last synced",
+        )
+    elif fetch_error is not None:
         reason, message = fetch_error
         put(conditions.SYNCED, False, reason, message)
         put(conditions.READY, False, reason, f"jobs may be out of date: {message}")

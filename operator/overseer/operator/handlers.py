@@ -103,15 +103,17 @@ async def run_syncs(
 
     while not stopped:
         delay: float = 3600.0
-        if not spec.get("suspend"):
-            repo = repositories.Repository(
-                namespace=namespace,
-                name=name,
-                uid=uid,
-                generation=meta.get("generation"),
-                spec=dict(spec),
-                status=dict(status),
-            )
+        repo = repositories.Repository(
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            generation=meta.get("generation"),
+            spec=dict(spec),
+            status=dict(status),
+        )
+        if spec.get("suspend"):
+            await repositories.report_suspended(repo, memo.kube)
+        else:
             existing = {
                 job_name: sync.ExistingObject(spec_hash, source_file)
                 for job_name, spec_hash, source_file in jobs_by_repository.get(

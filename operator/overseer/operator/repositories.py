@@ -144,6 +144,22 @@ async def sync_repository(
     return Outcome(interval, revision.commit, writes)
 
 
+async def report_suspended(repo: Repository, client: kube.Kube) -> None:
+    """Say on the repository that it is suspended (once: an unchanged status is not written)."""
+    status, changed = repository_sync.build_status(
+        previous=repo.status,
+        generation=repo.generation,
+        commit=repo.status.get("commit"),
+        job_count=repo.status.get("jobCount"),
+        errors=[],
+        fetch_error=None,
+        now=datetime.now(UTC),
+        suspended=True,
+    )
+    if changed:
+        await client.patch_status("OverseerRepository", repo.namespace, repo.name, status)
+
+
 def _read_spec(repo: Repository) -> repository_crd.RepositorySpec:
     try:
         return repository_crd.RepositorySpec.model_validate(dict(repo.spec))
