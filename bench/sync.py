@@ -1,0 +1,613 @@
+"""Benchmark the repository sync on the real cluster. Prints figures; asserts nothing.
+
+Run from the repository root::
+
+    .venv/bin/python bench/sync.py [--jobs 10000] [--files 500]
+
+It commits N job definitions spread over F files into a real git repository (a
+bare repository read through ``file://``), creates a fresh namespace, installs
+the CRDs, starts the real operator process (``python -m overseer.operator``)
+watching only that namespace, applies an OverseerRepository and measures:
+
+1. the initial sync: from applying the repository until all N OverseerJobs
+   exist and the repository's status says ``jobCount: N`` and Ready True;
+2. a one-file change: from requesting a sync (the ``overseer.dev/requested-sync``
+   annotation) after a commit that changes one file's jobs, until those jobs
+   hold the new definition and the status names the new commit;
+3. a no-op sync: a requested sync with nothing changed, until the operator
+   logs that it is done;
+
+with, for each, the API writes the operator logs it made and the write calls
+the API server audited in the namespace (by client), and the operator's peak
+memory (VmHWM) and CPU time. It exits non-zero only when something is broken
+(the operator exits, the jobs never appear within ``--timeout``), never because
+of a figure. The namespace and the operator are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support import cluster as test_cluster  # noqa: E402
+from tests.support import gitserver, overseer  # noqa: E402
+
+from overseer.core import definitions  # noqa: E402
+
+REPOSITORY = "bench"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+SYNC_DONE = re.compile(r"sync of \S+ at ([0-9a-f]+) done with (\d+) API writes")
+REGIONS = ["eu-west-1", "us-east-1", "ap-south-1"]
+SCHEDULES: list[Any] = [
+    "*/15 * * * *",
+    {"cron": "0 3 * * 1-5", "timezone": "Europe/Paris"},
+    "@daily",
+]
+TEAMS = 20
+LOG_LINE = re.compile(r"^\[([0-9-]+ [0-9:,]+)\] \S+\s+\[\w+\s*\] (.*)$")
+STARTED = "Activity 'configure' succeeded"
+
+
+class BrokenError(RuntimeError):
+    """Something that must work did not: the benchmark cannot give a figure."""
+
+
+# --- the repository -----------------------------------------------------------------------
+
+
+def build_job(index: int, team: int, revision: int) -> dict[str, Any]:
+    """A realistic definition: cmdspec with parameters (or an argv), env, some schedules."""
+    scheduled = index % 5 == 0
+    job: dict[str, Any] = {
+        "name": f"Team {team:02d} ledger {index:05d}",
+        "description": f"Reconcile ledger partition {index} of team {team:02d} "
+        f"(revision {revision})",
+    }
+    if index % 4 == 3:
+        job["command"] = ["sync-ledger", "--partition", str(index)]
+    else:
+        job["cmdspec"] = "reconcile --region region --day day partition"
+        job["parameters"] = {
+            "region": {
+                "description": "Where the ledger lives",
+                "default": REGIONS[index % len(REGIONS)],
+                "allowed": list(REGIONS),
+            },
+            "day": {"description": "Day to reconcile (YYYY-MM-DD)", "default": "yesterday"},
+            "partition": (
+                {"description": "Partition number", "default": str(index)}
+                if scheduled
+                else {"description": "Partition number", "required": True}
+            ),
+        }
+    job["env"] = {
+        "TEAM": f"team-{team:02d}",
+        "PARTITION": str(index),
+        "WORKERS": 4,
+        "REVISION": str(revision),
+    }
+    if scheduled:
+        job["schedule"] = SCHEDULES[(index // 5) % len(SCHEDULES)]
+    if index % 7 == 0:
+        job["timeout"] = "30m"
+        job["retries"] = 2
+        job["concurrency"] = {"limit": 1, "policy": "forbid"}
+    return job
+
+
+def job_file(number: int) -> str:
+    return f"jobs/team-{number % TEAMS:02d}/ledger-{number:03d}.yml"
+
+
+def render_file(number: int, jobs: int, files: int, revision: int) -> str:
+    start, end = number * jobs // files, (number + 1) * jobs // files
+    body = [build_job(i, number % TEAMS, revision) for i in range(start, end)]
+    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
+
+
+def build_repository(jobs: int, files: int) -> dict[str, gitserver.FileContent]:
+    content: dict[str, gitserver.FileContent] = {
+        job_file(n): render_file(n, jobs, files, revision=1) for n in range(files)
+    }
+    defaults = {
+        "defaults": {
+            "image": "registry.example.com/jobs:2024.06",
+            "timeout": "1h",
+            "env": {"LEDGER_URL": "https://ledger.example.com"},
+            "hooks": {"fail": "https://alerts.example.com/overseer"},
+        }
+    }
+    content["overseer.yml"] = yaml.safe_dump(defaults)
+    content["bin/reconcile"] = ('#!/bin/sh\necho reconcile "$@"\n', 0o755)
+    content["bin/sync-ledger"] = ('#!/bin/sh\necho sync-ledger "$@"\n', 0o755)
+    return content
+
+
+def check_repository(content: dict[str, gitserver.FileContent]) -> dict[str, str]:
+    """Parse what was generated as the operator will; return resource name -> file."""
+    texts = {k: v for k, v in content.items() if isinstance(v, str) and k.startswith("jobs/")}
+    result = definitions.parse_repository(texts, str(content["overseer.yml"]))
+    if result.errors:
+        raise BrokenError(f"the generated jobs do not parse: {result.errors[:3]}")
+    return {name: job.file for name, job in result.jobs.items()}
+
+
+# --- the operator process -----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Operator:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def syncs(self) -> list[tuple[str, int]]:
+        """(commit prefix, writes) of every sync the operator logged as done."""
+        return [(m[1], int(m[2])) for m in SYNC_DONE.finditer(self.log())]
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise BrokenError(
+                f"the operator exited ({self.process.returncode}):\n{self.log()[-3000:]}"
+            )
+
+    def status(self) -> dict[str, int]:
+        """VmHWM and VmRSS (KiB) and CPU seconds (user + system) of the process."""
+        pid = self.process.pid
+        fields = {}
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                fields[key] = int(value.split()[0])
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        fields["cpu"] = round((int(stat[11]) + int(stat[12])) / ticks)
+        return fields
+
+
+@contextlib.contextmanager
+def run_operator(
+    cluster: test_cluster.Cluster, namespace: str, workdir: Path, verbose: bool
+) -> Iterator[Operator]:
+    """Start the operator as tests.support.operator does, but not verbose by default.
+
+    Debug logging writes lines for each of the N objects and would be measured too.
+    """
+    log_path = workdir / "operator.log"
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "OVERSEER_NAMESPACES": namespace,
+        "OVERSEER_CACHE_DIR": str(workdir / "cache"),
+    }
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "overseer.operator", *(["--verbose"] if verbose else [])],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield Operator(process, log_path)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the audit log ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditMark:
+    """A point in the API server's audit log, which survives one rotation."""
+
+    path: Path
+    inode: int
+    offset: int
+
+    @classmethod
+    def now(cls, path: Path) -> AuditMark:
+        stat = path.stat()
+        return cls(path, stat.st_ino, stat.st_size)
+
+    def writes_since(self, namespace: str) -> list[dict[str, Any]]:
+        """Write calls in NAMESPACE audited after this mark."""
+        parts: list[tuple[Path, int]] = []
+        if self.path.stat().st_ino == self.inode:
+            parts.append((self.path, self.offset))
+        else:  # rotated: the old file keeps its inode under a timestamped name
+            for old in self.path.parent.glob(f"{self.path.stem}-*"):
+                if old.stat().st_ino == self.inode:
+                    parts.append((old, self.offset))
+            parts.append((self.path, 0))
+        writes = []
+        for path, offset in parts:
+            with path.open("rb") as log:
+                log.seek(offset)
+                for line in log:
+                    if namespace.encode() not in line:
+                        continue
+                    entry = json.loads(line)
+                    if (
+                        entry.get("stage") == "ResponseComplete"
+                        and entry.get("verb") in WRITE_VERBS
+                        and (entry.get("objectRef") or {}).get("namespace") == namespace
+                    ):
+                        writes.append(entry)
+        return writes
+
+
+def writer(entry: dict[str, Any]) -> str:
+    """Who made an audited call: this benchmark (kubectl), the cluster, or the operator."""
+    agent = str(entry.get("userAgent", ""))
+    if agent.startswith("kubectl"):
+        return "kubectl"
+    if str((entry.get("user") or {}).get("username", "")).startswith("system:"):
+        return "cluster"
+    return "operator"
+
+
+def describe(writes: list[dict[str, Any]]) -> list[str]:
+    counts: collections.Counter[str] = collections.Counter()
+    for entry in writes:
+        ref = entry.get("objectRef") or {}
+        resource = ref.get("resource", "?") + (
+            f"/{ref['subresource']}" if "subresource" in ref else ""
+        )
+        agent = str(entry.get("userAgent", "?")).split(" ")[0]
+        counts[f"{writer(entry)}: {entry['verb']} {resource} ({agent})"] += 1
+    return [f"{n:>6}  {what}" for what, n in sorted(counts.items())]
+
+
+def sync_steps(log: str, audited: list[dict[str, Any]]) -> str:
+    """Where the operator's last sync spent its time, from its log and the audit log.
+
+    fetch: "fetching" to "read commit"; parse and plan: to the operator's first
+    audited write (or to "done" when there is none); writes: to "done".
+    """
+    times: dict[str, datetime.datetime] = {}
+    for line in log.splitlines():
+        match = LOG_LINE.match(line)
+        if match is None:
+            continue
+        when = datetime.datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+        for step in ("fetching", "read commit", "sync of"):
+            if match[2].startswith(step):
+                times[step] = when
+    if len(times) < 3:
+        return "(not found in the operator log)"
+    ours = [e for e in audited if writer(e) == "operator" and "kopf" not in e["userAgent"]]
+    first = min(
+        (datetime.datetime.fromisoformat(e["requestReceivedTimestamp"]) for e in ours),
+        default=times["sync of"],
+    )
+
+    def seconds(start: datetime.datetime, end: datetime.datetime) -> str:
+        return f"{(end - start).total_seconds():.1f}s"
+
+    return (
+        f"fetch {seconds(times['fetching'], times['read commit'])}, "
+        f"parse and plan {seconds(times['read commit'], first)}, "
+        f"{len(ours)} writes {seconds(first, times['sync of'])}"
+    )
+
+
+# --- the cluster --------------------------------------------------------------------------
+
+
+def count_jobs(kube: test_cluster.Kube) -> int:
+    """How many OverseerJobs exist, from one list call of one item (remainingItemCount)."""
+    path = f"/apis/overseer.dev/v1alpha1/namespaces/{kube.namespace}/overseerjobs?limit=1"
+    data = json.loads(kube.cluster.run("get", "--raw", path).stdout)
+    return len(data["items"]) + int(data["metadata"].get("remainingItemCount") or 0)
+
+
+def repository_state(kube: test_cluster.Kube) -> tuple[str | None, int | None, str | None]:
+    """(commit, jobCount, Ready status) of the repository."""
+    status: dict[str, Any] = kube.get("overseerrepository", REPOSITORY).get("status") or {}
+    conditions: list[dict[str, Any]] = status.get("conditions", [])
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    return status.get("commit"), status.get("jobCount"), ready.get("status")
+
+
+# --- the benchmark ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Phase:
+    name: str
+    seconds: float
+    logged_writes: int
+    audited: list[dict[str, Any]]
+    peak_kib: int
+    steps: str
+
+    def by_writer(self, who: str) -> int:
+        return sum(1 for e in self.audited if writer(e) == who)
+
+
+@dataclasses.dataclass
+class Bench:
+    """One run: the options, the namespace, the operator, the repository and its jobs."""
+
+    args: argparse.Namespace
+    kube: test_cluster.Kube
+    operator: Operator
+    audit_log: Path
+    upstream: gitserver.Upstream
+    names: dict[str, str]
+    """Resource name -> file of every job the first commit defines."""
+
+    def wait(
+        self,
+        what: str,
+        check: Callable[[], bool],
+        progress: Callable[[], str] | None = None,
+        poll: float = 0.1,
+    ) -> None:
+        """Poll CHECK until true; print PROGRESS every few seconds; BrokenError on timeout."""
+        start = shown = time.monotonic()
+        while not check():
+            self.operator.check_alive()
+            now = time.monotonic()
+            if now - start > self.args.timeout:
+                raise BrokenError(f"{what}: not done after {self.args.timeout:.0f}s")
+            if progress is not None and now - shown >= self.args.progress:
+                print(f"  {what}: {progress()} after {now - start:.0f}s", flush=True)
+                shown = now
+            time.sleep(0.5)
+
+    def synced(self, commit: str, after: int) -> Callable[[], bool]:
+        """True once the operator logs a sync of COMMIT done, beyond the first AFTER syncs."""
+        return lambda: any(c == commit[:12] for c, _ in self.operator.syncs()[after:])
+
+    def run(self) -> list[Phase]:
+        self.wait("operator start", lambda: STARTED in self.operator.log())
+        return [self.initial_sync(), self.one_file_change(), self.noop_sync()]
+
+    def initial_sync(self) -> Phase:
+        """Time it by the operator's log line (its last step), then check with kubectl."""
+        jobs, head = len(self.names), self.upstream.head
+        mark = AuditMark.now(self.audit_log)
+        started = time.monotonic()
+        self.kube.apply(
+            overseer.repository(REPOSITORY, self.upstream.file_url, interval=self.args.interval)
+        )
+        seconds = self.timed(
+            started,
+            "initial sync",
+            self.synced(head, 0),
+            lambda: (
+                count_jobs(self.kube) == jobs
+                and repository_state(self.kube) == (head, jobs, "True")
+            ),
+            lambda: f"{count_jobs(self.kube)}/{jobs} jobs",
+        )
+        print(f"  initial sync done in {seconds:.1f}s", flush=True)
+        return self.phase("initial sync", seconds, mark)
+
+    def one_file_change(self) -> Phase:
+        changed_file = job_file(0)
+        changed = sorted(name for name, file in self.names.items() if file == changed_file)
+        text = render_file(0, self.args.jobs, self.args.files, revision=2)
+        new_head = self.upstream.commit({changed_file: text}, "bench: one file")
+
+        def updated() -> bool:
+            got = self.kube.kubectl("get", "overseerjobs", *changed, "-o", "json").stdout
+            items = json.loads(got)["items"]
+            return all(
+                i["spec"]["definition"].get("description", "").endswith("(revision 2)")
+                for i in items
+            ) and (repository_state(self.kube)[0] == new_head)
+
+        return self.requested_sync(
+            f"one-file change ({len(changed)} jobs)", self.synced(new_head, 0), updated
+        )
+
+    def noop_sync(self) -> Phase:
+        done = len(self.operator.syncs())
+        head = self.upstream.head
+        return self.requested_sync("no-op sync", self.synced(head, done), lambda: True)
+
+    def requested_sync(
+        self, name: str, logged: Callable[[], bool], applied: Callable[[], bool]
+    ) -> Phase:
+        """Request a sync (annotation); time it until LOGGED and APPLIED; count its writes."""
+        mark = AuditMark.now(self.audit_log)
+        started = time.monotonic()
+        overseer.request_sync(self.kube, REPOSITORY)
+        seconds = self.timed(started, name, logged, applied, lambda: "waiting for the operator")
+        print(f"  {name} done in {seconds:.1f}s", flush=True)
+        return self.phase(name, seconds, mark)
+
+    def timed(
+        self,
+        started: float,
+        what: str,
+        logged: Callable[[], bool],
+        applied: Callable[[], bool],
+        progress: Callable[[], str],
+    ) -> float:
+        """Seconds from STARTED until the operator LOGGED the sync done and kubectl sees it.
+
+        The log line is the sync's last step, after every write was acknowledged, so
+        when kubectl sees the result just after it, the time of the line is the time.
+        kubectl's own latency (and its client-side throttling) is left out that way.
+        """
+        self.wait(what, logged, progress)
+        seconds = time.monotonic() - started
+        if not applied():
+            self.wait(f"{what}, as kubectl sees it", applied, poll=0.5)
+            seconds = time.monotonic() - started
+        return seconds
+
+    def phase(self, name: str, seconds: float, mark: AuditMark) -> Phase:
+        time.sleep(2)  # writes made just after the sync (kopf's own bookkeeping) land too
+        audited = mark.writes_since(self.kube.namespace)
+        return Phase(
+            name,
+            seconds,
+            self.operator.syncs()[-1][1],
+            audited,
+            self.operator.status()["VmHWM"],
+            sync_steps(self.operator.log(), audited),
+        )
+
+
+def run(args: argparse.Namespace, workdir: Path) -> None:
+    """Set up the repository, the namespace and the operator; measure; clean up."""
+    content = build_repository(args.jobs, args.files)
+    names = check_repository(content)
+    upstream = gitserver.Upstream.create(workdir / "git" / "jobs.git")
+    head = upstream.commit(content, "bench: jobs")
+    print(f"repository: {len(names)} jobs in {args.files} files at {head[:12]}", flush=True)
+    cluster = test_cluster.connect()
+    audit_log = cluster.audit_log
+    if audit_log is None:
+        raise BrokenError("no readable API server audit log (set OVERSEER_TEST_AUDIT_LOG)")
+    crds = str(REPO / "manifests" / "crds.yaml")
+    cluster.run("apply", "--server-side", "--force-conflicts", "-f", crds)
+    for plural in ("overseerrepositories", "overseerjobs", "overseerexecutions"):
+        cluster.run("wait", "--for=condition=Established", f"crd/{plural}.overseer.dev")
+    namespace = cluster.create_namespace("bench-sync")
+    kube = test_cluster.Kube(cluster, namespace)
+    print(f"namespace: {namespace}", flush=True)
+    try:
+        with run_operator(cluster, namespace, workdir, args.verbose_operator) as operator:
+            phases = Bench(args, kube, operator, audit_log, upstream, names).run()
+            print_report(args, len(names), phases, operator)
+            if not args.keep:
+                remove_repository(kube)
+    finally:
+        if args.keep:
+            print(f"kept namespace {namespace} and {workdir}")
+        else:
+            started = time.monotonic()
+            cluster.delete_namespace(namespace)
+            gone = cluster.run(
+                "wait", "--for=delete", f"namespace/{namespace}", "--timeout=600s", check=False
+            )
+            took = time.monotonic() - started
+            print(f"namespace deleted in {took:.0f}s" if not gone.returncode else "namespace left")
+
+
+def remove_repository(kube: test_cluster.Kube) -> None:
+    """Delete the repository while the operator runs, so its finalizer is removed."""
+    kube.kubectl("delete", "overseerrepository", REPOSITORY, "--wait=false", check=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        got = kube.kubectl("get", "overseerrepository", REPOSITORY, check=False)
+        if got.returncode:
+            return
+        time.sleep(0.5)
+    kube.kubectl(
+        "patch",
+        "overseerrepository",
+        REPOSITORY,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+        check=False,
+    )
+
+
+def print_report(
+    args: argparse.Namespace, jobs: int, phases: list[Phase], operator: Operator
+) -> None:
+    memory = operator.status()
+    print(f"\nsync benchmark: {jobs} jobs in {args.files} files, interval {args.interval}")
+    print(
+        f"{'phase':<28} {'time':>8} {'writes':>7} {'audited writes':>15} {'kubectl':>8} "
+        f"{'cluster':>8} {'peak MiB':>9}"
+    )
+    print(f"{'':<28} {'':>8} {'(log)':>7} {'(operator)':>15}")
+    for phase in phases:
+        print(
+            f"{phase.name:<28} {phase.seconds:>7.1f}s {phase.logged_writes:>7} "
+            f"{phase.by_writer('operator'):>15} {phase.by_writer('kubectl'):>8} "
+            f"{phase.by_writer('cluster'):>8} {phase.peak_kib / 1024:>9.0f}"
+        )
+    print(
+        f"operator: peak memory (VmHWM) {memory['VmHWM'] / 1024:.0f} MiB, "
+        f"RSS at the end {memory['VmRSS'] / 1024:.0f} MiB, CPU time {memory['cpu']}s"
+    )
+    for phase in phases:
+        print(f"\n{phase.name}: the operator's sync: {phase.steps}")
+        print("audited writes in the namespace, by client:")
+        for line in describe(phase.audited) or ["     0  (none)"]:
+            print(line)
+    kept = f"; its log: {operator.log_path}" if args.keep else " (--keep keeps its log)"
+    print(f"\noperator: {len(operator.syncs())} syncs logged as done{kept}", flush=True)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, and each option's default."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench/sync.py",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+        epilog="Needs the local cluster (hack/cluster.sh up) or a test cluster in KUBECONFIG, "
+        "and a readable API server audit log. Prints figures; exits 1 only when broken.",
+    )
+    parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the repository")
+    parser.add_argument("--files", type=int, default=500, help="files the jobs are spread over")
+    parser.add_argument(
+        "--interval", default="10m", help="the repository's polling interval (syncs are requested)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800, help="seconds a phase may take before it is broken"
+    )
+    parser.add_argument(
+        "--progress", type=float, default=5.0, help="seconds between progress lines"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the namespace and files")
+    parser.add_argument(
+        "--verbose-operator", action="store_true", help="run the operator with --verbose"
+    )
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or not 1 <= args.files <= args.jobs:
+        parser.error("need at least one job and 1 <= --files <= --jobs")
+    workdir = Path(tempfile.mkdtemp(prefix="overseer-bench-sync-"))
+    try:
+        run(args, workdir)
+    except BrokenError as error:
+        print(f"bench/sync.py: broken: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
