@@ -17,7 +17,7 @@ line when the file is YAML.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pydantic
@@ -232,8 +232,14 @@ def check_definition(job: defn.JobDefinition) -> list[tuple[str | None, str]]:
     return problems
 
 
+FileParser = Callable[[str, "str | bytes", "defn.Defaults | None"], FileResult]
+"""Parses one job file; :func:`parse_job_file` or a caching wrapper around it."""
+
+
 def parse_repository(
-    files: Mapping[str, str | bytes], defaults_text: str | bytes | None = None
+    files: Mapping[str, str | bytes],
+    defaults_text: str | bytes | None = None,
+    parse_file: FileParser | None = None,
 ) -> RepositoryResult:
     """Parse every job file of a repository, with its ``overseer.yml`` when it has one.
 
@@ -247,9 +253,8 @@ def parse_repository(
     if defaults_result.errors:
         failed = frozenset(files) | {DEFAULTS_FILE}
         return RepositoryResult({}, defaults_result.errors, failed)
-    results = [
-        parse_job_file(path, text, defaults_result.defaults) for path, text in sorted(files.items())
-    ]
+    parse = parse_file or parse_job_file
+    results = [parse(path, text, defaults_result.defaults) for path, text in sorted(files.items())]
     duplicates = find_duplicates(results)
     errors = [e for r in results for e in r.errors] + duplicates
     failed = frozenset(r.file for r in results if r.failed) | {e.file for e in duplicates}

@@ -97,6 +97,7 @@ async def run_syncs(
     assert jobs_by_repository is not None, "kopf passes every index to every handler"
     memo.wake = asyncio.Event()
     failures = 0
+    cache = repositories.ParseCache()
 
     def post_event(type_: str, reason: str, message: str) -> None:
         kopf.event(body, type=type_, reason=reason, message=message)
@@ -127,6 +128,7 @@ async def run_syncs(
                 settings=memo.settings,
                 post_event=post_event,
                 failures=failures,
+                cache=cache,
             )
             failures = failures + 1 if outcome.error and not outcome.error.stalled else 0
             delay = outcome.delay

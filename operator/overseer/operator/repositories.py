@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -24,8 +25,8 @@ import pydantic
 
 from overseer import errors, git, kube
 from overseer.core import bundle, definitions, repository_sync, sync
+from overseer.crd import definition, types
 from overseer.crd import repository as repository_crd
-from overseer.crd import types
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,39 @@ class InvalidSpecError(errors.OverseerError):
 
     policy = errors.Policy.STALLED
     reason = "InvalidSpec"
+
+
+class ParseCache:
+    """Parsed job files of one repository, keyed by path, content and defaults.
+
+    A commit usually touches a few files: only those are parsed again. Entries
+    not used by the latest sync are dropped, so memory follows the repository.
+    """
+
+    def __init__(self) -> None:
+        self._results: dict[tuple[str, str, str], definitions.FileResult] = {}
+        self._used: set[tuple[str, str, str]] = set()
+
+    def parse_repository(
+        self, files: Mapping[str, bytes], defaults_text: bytes | None
+    ) -> definitions.RepositoryResult:
+        """Blocking and CPU-bound: call it in a thread."""
+        self._used = set()
+        defaults_key = hashlib.sha256(defaults_text or b"").hexdigest()
+
+        def parse_file(
+            path: str, text: str | bytes, defaults: definition.Defaults | None
+        ) -> definitions.FileResult:
+            data = text.encode() if isinstance(text, str) else text
+            key = (path, hashlib.sha256(data).hexdigest(), defaults_key)
+            self._used.add(key)
+            if key not in self._results:
+                self._results[key] = definitions.parse_job_file(path, text, defaults)
+            return self._results[key]
+
+        result = definitions.parse_repository(files, defaults_text, parse_file)
+        self._results = {k: v for k, v in self._results.items() if k in self._used}
+        return result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +105,7 @@ async def sync_repository(
     settings: Settings,
     post_event: EventPoster,
     failures: int = 0,
+    cache: ParseCache | None = None,
 ) -> Outcome:
     """Run one sync; ``failures`` counts the temporary failures just before it (for backoff)."""
     writes_before = sum(client.writes.values())
@@ -91,7 +126,12 @@ async def sync_repository(
         await _report_failure(repo, error, delay, client, post_event)
         return Outcome(delay, writes=sum(client.writes.values()) - writes_before, error=error)
 
-    result = definitions.parse_repository(dict(revision.job_files), revision.defaults)
+    cache = cache or ParseCache()
+    # Parsing thousands of jobs takes seconds of CPU: keep it off the event loop,
+    # where it would stall every watch and handler of the operator.
+    result = await asyncio.to_thread(
+        cache.parse_repository, dict(revision.job_files), revision.defaults
+    )
     owner = repository_sync.Owner(repo.namespace, repo.name, repo.uid)
     desired = repository_sync.build_desired_jobs(owner, revision.commit, result)
     plan = sync.plan_sync(desired, result.failed_files, existing_jobs)
