@@ -49,7 +49,7 @@ bench-cluster: deps ## warm cluster-up time and the running cluster's memory (re
 bench-sync: deps ## time a 10,000-job repository sync on the local cluster (a few minutes)
 	@$(PY) bench/sync.py
 
-bench-cold: deps ## also measure a cold Kubernetes build (15-40 minutes)
+bench-cold: deps ## also measure a cold Kubernetes build from empty Go caches (about 6 minutes on 2 cores)
 	@bench/cluster.sh --cold
 
 up: cluster-up ## bring Overseer up on the local cluster (or KUBECONFIG's) and run the example jobs
