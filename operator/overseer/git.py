@@ -10,8 +10,10 @@ allows. Files are read from git objects, never from a checkout.
 Secrets never reach argv (visible in ``/proc`` and quoted by GitPython's
 exceptions) nor the URL: an HTTPS token is answered by a ``GIT_ASKPASS`` script
 reading a 0600 file, an SSH key is a 0600 file named by ``GIT_SSH_COMMAND``, both
-in a private temporary folder removed after each call. Every failure is raised
-as an :class:`overseer.errors.GitError` subclass whose text is scrubbed.
+in a private temporary folder removed after each call. A private CA for HTTPS
+goes there too, named by ``GIT_SSL_CAINFO`` for that one fetch; certificate and
+host-key checks are never turned off. Every failure is raised as an
+:class:`overseer.errors.GitError` subclass whose text is scrubbed.
 """
 
 from __future__ import annotations
@@ -48,11 +50,20 @@ SCHEMES = ("https", "http", "ssh", "git", "file")
 
 _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
 _HEX_REF = re.compile(r"^[0-9a-f]{7,40}$")
-_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _BAD_REF = re.compile(r"(^-)|(\.\.)|[\s:~^?*\[\\]|(@\{)|(\.lock$)|(/$)|(^/)|(//)")
 _MODE_EXECUTABLE = 0o111
 _MODE_SYMLINK = 0o120000
 _MODE_SUBMODULE = 0o160000
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+# The environment variable that names the fetch's private folder (see _environment).
+_PRIVATE_DIR_VARIABLE = "XDG_CONFIG_HOME"
+
+
+class GitCertificateError(errors.GitError):
+    """The HTTPS server's certificate could not be verified (fail closed)."""
+
+    policy = errors.Policy.STALLED
+    reason = "CertificateVerificationFailed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,23 +79,26 @@ class Source:
 class Credentials:
     """How to authenticate: an HTTPS token, or an SSH key with the server's known_hosts.
 
-    ``repr`` hides every secret, so a Credentials in a log line or a traceback
-    leaks nothing.
+    ``ca_certificate`` (PEM) is the CA an HTTPS server's certificate must chain
+    to, in place of the system's CAs; it is public, not a secret. ``repr`` hides
+    every secret, so a Credentials in a log line or a traceback leaks nothing.
     """
 
     token: str | None = dataclasses.field(default=None, repr=False)
     username: str | None = None
     ssh_private_key: str | None = dataclasses.field(default=None, repr=False)
     known_hosts: str | None = None
+    ca_certificate: str | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_secret_data(cls, data: Mapping[str, str | bytes]) -> Credentials:
         """Read a Secret's decoded ``data``.
 
         Keys: ``token`` (or ``password``, as in ``kubernetes.io/basic-auth``) with an
-        optional ``username``; or ``ssh-privatekey`` (as in ``kubernetes.io/ssh-auth``;
-        aliases ``sshPrivateKey``, ``identity``) with ``known_hosts`` (alias
-        ``knownHosts``).
+        optional ``username`` and an optional ``ca.crt`` (alias ``caFile``) for a
+        server whose certificate a private CA signed; or ``ssh-privatekey`` (as in
+        ``kubernetes.io/ssh-auth``; aliases ``sshPrivateKey``, ``identity``) with
+        ``known_hosts`` (alias ``knownHosts``).
         """
 
         def text(*keys: str) -> str | None:
@@ -99,16 +113,29 @@ class Credentials:
             username=text("username"),
             ssh_private_key=text("ssh-privatekey", "sshPrivateKey", "identity"),
             known_hosts=text("known_hosts", "knownHosts"),
+            ca_certificate=text("ca.crt", "caFile"),
         )
         if credentials.token and credentials.ssh_private_key:
             raise errors.GitInvalidCredentialsError(
                 "the credentials Secret holds both a token and an SSH key: keep only the one "
                 "that matches the repository URL (token for https://, key for ssh://)"
             )
-        if not (credentials.token or credentials.ssh_private_key or credentials.known_hosts):
+        if not (
+            credentials.token
+            or credentials.ssh_private_key
+            or credentials.known_hosts
+            or credentials.ca_certificate
+        ):
             raise errors.GitInvalidCredentialsError(
                 "the credentials Secret has none of the keys token, password, ssh-privatekey, "
-                "known_hosts: see docs/repositories.rst for its format"
+                "known_hosts, ca.crt: see docs/repositories.rst for its format"
+            )
+        if credentials.ca_certificate is not None and (
+            _PEM_CERTIFICATE not in credentials.ca_certificate
+        ):
+            raise errors.GitInvalidCredentialsError(
+                "ca.crt in the credentials Secret is not a PEM certificate: put the CA "
+                f"certificate there as text starting with {_PEM_CERTIFICATE}"
             )
         return credentials
 
@@ -211,6 +238,11 @@ def _validate(source: Source, credentials: Credentials) -> str:
             f"the credentials Secret holds an SSH key but the URL uses {scheme}: use an "
             "ssh:// or user@host:path URL, or a token for https://"
         )
+    if credentials.ca_certificate and scheme != "https":
+        raise errors.GitInvalidCredentialsError(
+            f"the credentials Secret holds a ca.crt but the URL uses {scheme}: a CA "
+            "certificate is only used for https:// URLs; remove it, or use https://"
+        )
     if scheme == "ssh" and not (credentials.known_hosts or "").strip():
         raise errors.GitHostKeyError(
             f"no known_hosts given for SSH host {host}: add the server's host key lines "
@@ -268,11 +300,19 @@ def _url_key(url: str) -> str:
 @contextlib.contextmanager
 def _environment(url: str, credentials: Credentials, timeout: float) -> Iterator[dict[str, str]]:
     """The environment git runs in; secrets in a private folder removed on exit."""
+    if url.startswith("https://") and "GIT_SSL_NO_VERIFY" in os.environ:
+        raise GitCertificateError(
+            "the operator's environment sets GIT_SSL_NO_VERIFY, which would turn TLS "
+            f"certificate checks off: Overseer refuses to fetch {_display(url)} with it. Remove "
+            "the variable from the operator's Deployment; give a private CA as ca.crt in the "
+            "repository's credentials Secret instead"
+        )
     private = Path(tempfile.mkdtemp(prefix="overseer-git-"))
     try:
         private.chmod(0o700)
         config = {
             "credential.helper": "",
+            "http.sslVerify": "true",
             "protocol.allow": "never",
             **{f"protocol.{scheme}.allow": "always" for scheme in SCHEMES},
             "core.hooksPath": os.devnull,
@@ -284,7 +324,9 @@ def _environment(url: str, credentials: Credentials, timeout: float) -> Iterator
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
-            "XDG_CONFIG_HOME": str(private),
+            # "-c" settings inherited from the operator's environment would win over ours.
+            "GIT_CONFIG_PARAMETERS": "",
+            _PRIVATE_DIR_VARIABLE: str(private),
             "GIT_ASKPASS": "",
             "SSH_ASKPASS": "",
             "GIT_SSH_COMMAND": _ssh_command(private, credentials, timeout),
@@ -292,6 +334,10 @@ def _environment(url: str, credentials: Credentials, timeout: float) -> Iterator
         }
         if credentials.token:
             env["GIT_ASKPASS"] = str(_askpass(private, credentials))
+        if credentials.ca_certificate:
+            # The variable, not http.sslCAInfo: git lets an inherited GIT_SSL_CAINFO win.
+            ca_file = private / "ca.crt"
+            env["GIT_SSL_CAINFO"] = str(_write_private(ca_file, credentials.ca_certificate))
         env["GIT_CONFIG_COUNT"] = str(len(config))
         for index, (key, value) in enumerate(config.items()):
             env[f"GIT_CONFIG_KEY_{index}"] = key
@@ -393,16 +439,16 @@ def _fetch(
 ) -> str:
     """Bring the wanted commit into the mirror and return its SHA."""
     ref = source.ref
-    if ref and _FULL_SHA.match(ref) and _has_commit(repo, ref):
-        logger.info("commit %s of %s already in the mirror", ref, _display(source.url))
-        return ref
+    # Even a commit already in the mirror is fetched: the mirror is shared by every
+    # repository on this URL, whatever its credentials, and only the server can tell
+    # whether these credentials may read it. git then transfers nothing.
     local = _local_ref(ref)
     remote_ref = ref or "HEAD"
     logger.info("fetching %s of %s (shallow)", remote_ref, _display(source.url))
     try:
         _run_fetch(repo, env, timeout, ["--depth", "1"], source.url, f"+{remote_ref}:{local}")
     except git.GitCommandError as exc:
-        failure = _classify(exc, source, timeout, credentials)
+        failure = _classify(exc, source, timeout, credentials, env)
         if not (isinstance(failure, errors.GitRefNotFoundError) and ref and _HEX_REF.match(ref)):
             raise failure from None
         logger.info("server refused a fetch by SHA: fetching all branches and tags")
@@ -430,7 +476,7 @@ def _fetch_everything(
             "+refs/tags/*:refs/overseer/tags/*",
         )
     except git.GitCommandError as exc:
-        raise _classify(exc, source, timeout, credentials) from None
+        raise _classify(exc, source, timeout, credentials, env) from None
     return _resolve(repo, source.ref, source)
 
 
@@ -445,14 +491,6 @@ def _run_fetch(
     # "--" ends the options: a URL or ref written by a user never becomes an option.
     command = ["git", "fetch", "--no-tags", "--no-write-fetch-head", *options, "--", url]
     repo.git.execute([*command, *refspecs], env=env, kill_after_timeout=timeout)
-
-
-def _has_commit(repo: git.Repo, sha: str) -> bool:
-    try:
-        repo.git.cat_file("-e", f"{sha}^{{commit}}")
-    except git.GitCommandError:
-        return False
-    return True
 
 
 def _resolve(repo: git.Repo, name: str, source: Source) -> str:
@@ -566,6 +604,14 @@ _NOT_FOUND_REF = (
     "no such ref",
     "remote error: upload-pack: not our ref",
 )
+_CERTIFICATE = (
+    "server certificate verification failed",
+    "ssl certificate problem",
+    "certificate verify failed",
+    "certificate subject name",
+    "no alternative certificate subject name",
+    "does not match target host name",
+)
 _UNREACHABLE = (
     "could not resolve host",
     "could not resolve hostname",
@@ -594,6 +640,14 @@ _CLASSIFICATION: tuple[tuple[tuple[str, ...], type[errors.GitError], str], ...] 
         "host key (checked out of band) in the Secret's known_hosts ({detail})",
     ),
     (
+        _CERTIFICATE,
+        GitCertificateError,
+        "the TLS certificate of {url} could not be verified ({detail}): if a private CA "
+        "signed it, put that CA's certificate (PEM) in the credentials Secret as ca.crt and "
+        "name the Secret in spec.secretRef; if it names another host, fix spec.url. Overseer "
+        "never turns certificate checks off",
+    ),
+    (
         _AUTH,
         errors.GitAuthError,
         "the git server refused the credentials for {url}: check that the credentials Secret "
@@ -617,6 +671,11 @@ _CLASSIFICATION: tuple[tuple[tuple[str, ...], type[errors.GitError], str], ...] 
         "cannot reach the git server of {url}: {detail}; Overseer retries with backoff",
     ),
 )
+_WRONG_CA_MESSAGE = (
+    "the TLS certificate of {url} could not be verified with the ca.crt of the credentials "
+    "Secret ({detail}): put the certificate of the CA that signed the server's certificate "
+    "in ca.crt; if the certificate names another host, fix spec.url"
+)
 _NO_CREDENTIALS_MESSAGE = (
     "{url} asks for credentials and none are configured: create a Secret with a token or an "
     "SSH key and name it in spec.secretRef ({detail})"
@@ -624,16 +683,22 @@ _NO_CREDENTIALS_MESSAGE = (
 
 
 def _classify(
-    exc: git.GitCommandError, source: Source, timeout: float, credentials: Credentials
+    exc: git.GitCommandError,
+    source: Source,
+    timeout: float,
+    credentials: Credentials,
+    env: Mapping[str, str],
 ) -> errors.GitError:
     """Map a failed git command to an Overseer error with a scrubbed, actionable message."""
     stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
     lowered = stderr.lower()
-    fields = {
-        "url": _display(source.url),
-        "ref": source.ref or "HEAD",
-        "detail": errors.scrub(_last_lines(stderr), credentials.secrets),
-    }
+    detail = errors.scrub(_last_lines(stderr), credentials.secrets)
+    # git quotes files of the private folder (CAfile, known_hosts): a random name would
+    # make each retry's message differ, and each difference is a status write and an Event.
+    private = env.get(_PRIVATE_DIR_VARIABLE)
+    if private:
+        detail = detail.replace(private, "<credentials>")
+    fields = {"url": _display(source.url), "ref": source.ref or "HEAD", "detail": detail}
     if "did not complete in" in lowered and "timeout" in lowered:
         return errors.GitTimeoutError(
             f"fetching {fields['url']} did not finish within {timeout:g}s; Overseer retries "
@@ -643,6 +708,8 @@ def _classify(
         if any(marker in lowered for marker in markers):
             if error_class is errors.GitAuthError and credentials == NO_CREDENTIALS:
                 return error_class(_NO_CREDENTIALS_MESSAGE.format(**fields))
+            if error_class is GitCertificateError and credentials.ca_certificate:
+                return error_class(_WRONG_CA_MESSAGE.format(**fields))
             return error_class(template.format(**fields))
     return errors.GitError(
         "fetching {url} failed: {detail}; Overseer retries with backoff".format(**fields)

@@ -1,4 +1,4 @@
-"""The git adapter against real repositories served over file://, git://, HTTP and SSH."""
+"""The git adapter against real repositories served over file://, git://, HTTP(S) and SSH."""
 
 # ruff: noqa: F811 - pytest fixtures imported from tests.support.gitserver are redefined as parameters
 
@@ -16,15 +16,18 @@ from overseer import errors
 from overseer import git as ogit
 from tests.support.gitserver import (  # noqa: F401 - fixtures
     TOKEN,
+    CertificateAuthority,
     GitServer,
     HTTPGitServer,
     SSHGitServer,
     Upstream,
     closed_port,
     git,
+    git_ca,
     git_daemon,
     git_root,
     http_git,
+    https_git,
     new_ssh_key,
     serve_http,
     serve_silence,
@@ -182,14 +185,20 @@ def test_sha_falls_back_to_full_fetch_when_server_refuses_it(
     assert "server refused a fetch by SHA" in caplog.text
 
 
-def test_pinned_commit_already_fetched_needs_no_server(upstream: Upstream, cache: Path) -> None:
+def test_pinned_commit_already_fetched_is_still_checked_with_the_server(
+    upstream: Upstream, cache: Path
+) -> None:
+    # The mirror is shared by every repository on the URL: only the server can say
+    # whether this repository's credentials may read the commit (see the HTTPS tests).
     with serve_http(upstream.bare.parent, token=None) as server:
         url = server.url(upstream)
         fetch(url, cache, ref=upstream.head)
+        objects = git("count-objects", "-v", cwd=ogit.mirror_path(cache, url))
         served = len(server.requests)
         again = fetch(url, cache, ref=upstream.head)
         assert again.commit == upstream.head
-        assert len(server.requests) == served
+        assert len(server.requests) > served
+        assert git("count-objects", "-v", cwd=ogit.mirror_path(cache, url)) == objects
 
 
 def test_reads_path_inside_repo_and_bin_modes(upstream: Upstream, cache: Path) -> None:
@@ -332,6 +341,137 @@ def test_good_token_never_logged(
     assert TOKEN not in config
 
 
+# --- HTTPS with a private CA ---------------------------------------------------------------
+
+
+def https_credentials(token: str, ca: str | None) -> ogit.Credentials:
+    """What a Secret with ``token`` and ``ca.crt`` gives (the operator's own path)."""
+    data = {"token": token.encode()} | ({"ca.crt": ca.encode()} if ca else {})
+    return ogit.Credentials.from_secret_data(data)
+
+
+def test_https_token_with_private_ca_syncs(
+    upstream: Upstream,
+    https_git: HTTPGitServer,
+    cache: Path,
+    private_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert https_git.base_url.startswith("https://")
+    assert https_git.ca_certificate
+    credentials = https_credentials(TOKEN, https_git.ca_certificate)
+    revision = fetch(https_git.url(upstream), cache, credentials=credentials)
+    assert revision.commit == upstream.head
+    assert revision.job_files == {"jobs/hello.yml": JOB}
+    assert any(status == 401 for _, _, status in https_git.requests), "the server checks auth"
+    assert_secret_absent(TOKEN, caplog.text, repr(credentials))
+    assert list(private_tmp.iterdir()) == [], "the CA file goes with the other credentials"
+
+
+def test_https_private_ca_without_token_for_a_public_repo(
+    upstream: Upstream, git_root: Path, git_ca: CertificateAuthority, cache: Path
+) -> None:
+    with serve_http(git_root, token=None, tls=git_ca) as server:
+        credentials = ogit.Credentials.from_secret_data({"ca.crt": git_ca.certificate})
+        assert fetch(server.url(upstream), cache, credentials=credentials).commit == upstream.head
+
+
+def test_https_untrusted_certificate_fails_closed_and_asks_for_ca(
+    upstream: Upstream,
+    https_git: HTTPGitServer,
+    cache: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ogit.GitCertificateError) as caught:
+        fetch(https_git.url(upstream), cache, credentials=https_credentials(TOKEN, None))
+    error = caught.value
+    assert error.stalled
+    assert error.reason == "CertificateVerificationFailed"
+    assert "ca.crt" in error.message and "credentials Secret" in error.message
+    assert "certificate verification failed" in error.message, "git's own words are quoted"
+    assert https_git.requests == [], "no request, so no token, went to an untrusted server"
+    assert_secret_absent(TOKEN, caplog.text, *error_texts(error))
+
+
+def test_https_certificate_from_another_ca_fails_closed(
+    upstream: Upstream, https_git: HTTPGitServer, cache: Path, tmp_path: Path
+) -> None:
+    stranger = CertificateAuthority.create(tmp_path / "stranger-ca", "Stranger CA")
+    credentials = https_credentials(TOKEN, stranger.certificate)
+    with pytest.raises(ogit.GitCertificateError) as caught:
+        fetch(https_git.url(upstream), cache, credentials=credentials)
+    assert "could not be verified with the ca.crt" in caught.value.message
+    assert "overseer-git-" not in caught.value.message, "no random path: retries say the same"
+    assert https_git.requests == []
+
+
+def test_https_certificate_for_another_host_fails_closed(
+    upstream: Upstream, git_root: Path, git_ca: CertificateAuthority, cache: Path
+) -> None:
+    with serve_http(git_root, token=TOKEN, tls=git_ca) as server:
+        # The certificate names 127.0.0.1 and localhost; the same server under a name
+        # it does not carry must be refused even though its CA is trusted.
+        url = server.url(upstream).replace("://127.0.0.1:", "://127.0.0.1.nip.invalid:")
+        credentials = https_credentials(TOKEN, git_ca.certificate)
+        with pytest.raises((ogit.GitCertificateError, errors.GitUnreachableError)):
+            fetch(url, cache, credentials=credentials)
+        assert server.requests == []
+
+
+def test_https_wrong_token_is_an_authentication_error(
+    upstream: Upstream,
+    https_git: HTTPGitServer,
+    cache: Path,
+    private_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong-token-5c0ffee9a1b2"
+    assert https_git.ca_certificate
+    with pytest.raises(errors.GitAuthError) as caught:
+        fetch(
+            https_git.url(upstream),
+            cache,
+            credentials=https_credentials(wrong, https_git.ca_certificate),
+        )
+    assert caught.value.stalled
+    assert caught.value.reason == "AuthenticationFailed"
+    assert "credentials Secret" in caught.value.message
+    assert_secret_absent(wrong, caplog.text, *error_texts(caught.value))
+    assert_secret_absent(errors.basic_auth_value("x-access-token", wrong), caplog.text)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_https_verification_stays_on_whatever_the_environment_says(
+    upstream: Upstream, https_git: HTTPGitServer, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = https_git.url(upstream)
+    # Given an operator environment that tries to turn checks off through git's config
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'http.sslverify'='false'")
+    with pytest.raises(ogit.GitCertificateError):
+        fetch(url, cache, credentials=https_credentials(TOKEN, None))
+    # And through GIT_SSL_NO_VERIFY, which git obeys whatever its config: refused outright
+    monkeypatch.setenv("GIT_SSL_NO_VERIFY", "1")
+    with pytest.raises(ogit.GitCertificateError) as caught:
+        fetch(url, cache, credentials=https_credentials(TOKEN, https_git.ca_certificate))
+    assert "GIT_SSL_NO_VERIFY" in caught.value.message
+    assert https_git.requests == []
+
+
+def test_pinned_commit_is_not_served_from_the_mirror_to_wrong_credentials(
+    upstream: Upstream, https_git: HTTPGitServer, cache: Path
+) -> None:
+    # Given a commit fetched into the shared mirror with a valid token
+    url, ca = https_git.url(upstream), https_git.ca_certificate
+    assert fetch(url, cache, ref=upstream.head, credentials=https_credentials(TOKEN, ca))
+    # When another repository (maybe another namespace) asks for it with a wrong token
+    # Then the server is asked, and refuses: the mirror does not bypass authentication
+    with pytest.raises(errors.GitAuthError):
+        fetch(url, cache, ref=upstream.head, credentials=https_credentials("wrong-12345678", ca))
+
+
 # --- SSH ------------------------------------------------------------------------------------
 
 
@@ -429,6 +569,15 @@ def test_ssh_unknown_client_key_is_stalled(
             errors.GitInvalidCredentialsError,
         ),
         (ogit.Source("git@host:r.git"), None, errors.GitHostKeyError),
+        (
+            ogit.Source("ssh://git@host/r.git"),
+            ogit.Credentials(
+                ssh_private_key="k",
+                known_hosts="h",
+                ca_certificate="-----BEGIN CERTIFICATE-----",
+            ),
+            errors.GitInvalidCredentialsError,
+        ),
     ],
 )
 def test_invalid_sources_are_stalled_before_any_io(
@@ -452,6 +601,12 @@ def test_credentials_from_secret_data() -> None:
     camel = ogit.Credentials.from_secret_data({"sshPrivateKey": b"KEY", "knownHosts": b"h k"})
     assert camel == ssh
     assert "pw-123456789" not in repr(basic)
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    with_ca = ogit.Credentials.from_secret_data({"token": b"t0ken-abcdefgh", "ca.crt": pem})
+    assert with_ca.ca_certificate == pem
+    assert ogit.Credentials.from_secret_data({"caFile": pem.encode()}).ca_certificate == pem
+    with pytest.raises(errors.GitInvalidCredentialsError, match="not a PEM certificate"):
+        ogit.Credentials.from_secret_data({"token": b"t0ken-abcdefgh", "ca.crt": b"garbage"})
     with pytest.raises(errors.GitInvalidCredentialsError):
         ogit.Credentials.from_secret_data({"unrelated": b"x"})
     with pytest.raises(errors.GitInvalidCredentialsError):
@@ -483,6 +638,7 @@ def test_error_policies() -> None:
         errors.GitInvalidSourceError,
         errors.GitInvalidCredentialsError,
         errors.BundleTooLargeError,
+        ogit.GitCertificateError,
     ]
     waiting = [errors.GitUnreachableError, errors.GitTimeoutError, errors.GitError]
     assert all(cls("x").stalled for cls in stalled)

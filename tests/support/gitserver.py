@@ -13,7 +13,7 @@ What is here, from the bottom up:
 - failure helpers: :func:`closed_port` (nothing listens: connection refused) and
   :func:`serve_silence` (accepts connections, never answers: a timeout).
 - pytest fixtures wrapping them per test: ``git_root``, ``upstream``,
-  ``git_daemon``, ``http_git``, ``sshd_git``.
+  ``git_daemon``, ``http_git``, ``https_git``, ``sshd_git``.
 
 Servers bind 127.0.0.1 by default; pass ``host="0.0.0.0"`` to reach them from a
 local cluster's pods.
@@ -29,7 +29,9 @@ import http.server
 import os
 import shutil
 import socket
+import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -213,6 +215,88 @@ def _client_host(host: str) -> str:
     return "127.0.0.1" if host == "0.0.0.0" else host
 
 
+# --- TLS ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateAuthority:
+    """A throw-away CA made with the ``openssl`` CLI; :meth:`issue` signs server certificates."""
+
+    directory: Path
+    name: str
+
+    @classmethod
+    def create(cls, directory: Path, name: str = "Overseer test CA") -> CertificateAuthority:
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = cls(directory, name)
+        _openssl(
+            "req",
+            "-x509",
+            "-new",
+            *_EC_KEY,
+            "-nodes",
+            "-keyout",
+            str(ca.key_path),
+            "-out",
+            str(ca.certificate_path),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        )
+        return ca
+
+    @property
+    def key_path(self) -> Path:
+        return self.directory / "ca.key"
+
+    @property
+    def certificate_path(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def certificate(self) -> str:
+        """The CA's certificate, PEM: what a client puts in ``ca.crt``."""
+        return self.certificate_path.read_text()
+
+    def issue(
+        self, name: str, sans: tuple[str, ...] = ("IP:127.0.0.1", "DNS:localhost")
+    ) -> tuple[Path, Path]:
+        """Sign a new server certificate for ``sans``; return (certificate, key) paths."""
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.directory))
+        key, request, certificate = folder / "tls.key", folder / "tls.csr", folder / "tls.crt"
+        extensions = folder / "extensions.cnf"
+        extensions.write_text(
+            f"subjectAltName={','.join(sans)}\n"
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=serverAuth\n"
+        )
+        _openssl(
+            "req", "-new", *_EC_KEY, "-nodes", "-keyout", str(key), "-out", str(request),
+            "-subj", f"/CN={name}",
+        )  # fmt: skip
+        _openssl(
+            "x509", "-req", "-in", str(request), "-CA", str(self.certificate_path),
+            "-CAkey", str(self.key_path), "-CAcreateserial", "-days", "2",
+            "-extfile", str(extensions), "-out", str(certificate),
+        )  # fmt: skip
+        return certificate, key
+
+
+_EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+
+
+def _openssl(*args: str) -> None:
+    result = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"openssl {args[0]} failed: {result.stderr}")
+
+
 # --- smart HTTP -------------------------------------------------------------------------
 
 
@@ -223,11 +307,18 @@ class _HTTPGitServer(http.server.ThreadingHTTPServer):
     username: str | None
     requests: list[tuple[str, str, int]]
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that refuses our certificate breaks the connection off: not our error.
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
     """Runs ``git http-backend`` as CGI for each request, after checking the token."""
 
     server: _HTTPGitServer
+    timeout = 60
 
     def do_GET(self) -> None:
         self._serve()
@@ -257,7 +348,7 @@ class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
                 if size == 0:
@@ -318,10 +409,15 @@ class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
 
 @dataclasses.dataclass(frozen=True)
 class HTTPGitServer(GitServer):
-    """Smart HTTP server; ``requests`` lists (method, path, status) as served."""
+    """Smart HTTP server; ``requests`` lists (method, path, status) as served.
+
+    Over TLS, ``ca_certificate`` is the PEM of the CA that signed the server's
+    certificate (what a client must trust).
+    """
 
     token: str | None = None
     requests: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
+    ca_certificate: str | None = None
 
 
 @contextlib.contextmanager
@@ -330,27 +426,40 @@ def serve_http(
     token: str | None = TOKEN,
     username: str | None = None,
     host: str = "127.0.0.1",
+    tls: CertificateAuthority | None = None,
 ) -> Iterator[HTTPGitServer]:
-    """Smart HTTP for the repositories under ``root``.
+    """Smart HTTP for the repositories under ``root``; HTTPS with a certificate from ``tls``.
 
     With a ``token``, every request needs ``Authorization: Bearer <token>`` or
     Basic with the token as password (and ``username`` as user, if given);
-    others get 401.
+    others get 401. The certificate names ``IP:127.0.0.1`` and ``DNS:localhost``.
     """
     server = _HTTPGitServer((host, 0), _GitHTTPHandler)
     server.root = root
     server.token = token
     server.username = username
     server.requests = []
+    scheme = "http"
+    if tls is not None:
+        certificate, key = tls.issue("git-https")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificate, key)
+        # The handshake runs in the request's thread: a client that hangs there or
+        # refuses the certificate never blocks accept().
+        server.socket = context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, name="git-http", daemon=True)
     thread.start()
     try:
         port = server.server_address[1]
         yield HTTPGitServer(
             root=root,
-            base_url=f"http://{_client_host(host)}:{port}",
+            base_url=f"{scheme}://{_client_host(host)}:{port}",
             token=token,
             requests=server.requests,
+            ca_certificate=tls.certificate if tls is not None else None,
         )
     finally:
         server.shutdown()
@@ -491,6 +600,19 @@ def git_daemon(git_root: Path) -> Iterator[GitServer]:
 def http_git(git_root: Path) -> Iterator[HTTPGitServer]:
     """Smart HTTP requiring ``gitserver.TOKEN``."""
     with serve_http(git_root, token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def git_ca(tmp_path: Path) -> CertificateAuthority:
+    """A fresh CA whose certificate clients must be given to trust ``https_git``."""
+    return CertificateAuthority.create(tmp_path / "ca")
+
+
+@pytest.fixture
+def https_git(git_root: Path, git_ca: CertificateAuthority) -> Iterator[HTTPGitServer]:
+    """Smart HTTPS requiring ``gitserver.TOKEN``, with a certificate signed by ``git_ca``."""
+    with serve_http(git_root, token=TOKEN, tls=git_ca) as server:
         yield server
 
 
