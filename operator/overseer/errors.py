@@ -105,6 +105,13 @@ class GitHostKeyError(GitError):
     reason = "HostKeyVerificationFailed"
 
 
+class GitCertificateError(GitError):
+    """The HTTPS server's certificate could not be verified (fail closed)."""
+
+    policy = Policy.STALLED
+    reason = "CertificateVerificationFailed"
+
+
 class GitRepositoryNotFoundError(GitError):
     """The server answered but has no repository at this URL."""
 

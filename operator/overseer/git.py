@@ -59,13 +59,6 @@ _PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 _PRIVATE_DIR_VARIABLE = "XDG_CONFIG_HOME"
 
 
-class GitCertificateError(errors.GitError):
-    """The HTTPS server's certificate could not be verified (fail closed)."""
-
-    policy = errors.Policy.STALLED
-    reason = "CertificateVerificationFailed"
-
-
 @dataclasses.dataclass(frozen=True)
 class Source:
     """Where job definitions come from: a git URL, a ref (None: the remote HEAD), a folder."""
@@ -301,7 +294,7 @@ def _url_key(url: str) -> str:
 def _environment(url: str, credentials: Credentials, timeout: float) -> Iterator[dict[str, str]]:
     """The environment git runs in; secrets in a private folder removed on exit."""
     if url.startswith("https://") and "GIT_SSL_NO_VERIFY" in os.environ:
-        raise GitCertificateError(
+        raise errors.GitCertificateError(
             "the operator's environment sets GIT_SSL_NO_VERIFY, which would turn TLS "
             f"certificate checks off: Overseer refuses to fetch {_display(url)} with it. Remove "
             "the variable from the operator's Deployment; give a private CA as ca.crt in the "
@@ -641,7 +634,7 @@ _CLASSIFICATION: tuple[tuple[tuple[str, ...], type[errors.GitError], str], ...] 
     ),
     (
         _CERTIFICATE,
-        GitCertificateError,
+        errors.GitCertificateError,
         "the TLS certificate of {url} could not be verified ({detail}): if a private CA "
         "signed it, put that CA's certificate (PEM) in the credentials Secret as ca.crt and "
         "name the Secret in spec.secretRef; if it names another host, fix spec.url. Overseer "
@@ -708,7 +701,7 @@ def _classify(
         if any(marker in lowered for marker in markers):
             if error_class is errors.GitAuthError and credentials == NO_CREDENTIALS:
                 return error_class(_NO_CREDENTIALS_MESSAGE.format(**fields))
-            if error_class is GitCertificateError and credentials.ca_certificate:
+            if error_class is errors.GitCertificateError and credentials.ca_certificate:
                 return error_class(_WRONG_CA_MESSAGE.format(**fields))
             return error_class(template.format(**fields))
     return errors.GitError(

@@ -384,7 +384,7 @@ def test_https_untrusted_certificate_fails_closed_and_asks_for_ca(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(ogit.GitCertificateError) as caught:
+    with pytest.raises(errors.GitCertificateError) as caught:
         fetch(https_git.url(upstream), cache, credentials=https_credentials(TOKEN, None))
     error = caught.value
     assert error.stalled
@@ -400,7 +400,7 @@ def test_https_certificate_from_another_ca_fails_closed(
 ) -> None:
     stranger = CertificateAuthority.create(tmp_path / "stranger-ca", "Stranger CA")
     credentials = https_credentials(TOKEN, stranger.certificate)
-    with pytest.raises(ogit.GitCertificateError) as caught:
+    with pytest.raises(errors.GitCertificateError) as caught:
         fetch(https_git.url(upstream), cache, credentials=credentials)
     assert "could not be verified with the ca.crt" in caught.value.message
     assert "overseer-git-" not in caught.value.message, "no random path: retries say the same"
@@ -415,7 +415,7 @@ def test_https_certificate_for_another_host_fails_closed(
         # it does not carry must be refused even though its CA is trusted.
         url = server.url(upstream).replace("://127.0.0.1:", "://127.0.0.1.nip.invalid:")
         credentials = https_credentials(TOKEN, git_ca.certificate)
-        with pytest.raises((ogit.GitCertificateError, errors.GitUnreachableError)):
+        with pytest.raises((errors.GitCertificateError, errors.GitUnreachableError)):
             fetch(url, cache, credentials=credentials)
         assert server.requests == []
 
@@ -450,11 +450,11 @@ def test_https_verification_stays_on_whatever_the_environment_says(
     url = https_git.url(upstream)
     # Given an operator environment that tries to turn checks off through git's config
     monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'http.sslverify'='false'")
-    with pytest.raises(ogit.GitCertificateError):
+    with pytest.raises(errors.GitCertificateError):
         fetch(url, cache, credentials=https_credentials(TOKEN, None))
     # And through GIT_SSL_NO_VERIFY, which git obeys whatever its config: refused outright
     monkeypatch.setenv("GIT_SSL_NO_VERIFY", "1")
-    with pytest.raises(ogit.GitCertificateError) as caught:
+    with pytest.raises(errors.GitCertificateError) as caught:
         fetch(url, cache, credentials=https_credentials(TOKEN, https_git.ca_certificate))
     assert "GIT_SSL_NO_VERIFY" in caught.value.message
     assert https_git.requests == []
@@ -638,7 +638,7 @@ def test_error_policies() -> None:
         errors.GitInvalidSourceError,
         errors.GitInvalidCredentialsError,
         errors.BundleTooLargeError,
-        ogit.GitCertificateError,
+        errors.GitCertificateError,
     ]
     waiting = [errors.GitUnreachableError, errors.GitTimeoutError, errors.GitError]
     assert all(cls("x").stalled for cls in stalled)
