@@ -6,6 +6,10 @@
 #   localhost/overseer/pause:3.10    the pod sandbox, upstream's pause.c built static
 #   localhost/overseer/testbox:dev   busybox (static) for small test pods
 #   localhost/overseer/library:dev   Debian + python3 + the Overseer library (library-image/)
+#   localhost/overseer/operator:dev  Debian + python3 venv + git + this checkout's wheel (operator/Dockerfile)
+#
+# Python dependencies come from PyPI through this machine's pip (.venv, so its
+# index and certificate settings apply); run `make deps` first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -18,6 +22,8 @@ DEBIAN_SUITE=bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Keep in step with library-image/Dockerfile (same packages, same tree, same user).
 LIBRARY_PACKAGES=python3,ca-certificates,procps
+# Keep in step with operator/Dockerfile.
+OPERATOR_PACKAGES=python3,python3-venv,git,openssh-client,ca-certificates
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # tree_hash prints a short digest of files' paths, modes and contents.
@@ -27,18 +33,50 @@ tree_hash() {
     sha256sum | cut -c1-12
 }
 
-# pack REF KEY ROOTFS [oci_archive.py options]: archive ROOTFS unless an archive for KEY exists.
+# pack REF KEY ROOTFS [oci_archive.py options | --config-json JSON]: archive ROOTFS unless
+# an archive for KEY exists. --config-json gives the image config whole, for an
+# entrypoint with dashes in it (python -m ...) that the options cannot carry.
 pack() {
   local ref=$1 key=$2 rootfs=$3; shift 3
   local name=${ref#localhost/overseer/}; name=${name%%:*}
   local archive="$out/$name-$key.tar"
   if [[ ! -e $archive ]]; then
     info "packing $ref"
-    python3 "$here/oci_archive.py" "$rootfs" "$ref" "$archive.tmp" "$@"
+    if [[ ${1:-} == --config-json ]]; then
+      python3 -c 'import json, sys; sys.path.insert(0, sys.argv[1]); import oci_archive
+oci_archive.build(sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))' \
+        "$here" "$rootfs" "$ref" "$archive.tmp" "$2"
+    else
+      python3 "$here/oci_archive.py" "$rootfs" "$ref" "$archive.tmp" "$@"
+    fi
     mv "$archive.tmp" "$archive"
     find "$out" -name "$name-*.tar" -not -name "$(basename "$archive")" -delete
   fi
   echo "$ref $archive"
+}
+
+# debian_base DIR PACKAGES WHAT: a debootstrap minbase root filesystem with PACKAGES, made once.
+debian_base() {
+  local dir=$1 packages=$2 what=$3
+  [[ -d $dir ]] && return
+  step "bootstrapping a Debian $DEBIAN_SUITE root filesystem for the $what image (first run only, a few minutes)"
+  rm -rf "$dir.tmp"
+  debootstrap --variant=minbase --include="$packages" "$DEBIAN_SUITE" "$dir.tmp" "$DEBIAN_MIRROR" |
+    awk '/^I: (Retrieving|Extracting|Installing|Configuring) / && $2 != last { print "    " tolower($2) " packages..."; fflush(); last = $2 }' >&2
+  rm -rf "$dir.tmp"/var/cache/apt/archives/*.deb "$dir.tmp"/var/lib/apt/lists/* "$dir.tmp"/var/log/*
+  mv "$dir.tmp" "$dir"
+}
+
+# in_root DIR COMMAND...: run COMMAND inside DIR with a clean environment (no host PIP_* settings).
+in_root() {
+  local dir=$1; shift
+  chroot "$dir" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
+}
+
+# prune PREFIX KEEP: remove cached root filesystems PREFIX-* other than KEEP.
+prune() {
+  find "$cache/rootfs" -maxdepth 1 -name "$(basename "$1")-*" -not -name "$(basename "$2")" \
+    -exec rm -rf {} +
 }
 
 scratch=$(mktemp -d)
@@ -75,14 +113,7 @@ pack localhost/overseer/testbox:dev "$key" "$scratch/testbox" --cmd sh --env "PA
 # library: a Debian base made once by debootstrap, plus library-image/ copied in.
 base_key=$(echo "$DEBIAN_SUITE $LIBRARY_PACKAGES v2" | sha256sum | cut -c1-12)
 base="$cache/rootfs/library-base-$base_key"
-if [[ ! -d $base ]]; then
-  step "bootstrapping a Debian $DEBIAN_SUITE root filesystem for the library image (first run only, a few minutes)"
-  rm -rf "$base.tmp"
-  debootstrap --variant=minbase --include="$LIBRARY_PACKAGES" "$DEBIAN_SUITE" "$base.tmp" "$DEBIAN_MIRROR" |
-    awk '/^I: (Retrieving|Extracting|Installing|Configuring) / && $2 != last { print "    " tolower($2) " packages..."; fflush(); last = $2 }' >&2
-  rm -rf "$base.tmp"/var/cache/apt/archives/*.deb "$base.tmp"/var/lib/apt/lists/* "$base.tmp"/var/log/*
-  mv "$base.tmp" "$base"
-fi
+debian_base "$base" "$LIBRARY_PACKAGES" library
 key=$(echo "$base_key $(tree_hash library-image/overseer_library library-image/bin hack/build-images.sh)" | sha256sum | cut -c1-12)
 if [[ ! -e $out/library-$key.tar ]]; then
   step "building the library image"
@@ -104,3 +135,81 @@ fi
 pack localhost/overseer/library:dev "$key" "$scratch/library" \
   --entrypoint /opt/overseer/library/bin/overseer-supervisor --user 10001:10001 \
   --env "$PATH_ENV:/opt/overseer/library/bin"
+
+# operator: three cached steps, so that a code change only repacks.
+#   1. a Debian base made once by debootstrap (the packages operator/Dockerfile installs);
+#   2. the venv with the dependencies from pyproject.toml, redone only when that file changes;
+#   3. this checkout's wheel installed on top, when operator/, api/, the library or
+#      pyproject.toml change.
+# The same file tree operator/Dockerfile produces.
+op_base_key=$(echo "$DEBIAN_SUITE $OPERATOR_PACKAGES v1" | sha256sum | cut -c1-12)
+op_base="$cache/rootfs/operator-base-$op_base_key"
+debian_base "$op_base" "$OPERATOR_PACKAGES" operator
+prune "$cache/rootfs/operator-base" "$op_base"
+
+venv_python="$top/.venv/bin/python"
+[[ -x $venv_python ]] || die "the operator image is built with the project's .venv: run make deps first"
+deps_key=$(cat <(echo "$op_base_key v2") "$top/pyproject.toml" | sha256sum | cut -c1-12)
+deps="$cache/rootfs/operator-deps-$deps_key"
+if [[ ! -d $deps ]]; then
+  step "installing the operator's Python dependencies (once per pyproject.toml)"
+  rm -rf "$deps.tmp"
+  cp -a "$op_base" "$deps.tmp"
+  mkdir -p "$scratch/wheels"
+  "$venv_python" -c 'import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' \
+    "$top/pyproject.toml" >"$scratch/requirements.txt"
+  # This machine's pip fetches (its index, proxy and certificate settings apply); the
+  # image's pip installs offline. Both are CPython 3.11 on Debian bookworm, so wheels fit.
+  info "fetching wheels from PyPI"
+  "$venv_python" -m pip wheel -q --disable-pip-version-check -w "$scratch/wheels" -r "$scratch/requirements.txt"
+  cp -r "$scratch/wheels" "$scratch/requirements.txt" "$deps.tmp/tmp/"
+  info "installing them into /opt/overseer/venv"
+  # Like debian:bookworm-slim (operator/Dockerfile's base): no documentation, manuals or translations.
+  find "$deps.tmp/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$deps.tmp/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$deps.tmp"/usr/share/{man,groff,info,lintian,linda,locale}/*
+  in_root "$deps.tmp" sh -c '
+    set -e
+    python3 -m venv /opt/overseer/venv
+    /opt/overseer/venv/bin/pip install -q --disable-pip-version-check --no-cache-dir \
+      --no-index --find-links /tmp/wheels -r /tmp/requirements.txt'
+  rm -rf "$deps.tmp/tmp/wheels" "$deps.tmp/tmp/requirements.txt" "$deps.tmp/root/.cache"
+  mv "$deps.tmp" "$deps"
+fi
+prune "$cache/rootfs/operator-deps" "$deps"
+
+key=$(echo "$deps_key $(tree_hash operator/overseer api/overseer_api library-image/overseer_library pyproject.toml hack/build-images.sh)" |
+  sha256sum | cut -c1-12)
+if [[ ! -e $out/operator-$key.tar ]]; then
+  step "building the operator image"
+  # Build the wheel from a copy, so that no build/ or *.egg-info lands in the shared tree.
+  mkdir -p "$scratch/src" "$scratch/dist"
+  (cd "$top" && cp -r pyproject.toml operator api library-image "$scratch/src/")
+  find "$scratch/src" -name __pycache__ -prune -exec rm -rf {} +
+  "$top/.venv/bin/pip" wheel -q --disable-pip-version-check --no-deps -w "$scratch/dist" "$scratch/src" 2>/dev/null ||
+    "$top/.venv/bin/pip" wheel --disable-pip-version-check --no-deps -w "$scratch/dist" "$scratch/src"
+  cp -a "$deps" "$scratch/operator"
+  cp "$scratch"/dist/overseer-*.whl "$scratch/operator/tmp/"
+  in_root "$scratch/operator" sh -c '
+    set -e
+    /opt/overseer/venv/bin/pip install -q --disable-pip-version-check --no-cache-dir \
+      --no-index --no-deps /tmp/overseer-*.whl
+    rm -f /tmp/overseer-*.whl
+    getent group overseer >/dev/null || groupadd --gid 10001 overseer
+    getent passwd overseer >/dev/null || useradd --uid 10001 --gid 10001 --no-create-home \
+      --home-dir /nonexistent --shell /usr/sbin/nologin overseer
+    install -d -o 10001 -g 10001 /var/cache/overseer
+    # The archive stores every file with mtime 0, which makes timestamp-checked .pyc
+    # files stale: Python would recompile on every start, in memory (read-only root).
+    python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+      /usr/lib/python3.11 /usr/lib/python3/dist-packages /opt/overseer/venv/lib'
+  rm -rf "$scratch/operator/root/.cache"
+fi
+pack localhost/overseer/operator:dev "$key" "$scratch/operator" --config-json "$(cat <<JSON
+{"Entrypoint": ["/opt/overseer/venv/bin/python", "-m", "overseer.operator"],
+ "Env": ["PATH=/opt/overseer/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+         "HOME=/tmp", "PYTHONUNBUFFERED=1"],
+ "User": "10001:10001", "WorkingDir": "/tmp"}
+JSON
+)"
