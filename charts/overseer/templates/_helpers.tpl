@@ -1,0 +1,127 @@
+{{/*
+Names and labels shared by every template. Object names are capped at 63
+characters (the limit of a label value, which names also end up in).
+*/}}
+
+{{/* The chart's name, or nameOverride. */}}
+{{- define "overseer.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The prefix of every object name: fullnameOverride, or RELEASE-NAME, or RELEASE
+alone when it already contains the chart's name (release "overseer" gives
+"overseer", not "overseer-overseer").
+*/}}
+{{- define "overseer.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* NAME-VERSION, for the helm.sh/chart label. */}}
+{{- define "overseer.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The labels that select a release's pods; never change them (selectors are immutable). */}}
+{{- define "overseer.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "overseer.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The labels on every object of the chart. */}}
+{{- define "overseer.labels" -}}
+helm.sh/chart: {{ include "overseer.chart" . }}
+{{ include "overseer.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: overseer
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The operator's objects: the common labels plus its component. */}}
+{{- define "overseer.operator.labels" -}}
+{{ include "overseer.labels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "overseer.operator.selectorLabels" -}}
+{{ include "overseer.selectorLabels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* The operator's Deployment, and the prefix of its RBAC objects. */}}
+{{- define "overseer.operator.fullname" -}}
+{{- printf "%s-operator" (include "overseer.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The operator's ServiceAccount. */}}
+{{- define "overseer.operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "overseer.operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name must name an existing ServiceAccount when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* repository:tag of the Overseer image. */}}
+{{- define "overseer.image" -}}
+{{- printf "%s:%s" .Values.image.repository .Values.image.tag }}
+{{- end }}
+
+{{/*
+What the operator does to the namespaced resources it serves: the rules of the
+ClusterRole (every namespace) or of the Role in each watched namespace.
+docs/install.rst says why each one is needed; keep the two in step.
+*/}}
+{{- define "overseer.operator.namespacedRules" -}}
+# Watch repositories (kopf), add and remove kopf's finalizer and bookkeeping
+# annotations (patch), and write the sync's outcome into their status.
+- apiGroups: [overseer.dev]
+  resources: [overseerrepositories]
+  verbs: [get, list, watch, patch]
+- apiGroups: [overseer.dev]
+  resources: [overseerrepositories/status]
+  verbs: [patch]
+# Jobs are written by server-side apply (patch; create when new), pruned when
+# they leave git, and watched for the sync's index.
+- apiGroups: [overseer.dev]
+  resources: [overseerjobs]
+  verbs: [get, list, watch, create, patch, delete]
+# The repository's bin/ bundle: one immutable ConfigMap per commit, old ones deleted.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, create, delete]
+# Credentials named by a repository's secretRef; read one by one, never listed.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+# Warnings about syncs on the repository (kopf posts core/v1 Events).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end }}
+
+{{/* Cluster-scoped resources kopf observes: CRDs always, namespaces when not cluster-wide. */}}
+{{- define "overseer.operator.clusterRules" -}}
+# kopf watches CRDs to notice Overseer's resources being added or removed.
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+{{- if .Values.watchNamespaces }}
+# kopf serving a list of namespaces watches namespaces to start and stop with them.
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
+{{- end }}
+{{- end }}

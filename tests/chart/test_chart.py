@@ -1,0 +1,386 @@
+"""charts/overseer: labels, the restricted pod, least-privilege RBAC, values schema, lint, drift."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.conftest import CHART, ROOT, Render, Rendered
+from tests.support.cluster import Kube
+
+# Value sets that change which objects exist; every test of "all objects" runs on each.
+VARIANTS: dict[str, dict[str, Any] | None] = {
+    "defaults": None,
+    "watching two namespaces": {"watchNamespaces": ["team-a", "team-b"]},
+    "existing service account": {"serviceAccount": {"create": False, "name": "ops"}},
+    "no rbac, debug, scheduling": {
+        "rbac": {"create": False},
+        "commonLabels": {"team": "ops"},
+        "operator": {
+            "logLevel": "debug",
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],
+            "extraEnv": [{"name": "TZ", "value": "UTC"}],
+            "hostAliases": [{"ip": "10.96.0.1", "hostnames": ["kubernetes.default.svc"]}],
+        },
+    },
+}
+STANDARD_LABELS = {
+    "app.kubernetes.io/name": "overseer",
+    "app.kubernetes.io/instance": "overseer",
+    "app.kubernetes.io/managed-by": "Helm",
+}
+
+
+@pytest.fixture(params=list(VARIANTS), scope="module")
+def variant(request: pytest.FixtureRequest, render: Render) -> Rendered:
+    rendered = render(VARIANTS[request.param])
+    assert rendered.returncode == 0, rendered.stderr
+    return rendered
+
+
+def pod_spec(rendered: Rendered) -> dict[str, Any]:
+    spec: dict[str, Any] = rendered.one("Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+def operator_container(rendered: Rendered) -> dict[str, Any]:
+    (container,) = pod_spec(rendered)["containers"]
+    result: dict[str, Any] = container
+    return result
+
+
+# --- labels ---------------------------------------------------------------------------
+
+
+def test_every_object_carries_the_standard_labels(variant: Rendered) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    for obj in variant.objects:
+        labels = obj["metadata"].get("labels", {})
+        where = f"{obj['kind']} {obj['metadata']['name']}"
+        for key, value in STANDARD_LABELS.items():
+            assert labels.get(key) == value, f"{where}: label {key}"
+        assert labels.get("app.kubernetes.io/version") == chart["appVersion"], where
+        assert labels.get("helm.sh/chart") == f"overseer-{chart['version']}", where
+
+
+def test_pods_carry_the_labels_their_deployment_selects(variant: Rendered) -> None:
+    deployment = variant.one("Deployment")
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+    assert selector["app.kubernetes.io/component"] == "operator"
+
+
+def test_common_labels_reach_every_object(render: Render) -> None:
+    rendered = render({"commonLabels": {"team": "ops"}})
+    assert all(o["metadata"]["labels"]["team"] == "ops" for o in rendered.objects)
+
+
+# --- the operator's pod -----------------------------------------------------------------
+
+
+def test_the_pod_passes_the_restricted_pod_security_standard(variant: Rendered) -> None:
+    spec = pod_spec(variant)
+    pod, container = spec["securityContext"], operator_container(variant)
+    context = container["securityContext"]
+    # runAsNonRoot, on the pod or the container, and never user 0
+    assert pod.get("runAsNonRoot") is True or context.get("runAsNonRoot") is True
+    assert context.get("runAsUser", pod.get("runAsUser")) != 0
+    # no privilege escalation, every capability dropped, the runtime's seccomp profile
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert not context["capabilities"].get("add")
+    profile = context.get("seccompProfile", pod.get("seccompProfile"))
+    assert profile == {"type": "RuntimeDefault"}
+    # baseline: no host namespaces, ports or paths, nothing privileged
+    assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    assert not context.get("privileged")
+    assert not any(p.get("hostPort") for p in container.get("ports", []))
+    assert {next(iter(set(v) - {"name"})) for v in spec["volumes"]} <= {
+        "emptyDir",
+        "configMap",
+        "secret",
+        "projected",
+        "persistentVolumeClaim",
+    }
+    assert context["readOnlyRootFilesystem"] is True
+
+
+def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) -> None:
+    rendered = render()
+    deployment = rendered.one("Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    # without kopf peering two operators would both act: never two at once, even in upgrades
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    spec, container = pod_spec(rendered), operator_container(rendered)
+    assert spec["automountServiceAccountToken"] is True
+    assert spec["serviceAccountName"] == rendered.one("ServiceAccount")["metadata"]["name"]
+    assert container["image"] == "localhost/overseer/operator:dev"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["command"] == ["python", "-m", "overseer.operator"]
+    assert container["args"] == ["--liveness=http://0.0.0.0:8080/healthz"]
+    probe = container["livenessProbe"]["httpGet"]
+    port = next(p for p in container["ports"] if p["name"] == probe["port"])
+    assert (probe["path"], port["containerPort"]) == ("/healthz", 8080)
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert set(mounts) == {"/var/cache/overseer", "/tmp"}
+    assert all("emptyDir" in volumes[name] for name in mounts.values())
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OVERSEER_CACHE_DIR"] == "/var/cache/overseer"
+    assert env["OVERSEER_NAMESPACES"] == ""
+    assert (env["OVERSEER_GIT_TIMEOUT"], env["OVERSEER_RETRY_MIN"], env["OVERSEER_RETRY_MAX"]) == (
+        "120s",
+        "5s",
+        "5m",
+    )
+
+
+def test_values_reach_the_pod(render: Render) -> None:
+    rendered = render(VARIANTS["no rbac, debug, scheduling"])
+    spec, container = pod_spec(rendered), operator_container(rendered)
+    assert "--verbose" in container["args"]
+    assert container["env"][-1] == {"name": "TZ", "value": "UTC"}
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert spec["tolerations"][0]["key"] == "ops"
+    assert spec["hostAliases"][0]["hostnames"] == ["kubernetes.default.svc"]
+
+
+def test_the_service_account_token_is_mounted_only_where_asked(render: Render) -> None:
+    account = render().one("ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    rendered = render(VARIANTS["existing service account"])
+    assert rendered.of_kind("ServiceAccount") == []
+    assert pod_spec(rendered)["serviceAccountName"] == "ops"
+
+
+# --- RBAC -------------------------------------------------------------------------------
+
+
+def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) triples; wildcards stay visible as '*'."""
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def expand(group: str, resources: str, verbs: str) -> set[tuple[str, str, str]]:
+    return {(group, r, v) for r in resources.split() for v in verbs.split()}
+
+
+NAMESPACED = (
+    expand("overseer.dev", "overseerrepositories", "get list watch patch")
+    | expand("overseer.dev", "overseerrepositories/status", "patch")
+    | expand("overseer.dev", "overseerjobs", "get list watch create patch delete")
+    | expand("", "configmaps", "get list create delete")
+    | expand("", "secrets", "get")
+    | expand("", "events", "create")
+)
+CRDS = expand("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
+NAMESPACES = expand("", "namespaces", "list watch")
+
+
+def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(render: Render) -> None:
+    rendered = render()
+    assert grants(rendered.one("ClusterRole")["rules"]) == NAMESPACED | CRDS
+    assert rendered.of_kind("Role") == []
+    binding = rendered.one("ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "overseer-operator", "namespace": "overseer-system"}
+    ]
+
+
+def test_watched_namespaces_get_roles_and_only_cluster_scoped_reads_stay_cluster_wide(
+    render: Render,
+) -> None:
+    rendered = render(VARIANTS["watching two namespaces"])
+    assert grants(rendered.one("ClusterRole")["rules"]) == CRDS | NAMESPACES
+    roles = {r["metadata"]["namespace"]: grants(r["rules"]) for r in rendered.of_kind("Role")}
+    assert roles == {"team-a": NAMESPACED, "team-b": NAMESPACED}
+    bindings = {b["metadata"]["namespace"] for b in rendered.of_kind("RoleBinding")}
+    assert bindings == {"team-a", "team-b"}
+    env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
+    assert env["OVERSEER_NAMESPACES"] == "team-a,team-b"
+
+
+def test_no_wildcards_and_secrets_are_never_listed(variant: Rendered) -> None:
+    for role in variant.of_kind("ClusterRole") + variant.of_kind("Role"):
+        for group, resource, verb in grants(role["rules"]):
+            assert "*" not in (group, resource, verb), role["metadata"]["name"]
+            if resource == "secrets":
+                assert verb == "get"
+
+
+def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
+    rendered = render({"rbac": {"create": False}})
+    kinds = {o["kind"] for o in rendered.objects}
+    assert kinds.isdisjoint({"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
+
+
+# --- the values schema ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"operator": {"replicaCount": "two"}}, "/operator/replicaCount"),
+        ({"operator": {"replicaCount": 2}}, "/operator/replicaCount"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ({"operator": {"logLevel": "trace"}}, "/operator/logLevel"),
+        ({"operator": {"gitTimeout": "2 minutes"}}, "/operator/gitTimeout"),
+        ({"operator": {"retry": {"min": 5}}}, "/operator/retry/min"),
+        ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
+        ({"watchNamespaces": ["a", "a"]}, "/watchNamespaces"),
+        ({"operator": {"resources": {"limits": {"memory": "lots"}}}}, "/operator/resources"),
+        ({"replicas": 1}, "replicas"),
+        ({"operator": {"replica": 1}}, "replica"),
+        ({"serviceAccount": {"create": "yes"}}, "/serviceAccount/create"),
+    ],
+    ids=lambda v: json.dumps(v) if isinstance(v, dict) else "",
+)
+def test_bad_values_are_refused_naming_the_key(
+    render: Render, values: dict[str, Any], complaint: str
+) -> None:
+    rendered = render(values)
+    assert rendered.returncode != 0, f"accepted {values}"
+    assert "schema" in rendered.stderr
+    assert complaint in rendered.stderr, rendered.stderr
+
+
+def test_an_existing_service_account_must_be_named(render: Render) -> None:
+    rendered = render({"serviceAccount": {"create": False}})
+    assert rendered.returncode != 0
+    assert "serviceAccount.name" in rendered.stderr
+
+
+# Kubernetes objects passed through as they are: their fields are Kubernetes', not ours.
+KUBERNETES_TYPED = {
+    "podSecurityContext",
+    "securityContext",
+    "operator.resources",
+    "operator.affinity",
+}
+
+
+def schema_keys(node: dict[str, Any], path: str = "") -> Iterator[str]:
+    """Paths of the chart's own keys: properties of closed objects, Kubernetes types left out."""
+    if node.get("additionalProperties") is not False:
+        return
+    for name, child in node.get("properties", {}).items():
+        key = f"{path}.{name}" if path else name
+        if key == "global":
+            continue
+        yield key
+        if key not in KUBERNETES_TYPED:
+            yield from schema_keys(child, key)
+
+
+def value_keys(values: dict[str, Any], path: str = "") -> Iterator[str]:
+    for name, value in values.items():
+        key = f"{path}.{name}" if path else name
+        yield key
+        if isinstance(value, dict) and value and key not in KUBERNETES_TYPED:
+            yield from value_keys(value, key)
+
+
+def test_values_yaml_and_the_schema_list_the_same_keys() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(schema_keys(schema)) == set(value_keys(values))
+
+
+def test_every_key_of_values_yaml_is_documented() -> None:
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = []
+    for number, line in enumerate(lines):
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith(("#", "-")) or ":" not in stripped:
+            continue
+        indent = len(line) - len(stripped)
+        is_section = stripped.endswith(":") and number + 1 < len(lines)
+        documented = number > 0 and lines[number - 1].strip().startswith("#")
+        # Keys inside a documented Kubernetes object (securityContext, resources) need no text.
+        parent_typed = any(
+            lines[i].strip().rstrip(":") in {"podSecurityContext", "securityContext", "resources"}
+            and len(lines[i]) - len(lines[i].lstrip()) < indent
+            for i in range(number)
+            if lines[i].strip().endswith(":")
+        )
+        if not (documented or is_section or parent_typed):
+            undocumented.append(stripped)
+    assert undocumented == []
+
+
+# --- lint and drift ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant_name", list(VARIANTS))
+def test_helm_lint_passes(helm: str, tmp_path: Path, variant_name: str) -> None:
+    args = [helm, "lint", "--strict", str(CHART), "--kube-version", "v1.34.0"]
+    values = VARIANTS[variant_name]
+    if values is not None:
+        values_file = tmp_path / "values.yaml"
+        values_file.write_text(yaml.safe_dump(values))
+        args += ["--values", str(values_file)]
+    result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rendered_manifests_have_no_drift(helm: str) -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "hack" / "render-manifests.sh"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "HELM": helm},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rendered_manifests_say_they_are_generated() -> None:
+    text = (ROOT / "manifests" / "overseer.yaml").read_text()
+    assert text.startswith("# Generated by hack/render-manifests.sh from charts/overseer")
+    assert "do not edit" in text.splitlines()[0]
+
+
+# --- against a real API server ------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_the_api_server_admits_the_pod_under_restricted(render: Render, kube: Kube) -> None:
+    # Given a namespace that enforces the restricted Pod Security Standard
+    kube.cluster.run(
+        "label",
+        "namespace",
+        kube.namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )
+    # When a pod built from the chart's template is created there (dry run)
+    template = render().one("Deployment")["spec"]["template"]
+    spec = {**template["spec"], "serviceAccountName": "default"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "overseer-operator", "labels": template["metadata"]["labels"]},
+        "spec": spec,
+    }
+    result = kube.kubectl(
+        "create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False
+    )
+    # Then PodSecurity admission lets it in, without a warning
+    assert result.returncode == 0, result.stderr
+    assert "violate" not in result.stderr, result.stderr
