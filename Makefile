@@ -5,7 +5,7 @@ SHELL := bash
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps cluster-up cluster-down cluster-status images crds lint unit test bench bench-cluster bench-sync bench-cold up down
+.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test bench bench-cluster bench-sync bench-cold up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -22,18 +22,22 @@ cluster-down: ## stop the local cluster and remove its state, mounts and network
 cluster-status: ## say which cluster components run
 	@hack/cluster.sh status
 
-images: ## build the local images (library, testbox, pause)
+images: ## build the local images (operator, library, testbox, pause)
 	@hack/build-images.sh >/dev/null
 
 crds: deps ## regenerate the CRDs in charts/ and manifests/ from the Python model
 	@$(PY) -m overseer.crd.render
 
-lint: deps ## ruff, mypy --strict, import contracts, CRD drift
+manifests: deps ## render manifests/overseer.yaml from charts/overseer
+	@hack/render-manifests.sh
+
+lint: deps ## ruff, mypy --strict, import contracts, CRD and manifest drift
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
 	@.venv/bin/lint-imports
 	@$(PY) -m overseer.crd.render --check
+	@hack/render-manifests.sh --check
 
 unit: deps ## the tests that need no cluster
 	@.venv/bin/pytest --no-cluster -q
@@ -52,7 +56,9 @@ bench-sync: deps ## time a 10,000-job repository sync on the local cluster (a fe
 bench-cold: deps ## also measure a cold Kubernetes build from empty Go caches (about 6 minutes on 2 cores)
 	@bench/cluster.sh --cold
 
-up: cluster-up ## bring Overseer up on the local cluster (or KUBECONFIG's) and run the example jobs
+up: deps ## bring Overseer up on the local cluster (or KUBECONFIG's) and sync the example jobs
 	@hack/up.sh
 
-down: cluster-down ## stop everything make up started
+down: ## stop everything make up started: Overseer, the example git server, the local cluster
+	@hack/down.sh
+	@hack/cluster.sh down

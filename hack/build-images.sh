@@ -130,7 +130,7 @@ if [[ ! -e $out/library-$key.tar ]]; then
     mkdir -p /overseer/repo-bin
     chmod -R u=rwX,go=rX /opt/overseer/library
     chmod 0755 /opt/overseer/library/bin/*
-    python3 -m compileall -q /opt/overseer/library/overseer_library'
+    python3 -m compileall -q --invalidation-mode unchecked-hash /opt/overseer/library/overseer_library'
 fi
 pack localhost/overseer/library:dev "$key" "$scratch/library" \
   --entrypoint /opt/overseer/library/bin/overseer-supervisor --user 10001:10001 \

@@ -39,7 +39,12 @@ heartbeat=$!
 trap 'kill $heartbeat 2>/dev/null || true' EXIT
 go build -trimpath -ldflags "$ldflags" -o "$bin.tmp/kube" .
 step "compiling helm"
-go build -trimpath -ldflags "-s -w" -o "$bin.tmp/helm" helm.sh/helm/v3/cmd/helm
+# helm otherwise assumes Kubernetes 1.20 for `template` and `lint` (no cluster asked).
+helm_ldflags="-s -w"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+done
+go build -trimpath -ldflags "$helm_ldflags" -o "$bin.tmp/helm" helm.sh/helm/v3/cmd/helm
 for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd; do
   ln -sf kube "$bin.tmp/$c"
 done

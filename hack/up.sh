@@ -104,15 +104,6 @@ else
   info "(kind load docker-image ..., k3d image import ...), or set OVERSEER_IMAGE=repository:tag"
 fi
 
-# kopf reaches the API server as https://kubernetes.default.svc (client-go and
-# lightkube use KUBERNETES_SERVICE_HOST): without cluster DNS (the local cluster
-# has none) the operator's pod gets that name in its /etc/hosts instead.
-if ! kubectl -n kube-system get service kube-dns >/dev/null 2>&1; then
-  api_ip=$(kubectl -n default get service kubernetes -o jsonpath='{.spec.clusterIP}')
-  info "no cluster DNS: the operator resolves kubernetes.default.svc to $api_ip through hostAliases"
-  helm_args+=(--set-json "operator.hostAliases=[{\"ip\":\"$api_ip\",\"hostnames\":[\"kubernetes.default.svc\"]}]")
-fi
-
 # --- 2. namespaces ----------------------------------------------------------------
 watch=${OVERSEER_WATCH_NAMESPACES:-$EXAMPLES_NS}
 if [[ $watch == all ]]; then

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     kopf.configure(verbose=args.verbose)
     logging.getLogger("overseer").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     # One line per HTTP request drowns what the operator says about syncs.
-    for noisy in ("httpx", "httpx2", "httpcore"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     kopf.run(
         standalone=True,

@@ -6,7 +6,10 @@ Importing this module registers the handlers with kopf's default registry.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -38,6 +41,38 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.server_timeout = 600
     memo.settings = Settings.from_env()
     memo.kube = kube.Kube.connect(memo.settings.kubeconfig)
+
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod, reach the API server at KUBERNETES_SERVICE_HOST, as client-go does.
+
+    kopf's own in-cluster login dials ``kubernetes.default.svc``, which needs
+    cluster DNS; some clusters (ours for development among them) have none.
+    Outside a pod, the kubeconfig decides.
+    """
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    token_file = SERVICE_ACCOUNT / "token"
+    if not host or not token_file.exists():
+        return kopf.login_with_kubeconfig(**kwargs)
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass  # a name, not an address
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    namespace_file = SERVICE_ACCOUNT / "namespace"
+    return kopf.ConnectionInfo(
+        server=f"https://{host}:{port}",
+        ca_path=str(SERVICE_ACCOUNT / "ca.crt"),
+        scheme="Bearer",
+        # Re-read at each login: kopf logs in again when a rotated token is refused.
+        token=token_file.read_text().strip(),
+        default_namespace=namespace_file.read_text().strip() if namespace_file.exists() else None,
+    )
 
 
 @kopf.on.cleanup()
