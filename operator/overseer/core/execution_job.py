@@ -1,0 +1,512 @@
+"""Build the batch/v1 Job that runs one execution, and the Secret of its parameters.
+
+Pure: an :class:`ExecutionContext` (what the OverseerExecution holds, plus the name and
+items of its commit's ``bin/`` bundle) and :class:`JobSettings` in, plain manifests out.
+The operator creates the Secret first, then the Job; both are named after the execution,
+so an operator restart finds them again and never creates a second one.
+
+Everything that reaches the container's ``command``, ``args`` or an env ``value`` is
+escaped (every ``$`` doubled): Kubernetes expands ``$(VAR)`` there, and a parameter
+such as ``$(HOME)`` must reach the job as written. The one deliberate reference is to a
+secret parameter's own variable, so a secret placed in the argv is substituted by the
+kubelet and never written into the Job. ``docs/executions.rst`` explains each choice.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from overseer import errors
+from overseer.core import bundle as bundle_
+from overseer.core import cmdspec, names
+from overseer.crd import base, types
+from overseer.crd import definition as defn
+from overseer.crd import execution as execution_
+from overseer_library import control
+from overseer_library import settings as supervisor_settings
+from overseer_library.commands import param
+
+LIBRARY_IMAGE = "localhost/overseer/library:dev"
+LIBRARY_ROOT = "/opt/overseer/library"
+SUPERVISOR = f"{LIBRARY_ROOT}/bin/overseer-supervisor"
+REPO_BIN = supervisor_settings.DEFAULT_REPO_BIN
+CONTROL_SOCKET = control.DEFAULT_SOCKET
+TMP = "/tmp"  # noqa: S108  (an emptyDir of the pod's own)
+PARAMS_DIR = "/overseer/params"
+PARAMS_KEY = "params.json"
+PARAMS_FILE = f"{PARAMS_DIR}/{PARAMS_KEY}"
+LIBRARY_COPY = "/overseer/library-copy"
+SCRIPT_ENV = "OVERSEER_SCRIPT"
+NOOP = ("/bin/true",)
+SHELL = "/bin/sh"
+
+CONTAINER = "job"
+INIT_CONTAINER = "overseer-library"
+LIBRARY_USER = "overseer"
+LIBRARY_UID = 10001
+"""The ``overseer`` user and group of the library image; jobs run as them by default."""
+RESERVED_ENV_PREFIX = "OVERSEER_"
+
+EXECUTION_LABEL = "overseer.dev/execution"
+JOB_LABEL = execution_.JOB_LABEL
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+EXECUTION_ID_ANNOTATION = "overseer.dev/execution-id"
+MANAGER = "overseer"
+COMPONENT = "execution"
+
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSettings:
+    """What the operator's configuration decides about every execution's pod."""
+
+    library_image: str = LIBRARY_IMAGE
+    image_pull_policy: PullPolicy | None = None
+    """For the library image (job container or init container); Kubernetes' default if None."""
+    service_account: str | None = None
+    """serviceAccountName of the pod; its token is never mounted."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionContext:
+    """One OverseerExecution and the ``bin/`` bundle of its commit."""
+
+    namespace: str
+    name: str
+    """The OverseerExecution's resource name (a DNS-1123 label)."""
+    uid: str
+    spec: execution_.ExecutionSpec
+    bundle_name: str | None = None
+    """The bin/ ConfigMap of ``spec.commit``; None when the repository has no bin/."""
+    bundle_items: tuple[Mapping[str, Any], ...] = ()
+    """Its volume items (key, path, mode), as :func:`overseer.core.bundle.volume_items`."""
+
+    @classmethod
+    def from_body(
+        cls, body: Mapping[str, Any], bundle: Mapping[str, Any] | None = None
+    ) -> ExecutionContext:
+        """From an OverseerExecution as read from the API and its bundle ConfigMap (or None)."""
+        metadata = body["metadata"]
+        return cls(
+            namespace=metadata["namespace"],
+            name=metadata["name"],
+            uid=metadata["uid"],
+            spec=execution_.ExecutionSpec.model_validate(body["spec"]),
+            bundle_name=None if bundle is None else bundle["metadata"]["name"],
+            bundle_items=() if bundle is None else tuple(bundle_.volume_items(bundle)),
+        )
+
+
+class DefinitionNotRunnableError(errors.InvalidDefinitionError):
+    """The definition is valid as a file but cannot become a pod; ``field`` says where."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        self.field = self.problems[0][0]
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems))
+
+
+# --- names and escaping ----------------------------------------------------------------
+
+
+def job_name(execution_name: str) -> str:
+    """The Job's name: the execution's own (already a unique DNS-1123 label, <= 63)."""
+    if not names.is_dns_label(execution_name):
+        msg = f"{execution_name!r} is not an execution resource name (a DNS-1123 label)"
+        raise ValueError(msg)
+    return execution_name
+
+
+def parameters_secret_name(execution_name: str) -> str:
+    """The name of the Secret that holds an execution's parameters."""
+    return f"{job_name(execution_name)}-params"
+
+
+def escape(text: str) -> str:
+    """``text`` as Kubernetes must be given it so that ``$(VAR)`` expansion leaves it as is."""
+    return text.replace("$", "$$")
+
+
+def param_env_name(name: str) -> str:
+    """``OVERSEER_PARAM_<NAME>``: the variable that carries a parameter (``param``'s rule)."""
+    return param.env_name(name)
+
+
+def _reference(name: str) -> str:
+    """The one kind of unescaped text: a reference the kubelet replaces by the variable."""
+    return f"$({param_env_name(name)})"
+
+
+# --- checks ----------------------------------------------------------------------------
+
+
+def account_id(value: int | str | None) -> int | None:
+    """A user or group as a number: numbers as they are, ``overseer`` as 10001.
+
+    Raises ValueError for any other name: Kubernetes takes numeric ids only and cannot
+    look a name up in the image.
+    """
+    if value is None or isinstance(value, int):
+        return value
+    if value.isdigit():
+        return int(value)
+    if value == LIBRARY_USER:
+        return LIBRARY_UID
+    msg = (
+        f"{value!r} is a name, and Kubernetes runs pods with numeric ids only; write the "
+        f"number (such as 1000), or {LIBRARY_USER!r} for the library image's {LIBRARY_UID}"
+    )
+    raise ValueError(msg)
+
+
+def check_runnable(definition: defn.JobDefinition) -> list[tuple[str, str]]:
+    """What stops a valid definition from becoming a pod: ``(field, message)`` pairs.
+
+    User and group names other than ``overseer``, user 0 (root: the restricted Pod
+    Security Standard forbids it), environment names under ``OVERSEER_`` (Overseer's
+    own), NUL in an environment value, and two parameters that differ only by case
+    (they would share one ``OVERSEER_PARAM_`` variable).
+    """
+    problems: list[tuple[str, str]] = []
+    for field in ("user", "group"):
+        try:
+            number = account_id(getattr(definition, field))
+        except ValueError as error:
+            problems.append((field, str(error)))
+            continue
+        if field == "user" and number == 0:
+            problems.append(
+                ("user", "user 0 is root, which executions may not run as; use another uid")
+            )
+    for name, value in sorted((definition.env or {}).items()):
+        if name.upper().startswith(RESERVED_ENV_PREFIX):
+            problems.append(
+                (f"env.{name}", f"names starting with {RESERVED_ENV_PREFIX} are Overseer's own")
+            )
+        if "\x00" in value:
+            problems.append((f"env.{name}", "contains a NUL character, which no variable can"))
+    owners: dict[str, str] = {}
+    for name in sorted(definition.parameters or {}):
+        variable = param_env_name(name)
+        if variable in owners:
+            problems.append(
+                (
+                    f"parameters.{name}",
+                    f"shares the variable {variable} with {owners[variable]!r}; rename one",
+                )
+            )
+        owners.setdefault(variable, name)
+    return problems
+
+
+# --- the command ---------------------------------------------------------------------
+
+
+def _marker(texts: Sequence[str]) -> str:
+    """A string found in none of ``texts``: private-use characters, one more than any run."""
+    longest = max((len(run) for t in texts for run in re.findall("\ue000+", t)), default=0)
+    return "\ue000" * (longest + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The execution's parameters: the values it runs with and those the job accepts."""
+
+    template: cmdspec.Template | None
+    values: dict[str, str]
+    accepted: dict[str, defn.Parameter]
+
+    @property
+    def secret(self) -> frozenset[str]:
+        """Secret parameters that have a value."""
+        return frozenset(n for n in self.values if self.accepted[n].secret)
+
+
+def _plan(definition: defn.JobDefinition, supplied: Mapping[str, str]) -> _Plan:
+    """Resolve and check the parameters (raises :class:`cmdspec.ParameterError`)."""
+    template = None
+    if definition.cmdspec is not None:
+        try:
+            template = cmdspec.parse_cmdspec(definition.cmdspec)
+        except cmdspec.CmdspecError as error:
+            raise DefinitionNotRunnableError([("cmdspec", str(error))]) from None
+    accepted = dict(cmdspec.effective_parameters(template, definition.parameters))
+    values = cmdspec.resolve_parameters(supplied, accepted)
+    nul = [cmdspec.Problem(n, "contains a NUL character") for n, v in values.items() if "\0" in v]
+    if nul:
+        raise cmdspec.ParameterError(nul)
+    if template is not None:
+        cmdspec.build_argv(template, values, accepted)  # refuses '-' leading positionals
+    return _Plan(template, values, accepted)
+
+
+def _cmdspec_args(template: cmdspec.Template, plan: _Plan) -> list[str]:
+    """The escaped argv; each secret value is a ``$(OVERSEER_PARAM_X)`` reference.
+
+    The argv is built again with a placeholder for each secret value (the real values
+    were checked by :func:`_plan`), then each placeholder becomes the reference.
+    """
+    if not plan.secret:
+        return [escape(arg) for arg in cmdspec.build_argv(template, plan.values, plan.accepted)]
+    literals = [template.program]
+    literals += [item.value for item in template.items if isinstance(item, cmdspec.Literal)]
+    mark = _marker([*literals, *plan.values.values()])
+    placeholders = {
+        n: f"{mark}{n}{mark}" if n in plan.secret else v for n, v in plan.values.items()
+    }
+    relaxed = {
+        n: defn.Parameter() if n in plan.secret else spec for n, spec in plan.accepted.items()
+    }
+    args = []
+    for arg in cmdspec.build_argv(template, placeholders, relaxed):
+        pieces = arg.split(mark)
+        args.append(
+            "".join(escape(p) if i % 2 == 0 else _reference(p) for i, p in enumerate(pieces))
+        )
+    return args
+
+
+def _job_args(definition: defn.JobDefinition, plan: _Plan) -> list[str]:
+    """The supervisor's arguments, escaped: options, ``--``, then the job's argv."""
+    if plan.template is not None:
+        return ["--", *_cmdspec_args(plan.template, plan)]
+    if isinstance(definition.command, list):
+        return ["--", *(escape(arg) for arg in definition.command)]
+    if isinstance(definition.command, str):
+        return ["--", SHELL, "-c", escape(definition.command)]
+    if definition.script is not None:
+        # $1, $2 ...: every accepted parameter by name (Kubernetes stores maps sorted, so
+        # the written order cannot be kept); '' for one without a value, so none shifts.
+        positional = [
+            _reference(n) if n in plan.secret else escape(plan.values.get(n, ""))
+            for n in sorted(plan.accepted)
+        ]
+        return ["--script-env", SCRIPT_ENV, "--", *positional]
+    return ["--", *NOOP]
+
+
+# --- the pieces of the pod -------------------------------------------------------------
+
+
+def _labels(context: ExecutionContext) -> dict[str, str]:
+    return {
+        EXECUTION_LABEL: context.name,
+        JOB_LABEL: context.spec.job,
+        MANAGED_BY_LABEL: MANAGER,
+        COMPONENT_LABEL: COMPONENT,
+    }
+
+
+def _owner(context: ExecutionContext) -> dict[str, Any]:
+    return {
+        "apiVersion": base.API_VERSION,
+        "kind": execution_.KIND.kind,
+        "name": context.name,
+        "uid": context.uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
+def _metadata(context: ExecutionContext, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": context.namespace,
+        "labels": _labels(context),
+        "annotations": {EXECUTION_ID_ANNOTATION: context.spec.execution_id},
+        "ownerReferences": [_owner(context)],
+    }
+
+
+def _env(context: ExecutionContext, plan: _Plan) -> list[dict[str, Any]]:
+    """The definition's variables, Overseer's, then one per parameter with a value."""
+    definition = context.spec.definition
+    given = sorted((definition.env or {}).items())
+    env: list[dict[str, Any]] = [{"name": n, "value": escape(v)} for n, v in given]
+    own = {
+        "OVERSEER_JOB": definition.name,
+        "OVERSEER_EXECUTION": context.spec.execution_id,
+        control.ENV_SOCKET: CONTROL_SOCKET,
+        "OVERSEER_REPO_BIN": REPO_BIN,
+    }
+    if plan.values:
+        own[param.ENV_FILE] = PARAMS_FILE
+    env += [{"name": name, "value": escape(value)} for name, value in own.items()]
+    secret_name = parameters_secret_name(context.name)
+    for name, value in sorted(plan.values.items()):
+        if name in plan.secret:
+            source = {"secretKeyRef": {"name": secret_name, "key": _secret_key(name)}}
+            env.append({"name": param_env_name(name), "valueFrom": source})
+        else:
+            env.append({"name": param_env_name(name), "value": escape(value)})
+    if definition.script is not None:
+        env.append({"name": SCRIPT_ENV, "value": escape(definition.script)})
+    return env
+
+
+def _secret_key(name: str) -> str:
+    return f"param.{name}"
+
+
+def _volumes(
+    context: ExecutionContext, plan: _Plan, *, custom_image: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pod's volumes and the job container's mounts."""
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": TMP}]
+    if context.bundle_name is not None:
+        source: dict[str, Any] = {"name": context.bundle_name}
+        if context.bundle_items:
+            source["items"] = [
+                {"key": item["key"], "path": item["path"], "mode": int(item["mode"])}
+                for item in context.bundle_items
+            ]
+        volumes.append({"name": "repo-bin", "configMap": source})
+        mounts.append({"name": "repo-bin", "mountPath": REPO_BIN, "readOnly": True})
+    if plan.values:
+        secret = {
+            "secretName": parameters_secret_name(context.name),
+            "items": [{"key": PARAMS_KEY, "path": PARAMS_KEY}],
+            "defaultMode": 0o444,
+        }
+        volumes.append({"name": "params", "secret": secret})
+        mounts.append({"name": "params", "mountPath": PARAMS_DIR, "readOnly": True})
+    if custom_image:
+        volumes.append({"name": "library", "emptyDir": {}})
+        mounts.append({"name": "library", "mountPath": LIBRARY_ROOT, "readOnly": True})
+    return volumes, mounts
+
+
+def _resources(definition: defn.JobDefinition) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    if definition.resources is not None:
+        for part in ("requests", "limits"):
+            given = getattr(definition.resources, part)
+            if given:
+                resources[part] = {key: str(value) for key, value in sorted(given.items())}
+    return resources
+
+
+def _container_security() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def _pod_security(definition: defn.JobDefinition) -> dict[str, Any]:
+    user = account_id(definition.user)
+    group = account_id(definition.group)
+    uid = LIBRARY_UID if user is None else user
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid if group is None else group,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _library_image(container: dict[str, Any], settings: JobSettings) -> dict[str, Any]:
+    """A container of the library image: with the configured pull policy."""
+    container["image"] = settings.library_image
+    if settings.image_pull_policy is not None:
+        container["imagePullPolicy"] = settings.image_pull_policy
+    return container
+
+
+# --- the manifests ---------------------------------------------------------------------
+
+
+def build_parameters_secret(context: ExecutionContext) -> dict[str, Any] | None:
+    """The Secret of an execution's parameters; None when it has none.
+
+    ``params.json`` holds every value (the job's ``$OVERSEER_PARAMS_FILE``) and
+    ``param.<name>`` each secret one, for its ``OVERSEER_PARAM_`` variable. Raises
+    :class:`overseer.core.cmdspec.ParameterError` for unacceptable parameters.
+    """
+    plan = _plan(context.spec.definition, context.spec.parameters)
+    if not plan.values:
+        return None
+    data = {PARAMS_KEY: json.dumps(plan.values, sort_keys=True, ensure_ascii=False)}
+    data.update({_secret_key(n): plan.values[n] for n in sorted(plan.secret)})
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(context, parameters_secret_name(context.name)),
+        "type": "Opaque",
+        "immutable": True,
+        "data": {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in data.items()},
+    }
+
+
+def build_execution_job(
+    context: ExecutionContext, settings: JobSettings | None = None
+) -> dict[str, Any]:
+    """The batch/v1 Job running the execution under the supervisor (see the module doc).
+
+    Raises :class:`overseer.core.cmdspec.ParameterError` for unacceptable parameters and
+    :class:`DefinitionNotRunnableError` (naming the field) for what no pod can run.
+    """
+    settings = settings or JobSettings()
+    definition = context.spec.definition
+    problems = check_runnable(definition)
+    if problems:
+        raise DefinitionNotRunnableError(problems)
+    plan = _plan(definition, context.spec.parameters)
+    custom_image = definition.image not in (None, settings.library_image)
+    volumes, mounts = _volumes(context, plan, custom_image=custom_image)
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "command": [escape(SUPERVISOR)],
+        "args": _job_args(definition, plan),
+        "env": _env(context, plan),
+        "volumeMounts": mounts,
+        "securityContext": _container_security(),
+        "terminationMessagePolicy": "File",
+    }
+    if custom_image:
+        container = {"name": CONTAINER, "image": definition.image, **container}
+    else:
+        container = _library_image(container, settings)
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": _pod_security(definition),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if custom_image:
+        # The image may lack the supervisor: copy the operator's library into an emptyDir
+        # that hides whatever the image has at that path (so its protocol is the operator's).
+        init = {
+            "name": INIT_CONTAINER,
+            "command": ["cp", "-R", f"{LIBRARY_ROOT}/.", f"{LIBRARY_COPY}/"],
+            "volumeMounts": [{"name": "library", "mountPath": LIBRARY_COPY}],
+            "securityContext": _container_security(),
+        }
+        pod["initContainers"] = [_library_image(init, settings)]
+    resources = _resources(definition)
+    if resources:
+        # The init container gets the same: it never raises the pod's effective request.
+        for each in (*pod["containers"], *pod.get("initContainers", ())):
+            each["resources"] = resources
+    if settings.service_account is not None:
+        pod["serviceAccountName"] = settings.service_account
+    spec: dict[str, Any] = {
+        "backoffLimit": definition.retries or 0,
+        "template": {"metadata": {"labels": _labels(context)}, "spec": pod},
+    }
+    if definition.timeout is not None:
+        spec["activeDeadlineSeconds"] = max(1, math.ceil(types.timeout_seconds(definition.timeout)))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(context, job_name(context.name)),
+        "spec": spec,
+    }
