@@ -278,7 +278,7 @@ cmd_up() {
   step "importing local images into containerd"
   local ref archive
   while read -r ref archive; do
-    if ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$ref" &&
+    if ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -x "$ref" >/dev/null &&
        [[ $(cat "$STATE/images/${ref//\//_}" 2>/dev/null) == "$archive" ]]; then
       continue
     fi
@@ -346,11 +346,15 @@ cmd_down() {
 
   info "removing network and cgroup state"
   ip link del overseer0 2>/dev/null || true
-  local save
+  local save attempt
   for save in iptables ip6tables; do
-    if command -v "$save-save" >/dev/null && "$save-save" 2>/dev/null | grep -qE 'KUBE-|CNI-'; then
-      "$save-save" | grep -vE 'KUBE-|CNI-' | "$save-restore" || true
-    fi
+    command -v "$save-save" >/dev/null || continue
+    # Retried: a restore races with anything else holding the xtables lock. (No
+    # grep -q here: it would close the pipe early, and pipefail would see SIGPIPE.)
+    for attempt in 1 2 3 4 5; do
+      (( $("$save-save" 2>/dev/null | grep -cE 'KUBE-|CNI-') )) || break
+      "$save-save" | grep -vE 'KUBE-|CNI-' | "$save-restore" -w 5 2>/dev/null || sleep 1
+    done
   done
   local cg
   for cg in /sys/fs/cgroup/*/kubepods; do

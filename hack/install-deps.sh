@@ -10,7 +10,7 @@ top=$(dirname "$here")
 mapfile -t wanted < <(grep -v '^\s*#' "$here/packages-debian.txt" | awk 'NF' | sort -u)
 missing=()
 for pkg in "${wanted[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   step "installing Debian packages: ${missing[*]}"
