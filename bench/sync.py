@@ -32,11 +32,8 @@ import contextlib
 import dataclasses
 import datetime
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.support import cluster as test_cluster  # noqa: E402
 from tests.support import gitserver, overseer  # noqa: E402
+from tests.support import operator as support_operator  # noqa: E402
+from tests.support.operator import OperatorProcess  # noqa: E402
 
 from overseer.core import definitions  # noqa: E402
 
@@ -155,70 +154,27 @@ def check_repository(content: dict[str, gitserver.FileContent]) -> dict[str, str
 # --- the operator process -----------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Operator:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+class Operator(OperatorProcess):
+    """The operator process, with the sync lines this benchmark reads from its log."""
 
     def syncs(self) -> list[tuple[str, int]]:
         """(commit prefix, writes) of every sync the operator logged as done."""
         return [(m[1], int(m[2])) for m in SYNC_DONE.finditer(self.log())]
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise BrokenError(
-                f"the operator exited ({self.process.returncode}):\n{self.log()[-3000:]}"
-            )
-
-    def status(self) -> dict[str, int]:
-        """VmHWM and VmRSS (KiB) and CPU seconds (user + system) of the process."""
-        pid = self.process.pid
-        fields = {}
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                fields[key] = int(value.split()[0])
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        fields["cpu"] = round((int(stat[11]) + int(stat[12])) / ticks)
-        return fields
 
 
 @contextlib.contextmanager
 def run_operator(
     cluster: test_cluster.Cluster, namespace: str, workdir: Path, verbose: bool
 ) -> Iterator[Operator]:
-    """Start the operator as tests.support.operator does, but not verbose by default.
-
-    Debug logging writes lines for each of the N objects and would be measured too.
-    """
-    log_path = workdir / "operator.log"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "OVERSEER_NAMESPACES": namespace,
-        "OVERSEER_CACHE_DIR": str(workdir / "cache"),
-    }
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "overseer.operator", *(["--verbose"] if verbose else [])],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield Operator(process, log_path)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """The operator as the tests run it, but not verbose by default, with default retries."""
+    with support_operator.run_operator(
+        cluster,
+        namespace,
+        workdir,
+        verbose=verbose,
+        extra_env={"OVERSEER_RETRY_MIN": "5s", "OVERSEER_RETRY_MAX": "5m"},
+    ) as process:
+        yield Operator(process.process, process.log_path)
 
 
 # --- the audit log ------------------------------------------------------------------------
@@ -600,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="overseer-bench-sync-"))
     try:
         run(args, workdir)
-    except BrokenError as error:
+    except (BrokenError, AssertionError) as error:
         print(f"bench/sync.py: broken: {error}", file=sys.stderr)
         return 1
     finally:

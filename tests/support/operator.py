@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,25 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"the operator exited ({self.process.returncode}):\n{self.log()[-3000:]}"
+            )
+
+    def status(self) -> dict[str, int]:
+        """VmHWM and VmRSS (KiB) and CPU seconds (user + system) of the process."""
+        pid = self.process.pid
+        fields = {}
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                fields[key] = int(value.split()[0])
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        fields["cpu"] = round((int(stat[11]) + int(stat[12])) / ticks)
+        return fields
 
     def wait_for_log(self, text: str, count: int = 1, timeout: float = 60) -> str:
         """Wait until TEXT appears COUNT times in the log; return the log."""
@@ -48,8 +67,19 @@ class OperatorProcess:
 
 
 @contextmanager
-def run_operator(cluster: Cluster, namespace: str, workdir: Path) -> Iterator[OperatorProcess]:
-    """Start the operator for NAMESPACE; stop it (SIGTERM, then SIGKILL) when the block ends."""
+def run_operator(
+    cluster: Cluster,
+    namespace: str,
+    workdir: Path,
+    *,
+    verbose: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[OperatorProcess]:
+    """Start the operator for NAMESPACE; stop it (SIGTERM, then SIGKILL) when the block ends.
+
+    Tests want its debug log (to grep for secrets); benchmarks do not (writing a
+    line per object would be measured too).
+    """
     log_path = workdir / "operator.log"
     env = {
         **os.environ,
@@ -58,10 +88,11 @@ def run_operator(cluster: Cluster, namespace: str, workdir: Path) -> Iterator[Op
         "OVERSEER_CACHE_DIR": str(workdir / "cache"),
         "OVERSEER_RETRY_MIN": "1s",
         "OVERSEER_RETRY_MAX": "5s",
+        **(extra_env or {}),
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "overseer.operator", "--verbose"],
+            [sys.executable, "-m", "overseer.operator", *(["--verbose"] if verbose else [])],
             cwd=REPO,
             env=env,
             stdout=log_file,
@@ -73,7 +104,7 @@ def run_operator(cluster: Cluster, namespace: str, workdir: Path) -> Iterator[Op
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
