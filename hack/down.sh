@@ -13,11 +13,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-RELEASE=overseer
-NAMESPACE=overseer-system
-EXAMPLES_NS=overseer-examples
-REPOSITORY=examples
-CLUSTER_STATE=${OVERSEER_CLUSTER_DIR:-/var/lib/overseer-cluster}
 
 if [[ -z ${KUBECONFIG:-} && -e $CLUSTER_STATE/admin.kubeconfig ]]; then
   export KUBECONFIG=$CLUSTER_STATE/admin.kubeconfig

@@ -1,6 +1,13 @@
 # Shared helpers for the hack/ scripts. Sourced, not run.
 # shellcheck shell=bash
 
+# Names shared by the scripts that install Overseer (up.sh, down.sh, render-manifests.sh).
+RELEASE=overseer                # the Helm release
+NAMESPACE=overseer-system       # where the operator runs
+EXAMPLES_NS=overseer-examples   # where make up syncs examples/jobs
+REPOSITORY=examples             # the OverseerRepository make up creates
+CLUSTER_STATE=${OVERSEER_CLUSTER_DIR:-/var/lib/overseer-cluster}  # hack/cluster.sh's state
+
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 info() { printf '    %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

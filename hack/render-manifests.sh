@@ -14,8 +14,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 . "$here/lib.sh"
 
-RELEASE=overseer
-NAMESPACE=overseer-system
 OUTPUT=manifests/overseer.yaml
 # Our helm is built without the ldflags that set its default Kubernetes version
 # (it would assume v1.20 and refuse the chart's kubeVersion); name one the chart supports.

@@ -29,11 +29,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 . "$here/lib.sh"
 
-RELEASE=overseer
-NAMESPACE=overseer-system
-EXAMPLES_NS=overseer-examples
-REPOSITORY=examples
-CLUSTER_STATE=${OVERSEER_CLUSTER_DIR:-/var/lib/overseer-cluster}
 CONTAINERD_SOCK=/run/overseer-cluster/containerd.sock # hack/cluster.sh's
 OPERATOR_REF=localhost/overseer/operator:dev
 FIELD_MANAGER=overseer-make-up
