@@ -19,8 +19,9 @@ import lightkube
 from lightkube import generic_resource
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import ConfigMap, Secret
-from lightkube.types import PatchType
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import ConfigMap, Pod, Secret
+from lightkube.types import CascadeType, PatchType
 
 from overseer import errors
 from overseer.crd import base
@@ -43,6 +44,9 @@ _RESOURCES: dict[str, Any] = {
     "OverseerJob": OverseerJob,
     "OverseerExecution": OverseerExecution,
     "ConfigMap": ConfigMap,
+    "Secret": Secret,
+    "Job": Job,
+    "Pod": Pod,
 }
 
 
@@ -145,6 +149,34 @@ class Kube:
                 raise _wrap(error, f"deleting {kind} {namespace}/{name}") from None
         except httpx.HTTPError as error:
             raise _wrap(error, f"deleting {kind} {namespace}/{name}") from None
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object; None when it does not exist."""
+        try:
+            obj = await self._client.get(_RESOURCES[kind], name, namespace=namespace)
+        except ApiError as error:
+            if error.status.code == 404:
+                return None
+            raise _wrap(error, f"reading {kind} {namespace}/{name}") from None
+        except httpx.HTTPError as error:
+            raise _wrap(error, f"reading {kind} {namespace}/{name}") from None
+        return _as_dict(obj)
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a batch/v1 Job and, in the background, its pods; one already gone is fine.
+
+        The API's default for Jobs is to orphan their pods, which would leave them running.
+        """
+        self._count("delete", "Job")
+        try:
+            await self._client.delete(
+                Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND
+            )
+        except ApiError as error:
+            if error.status.code != 404:
+                raise _wrap(error, f"deleting Job {namespace}/{name}") from None
+        except httpx.HTTPError as error:
+            raise _wrap(error, f"deleting Job {namespace}/{name}") from None
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: Mapping[str, Any]

@@ -103,9 +103,26 @@ docs/install.rst says why each one is needed; keep the two in step.
   resources: [configmaps]
   verbs: [get, list, create, delete]
 # Credentials named by a repository's secretRef; read one by one, never listed.
+# An execution's parameters: one Secret each, created with its Job.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [get, create]
+# Executions: watched (kopf), kopf's bookkeeping annotations (patch), their outcome
+# in the status; the OverseerJob's status names its latest execution.
+- apiGroups: [overseer.dev]
+  resources: [overseerexecutions]
+  verbs: [get, list, watch, patch]
+- apiGroups: [overseer.dev]
+  resources: [overseerexecutions/status, overseerjobs/status]
+  verbs: [patch]
+# Each execution runs in a Job, created, watched, and deleted when its pod can never run.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, delete]
+# The Job's pods are only read: their status is the execution's outcome.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
 # Warnings about syncs on the repository (kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]

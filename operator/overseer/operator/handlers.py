@@ -15,10 +15,10 @@ from typing import Any
 import kopf
 
 from overseer import kube
-from overseer.core import sync
+from overseer.core import execution_job, sync
 from overseer.crd import base
 from overseer.crd import job as job_crd
-from overseer.operator import repositories
+from overseer.operator import executions, repositories
 from overseer.operator.settings import Settings
 
 PREFIX = "overseer.dev"
@@ -177,3 +177,72 @@ async def run_syncs(
         finally:
             woken.cancel()
             stopping.cancel()
+
+
+# --- executions ---------------------------------------------------------------------------
+
+EXECUTION_LABEL = execution_job.EXECUTION_LABEL
+
+
+@kopf.on.startup()
+async def configure_executions(
+    *, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
+) -> None:
+    """Watch only Overseer's pods and Jobs (server-side label selector), track executions."""
+    settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
+    settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
+    memo.executions = executions.Tracker()
+
+
+@kopf.on.cleanup()
+async def stop_executions(*, memo: kopf.Memo, **_: Any) -> None:
+    tracker = getattr(memo, "executions", None)
+    if tracker is not None:
+        tracker.close()
+
+
+def _executions_env(memo: kopf.Memo) -> executions.Environment:
+    def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
+        kopf.event(obj, type=type_, reason=reason, message=message)
+
+    return executions.Environment(
+        client=memo.kube, settings=memo.settings, tracker=memo.executions, post_event=post_event
+    )
+
+
+@kopf.on.resume(base.GROUP, base.VERSION, "overseerexecutions")
+@kopf.on.create(base.GROUP, base.VERSION, "overseerexecutions")
+async def start_execution(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Create the execution's Secret and Job (idempotent: names are the execution's)."""
+    try:
+        await executions.start_execution(body, _executions_env(memo))
+    except kube.KubeError as error:
+        raise kopf.TemporaryError(error.message, delay=memo.settings.retry_min) from None
+
+
+@kopf.on.event("v1", "pods", labels={EXECUTION_LABEL: kopf.PRESENT})
+async def follow_pod(
+    *,
+    type: str | None,
+    body: kopf.Body,
+    namespace: str | None,
+    labels: kopf.Labels,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """Each change of an execution's pod (its deletion too) may change its phase."""
+    assert namespace is not None, "pods are namespaced"
+    key = executions.Key(namespace, labels[EXECUTION_LABEL])
+    await executions.observe_execution(
+        key, _executions_env(memo), pod=dict(body), pod_deleted=type == "DELETED"
+    )
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={EXECUTION_LABEL: kopf.PRESENT})
+async def follow_job(
+    *, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
+    """The Job's conditions (a deadline, a retry, the end) may change the phase."""
+    assert namespace is not None, "Jobs are namespaced"
+    key = executions.Key(namespace, labels[EXECUTION_LABEL])
+    await executions.observe_execution(key, _executions_env(memo))

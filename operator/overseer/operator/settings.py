@@ -6,7 +6,9 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast, get_args
 
+from overseer.core import execution_job
 from overseer.crd import types
 
 
@@ -30,6 +32,17 @@ class Settings:
     """First delay after a temporary (waiting) failure, doubled each time."""
     retry_max: float = 300.0
     """Longest delay between retries after temporary failures."""
+    library_image: str = execution_job.LIBRARY_IMAGE
+    """The library image: executions' default image, and the supervisor's source."""
+    image_pull_policy: execution_job.PullPolicy = "IfNotPresent"
+    """Pull policy of the library image in executions' pods."""
+
+    @property
+    def job_settings(self) -> execution_job.JobSettings:
+        """What these settings decide about every execution's pod."""
+        return execution_job.JobSettings(
+            library_image=self.library_image, image_pull_policy=self.image_pull_policy
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -45,6 +58,18 @@ class Settings:
             raise SettingsError(f"{error}; durations look like 30s, 5m or 1h") from None
         if retry_min <= 0 or retry_max < retry_min:
             raise SettingsError("OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX")
+        library_image = env.get("OVERSEER_LIBRARY_IMAGE", cls.library_image).strip()
+        if not library_image or any(c.isspace() for c in library_image):
+            raise SettingsError(
+                "OVERSEER_LIBRARY_IMAGE must be an image reference, such as "
+                f"{execution_job.LIBRARY_IMAGE}"
+            )
+        policies = get_args(execution_job.PullPolicy)
+        pull_policy = env.get("OVERSEER_IMAGE_PULL_POLICY", cls.image_pull_policy)
+        if pull_policy not in policies:
+            raise SettingsError(
+                f"OVERSEER_IMAGE_PULL_POLICY is {pull_policy!r}; use one of {', '.join(policies)}"
+            )
         return cls(
             namespaces=namespaces,
             cache_dir=Path(env.get("OVERSEER_CACHE_DIR", str(cls.cache_dir))),
@@ -52,4 +77,6 @@ class Settings:
             git_timeout=git_timeout,
             retry_min=retry_min,
             retry_max=retry_max,
+            library_image=library_image,
+            image_pull_policy=cast("execution_job.PullPolicy", pull_policy),
         )

@@ -1,0 +1,438 @@
+"""Executions: an OverseerExecution becomes a batch/v1 Job, and its status follows the pod.
+
+Two reactions, both idempotent, so kopf may call them again at any time:
+
+- :func:`start_execution` (on create, and on resume after an operator restart) builds
+  the parameters Secret and the Job with :mod:`overseer.core.execution_job` and creates
+  them. Both are named after the execution: a second call finds them (409) and creates
+  nothing, and once ``status.jobName`` is recorded no call creates anything again (a
+  Job deleted by hand is not replaced). A definition or parameters that cannot run
+  fail the execution at once, with a ``fail`` event and a Warning Event, and no Job.
+- :func:`observe_execution` (on every event of the execution's Job or pods, at the
+  ``recheck_at`` a derivation asks for, and right after the start) reads the execution,
+  its Job and its newest pod, derives the phase with
+  :mod:`overseer.core.execution_phase`, and writes the status, and the OverseerJob's
+  ``lastExecution``/``lastStatus``, only when they differ.
+
+Observations of one execution are serialised by a lock (in this process) and re-read
+the execution under it, so two events never fold into the same stale status. Nothing
+lives only in memory: after a restart kopf lists the pods and Jobs again (an event
+each) and resumes every execution, and each derives from what the cluster shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from overseer import kube
+from overseer.core import bundle, cmdspec, execution_job, execution_phase
+from overseer.crd import base
+from overseer.crd import execution as execution_
+from overseer.operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
+"""Posts a Kubernetes Event on an object: (object, type, reason, message)."""
+
+INVALID_PARAMETERS = "InvalidParameters"
+NOT_RUNNABLE = "DefinitionNotRunnable"
+INVALID_SPEC = "InvalidSpec"
+_FINISHED_JOB = frozenset({"Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """One execution: its namespace and resource name."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Tracker:
+    """In-process coordination of executions: a lock each, and the re-checks to come.
+
+    Only an optimisation of ordering and timing: losing it (a restart) loses nothing,
+    because kopf replays every pod and Job and resumes every execution.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+        self._rechecks: dict[Key, asyncio.TimerHandle] = {}
+        self._failures: dict[Key, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Key) -> AsyncIterator[None]:
+        """Serialise work on one execution; the lock is dropped when nobody needs it."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def recheck(self, key: Key, delay: float, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run`` in ``delay`` seconds, replacing any re-check already planned."""
+        self.cancel(key)
+
+        def spawn() -> None:
+            self._rechecks.pop(key, None)
+            task = asyncio.ensure_future(run())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        loop = asyncio.get_running_loop()
+        self._rechecks[key] = loop.call_later(max(delay, 0.0), spawn)
+
+    def cancel(self, key: Key) -> None:
+        handle = self._rechecks.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def failed(self, key: Key) -> int:
+        """Count one more failure in a row; return how many before it."""
+        count = self._failures.get(key, 0)
+        self._failures[key] = count + 1
+        return count
+
+    def succeeded(self, key: Key) -> None:
+        self._failures.pop(key, None)
+
+    def close(self) -> None:
+        for key in list(self._rechecks):
+            self.cancel(key)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """What the reactions work with, built once at start-up."""
+
+    client: kube.Kube
+    settings: Settings
+    tracker: Tracker
+    post_event: EventPoster
+
+
+# --- starting --------------------------------------------------------------------------
+
+
+async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
+    """Create the Secret and the Job of a new or resumed execution; then observe it.
+
+    Raises :class:`overseer.kube.KubeError` (waiting) when the API server fails: the
+    caller retries, which is safe.
+    """
+    key = Key(body["metadata"]["namespace"], body["metadata"]["name"])
+    status = body.get("status") or {}
+    if status.get("phase") in execution_.TERMINAL_PHASES:
+        return
+    if not status.get("jobName"):
+        try:
+            context = execution_job.ExecutionContext.from_body(
+                body, await _read_bundle(body, env.client)
+            )
+            secret = execution_job.build_parameters_secret(context)
+            job = execution_job.build_execution_job(context, env.settings.job_settings)
+        except cmdspec.ParameterError as error:
+            await _refuse(key, INVALID_PARAMETERS, f"parameters: {error}", env)
+            return
+        except execution_job.DefinitionNotRunnableError as error:
+            await _refuse(key, NOT_RUNNABLE, f"the definition cannot run: {error}", env)
+            return
+        except pydantic.ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+            )
+            await _refuse(key, INVALID_SPEC, f"spec is invalid: {problems}", env)
+            return
+        try:
+            if secret is not None:
+                await env.client.create(secret)
+            if await env.client.create(job) is not None:
+                log.info("execution %s: created Job %s", key, job["metadata"]["name"])
+        except kube.KubeError as error:
+            if not error.stalled:
+                raise
+            await _refuse(key, error.reason, error.message, env)
+            return
+    await observe_execution(key, env)
+
+
+async def _read_bundle(body: Mapping[str, Any], client: kube.Kube) -> dict[str, Any] | None:
+    """The ``bin/`` ConfigMap of the execution's repository and commit, if there is one."""
+    namespace = body["metadata"]["namespace"]
+    spec = body.get("spec") or {}
+    job = await client.get("OverseerJob", namespace, str(spec.get("job", "")))
+    if job is None:
+        log.warning(
+            "execution %s/%s: OverseerJob %s is gone; running without its repository's bin/",
+            namespace,
+            body["metadata"]["name"],
+            spec.get("job"),
+        )
+        return None
+    repository = job["spec"]["source"]["repository"]
+    return await client.get(
+        "ConfigMap", namespace, bundle.bundle_name(repository, str(spec.get("commit", "")))
+    )
+
+
+async def _refuse(key: Key, reason: str, message: str, env: Environment) -> None:
+    """End an execution that cannot run: Failed with a ``fail`` event, nothing created."""
+    now = datetime.now(UTC)
+    event = execution_.Event(
+        id=execution_phase.FAIL, status=execution_phase.FAIL, time=now, data={"reason": reason}
+    )
+    derived = execution_phase.Derived(
+        "Failed", reason, message, completion_time=now, events=(event,)
+    )
+    async with env.tracker.hold(key):
+        body = await env.client.get("OverseerExecution", key.namespace, key.name)
+        if body is not None:
+            await _record(key, body, derived, None, env)
+
+
+# --- observing -------------------------------------------------------------------------
+
+
+async def observe_execution(
+    key: Key,
+    env: Environment,
+    *,
+    pod: Mapping[str, Any] | None = None,
+    pod_deleted: bool = False,
+) -> None:
+    """Derive the execution's phase from its Job and newest pod; write what changed.
+
+    ``pod`` is the pod an event was about (its last state when ``pod_deleted``). API
+    failures are logged and the observation is tried again later, with backoff.
+    """
+    try:
+        async with env.tracker.hold(key):
+            await _observe(key, env, pod, pod_deleted)
+    except kube.KubeError as error:
+        delay = min(env.settings.retry_max, env.settings.retry_min * 2 ** env.tracker.failed(key))
+        log.warning("execution %s: %s; looking again in %.0fs", key, error.message, delay)
+        env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
+    else:
+        env.tracker.succeeded(key)
+
+
+async def _observe(
+    key: Key, env: Environment, event_pod: Mapping[str, Any] | None, pod_deleted: bool
+) -> None:
+    body = await env.client.get("OverseerExecution", key.namespace, key.name)
+    if body is None:
+        env.tracker.cancel(key)
+        return
+    try:
+        spec = execution_.ExecutionSpec.model_validate(body["spec"])
+    except pydantic.ValidationError:
+        return  # start_execution refuses it
+    previous = _status(body)
+    job = await env.client.get("Job", key.namespace, execution_job.job_name(key.name))
+    pods = [
+        p
+        async for p in env.client.list(
+            "Pod", key.namespace, {execution_job.EXECUTION_LABEL: key.name}
+        )
+    ]
+    observed = build_observed(
+        key.name, job, pods, event_pod, pod_deleted=pod_deleted, previous=previous
+    )
+    observed = dataclasses.replace(observed, signals=tuple(spec.signals))
+    derived = execution_phase.derive_phase(observed, (), datetime.now(UTC))
+    log.debug(
+        "execution %s: Job %s (%s), pod %s (%s%s): %s/%s",
+        key,
+        "present" if job else "absent",
+        _conditions(job),
+        observed.pod_name or (observed.pod or {}).get("metadata", {}).get("name"),
+        (observed.pod or {}).get("status", {}).get("phase"),
+        ", gone" if observed.pod_gone else "",
+        derived.phase,
+        derived.reason,
+    )
+    status = await _record(key, body, derived, job, env)
+    if status.phase in execution_.TERMINAL_PHASES:
+        env.tracker.cancel(key)
+        if job is not None and job_is_stuck(job, observed.pod):
+            # Nothing will ever run (an image that cannot be pulled): stop the Job's pod.
+            log.info("execution %s: %s; deleting its Job", key, status.reason)
+            await env.client.delete_job(key.namespace, job["metadata"]["name"])
+    elif derived.recheck_at is not None:
+        delay = (derived.recheck_at - datetime.now(UTC)).total_seconds() + 0.5
+        env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
+
+
+def _status(body: Mapping[str, Any]) -> execution_.ExecutionStatus:
+    return execution_.ExecutionStatus.model_validate(body.get("status") or {})
+
+
+async def _record(
+    key: Key,
+    body: Mapping[str, Any],
+    derived: execution_phase.Derived,
+    job: Mapping[str, Any] | None,
+    env: Environment,
+) -> execution_.ExecutionStatus:
+    """Fold ``derived`` into the execution's status; write it, and report, if it changed."""
+    previous = _status(body)
+    status = execution_phase.derive_status(previous, derived)
+    if job is not None and status.job_name is None:
+        status = status.model_copy(update={"job_name": job["metadata"]["name"]})
+    if base.to_body(status) == base.to_body(previous):
+        return status
+    await env.client.patch_status(
+        "OverseerExecution", key.namespace, key.name, base.to_body(status)
+    )
+    if status.phase != previous.phase and status.phase is not None:
+        log.info("execution %s: %s (%s) %s", key, status.phase, status.reason, status.message or "")
+        if status.phase in execution_.TERMINAL_PHASES:
+            kind = "Normal" if status.phase == "Complete" else "Warning"
+            env.post_event(body, kind, status.reason or status.phase, status.message or "")
+        spec = body.get("spec") or {}
+        await report_on_job(
+            env.client,
+            key.namespace,
+            str(spec.get("job", "")),
+            str(spec.get("executionId", "")),
+            status.phase,
+        )
+    return status
+
+
+def build_observed(
+    name: str,
+    job: Mapping[str, Any] | None,
+    pods: Iterable[Mapping[str, Any]],
+    event_pod: Mapping[str, Any] | None = None,
+    *,
+    pod_deleted: bool = False,
+    previous: execution_.ExecutionStatus | None = None,
+) -> execution_phase.Observed:
+    """What :func:`derive_phase` is given: the Job and the newest pod of the execution.
+
+    ``pods`` are those listed by the execution's label; only the Job's own count (a pod
+    that merely carries the label could otherwise fake an outcome). ``event_pod`` is
+    the pod a watch event was about: its last state when ``pod_deleted``. A pod the
+    status names that is no longer there, or a recorded Job that vanished, is gone.
+    """
+    listed = {_uid(p): p for p in pods if _belongs(p, name, job)}
+    gone_uid = None
+    if event_pod is not None and _belongs(event_pod, name, job):
+        if pod_deleted:
+            gone_uid = _uid(event_pod)
+            listed[gone_uid] = event_pod
+        else:
+            listed.setdefault(_uid(event_pod), event_pod)
+    if listed:
+        newest = max(listed.values(), key=_age_key)
+        gone = gone_uid is not None and _uid(newest) == gone_uid
+        return execution_phase.Observed(job=job, pod=newest, pod_gone=gone)
+    previous = previous or execution_.ExecutionStatus()
+    if previous.pod_name is not None:
+        return execution_phase.Observed(job=job, pod_name=previous.pod_name, pod_gone=True)
+    if previous.job_name is not None and job is None:
+        return execution_phase.Observed(job=None, pod_gone=True)
+    return execution_phase.Observed(job=job)
+
+
+def _uid(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("uid") or metadata.get("name"))
+
+
+def _age_key(pod: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = pod.get("metadata") or {}
+    return str(metadata.get("creationTimestamp") or ""), str(metadata.get("name") or "")
+
+
+def _belongs(pod: Mapping[str, Any], name: str, job: Mapping[str, Any] | None) -> bool:
+    """The pod's controller is the execution's Job (that very Job, when it is known)."""
+    for owner in (pod.get("metadata") or {}).get("ownerReferences") or ():
+        if owner.get("controller") and owner.get("kind") == "Job":
+            if owner.get("name") != execution_job.job_name(name):
+                return False
+            return job is None or owner.get("uid") == job["metadata"].get("uid")
+    return False
+
+
+def _conditions(job: Mapping[str, Any] | None) -> str:
+    conditions = ((job or {}).get("status") or {}).get("conditions") or ()
+    return ",".join(str(c.get("type")) for c in conditions if c.get("status") == "True")
+
+
+def job_is_stuck(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> bool:
+    """The Job has not finished and its job container never started: deleting the Job
+    loses no output. (A pod's phase can still say Pending after its container ended.)"""
+    conditions = (job.get("status") or {}).get("conditions") or ()
+    if any(c.get("type") in _FINISHED_JOB and c.get("status") == "True" for c in conditions):
+        return False
+    if pod is None:
+        return False  # gone, or not created yet: nothing runs that deleting would stop
+    status = pod.get("status") or {}
+    if status.get("phase") != "Pending":
+        return False
+    for container in status.get("containerStatuses") or ():
+        state = container.get("state") or {}
+        if container.get("name") == execution_job.CONTAINER and (
+            "running" in state or "terminated" in state
+        ):
+            return False
+    return True
+
+
+# --- the OverseerJob -------------------------------------------------------------------
+
+
+def _id_key(execution_id: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in execution_id.split("."))
+    except ValueError:
+        return ()
+
+
+async def report_on_job(
+    client: kube.Kube, namespace: str, job: str, execution_id: str, phase: str
+) -> None:
+    """Set the OverseerJob's ``lastExecution``/``lastStatus``, unless a newer one reports.
+
+    An older execution ending after a newer one started leaves the job as it is; an
+    unchanged status is not written.
+    """
+    body = await client.get("OverseerJob", namespace, job)
+    if body is None:
+        return
+    status = body.get("status") or {}
+    last = status.get("lastExecution")
+    if last and _id_key(str(last)) > _id_key(execution_id):
+        return
+    if last == execution_id and status.get("lastStatus") == phase:
+        return
+    try:
+        await client.patch_status(
+            "OverseerJob", namespace, job, {"lastExecution": execution_id, "lastStatus": phase}
+        )
+    except kube.KubeError as error:
+        if error.status != 404:
+            raise
