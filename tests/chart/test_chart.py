@@ -242,6 +242,8 @@ def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
         ({"operator": {"replicaCount": "two"}}, "/operator/replicaCount"),
         ({"operator": {"replicaCount": 2}}, "/operator/replicaCount"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ({"jobs": {"imagePullPolicy": "Sometimes"}}, "/jobs/imagePullPolicy"),
+        ({"jobs": {"libraryImage": "has space:dev"}}, "/jobs/libraryImage"),
         ({"operator": {"logLevel": "trace"}}, "/operator/logLevel"),
         ({"operator": {"gitTimeout": "2 minutes"}}, "/operator/gitTimeout"),
         ({"operator": {"retry": {"min": 5}}}, "/operator/retry/min"),

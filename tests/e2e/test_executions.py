@@ -307,3 +307,36 @@ def test_an_operator_restart_mid_execution_creates_no_second_job(
             operator.check_alive()
         finally:
             kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
+
+
+def test_a_running_execution_keeps_the_bin_bundle_of_its_commit(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream, synced: dict[str, dict[str, Any]]
+) -> None:
+    # Given an execution running at the first commit
+    first = upstream.head
+    name, _ = execute(kube, synced["Sleepy"])
+    wait_for_phase(kube, name, {"Running"})
+    # When a new commit changes bin/ and the repository syncs it
+    upstream.commit({"bin/greet": ("#!/bin/sh\necho hi again\n", 0o755)}, "new greet")
+    kube.kubectl(
+        "annotate",
+        "--overwrite",
+        "overseerrepository",
+        "jobs",
+        f"overseer.dev/requested-sync={datetime.now(UTC).timestamp()}",
+    )
+
+    def bundle_commits() -> set[str]:
+        out = kube.kubectl(
+            "get", "configmaps", "-l", "app.kubernetes.io/managed-by=overseer", "-o", "json"
+        ).stdout
+        return {
+            item["metadata"]["annotations"]["overseer.dev/commit"]
+            for item in json.loads(out)["items"]
+        }
+
+    # Then the bundles of both commits exist: the running execution still needs the first
+    commits = eventually(
+        lambda: c if upstream.head in (c := bundle_commits()) else None, what="new bundle"
+    )
+    assert commits == {first, upstream.head}

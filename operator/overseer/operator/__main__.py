@@ -12,7 +12,8 @@ from overseer.operator import handlers  # noqa: F401  (registers the handlers)
 from overseer.operator.settings import Settings, SettingsError
 
 DESCRIPTION = """\
-Run the Overseer operator: sync OverseerRepositories from git into OverseerJobs.
+Run the Overseer operator: sync OverseerRepositories from git into OverseerJobs,
+and run each OverseerExecution as a Kubernetes Job.
 
 Configuration comes from the environment:
   KUBECONFIG              kubeconfig to use (in-cluster credentials when unset)
@@ -20,6 +21,8 @@ Configuration comes from the environment:
   OVERSEER_CACHE_DIR      where git mirrors are kept (default /var/cache/overseer)
   OVERSEER_GIT_TIMEOUT    longest a fetch may take (default 120s)
   OVERSEER_RETRY_MIN/MAX  backoff after temporary failures (default 5s, 5m)
+  OVERSEER_LIBRARY_IMAGE  image job pods run in (default localhost/overseer/library:dev)
+  OVERSEER_IMAGE_PULL_POLICY  pull policy of job pods' images (default IfNotPresent)
 """
 
 

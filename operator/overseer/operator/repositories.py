@@ -26,6 +26,7 @@ import pydantic
 from overseer import errors, git, kube
 from overseer.core import bundle, definitions, repository_sync, sync
 from overseer.crd import definition, types
+from overseer.crd import execution as execution_crd
 from overseer.crd import repository as repository_crd
 from overseer.operator.settings import Settings
 
@@ -271,8 +272,13 @@ async def _publish_bundle(repo: Repository, revision: git.Revision, client: kube
         annotations = configmap["metadata"].get("annotations") or {}
         if annotations.get(bundle.ANNOTATION_REPOSITORY) == repo.name:
             existing[configmap["metadata"]["name"]] = annotations.get(bundle.ANNOTATION_COMMIT, "")
-    # Executions will pin the commits they run; until then only the newest is in use.
-    for name in bundle.plan_bundle_gc(existing, {revision.commit}):
+    # An execution that has not ended still mounts (or is about to mount) the bin/ of
+    # the commit it froze: keep those bundles, and the newest.
+    in_use = {revision.commit}
+    async for execution in client.list("OverseerExecution", repo.namespace):
+        if (execution.get("status") or {}).get("phase") not in execution_crd.TERMINAL_PHASES:
+            in_use.add((execution.get("spec") or {}).get("commit", ""))
+    for name in bundle.plan_bundle_gc(existing, in_use):
         await client.delete("ConfigMap", repo.namespace, name)
 
 
