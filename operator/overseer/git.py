@@ -14,6 +14,10 @@ in a private temporary folder removed after each call. A private CA for HTTPS
 goes there too, named by ``GIT_SSL_CAINFO`` for that one fetch; certificate and
 host-key checks are never turned off. Every failure is raised as an
 :class:`overseer.errors.GitError` subclass whose text is scrubbed.
+
+The pure parts live in :mod:`overseer.core`: ``git_source`` checks the source and
+credentials (its value types are re-exported here), ``git_failures`` maps git's
+stderr to an error.
 """
 
 from __future__ import annotations
@@ -24,13 +28,10 @@ import fcntl
 import hashlib
 import logging
 import os
-import posixpath
-import re
 import shlex
 import shutil
 import stat
 import tempfile
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,6 +39,7 @@ from typing import Any, NamedTuple
 import git
 
 from overseer import errors
+from overseer.core import git_failures, git_source
 
 logger = logging.getLogger(__name__)
 
@@ -45,104 +47,19 @@ DEFAULT_TIMEOUT = 120.0
 DEFAULTS_FILE = "overseer.yml"
 BIN_DIR = "bin"
 JOB_SUFFIXES = (".yml", ".yaml", ".json")
-DEFAULT_HTTPS_USERNAME = "x-access-token"
-SCHEMES = ("https", "http", "ssh", "git", "file")
 
-_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
-_HEX_REF = re.compile(r"^[0-9a-f]{7,40}$")
-_BAD_REF = re.compile(r"(^-)|(\.\.)|[\s:~^?*\[\\]|(@\{)|(\.lock$)|(/$)|(^/)|(//)")
 _MODE_EXECUTABLE = 0o111
 _MODE_SYMLINK = 0o120000
 _MODE_SUBMODULE = 0o160000
-_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 # The environment variable that names the fetch's private folder (see _environment).
 _PRIVATE_DIR_VARIABLE = "XDG_CONFIG_HOME"
 
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """Where job definitions come from: a git URL, a ref (None: the remote HEAD), a folder."""
-
-    url: str
-    ref: str | None = None
-    path: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Credentials:
-    """How to authenticate: an HTTPS token, or an SSH key with the server's known_hosts.
-
-    ``ca_certificate`` (PEM) is the CA an HTTPS server's certificate must chain
-    to, in place of the system's CAs; it is public, not a secret. ``repr`` hides
-    every secret, so a Credentials in a log line or a traceback leaks nothing.
-    """
-
-    token: str | None = dataclasses.field(default=None, repr=False)
-    username: str | None = None
-    ssh_private_key: str | None = dataclasses.field(default=None, repr=False)
-    known_hosts: str | None = None
-    ca_certificate: str | None = dataclasses.field(default=None, repr=False)
-
-    @classmethod
-    def from_secret_data(cls, data: Mapping[str, str | bytes]) -> Credentials:
-        """Read a Secret's decoded ``data``.
-
-        Keys: ``token`` (or ``password``, as in ``kubernetes.io/basic-auth``) with an
-        optional ``username`` and an optional ``ca.crt`` (alias ``caFile``) for a
-        server whose certificate a private CA signed; or ``ssh-privatekey`` (as in
-        ``kubernetes.io/ssh-auth``; aliases ``sshPrivateKey``, ``identity``) with
-        ``known_hosts`` (alias ``knownHosts``).
-        """
-
-        def text(*keys: str) -> str | None:
-            for key in keys:
-                value = data.get(key)
-                if value is not None:
-                    return value.decode() if isinstance(value, bytes) else value
-            return None
-
-        credentials = cls(
-            token=text("token", "password"),
-            username=text("username"),
-            ssh_private_key=text("ssh-privatekey", "sshPrivateKey", "identity"),
-            known_hosts=text("known_hosts", "knownHosts"),
-            ca_certificate=text("ca.crt", "caFile"),
-        )
-        if credentials.token and credentials.ssh_private_key:
-            raise errors.GitInvalidCredentialsError(
-                "the credentials Secret holds both a token and an SSH key: keep only the one "
-                "that matches the repository URL (token for https://, key for ssh://)"
-            )
-        if not (
-            credentials.token
-            or credentials.ssh_private_key
-            or credentials.known_hosts
-            or credentials.ca_certificate
-        ):
-            raise errors.GitInvalidCredentialsError(
-                "the credentials Secret has none of the keys token, password, ssh-privatekey, "
-                "known_hosts, ca.crt: see docs/repositories.rst for its format"
-            )
-        if credentials.ca_certificate is not None and (
-            _PEM_CERTIFICATE not in credentials.ca_certificate
-        ):
-            raise errors.GitInvalidCredentialsError(
-                "ca.crt in the credentials Secret is not a PEM certificate: put the CA "
-                f"certificate there as text starting with {_PEM_CERTIFICATE}"
-            )
-        return credentials
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every text that must never appear in a message or a log line."""
-        found = [s for s in (self.token, self.ssh_private_key) if s]
-        if self.token:
-            username = self.username or DEFAULT_HTTPS_USERNAME
-            found.append(errors.basic_auth_value(username, self.token))
-        return tuple(found)
-
-
-NO_CREDENTIALS = Credentials()
+# The value types of the pure core, under the names callers have always used.
+Source = git_source.Source
+Credentials = git_source.Credentials
+NO_CREDENTIALS = git_source.NO_CREDENTIALS
+DEFAULT_HTTPS_USERNAME = git_source.DEFAULT_HTTPS_USERNAME
+SCHEMES = git_source.SCHEMES
 
 
 class BinFile(NamedTuple):
@@ -190,7 +107,10 @@ def fetch_revision(
     subclass whose policy says whether the user must act or a retry may help.
     """
     credentials = credentials or NO_CREDENTIALS
-    path = _validate(source, credentials)
+    parsed = git_source.parse_source(source, credentials)
+    if credentials.token and parsed.scheme == "http":
+        logger.warning("sending a token over plain http to %s: prefer https", parsed.host)
+    path = parsed.path
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     mirror = mirror_path(cache_dir, source.url)
@@ -207,80 +127,10 @@ def fetch_revision(
         raise
     except Exception as exc:  # the adapter's boundary: no library error escapes unwrapped
         detail = errors.scrub(f"{type(exc).__name__}: {exc}", secrets)
+        url = git_source.display_url(source.url)
         raise errors.GitError(
-            f"reading {_display(source.url)} failed: {detail}; Overseer retries with backoff"
+            f"reading {url} failed: {detail}; Overseer retries with backoff"
         ) from None
-
-
-# --- validation ---------------------------------------------------------------------
-
-
-def _validate(source: Source, credentials: Credentials) -> str:
-    scheme, host = _scheme_and_host(source.url)
-    if source.ref is not None and (not source.ref or _BAD_REF.search(source.ref)):
-        raise errors.GitInvalidSourceError(
-            f"ref {source.ref!r} is not a valid branch, tag or commit name: fix spec.ref"
-        )
-    if credentials.token and scheme not in ("https", "http"):
-        raise errors.GitInvalidCredentialsError(
-            f"the credentials Secret holds a token but the URL uses {scheme}: tokens work only "
-            "with https:// URLs; use ssh-privatekey and known_hosts for SSH"
-        )
-    if credentials.ssh_private_key and scheme != "ssh":
-        raise errors.GitInvalidCredentialsError(
-            f"the credentials Secret holds an SSH key but the URL uses {scheme}: use an "
-            "ssh:// or user@host:path URL, or a token for https://"
-        )
-    if credentials.ca_certificate and scheme != "https":
-        raise errors.GitInvalidCredentialsError(
-            f"the credentials Secret holds a ca.crt but the URL uses {scheme}: a CA "
-            "certificate is only used for https:// URLs; remove it, or use https://"
-        )
-    if scheme == "ssh" and not (credentials.known_hosts or "").strip():
-        raise errors.GitHostKeyError(
-            f"no known_hosts given for SSH host {host}: add the server's host key lines "
-            "(checked out of band) as known_hosts in the credentials Secret; Overseer never "
-            "trusts an unknown host key"
-        )
-    if credentials.token and scheme == "http":
-        logger.warning("sending a token over plain http to %s: prefer https", host)
-    return _normalize_path(source.path)
-
-
-def _scheme_and_host(url: str) -> tuple[str, str]:
-    invalid = errors.GitInvalidSourceError(
-        f"URL {_display(url)!r} is not a git URL Overseer accepts: use https://host/repo.git "
-        "or ssh://git@host/repo.git (or git@host:repo.git), without credentials in it"
-    )
-    if not url or url.startswith("-") or any(c.isspace() or ord(c) < 32 for c in url):
-        raise invalid
-    match = _SCP_LIKE.match(url)
-    if match and "://" not in url:
-        return "ssh", match.group("host")
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in SCHEMES or (parsed.scheme != "file" and not parsed.hostname):
-        raise invalid
-    if parsed.password is not None:
-        raise errors.GitInvalidSourceError(
-            f"URL {_display(url)!r} holds a password: remove it from the URL and put the "
-            "token in the credentials Secret instead"
-        )
-    return parsed.scheme, parsed.hostname or "localhost"
-
-
-def _normalize_path(path: str) -> str:
-    cleaned = posixpath.normpath("/" + path.strip()).lstrip("/")
-    if cleaned in ("", "."):
-        return ""
-    if ".." in path.split("/") or "\\" in path:
-        raise errors.GitInvalidSourceError(
-            f"path {path!r} must be a folder inside the repository, without '..'"
-        )
-    return cleaned
-
-
-def _display(url: str) -> str:
-    return errors.scrub(url, ())
 
 
 def _url_key(url: str) -> str:
@@ -296,9 +146,10 @@ def _environment(url: str, credentials: Credentials, timeout: float) -> Iterator
     if url.startswith("https://") and "GIT_SSL_NO_VERIFY" in os.environ:
         raise errors.GitCertificateError(
             "the operator's environment sets GIT_SSL_NO_VERIFY, which would turn TLS "
-            f"certificate checks off: Overseer refuses to fetch {_display(url)} with it. Remove "
-            "the variable from the operator's Deployment; give a private CA as ca.crt in the "
-            "repository's credentials Secret instead"
+            "certificate checks off: Overseer refuses to fetch "
+            f"{git_source.display_url(url)} with it. Remove the variable from the operator's "
+            "Deployment; give a private CA as ca.crt in the repository's credentials Secret "
+            "instead"
         )
     private = Path(tempfile.mkdtemp(prefix="overseer-git-"))
     try:
@@ -335,7 +186,7 @@ def _environment(url: str, credentials: Credentials, timeout: float) -> Iterator
         for index, (key, value) in enumerate(config.items()):
             env[f"GIT_CONFIG_KEY_{index}"] = key
             env[f"GIT_CONFIG_VALUE_{index}"] = value
-        logger.debug("git environment for %s prepared in %s", _display(url), private)
+        logger.debug("git environment for %s prepared in %s", git_source.display_url(url), private)
         yield env
     finally:
         shutil.rmtree(private, ignore_errors=True)
@@ -437,12 +288,12 @@ def _fetch(
     # whether these credentials may read it. git then transfers nothing.
     local = _local_ref(ref)
     remote_ref = ref or "HEAD"
-    logger.info("fetching %s of %s (shallow)", remote_ref, _display(source.url))
+    logger.info("fetching %s of %s (shallow)", remote_ref, git_source.display_url(source.url))
     try:
         _run_fetch(repo, env, timeout, ["--depth", "1"], source.url, f"+{remote_ref}:{local}")
     except git.GitCommandError as exc:
         failure = _classify(exc, source, timeout, credentials, env)
-        if not (isinstance(failure, errors.GitRefNotFoundError) and ref and _HEX_REF.match(ref)):
+        if not (isinstance(failure, errors.GitRefNotFoundError) and git_source.looks_like_sha(ref)):
             raise failure from None
         logger.info("server refused a fetch by SHA: fetching all branches and tags")
         return _fetch_everything(repo, source, env, timeout, credentials)
@@ -493,8 +344,8 @@ def _resolve(repo: git.Repo, name: str, source: Source) -> str:
         )
     except git.GitCommandError:
         raise errors.GitRefNotFoundError(
-            f"ref {source.ref!r} was not found in {_display(source.url)}: set spec.ref to an "
-            "existing branch, tag or commit"
+            f"ref {source.ref!r} was not found in {git_source.display_url(source.url)}: "
+            "set spec.ref to an existing branch, tag or commit"
         ) from None
     return sha.strip()
 
@@ -512,7 +363,8 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str) -> Revision:
         if root is None or root.type != "tree":
             raise errors.GitPathNotFoundError(
                 f"folder {path!r} does not exist at commit {commit[:12]} of "
-                f"{_display(source.url)}: fix spec.path, or add the folder to the repository"
+                f"{git_source.display_url(source.url)}: fix spec.path, or add the folder to "
+                "the repository"
             )
     prefix = f"{path}/" if path else ""
     job_files: dict[str, bytes] = {}
@@ -542,7 +394,7 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str) -> Revision:
     logger.info(
         "read commit %s of %s: %d job files, %d bin/ files%s",
         commit[:12],
-        _display(source.url),
+        git_source.display_url(source.url),
         len(job_files),
         len(bin_files),
         f", ignored {len(ignored)}" if ignored else "",
@@ -562,117 +414,7 @@ def _blob_bytes(blob: Any) -> bytes:
     return data
 
 
-# --- errors ---------------------------------------------------------------------------------
-
-_AUTH = (
-    "authentication failed",
-    "could not read username",
-    "could not read password",
-    "terminal prompts disabled",
-    "permission denied (publickey",
-    "permission denied, please try again",
-    "invalid username or password",
-    "http 401",
-    "the requested url returned error: 401",
-    "the requested url returned error: 403",
-    "access denied",
-)
-_HOST_KEY = (
-    "host key verification failed",
-    "remote host identification has changed",
-    "no matching host key type",
-    "host key for",
-)
-_NOT_FOUND_REPO = (
-    "repository not found",
-    "does not appear to be a git repository",
-    "the requested url returned error: 404",
-    "no such repository",
-    "not a git repository",
-)
-_NOT_FOUND_REF = (
-    "couldn't find remote ref",
-    "not our ref",
-    "unadvertised object",
-    "no such ref",
-    "remote error: upload-pack: not our ref",
-)
-_CERTIFICATE = (
-    "server certificate verification failed",
-    "ssl certificate problem",
-    "certificate verify failed",
-    "certificate subject name",
-    "no alternative certificate subject name",
-    "does not match target host name",
-)
-_UNREACHABLE = (
-    "could not resolve host",
-    "could not resolve hostname",
-    "connection refused",
-    "connection timed out",
-    "connection reset",
-    "failed to connect",
-    "network is unreachable",
-    "no route to host",
-    "unable to connect",
-    "temporary failure in name resolution",
-    "operation timed out",
-    "early eof",
-    "the remote end hung up unexpectedly",
-    "the requested url returned error: 5",
-    "ssl",
-)
-
-
-# Checked in order: the first class whose markers appear in git's stderr wins.
-_CLASSIFICATION: tuple[tuple[tuple[str, ...], type[errors.GitError], str], ...] = (
-    (
-        _HOST_KEY,
-        errors.GitHostKeyError,
-        "the SSH host key of {url} is not in the given known_hosts: put the server's current "
-        "host key (checked out of band) in the Secret's known_hosts ({detail})",
-    ),
-    (
-        _CERTIFICATE,
-        errors.GitCertificateError,
-        "the TLS certificate of {url} could not be verified ({detail}): if a private CA "
-        "signed it, put that CA's certificate (PEM) in the credentials Secret as ca.crt and "
-        "name the Secret in spec.secretRef; if it names another host, fix spec.url. Overseer "
-        "never turns certificate checks off",
-    ),
-    (
-        _AUTH,
-        errors.GitAuthError,
-        "the git server refused the credentials for {url}: check that the credentials Secret "
-        "holds a valid token or SSH key with read access ({detail})",
-    ),
-    (
-        _NOT_FOUND_REF,
-        errors.GitRefNotFoundError,
-        "ref {ref!r} was not found in {url}: set spec.ref to an existing branch, tag or commit "
-        "({detail})",
-    ),
-    (
-        _NOT_FOUND_REPO,
-        errors.GitRepositoryNotFoundError,
-        "no git repository at {url}: check spec.url, and for a private repository that the "
-        "credentials can read it ({detail})",
-    ),
-    (
-        _UNREACHABLE,
-        errors.GitUnreachableError,
-        "cannot reach the git server of {url}: {detail}; Overseer retries with backoff",
-    ),
-)
-_WRONG_CA_MESSAGE = (
-    "the TLS certificate of {url} could not be verified with the ca.crt of the credentials "
-    "Secret ({detail}): put the certificate of the CA that signed the server's certificate "
-    "in ca.crt; if the certificate names another host, fix spec.url"
-)
-_NO_CREDENTIALS_MESSAGE = (
-    "{url} asks for credentials and none are configured: create a Secret with a token or an "
-    "SSH key and name it in spec.secretRef ({detail})"
-)
+# --- errors: git's stderr to an Overseer error (the mapping is core.git_failures) ----------
 
 
 def _classify(
@@ -684,35 +426,13 @@ def _classify(
 ) -> errors.GitError:
     """Map a failed git command to an Overseer error with a scrubbed, actionable message."""
     stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
-    lowered = stderr.lower()
-    detail = errors.scrub(_last_lines(stderr), credentials.secrets)
-    # git quotes files of the private folder (CAfile, known_hosts): a random name would
-    # make each retry's message differ, and each difference is a status write and an Event.
-    private = env.get(_PRIVATE_DIR_VARIABLE)
-    if private:
-        detail = detail.replace(private, "<credentials>")
-    fields = {"url": _display(source.url), "ref": source.ref or "HEAD", "detail": detail}
-    if "did not complete in" in lowered and "timeout" in lowered:
-        return errors.GitTimeoutError(
-            f"fetching {fields['url']} did not finish within {timeout:g}s; Overseer retries "
-            "with backoff"
-        )
-    for markers, error_class, template in _CLASSIFICATION:
-        if any(marker in lowered for marker in markers):
-            if error_class is errors.GitAuthError and credentials == NO_CREDENTIALS:
-                return error_class(_NO_CREDENTIALS_MESSAGE.format(**fields))
-            if error_class is errors.GitCertificateError and credentials.ca_certificate:
-                return error_class(_WRONG_CA_MESSAGE.format(**fields))
-            return error_class(template.format(**fields))
-    return errors.GitError(
-        "fetching {url} failed: {detail}; Overseer retries with backoff".format(**fields)
+    return git_failures.classify(
+        stderr,
+        url=source.url,
+        ref=source.ref,
+        timeout=timeout,
+        secrets=credentials.secrets,
+        credentials_given=credentials != NO_CREDENTIALS,
+        ca_given=bool(credentials.ca_certificate),
+        private_dir=env.get(_PRIVATE_DIR_VARIABLE),
     )
-
-
-def _last_lines(text: str, count: int = 4) -> str:
-    # GitPython wraps stderr as "\n  stderr: '<text>'": unwrap it once.
-    text = text.strip()
-    if text.startswith("stderr: '") and text.endswith("'"):
-        text = text[len("stderr: '") : -1]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(lines[-count:]) or "no details from git"
