@@ -41,6 +41,8 @@ def test_accepted_urls_give_scheme_and_host(url: str, scheme: str, host: str) ->
         "--upload-pack=touch /tmp/x",
         "-oProxyCommand=x",
         "ext::sh -c touch% /tmp/x",
+        "ext::sh",
+        "fd::17",
         "https://host/r .git",
         "https://host/r.git\n",
         "https://host/r\x07.git",
@@ -150,7 +152,9 @@ def test_paths_are_cleaned(path: str, cleaned: str) -> None:
     assert git_source.parse_path(path) == cleaned
 
 
-@pytest.mark.parametrize("path", ["../up", "jobs/../../up", "a/../b", "jobs\\nightly"])
+@pytest.mark.parametrize(
+    "path", ["../up", "jobs/../../up", "a/../b", "..", "jobs/..", "jobs\\nightly"]
+)
 def test_paths_outside_the_repository_are_refused(path: str) -> None:
     with pytest.raises(errors.GitInvalidSourceError) as caught:
         git_source.parse_path(path)

@@ -170,6 +170,9 @@ def parse_url(url: str) -> tuple[str, str]:
     )
     if not url or url.startswith("-") or any(c.isspace() or ord(c) < 32 for c in url):
         raise invalid
+    if "::" in url.split("/", 1)[0]:
+        # git's <transport>::<address> syntax (ext::, fd::) runs helpers, never a plain fetch.
+        raise invalid
     match = _SCP_LIKE.match(url)
     if match and "://" not in url:
         return "ssh", match.group("host")
@@ -186,14 +189,12 @@ def parse_url(url: str) -> tuple[str, str]:
 
 def parse_path(path: str) -> str:
     """A folder inside the repository, cleaned: no leading or trailing slash, "" for the root."""
-    cleaned = posixpath.normpath("/" + path.strip()).lstrip("/")
-    if cleaned in ("", "."):
-        return ""
     if ".." in path.split("/") or "\\" in path:
         raise errors.GitInvalidSourceError(
             f"path {path!r} must be a folder inside the repository, without '..'"
         )
-    return cleaned
+    cleaned = posixpath.normpath("/" + path.strip()).lstrip("/")
+    return "" if cleaned in ("", ".") else cleaned
 
 
 def display_url(url: str) -> str:
