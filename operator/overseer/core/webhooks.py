@@ -1,0 +1,478 @@
+"""Webhooks, the pure half: payloads, what is still owed, signatures, backoff, URL policy.
+
+Every status event of an execution is posted to each URL configured for its status.
+This module decides *what* to send and *when*; :mod:`overseer.webhooks` sends it.
+
+- :func:`build_payload` renders the JSON body (the original Overseer's ``job``,
+  ``execution``, ``status`` and ``metadata``, plus ``event``, ``time`` and ``data``).
+- :func:`event_key` is the event's global id (``webhook-id`` and the payload's
+  ``event``): derived from the execution's uid and the event's id, so a retry or an
+  operator restart sends the same id and receivers can deduplicate on it.
+- :func:`plan_deliveries` lists the (event, URL) pairs still owed (at least once).
+- :func:`sign` produces the Standard Webhooks headers; :func:`next_attempt` the
+  bounded exponential backoff with jitter; :func:`check_url` the URL policy on what
+  can be seen without DNS (the adapter checks every resolved address too).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import email.utils
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import socket
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple, TypedDict
+
+from overseer import errors
+from overseer.crd import execution as execution_
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
+SIGNATURE_VERSION = "v1"
+
+# --- errors (proposed for overseer.errors once the operator wiring lands) ---------------
+
+
+class WebhookError(errors.OverseerError):
+    """A delivery failed for a reason a later attempt may not share: retry."""
+
+    policy = errors.Policy.WAITING
+    reason = "WebhookError"
+
+
+class WebhookUrlRefusedError(WebhookError):
+    """The URL is not http(s), holds credentials, or points at a private address."""
+
+    policy = errors.Policy.STALLED
+    reason = "UrlRefused"
+
+
+class WebhookSecretError(WebhookError):
+    """The signing secret is malformed (a ``whsec_`` prefix with invalid base64)."""
+
+    policy = errors.Policy.STALLED
+    reason = "InvalidSecret"
+
+
+class WebhookRejectedError(WebhookError):
+    """The receiver answered with a 4xx (other than 408 and 429) or a redirect."""
+
+    policy = errors.Policy.STALLED
+    reason = "Rejected"
+
+
+class WebhookServerError(WebhookError):
+    """The receiver answered 5xx, 408 or 429: retry later."""
+
+    reason = "ServerError"
+
+
+class WebhookUnreachableError(WebhookError):
+    """The receiver could not be reached (DNS, refused connection, TLS, reset)."""
+
+    reason = "Unreachable"
+
+
+class WebhookTimeoutError(WebhookUnreachableError):
+    """The receiver did not answer within the timeout."""
+
+    reason = "Timeout"
+
+
+# --- payload ----------------------------------------------------------------------------
+
+
+class Payload(TypedDict):
+    """The JSON body of a webhook; field order is the order they are rendered in."""
+
+    event: str
+    job: str
+    execution: str
+    status: str
+    time: str
+    metadata: str
+    data: Any
+
+
+def event_key(execution_uid: str, event: execution_.Event) -> str:
+    """The event's global id: the same for every attempt and across operator restarts."""
+    local = local_event_id(event)
+    digest = hashlib.sha256(f"{execution_uid}\0{local}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
+def execution_url(api_url: str, job: str, execution_id: str) -> str:
+    """The execution's URL on the API: ``{api}/jobs/{url-encoded job name}/{id}``."""
+    return f"{api_url.rstrip('/')}/jobs/{urllib.parse.quote(job, safe='')}/{execution_id}"
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC, with a ``Z``; a naive time is read as UTC."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_payload(
+    *, job: str, execution_id: str, execution_uid: str, event: execution_.Event, api_url: str
+) -> Payload:
+    """The body posted for ``event`` of execution ``execution_id`` of job ``job``.
+
+    ``job`` is the job's display name (its ``name`` in git), not the resource name.
+    """
+    return Payload(
+        event=event_key(execution_uid, event),
+        job=job,
+        execution=execution_id,
+        status=event.status,
+        time=rfc3339(event.time),
+        metadata=execution_url(api_url, job, execution_id),
+        data=event.data,
+    )
+
+
+def render_body(payload: Payload) -> bytes:
+    """The exact bytes sent and signed: compact JSON, UTF-8."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- what is owed -----------------------------------------------------------------------
+
+
+class Owed(NamedTuple):
+    """One delivery still owed; ``record`` is its Pending record, if attempted before."""
+
+    event: execution_.Event
+    url: str
+    record: execution_.Delivery | None
+
+
+def local_event_id(event: execution_.Event) -> str:
+    """The id a :class:`Delivery` record names its event by (the execution's own id)."""
+    return event.id if event.id else f"{event.status}@{rfc3339(event.time)}"
+
+
+def plan_deliveries(
+    hooks: Mapping[str, Sequence[str]],
+    events: Sequence[execution_.Event],
+    deliveries: Iterable[execution_.Delivery],
+) -> list[Owed]:
+    """The (event, URL) deliveries not yet Delivered nor given up (Failed), in order.
+
+    Events in their order, then URLs in the order configured (duplicates once). A
+    Pending record stays owed until it is Delivered or Failed: at least once.
+    """
+    records = {(d.event_id, d.url): d for d in deliveries}
+    owed: list[Owed] = []
+    for event in events:
+        key = local_event_id(event)
+        for url in dict.fromkeys(hooks.get(event.status, ())):
+            record = records.get((key, url))
+            if record is None or record.status == "Pending":
+                owed.append(Owed(event, url, record))
+    return owed
+
+
+def is_due(owed: Owed, now: datetime) -> bool:
+    """Whether an owed delivery may be attempted at ``now``."""
+    if owed.record is None or owed.record.next_attempt_at is None:
+        return True
+    return owed.record.next_attempt_at <= now
+
+
+class Message(NamedTuple):
+    """One owed delivery ready to send: the exact body and the ids it is sent under."""
+
+    url: str
+    event_id: str
+    key: str
+    body: bytes
+    event_time: datetime
+    attempts: int = 0
+
+
+def build_message(
+    owed: Owed, *, job: str, execution_id: str, execution_uid: str, api_url: str
+) -> Message:
+    """The message for an owed delivery; ``attempts`` carries on from its record."""
+    payload = build_payload(
+        job=job,
+        execution_id=execution_id,
+        execution_uid=execution_uid,
+        event=owed.event,
+        api_url=api_url,
+    )
+    return Message(
+        url=owed.url,
+        event_id=local_event_id(owed.event),
+        key=payload["event"],
+        body=render_body(payload),
+        event_time=owed.event.time,
+        attempts=owed.record.attempts if owed.record else 0,
+    )
+
+
+# --- signature --------------------------------------------------------------------------
+
+
+def parse_secret(secret: str) -> bytes:
+    """The key bytes: base64 after a ``whsec_`` prefix, the UTF-8 text otherwise."""
+    if not secret:
+        raise WebhookSecretError("the webhook signing secret is empty; set a secret")
+    if not secret.startswith(SECRET_PREFIX):
+        return secret.encode()
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        raise WebhookSecretError(
+            "the webhook signing secret starts with whsec_ but the rest is not base64; "
+            "write whsec_ followed by the base64 of the key, or a secret without the prefix"
+        ) from None
+    return key
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers: HMAC-SHA256 of ``{id}.{timestamp}.{body}``."""
+    signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
+    digest = hmac.new(parse_secret(secret), signed, hashlib.sha256).digest()
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}",
+    }
+
+
+# --- backoff ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: ``first``, doubling, capped at ``max_delay``, minus jitter.
+
+    Gives up after ``max_attempts`` attempts, or once the next attempt would come more
+    than ``max_age`` after the event. ``jitter`` is the fraction a delay may shrink by.
+    """
+
+    first: timedelta = timedelta(seconds=1)
+    max_delay: timedelta = timedelta(minutes=5)
+    max_attempts: int = 15
+    max_age: timedelta = timedelta(hours=24)
+    jitter: float = 0.2
+    max_retry_after: timedelta = timedelta(hours=1)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def next_attempt(
+    attempts: int,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    retry_after: timedelta | None = None,
+    rand: Callable[[], float] = random.random,
+) -> datetime | None:
+    """When to try again after ``attempts`` failed attempts, or None to give up.
+
+    ``since`` is the event's time (for ``max_age``); ``retry_after`` the receiver's
+    Retry-After, honoured as a lower bound up to ``max_retry_after``.
+    """
+    if attempts >= policy.max_attempts:
+        return None
+    ceiling = policy.max_delay.total_seconds()
+    delay = min(ceiling, policy.first.total_seconds() * 2 ** max(attempts - 1, 0))
+    delay *= 1 - policy.jitter * min(max(rand(), 0.0), 1.0)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, policy.max_retry_after).total_seconds())
+    when = now + timedelta(seconds=delay)
+    if since is not None and when - since > policy.max_age:
+        return None
+    return when
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """A Retry-After header (seconds or an HTTP date) as a delay; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+# --- URL policy -------------------------------------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+LINK_LOCAL: tuple[Network, ...] = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+)
+LOOPBACK: tuple[Network, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+    ipaddress.ip_network("0.0.0.0/8"),  # "this host": 0.0.0.0 reaches local services
+    ipaddress.ip_network("::/128"),
+)
+CLUSTER_INTERNAL: tuple[Network, ...] = (
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fc00::/7"),
+)
+"""The default private ranges: RFC 1918, carrier-grade NAT (often pods), IPv6 ULA."""
+
+_INTERNAL_NAMES = ("localhost", "metadata.google.internal", "metadata", "kubernetes")
+_INTERNAL_SUFFIXES = (".localhost", ".svc", ".internal", ".local")
+
+
+@dataclasses.dataclass(frozen=True)
+class UrlPolicy:
+    """Which webhook targets are allowed.
+
+    ``allow_private`` lets loopback, cluster-internal names and the ``private``
+    ranges through; link-local (cloud metadata at 169.254.169.254) needs
+    ``allow_link_local`` as well. ``allowed`` lists ranges always let through.
+    """
+
+    allow_private: bool = False
+    allow_link_local: bool = False
+    private: tuple[Network, ...] = CLUSTER_INTERNAL
+    service_cidrs: tuple[Network, ...] = ()
+    allowed: tuple[Network, ...] = ()
+    cluster_domain: str = "cluster.local"
+
+
+DEFAULT_URL_POLICY = UrlPolicy()
+
+
+class Target(NamedTuple):
+    """A URL that passed :func:`check_url`: its parts, and its IP if it is a literal."""
+
+    scheme: str
+    host: str
+    port: int
+    address: Address | None
+
+
+def display_url(url: str) -> str:
+    """Scheme, host and port only: hook URLs often carry a token in their path."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def _literal(host: str) -> Address | None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        # Forms the resolver reads as IPv4 too: 2130706433, 0x7f.1, 017700000001.
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def check_address(address: Address, policy: UrlPolicy = DEFAULT_URL_POLICY) -> None:
+    """Raise :class:`WebhookUrlRefusedError` if ``address`` may not be posted to."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in net for net in policy.allowed):
+        return
+    if any(address in net for net in LINK_LOCAL) or address.is_link_local:
+        if policy.allow_link_local:
+            return
+        raise WebhookUrlRefusedError(
+            f"webhook address {address} is link-local (where cloud metadata lives): refused; "
+            "allow link-local webhook targets in the operator's settings if this is intended"
+        )
+    if address.is_multicast:
+        raise WebhookUrlRefusedError(f"webhook address {address} is multicast: refused")
+    if any(address in net for net in LOOPBACK) or address.is_loopback:
+        kind = "loopback"
+    elif any(address in net for net in (*policy.private, *policy.service_cidrs)):
+        kind = "cluster-internal or private"
+    else:
+        return
+    if not policy.allow_private:
+        raise WebhookUrlRefusedError(
+            f"webhook address {address} is {kind}: refused; allow private webhook targets "
+            "in the operator's settings if this is intended"
+        )
+
+
+def check_url(url: str, policy: UrlPolicy | None = None, *, allow_private: bool = False) -> Target:
+    """Check what can be checked without DNS; return the parts the adapter needs.
+
+    Refuses other schemes than http(s), userinfo, literal IPs in refused ranges and
+    names that are internal by construction (``localhost``, ``*.svc``, the cluster
+    domain, ``metadata.google.internal``, single-label names the pod's resolver would
+    complete with its search domains) unless the policy allows private targets.
+    """
+    policy = policy or UrlPolicy(allow_private=allow_private)
+    shown = display_url(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise WebhookUrlRefusedError(f"{shown} is not a valid URL") from None
+    if parts.scheme not in {"http", "https"}:
+        raise WebhookUrlRefusedError(
+            f"webhook URL scheme {parts.scheme or '(none)'!r} refused; use http or https"
+        )
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise WebhookUrlRefusedError(
+            f"{shown}: credentials in a webhook URL are refused; receivers verify the "
+            "webhook-signature header instead"
+        )
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise WebhookUrlRefusedError(f"{shown} has no host")
+    port = port or (443 if parts.scheme == "https" else 80)
+    address = _literal(host)
+    if address is not None:
+        check_address(address, policy)
+        return Target(parts.scheme, host, port, address)
+    if not policy.allow_private and _internal_name(host, policy.cluster_domain):
+        raise WebhookUrlRefusedError(
+            f"webhook host {host!r} names a cluster-internal or local service: refused; allow "
+            "private webhook targets in the operator's settings if this is intended"
+        )
+    return Target(parts.scheme, host, port, None)
+
+
+def _internal_name(host: str, cluster_domain: str) -> bool:
+    domain = cluster_domain.strip(".").lower()
+    return (
+        "." not in host
+        or host in _INTERNAL_NAMES
+        or host.endswith(_INTERNAL_SUFFIXES)
+        or host == domain
+        or host.endswith(f".{domain}")
+    )

@@ -1,0 +1,262 @@
+"""The webhook adapter: post one signed message to one URL, and say what happens next.
+
+The only module that uses httpx. :func:`send` makes one attempt and returns the
+updated :class:`overseer.crd.execution.Delivery` record (Delivered, Pending with its
+next attempt, or Failed); it never raises for a failed delivery. The decisions
+(payload, signature, backoff, URL policy) are pure, in :mod:`overseer.core.webhooks`.
+
+DNS rebinding: the host name is resolved here, every address it resolves to is
+checked against the URL policy, and the request goes to the first address itself
+(the URL's host replaced by the IP), with the name kept in the ``Host`` header and as
+the TLS server name (SNI and certificate check). No second resolution happens, so a
+name cannot pass the check and then connect elsewhere. Connections are not kept
+alive, so a TLS session verified for one name is never reused for another name on
+the same address. Environment proxies are ignored (``trust_env=False``): a proxy
+would resolve the name itself and defeat the check.
+
+Redirects are not followed and count as a permanent failure: they could point
+anywhere. Response bodies are read up to a bound, only to quote them in the error.
+The signing secret is never logged nor quoted, and URLs are shown as scheme, host and
+port only, since hook URLs often carry a token in their path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+import httpx
+
+import overseer
+from overseer import errors
+from overseer.core import webhooks as core
+from overseer.crd import execution as execution_
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"overseer/{overseer.__version__}"
+_MAX_ERROR = 512
+
+# The error classes, under this module's name for callers that only import the adapter.
+WebhookError = core.WebhookError
+WebhookUrlRefusedError = core.WebhookUrlRefusedError
+WebhookRejectedError = core.WebhookRejectedError
+WebhookServerError = core.WebhookServerError
+WebhookUnreachableError = core.WebhookUnreachableError
+WebhookTimeoutError = core.WebhookTimeoutError
+
+
+@dataclasses.dataclass(frozen=True)
+class SendPolicy:
+    """How deliveries are made: URL policy, retries, timeout of one attempt, bounds."""
+
+    url: core.UrlPolicy = core.DEFAULT_URL_POLICY
+    retry: core.RetryPolicy = core.DEFAULT_RETRY
+    timeout: float = 10.0
+    max_response_bytes: int = 4096
+
+
+DEFAULT_POLICY = SendPolicy()
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """The outcome of one attempt: the record to store, and what the receiver said."""
+
+    record: execution_.Delivery
+    status_code: int | None = None
+    error: core.WebhookError | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.record.status == "Delivered"
+
+    @property
+    def retry(self) -> bool:
+        """Whether another attempt is planned (at ``record.next_attempt_at``)."""
+        return self.record.status == "Pending"
+
+
+class _Answer(NamedTuple):
+    status_code: int | None
+    retry_after: timedelta | None
+    error: core.WebhookError | None
+
+
+def new_client(policy: SendPolicy = DEFAULT_POLICY) -> httpx.AsyncClient:
+    """The client :func:`send` expects: no redirects, no proxies, no keep-alive."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(policy.timeout),
+        limits=httpx.Limits(max_keepalive_connections=0),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+async def send(
+    message: core.Message,
+    secret: str,
+    client: httpx.AsyncClient,
+    policy: SendPolicy = DEFAULT_POLICY,
+    *,
+    now: datetime | None = None,
+) -> Result:
+    """Make one attempt to deliver ``message``; never raises for a failed delivery."""
+    now = now or datetime.now(UTC)
+    attempts = message.attempts + 1
+    answer = _Answer(None, None, None)
+    error: core.WebhookError | None
+    try:
+        async with asyncio.timeout(policy.timeout):
+            answer = await _post(message, secret, client, policy, now)
+        error = answer.error
+    except core.WebhookError as exc:
+        error = exc
+    except TimeoutError:
+        error = core.WebhookTimeoutError(
+            f"{core.display_url(message.url)} did not answer within {policy.timeout:g}s"
+        )
+    except Exception as exc:  # the adapter's boundary: no library error escapes unwrapped
+        error = _wrap(exc, message.url, secret)
+    if error is None:
+        logger.info("webhook %s delivered to %s", message.key, core.display_url(message.url))
+        return Result(
+            record=execution_.Delivery(
+                event_id=message.event_id,
+                url=message.url,
+                status="Delivered",
+                attempts=attempts,
+                delivered_at=now,
+            ),
+            status_code=answer.status_code,
+        )
+    text = errors.scrub(error.message, [secret])[:_MAX_ERROR]
+    next_at = None
+    if not error.stalled:
+        next_at = core.next_attempt(
+            attempts,
+            now,
+            since=message.event_time,
+            policy=policy.retry,
+            retry_after=answer.retry_after,
+        )
+        if next_at is None:
+            text = f"gave up after {attempts} attempts: {text}"[:_MAX_ERROR]
+    logger.warning(
+        "webhook %s to %s failed (attempt %d): %s",
+        message.key,
+        core.display_url(message.url),
+        attempts,
+        text,
+    )
+    return Result(
+        record=execution_.Delivery(
+            event_id=message.event_id,
+            url=message.url,
+            status="Pending" if next_at else "Failed",
+            attempts=attempts,
+            last_error=text,
+            next_attempt_at=next_at,
+        ),
+        status_code=answer.status_code,
+        error=error,
+    )
+
+
+async def _post(
+    message: core.Message,
+    secret: str,
+    client: httpx.AsyncClient,
+    policy: SendPolicy,
+    now: datetime,
+) -> _Answer:
+    """POST once; what the receiver answered. Raises if the target is refused."""
+    target = core.check_url(message.url, policy.url)
+    address = target.address or await _resolve(target, policy.url)
+    shown = core.display_url(message.url)
+    # Sign at send time: receivers refuse stale timestamps, so each attempt signs anew.
+    headers = core.sign(secret, message.key, int(time.time()), message.body)
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Host": _host_header(target),
+        }
+    )
+    url = httpx.URL(message.url).copy_with(host=str(address))
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    request = client.build_request(
+        "POST", url, content=message.body, headers=headers, extensions=extensions
+    )
+    response = await client.send(request, stream=True, follow_redirects=False)
+    try:
+        body = await _read_bounded(response, policy.max_response_bytes)
+    finally:
+        await response.aclose()
+    code = response.status_code
+    if 200 <= code < 300:
+        return _Answer(code, None, None)
+    quoted = errors.scrub(body.decode("utf-8", "replace"), [secret]).strip()[:200]
+    said = f"{shown} answered {code}" + (f": {quoted}" if quoted else "")
+    if 300 <= code < 400:
+        error: core.WebhookError = core.WebhookRejectedError(
+            f"{shown} answered {code}, a redirect: not followed (it could point anywhere); "
+            "configure the final URL"
+        )
+    elif 400 <= code < 500 and code not in {408, 429}:
+        error = core.WebhookRejectedError(f"{said}; not retried, fix the receiver")
+    else:
+        error = core.WebhookServerError(f"{said}; retried with backoff")
+    retry_after = core.parse_retry_after(response.headers.get("Retry-After"), now)
+    return _Answer(code, retry_after, error)
+
+
+async def _resolve(target: core.Target, policy: core.UrlPolicy) -> core.Address:
+    """Resolve the name; check every address; return the first to connect to."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise core.WebhookUnreachableError(
+            f"webhook host {target.host!r} could not be resolved: {exc}"
+        ) from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        raise core.WebhookUnreachableError(f"webhook host {target.host!r} has no address")
+    for address in addresses:
+        core.check_address(address, policy)
+    return addresses[0]
+
+
+def _host_header(target: core.Target) -> str:
+    default = 443 if target.scheme == "https" else 80
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _wrap(exc: Exception, url: str, secret: str) -> core.WebhookError:
+    shown = core.display_url(url)
+    detail = errors.scrub(f"{type(exc).__name__}: {exc}", [secret])
+    if isinstance(exc, httpx.TimeoutException):
+        return core.WebhookTimeoutError(f"{shown} timed out: {detail}")
+    if isinstance(exc, httpx.TransportError | OSError):
+        return core.WebhookUnreachableError(f"{shown} could not be reached: {detail}")
+    return core.WebhookError(f"posting to {shown} failed: {detail}; retried with backoff")
