@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import httpx
+import httpx2
 import lightkube
 from lightkube import generic_resource
 from lightkube.config.kubeconfig import KubeConfig
@@ -206,6 +207,34 @@ class Kube:
         except (ApiError, httpx.HTTPError) as error:
             raise _wrap(error, f"listing {kind} in {namespace}") from None
 
+    async def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
+        """The container's log from its start, following it, as raw bytes chunks.
+
+        Ends when the container has ended and its whole log was sent (or the API server
+        closes the stream: the caller reads again). Not lightkube's ``log()``: it decodes
+        the stream as text and splits it with ``str.splitlines``, which also splits on
+        ``\\x1e``, the first byte of every supervisor frame. So this is a streamed GET
+        through lightkube's own HTTP client (same server, credentials and TLS), never
+        with ``timestamps``.
+        """
+        doing = f"following the log of pod {namespace}/{pod}"
+        http: httpx2.AsyncClient = self._client._client._client  # lightkube's httpx client
+        url = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        params = {"container": container, "follow": "true"}
+        timeout = httpx2.Timeout(30.0, read=None)  # a quiet job writes nothing for hours
+        try:
+            async with http.stream("GET", url, params=params, timeout=timeout) as response:
+                if response.is_error:
+                    await response.aread()
+                    message = _status_message(response)
+                    raise KubeError(
+                        f"{doing}: {message} (HTTP {response.status_code})", response.status_code
+                    )
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+        except (httpx.HTTPError, httpx2.HTTPError) as error:
+            raise _wrap(error, doing) from None
+
 
 class MissingSecretError(KubeError):
     """A Secret named by a spec does not exist: the user must create it."""
@@ -219,3 +248,14 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return dict(obj) if not hasattr(obj, "to_dict") else obj.to_dict()
     result: dict[str, Any] = obj.to_dict()
     return result
+
+
+def _status_message(response: httpx2.Response) -> str:
+    """The ``message`` of a Kubernetes Status body, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return response.text[:200]

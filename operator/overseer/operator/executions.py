@@ -14,6 +14,10 @@ Two reactions, both idempotent, so kopf may call them again at any time:
   :mod:`overseer.core.execution_phase`, and writes the status, and the OverseerJob's
   ``lastExecution``/``lastStatus``, only when they differ.
 
+While the job's container runs, the ``output`` hook follows its log (archiving stdout and
+stderr) and hands the frames it decoded to each observation, so custom events become
+status events (see :mod:`overseer.operator.output`).
+
 Observations of one execution are serialised by a lock (in this process) and re-read
 the execution under it, so two events never fold into the same stale status. Nothing
 lives only in memory: after a restart kopf lists the pods and Jobs again (an event
@@ -26,9 +30,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pydantic
 
@@ -37,6 +41,7 @@ from overseer.core import bundle, cmdspec, execution_job, execution_phase
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator.settings import Settings
+from overseer_library import protocol
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +127,33 @@ class Tracker:
             task.cancel()
 
 
+class OutputHook(Protocol):
+    """Follows executions' pod logs (``overseer.operator.output``), seen from here."""
+
+    def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
+        """The frames read so far from the log of that pod of the execution."""
+
+    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
+        """The execution's newest pod as just observed (None when gone): follow its log
+        if its container has started and the log is not read yet. Must not block."""
+
+    def archive(self, key: Key) -> execution_.Archive | None:
+        """Where the execution's output is archived, once it is being archived."""
+
+
+class NoOutput:
+    """Follows nothing: observations derive from the pod and Job alone."""
+
+    def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
+        return ()
+
+    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
+        return None
+
+    def archive(self, key: Key) -> execution_.Archive | None:
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class Environment:
     """What the reactions work with, built once at start-up."""
@@ -130,6 +162,7 @@ class Environment:
     settings: Settings
     tracker: Tracker
     post_event: EventPoster
+    output: OutputHook = dataclasses.field(default_factory=NoOutput)
 
 
 # --- starting --------------------------------------------------------------------------
@@ -260,7 +293,9 @@ async def _observe(
         key.name, job, pods, event_pod, pod_deleted=pod_deleted, previous=previous
     )
     observed = dataclasses.replace(observed, signals=tuple(spec.signals))
-    derived = execution_phase.derive_phase(observed, (), datetime.now(UTC))
+    pod_name = observed.pod_name or (observed.pod or {}).get("metadata", {}).get("name")
+    frames = env.output.frames(key, pod_name)
+    derived = execution_phase.derive_phase(observed, frames, datetime.now(UTC))
     log.debug(
         "execution %s: Job %s (%s), pod %s (%s%s): %s/%s",
         key,
@@ -273,6 +308,7 @@ async def _observe(
         derived.reason,
     )
     status = await _record(key, body, derived, job, env)
+    env.output.notice(key, None if observed.pod_gone else observed.pod, env)
     if status.phase in execution_.TERMINAL_PHASES:
         env.tracker.cancel(key)
         if job is not None and job_is_stuck(job, observed.pod):
@@ -300,6 +336,8 @@ async def _record(
     status = execution_phase.derive_status(previous, derived)
     if job is not None and status.job_name is None:
         status = status.model_copy(update={"job_name": job["metadata"]["name"]})
+    if status.archive is None and (archive := env.output.archive(key)) is not None:
+        status = status.model_copy(update={"archive": archive})
     if base.to_body(status) == base.to_body(previous):
         return status
     await env.client.patch_status(

@@ -14,11 +14,11 @@ from typing import Any
 
 import kopf
 
-from overseer import kube
+from overseer import archive, kube
 from overseer.core import execution_job, sync
 from overseer.crd import base
 from overseer.crd import job as job_crd
-from overseer.operator import executions, repositories
+from overseer.operator import executions, output, repositories
 from overseer.operator.settings import Settings
 
 PREFIX = "overseer.dev"
@@ -188,10 +188,16 @@ EXECUTION_LABEL = execution_job.EXECUTION_LABEL
 async def configure_executions(
     *, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
 ) -> None:
-    """Watch only Overseer's pods and Jobs (server-side label selector), track executions."""
+    """Watch only Overseer's pods and Jobs (server-side label selector), track executions,
+    and follow their pods' logs into the archive."""
     settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
     memo.executions = executions.Tracker()
+    memo.output = output.Followers(
+        archive.LocalArchive(memo.settings.archive_dir),
+        retry_min=memo.settings.retry_min,
+        retry_max=memo.settings.retry_max,
+    )
 
 
 @kopf.on.cleanup()
@@ -199,6 +205,9 @@ async def stop_executions(*, memo: kopf.Memo, **_: Any) -> None:
     tracker = getattr(memo, "executions", None)
     if tracker is not None:
         tracker.close()
+    followers = getattr(memo, "output", None)
+    if followers is not None:
+        await followers.close()
 
 
 def _executions_env(memo: kopf.Memo) -> executions.Environment:
@@ -206,7 +215,11 @@ def _executions_env(memo: kopf.Memo) -> executions.Environment:
         kopf.event(obj, type=type_, reason=reason, message=message)
 
     return executions.Environment(
-        client=memo.kube, settings=memo.settings, tracker=memo.executions, post_event=post_event
+        client=memo.kube,
+        settings=memo.settings,
+        tracker=memo.executions,
+        post_event=post_event,
+        output=memo.output,
     )
 
 

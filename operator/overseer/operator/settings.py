@@ -24,6 +24,8 @@ class Settings:
     """Namespaces to watch; empty means the whole cluster."""
     cache_dir: Path = Path("/var/cache/overseer")
     """Where git mirrors are kept (an emptyDir in the chart)."""
+    archive_dir: Path = Path("/var/lib/overseer/archive")
+    """Root of the local output archive (``OVERSEER_ARCHIVE_DIR``), see overseer.archive."""
     kubeconfig: str | None = None
     """A kubeconfig file; in-cluster credentials when unset."""
     git_timeout: float = 120.0
@@ -70,9 +72,15 @@ class Settings:
             raise SettingsError(
                 f"OVERSEER_IMAGE_PULL_POLICY is {pull_policy!r}; use one of {', '.join(policies)}"
             )
+        archive_dir = Path(env.get("OVERSEER_ARCHIVE_DIR") or cls.archive_dir)
+        if not archive_dir.is_absolute():
+            raise SettingsError(
+                f"OVERSEER_ARCHIVE_DIR is {str(archive_dir)!r}; use an absolute path"
+            )
         return cls(
             namespaces=namespaces,
             cache_dir=Path(env.get("OVERSEER_CACHE_DIR", str(cls.cache_dir))),
+            archive_dir=archive_dir,
             kubeconfig=env.get("KUBECONFIG") or None,
             git_timeout=git_timeout,
             retry_min=retry_min,

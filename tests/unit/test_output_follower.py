@@ -1,0 +1,161 @@
+"""The log follower: frames cut anywhere become archived bytes and frames for the status."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from overseer import archive, kube
+from overseer.operator import executions, output
+from overseer.operator.settings import Settings, SettingsError
+from overseer_library import protocol
+
+KEY = executions.Key("team-a", "greet-d4fd03eee1-1795938121-109918")
+POD = f"{KEY.name}-x7k2p"
+
+LOG = b"".join(
+    [
+        protocol.encode_start(1, 7, "python3", 1795938122.5),
+        protocol.encode_out(2, "stdout", b"\x00\xff no newline"),
+        protocol.encode_out(3, "stderr", b"err\x80"),
+        b"a line the supervisor did not frame\n",
+        protocol.encode_event(4, "deploying", {"pct": 40}, 1795938123.25),
+        protocol.encode_out(5, "stdout", b" and more"),
+        protocol.encode_exit(6, code=0, time=1795938124.0),
+    ]
+)
+
+
+class FakeKube:
+    """follow_log serves LOG in small pieces; the execution itself is gone (reads None)."""
+
+    def __init__(self, pieces: list[list[bytes]], pod: Mapping[str, Any] | None = None) -> None:
+        self.readings = list(pieces)
+        self.pod = pod
+        self.follows = 0
+
+    async def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
+        assert (namespace, pod, container) == (KEY.namespace, POD, "job")
+        self.follows += 1
+        reading = self.readings.pop(0)
+        for chunk in reading:
+            yield chunk
+        if not reading:
+            raise kube.KubeError("the stream broke", None)
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return dict(self.pod) if kind == "Pod" and self.pod is not None else None
+
+
+def pod(state: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": POD},
+        "status": {"containerStatuses": [{"name": "job", "state": {state: {}}}]},
+    }
+
+
+def env_for(client: FakeKube) -> executions.Environment:
+    return executions.Environment(
+        client=cast("kube.Kube", client),
+        settings=Settings(retry_min=0.01, retry_max=0.02),
+        tracker=executions.Tracker(),
+        post_event=lambda *_: None,
+    )
+
+
+def cut(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+async def follow(followers: output.Followers, env: executions.Environment) -> None:
+    followers.notice(KEY, pod("running"), env)
+    await asyncio.wait_for(asyncio.gather(*followers._tasks.values()), 5)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> archive.LocalArchive:
+    return archive.LocalArchive(tmp_path)
+
+
+async def test_output_is_archived_and_frames_are_kept_for_the_status(
+    store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    seen: list[list[str]] = []
+    client = FakeKube([cut(LOG, 7)])
+    env = env_for(client)
+
+    async def observe(key: executions.Key, env: executions.Environment, **_: Any) -> None:
+        seen.append([type(f).__name__ for f in followers.frames(key, POD)])
+        assert followers.archive(key) == executions.execution_.Archive(
+            backend="local", location=str(store.root / KEY.namespace / KEY.name)
+        )
+
+    monkeypatch.setattr(executions, "observe_execution", observe)
+    await follow(followers, env)
+    assert store.read(KEY.namespace, KEY.name, "stdout") == b"\x00\xff no newline and more"
+    assert store.read(KEY.namespace, KEY.name, "stderr") == b"err\x80"
+    # The status was derived again as frames came, and once more at the end
+    assert seen[-1] == ["Start", "Event", "Exit"]
+    assert ["Start"] in seen
+    writer = store.open(KEY.namespace, KEY.name)
+    assert (writer.pod, writer.last_seq, writer.complete) == (POD, 6, True)
+    writer.close()
+    # Once done, its frames are dropped and the archive is no longer reported as active
+    assert not followers.frames(KEY, POD)
+    assert followers.archive(KEY) is None
+
+
+async def test_a_broken_stream_is_read_again_and_nothing_is_archived_twice(
+    store: archive.LocalArchive,
+) -> None:
+    half = LOG.index(b"\x1eOVS1", LOG.index(b'"deploying"')) + 3  # inside the frame after it
+    client = FakeKube([[LOG[:half]], [], cut(LOG, 1000)], pod=pod("running"))
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env_for(client))
+    assert client.follows == 3
+    assert store.read(KEY.namespace, KEY.name, "stdout") == b"\x00\xff no newline and more"
+    assert store.read(KEY.namespace, KEY.name, "stderr") == b"err\x80"
+
+
+async def test_a_log_without_exit_frame_ends_when_the_container_has_terminated(
+    store: archive.LocalArchive,
+) -> None:
+    killed = LOG[: LOG.index(b'\x1eOVS1 {"type":"exit"')]
+    client = FakeKube([[killed]], pod=pod("terminated"))
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env_for(client))
+    writer = store.open(KEY.namespace, KEY.name)
+    assert (writer.last_seq, writer.complete) == (5, True)
+    writer.close()
+
+
+async def test_a_log_read_to_its_end_is_not_read_again(store: archive.LocalArchive) -> None:
+    client = FakeKube([[LOG], [LOG]])
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env_for(client))
+    await follow(followers, env_for(client))  # an operator restart: a new Followers
+    await follow(output.Followers(store, retry_min=0.01, retry_max=0.02), env_for(client))
+    assert client.follows == 1
+    assert store.read(KEY.namespace, KEY.name, "stdout") == b"\x00\xff no newline and more"
+
+
+def test_a_pod_whose_container_has_not_started_is_not_followed(
+    store: archive.LocalArchive,
+) -> None:
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    env = env_for(FakeKube([]))
+    followers.notice(KEY, pod("waiting"), env)
+    followers.notice(KEY, None, env)
+    assert followers._tasks == {}
+
+
+def test_the_archive_directory_is_a_setting() -> None:
+    assert Settings.from_env({}).archive_dir == Path("/var/lib/overseer/archive")
+    assert Settings.from_env({"OVERSEER_ARCHIVE_DIR": "/data/a"}).archive_dir == Path("/data/a")
+    with pytest.raises(SettingsError, match="OVERSEER_ARCHIVE_DIR"):
+        Settings.from_env({"OVERSEER_ARCHIVE_DIR": "relative/dir"})
