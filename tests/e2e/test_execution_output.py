@@ -129,6 +129,9 @@ def test_output_is_archived_byte_exact_per_stream_and_events_reach_the_status(
     )
     assert statuses(status) == ["start", "deploying", "complete"]
     assert status["events"][1]["data"] == {"pct": 40}
+    # And the status says where the output is
+    location = str(archive.root / kube.namespace / name)
+    assert status["archive"] == {"backend": "local", "location": location}
     # And the archive stays when the pod is deleted
     [pod] = listed(kube, "pods", name)
     kube.kubectl("delete", "pod", pod["metadata"]["name"], "--wait=true", "--timeout=60s")

@@ -159,3 +159,23 @@ def test_the_archive_directory_is_a_setting() -> None:
     assert Settings.from_env({"OVERSEER_ARCHIVE_DIR": "/data/a"}).archive_dir == Path("/data/a")
     with pytest.raises(SettingsError, match="OVERSEER_ARCHIVE_DIR"):
         Settings.from_env({"OVERSEER_ARCHIVE_DIR": "relative/dir"})
+
+
+async def test_a_follower_that_fails_is_logged_and_can_start_again(
+    store: archive.LocalArchive, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(FakeKube):
+        async def follow_log(
+            self, namespace: str, pod: str, container: str
+        ) -> AsyncIterator[bytes]:
+            raise RuntimeError("a bug")
+            yield b""  # pragma: no cover - makes this an async generator
+
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    env = env_for(Broken([]))
+    followers.notice(KEY, pod("running"), env)
+    await asyncio.gather(*followers._tasks.values(), return_exceptions=True)
+    await asyncio.sleep(0)
+    assert "following its log failed" in caplog.text
+    assert followers._tasks == {}
+    assert not followers.frames(KEY, POD)

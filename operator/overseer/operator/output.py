@@ -91,6 +91,9 @@ class Followers:
         def forget(done: asyncio.Task[None]) -> None:
             if self._tasks.get(key) is done:
                 del self._tasks[key]
+            if not done.cancelled() and (error := done.exception()) is not None:
+                # A bug: say so; the next observation of the execution starts it again.
+                log.error("execution %s: following its log failed", key, exc_info=error)
 
         task.add_done_callback(forget)
 
@@ -125,10 +128,15 @@ class Followers:
             )
         except archive_.ArchiveError as error:
             log.error("execution %s: %s; its output is not fully archived", key, error.message)
+        except BaseException:
+            self._frames.pop(key, None)
+            raise
         finally:
             writer.close()
-        await executions.observe_execution(key, env)
-        self._frames.pop(key, None)
+        try:
+            await executions.observe_execution(key, env)  # with every frame read
+        finally:
+            self._frames.pop(key, None)
 
     async def _read(
         self,
