@@ -179,3 +179,22 @@ async def test_a_follower_that_fails_is_logged_and_can_start_again(
     assert "following its log failed" in caplog.text
     assert followers._tasks == {}
     assert not followers.frames(KEY, POD)
+
+
+async def test_without_an_archive_the_log_is_still_followed_for_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    followers = output.Followers(
+        archive.LocalArchive(tmp_path / "file"), retry_min=0.01, retry_max=0.02
+    )
+    seen: list[list[str]] = []
+
+    async def observe(key: executions.Key, env: executions.Environment, **_: Any) -> None:
+        seen.append([type(f).__name__ for f in followers.frames(key, POD)])
+        assert followers.archive(key) is None  # the status claims no archive
+
+    monkeypatch.setattr(executions, "observe_execution", observe)
+    await follow(followers, env_for(FakeKube([cut(LOG, 50)])))
+    assert seen[-1] == ["Start", "Event", "Exit"]
+    assert "its output is not archived" in caplog.text

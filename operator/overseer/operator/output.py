@@ -62,6 +62,7 @@ class Followers:
         self._retry = (retry_min, retry_max)
         self._tasks: dict[executions.Key, asyncio.Task[None]] = {}
         self._frames: dict[executions.Key, tuple[str, dict[int, protocol.Frame]]] = {}
+        self._unarchived: set[executions.Key] = set()
 
     def frames(self, key: executions.Key, pod: str | None) -> Sequence[protocol.Record]:
         pod_name, frames = self._frames.get(key, ("", {}))
@@ -70,7 +71,7 @@ class Followers:
         return [frames[seq] for seq in sorted(frames)]
 
     def archive(self, key: executions.Key) -> execution_.Archive | None:
-        if key not in self._frames:
+        if key not in self._frames or key in self._unarchived:
             return None
         location = self._archive.location(key.namespace, key.name)
         return execution_.Archive(backend=self._archive.backend, location=location)
@@ -104,11 +105,14 @@ class Followers:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _follow(self, key: executions.Key, pod: str, env: executions.Environment) -> None:
+        writer: archive_.Writer
         try:
             writer = self._archive.open(key.namespace, key.name)
         except archive_.ArchiveError as error:
+            # Events still reach the status; the output is lost.
             log.error("execution %s: %s; its output is not archived", key, error.message)
-            return
+            writer = Unarchived()
+            self._unarchived.add(key)
         try:
             if writer.pod == pod and writer.complete:
                 log.debug("execution %s: the log of pod %s is archived already", key, pod)
@@ -129,14 +133,18 @@ class Followers:
         except archive_.ArchiveError as error:
             log.error("execution %s: %s; its output is not fully archived", key, error.message)
         except BaseException:
-            self._frames.pop(key, None)
+            self._forget(key)
             raise
         finally:
             writer.close()
         try:
             await executions.observe_execution(key, env)  # with every frame read
         finally:
-            self._frames.pop(key, None)
+            self._forget(key)
+
+    def _forget(self, key: executions.Key) -> None:
+        self._frames.pop(key, None)
+        self._unarchived.discard(key)
 
     async def _read(
         self,
@@ -209,3 +217,26 @@ class Followers:
                 frames[record.seq] = record
                 news = True
         return news
+
+
+class Unarchived:
+    """A writer that keeps nothing, for when the archive cannot be opened: the log is
+    still followed so that events reach the status."""
+
+    def __init__(self) -> None:
+        self.pod: str | None = None
+        self.last_seq = 0
+        self.complete = False
+
+    def begin(self, pod: str) -> None:
+        self.pod = pod
+
+    def append(self, frame: protocol.Output) -> None:
+        self.last_seq = max(self.last_seq, frame.seq)
+
+    def commit(self, seq: int = 0, *, complete: bool = False) -> None:
+        self.last_seq = max(self.last_seq, seq)
+        self.complete = self.complete or complete
+
+    def close(self) -> None:
+        return None
