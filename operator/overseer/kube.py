@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
-import httpx
 import httpx2
 import lightkube
 from lightkube import generic_resource
@@ -28,6 +27,9 @@ from overseer import errors
 from overseer.crd import base
 
 log = logging.getLogger(__name__)
+
+# lightkube 1.x speaks through httpx2: its transport errors are httpx2's, not httpx's.
+HTTPError = httpx2.HTTPError
 
 FIELD_MANAGER = "overseer"
 
@@ -102,7 +104,7 @@ class Kube:
         """The decoded data of a Secret (never logged)."""
         try:
             secret = await self._client.get(Secret, name, namespace=namespace)
-        except (ApiError, httpx.HTTPError) as error:
+        except (ApiError, HTTPError) as error:
             if isinstance(error, ApiError) and error.status.code == 404:
                 raise MissingSecretError(
                     f"Secret {namespace}/{name} does not exist; create it or fix secretRef"
@@ -121,7 +123,7 @@ class Kube:
         try:
             obj: Any = resource.from_dict(dict(body))
             result = await self._client.apply(obj, field_manager=FIELD_MANAGER, force=force)
-        except (ApiError, httpx.HTTPError) as error:
+        except (ApiError, HTTPError) as error:
             raise _wrap(error, f"applying {kind} {meta['namespace']}/{meta['name']}") from None
         return _as_dict(result)
 
@@ -137,7 +139,7 @@ class Kube:
             if error.status.code == 409:
                 return None
             raise _wrap(error, f"creating {kind} {meta['namespace']}/{meta['name']}") from None
-        except httpx.HTTPError as error:
+        except HTTPError as error:
             raise _wrap(error, f"creating {kind} {meta['namespace']}/{meta['name']}") from None
 
     async def delete(self, kind: str, namespace: str, name: str) -> None:
@@ -148,7 +150,7 @@ class Kube:
         except ApiError as error:
             if error.status.code != 404:
                 raise _wrap(error, f"deleting {kind} {namespace}/{name}") from None
-        except httpx.HTTPError as error:
+        except HTTPError as error:
             raise _wrap(error, f"deleting {kind} {namespace}/{name}") from None
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -159,7 +161,7 @@ class Kube:
             if error.status.code == 404:
                 return None
             raise _wrap(error, f"reading {kind} {namespace}/{name}") from None
-        except httpx.HTTPError as error:
+        except HTTPError as error:
             raise _wrap(error, f"reading {kind} {namespace}/{name}") from None
         return _as_dict(obj)
 
@@ -176,7 +178,7 @@ class Kube:
         except ApiError as error:
             if error.status.code != 404:
                 raise _wrap(error, f"deleting Job {namespace}/{name}") from None
-        except httpx.HTTPError as error:
+        except HTTPError as error:
             raise _wrap(error, f"deleting Job {namespace}/{name}") from None
 
     async def patch_status(
@@ -192,7 +194,7 @@ class Kube:
                 namespace=namespace,
                 patch_type=PatchType.MERGE,
             )
-        except (ApiError, httpx.HTTPError) as error:
+        except (ApiError, HTTPError) as error:
             raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
 
     async def list(
@@ -204,7 +206,7 @@ class Kube:
                 _RESOURCES[kind], namespace=namespace, labels=dict(labels or {})
             ):
                 yield _as_dict(obj)
-        except (ApiError, httpx.HTTPError) as error:
+        except (ApiError, HTTPError) as error:
             raise _wrap(error, f"listing {kind} in {namespace}") from None
 
     async def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
@@ -232,7 +234,7 @@ class Kube:
                     )
                 async for chunk in response.aiter_bytes():
                     yield chunk
-        except (httpx.HTTPError, httpx2.HTTPError) as error:
+        except HTTPError as error:
             raise _wrap(error, doing) from None
 
 

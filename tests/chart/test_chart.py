@@ -132,7 +132,7 @@ def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) 
     assert (probe["path"], port["containerPort"]) == ("/healthz", 8080)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
-    assert set(mounts) == {"/var/cache/overseer", "/tmp"}
+    assert set(mounts) == {"/var/cache/overseer", "/var/lib/overseer/archive", "/tmp"}
     assert all("emptyDir" in volumes[name] for name in mounts.values())
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["OVERSEER_CACHE_DIR"] == "/var/cache/overseer"

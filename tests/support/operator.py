@@ -86,6 +86,7 @@ def run_operator(
         "KUBECONFIG": str(cluster.kubeconfig),
         "OVERSEER_NAMESPACES": namespace,
         "OVERSEER_CACHE_DIR": str(workdir / "cache"),
+        "OVERSEER_ARCHIVE_DIR": str(workdir / "archive"),
         "OVERSEER_RETRY_MIN": "1s",
         "OVERSEER_RETRY_MAX": "5s",
         **(extra_env or {}),
