@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from overseer.core import names
 from overseer_library import protocol
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.operator import OperatorProcess, run_operator
-from tests.support.overseer import eventually, repository, wait_for_jobs
+from tests.support.overseer import eventually, execution, repository, wait_for_jobs
 
 pytestmark = pytest.mark.cluster
 
@@ -65,23 +64,9 @@ def synced(kube: Kube, upstream: Upstream) -> Iterator[dict[str, dict[str, Any]]
 
 def execute(kube: Kube, job: dict[str, Any]) -> tuple[str, str]:
     """Create an OverseerExecution of JOB with kubectl; return its name and execution id."""
-    execution_id = names.execution_id(datetime.now(UTC))
-    name = names.execution_resource_name(job["metadata"]["name"], execution_id)
-    kube.create(
-        {
-            "apiVersion": "overseer.dev/v1alpha1",
-            "kind": "OverseerExecution",
-            "metadata": {"name": name},
-            "spec": {
-                "job": job["metadata"]["name"],
-                "executionId": execution_id,
-                "trigger": {"type": "manual"},
-                "definition": job["spec"]["definition"],
-                "commit": job["spec"]["source"]["commit"],
-            },
-        }
-    )
-    return name, execution_id
+    manifest = execution(job)
+    kube.create(manifest)
+    return manifest["metadata"]["name"], manifest["spec"]["executionId"]
 
 
 def status_of(kube: Kube, name: str) -> dict[str, Any]:
@@ -245,24 +230,9 @@ def test_invalid_parameters_fail_at_once_without_a_job(
     kube: Kube, operator: OperatorProcess, synced: dict[str, dict[str, Any]]
 ) -> None:
     # When an execution is given a parameter its job does not accept
-    job = synced["Greet"]
-    execution_id = names.execution_id(datetime.now(UTC))
-    name = names.execution_resource_name(job["metadata"]["name"], execution_id)
-    kube.create(
-        {
-            "apiVersion": "overseer.dev/v1alpha1",
-            "kind": "OverseerExecution",
-            "metadata": {"name": name},
-            "spec": {
-                "job": job["metadata"]["name"],
-                "executionId": execution_id,
-                "parameters": {"colour": "blue"},
-                "trigger": {"type": "api"},
-                "definition": job["spec"]["definition"],
-                "commit": job["spec"]["source"]["commit"],
-            },
-        }
-    )
+    manifest = execution(synced["Greet"], parameters={"colour": "blue"}, trigger="api")
+    name = manifest["metadata"]["name"]
+    kube.create(manifest)
     # Then it fails at once, naming the parameter, with a fail event and no Job
     status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"}, timeout=30)
     assert (status["phase"], status["reason"]) == ("Failed", "InvalidParameters"), status

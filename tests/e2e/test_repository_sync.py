@@ -14,7 +14,14 @@ import pytest
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream, closed_port, serve_git_daemon
 from tests.support.operator import OperatorProcess
-from tests.support.overseer import eventually, jobs, repository, request_sync, wait_for_jobs
+from tests.support.overseer import (
+    eventually,
+    execution,
+    jobs,
+    repository,
+    request_sync,
+    wait_for_jobs,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -78,7 +85,9 @@ def test_example_repository_becomes_jobs_with_useful_columns(
     assert "A job" in table
     repos_table = kube.kubectl("get", "osr").stdout
     assert upstream.head[:12] in repos_table and "True" in repos_table
-    kube.apply(_execution(job))
+    kube.apply(
+        execution(job, "1489895624.840211", parameters={"positional_var": "a b", "some_opt": "x"})
+    )
     everything = kube.kubectl("get", "overseer").stdout
     for kind in (
         "overseerrepository.overseer.dev/examples",
@@ -86,22 +95,6 @@ def test_example_repository_becomes_jobs_with_useful_columns(
         "overseerexecution.overseer.dev/",
     ):
         assert kind in everything
-
-
-def _execution(job: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "overseer.dev/v1alpha1",
-        "kind": "OverseerExecution",
-        "metadata": {"name": job["metadata"]["name"] + "-1489895624-840211"},
-        "spec": {
-            "job": job["metadata"]["name"],
-            "executionId": "1489895624.840211",
-            "parameters": {"positional_var": "a b", "some_opt": "x"},
-            "trigger": {"type": "manual"},
-            "definition": job["spec"]["definition"],
-            "commit": job["spec"]["source"]["commit"],
-        },
-    }
 
 
 def test_commits_add_change_and_remove_jobs_and_noop_syncs_write_nothing(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from overseer.core import names
 from tests.support.cluster import Kube
 
 
@@ -54,3 +56,29 @@ def request_sync(kube: Kube, name: str) -> None:
         name,
         f"overseer.dev/requested-sync={time.time()}",
     )
+
+
+def execution(
+    job: dict[str, Any],
+    execution_id: str | None = None,
+    *,
+    parameters: dict[str, str] | None = None,
+    trigger: str = "manual",
+) -> dict[str, Any]:
+    """An OverseerExecution of the OverseerJob JOB, as the API (or a person) would create it."""
+    execution_id = execution_id or names.execution_id(datetime.now(UTC))
+    spec: dict[str, Any] = {
+        "job": job["metadata"]["name"],
+        "executionId": execution_id,
+        "trigger": {"type": trigger},
+        "definition": job["spec"]["definition"],
+        "commit": job["spec"]["source"]["commit"],
+    }
+    if parameters is not None:
+        spec["parameters"] = parameters
+    return {
+        "apiVersion": "overseer.dev/v1alpha1",
+        "kind": "OverseerExecution",
+        "metadata": {"name": names.execution_resource_name(job["metadata"]["name"], execution_id)},
+        "spec": spec,
+    }
