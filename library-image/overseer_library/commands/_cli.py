@@ -43,3 +43,14 @@ def non_negative(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
     return value
+
+
+def add_supervisor_timeout(parser: argparse.ArgumentParser, default: float) -> None:
+    """The --timeout of the commands that talk to the supervisor over its control socket."""
+    parser.add_argument(
+        "--timeout",
+        metavar="S",
+        type=non_negative,
+        default=default,
+        help="how long to wait for the supervisor's answer (default %(default)s)",
+    )

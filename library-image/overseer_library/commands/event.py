@@ -49,13 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _cli.parser(PROG, DESCRIPTION, EPILOG)
     parser.add_argument("status", metavar="STATUS", help="the event's status")
     parser.add_argument("data", metavar="DATA", nargs="?", help="JSON data, or plain text")
-    parser.add_argument(
-        "--timeout",
-        metavar="S",
-        type=_cli.non_negative,
-        default=control.DEFAULT_TIMEOUT,
-        help="how long to wait for the supervisor's answer (default %(default)s)",
-    )
+    _cli.add_supervisor_timeout(parser, control.DEFAULT_TIMEOUT)
     args = parser.parse_args(argv)
     data = parse_data(args.data)
     problem = protocol.check_status(args.status) or protocol.check_event_data(data)

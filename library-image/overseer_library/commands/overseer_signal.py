@@ -31,13 +31,7 @@ ended, 2 on misuse (an unknown signal)."""
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _cli.parser(PROG, DESCRIPTION, EPILOG)
     parser.add_argument("signal", metavar="SIGNAL", help="the signal to send")
-    parser.add_argument(
-        "--timeout",
-        metavar="S",
-        type=_cli.non_negative,
-        default=control.DEFAULT_TIMEOUT,
-        help="how long to wait for the supervisor's answer (default %(default)s)",
-    )
+    _cli.add_supervisor_timeout(parser, control.DEFAULT_TIMEOUT)
     args = parser.parse_args(argv)
     try:
         number = control.parse_signal(args.signal)
