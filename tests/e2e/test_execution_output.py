@@ -1,8 +1,9 @@
 """An execution's stdout and stderr are archived byte for byte; its custom events reach its status.
 
 Real git repository, the real operator process (archiving into a directory of the test),
-the real cluster: the job writes binary data to both streams and calls ``event``; the
-test reads the archive files and the execution's status.
+the real cluster: the job calls a script of the repository's ``bin/``, writes binary data
+to both streams and calls the library's ``event``; the test reads the archive files and
+the execution's status.
 """
 
 from __future__ import annotations
@@ -28,8 +29,13 @@ STDOUT = b"first line\n\x00\xff\xfe\xc3\x28 not utf-8\n" + bytes(range(256)) * 4
 STDERR = b"err \x00\x80\x81\xff" * 3
 PART_TWO = b"\nafter the pause \xff\x00"
 
+# A script of the repository's bin/, found on PATH, writing a line to each stream.
+SAY = ('#!/bin/sh\necho "say: $*"\necho "say on stderr" >&2\n', 0o755)
+SAID_OUT = b"say: hello there\n"
+SAID_ERR = b"say on stderr\n"
 BOTH_STREAMS = f"""\
 import subprocess, sys
+subprocess.run(["say", "hello", "there"], check=True)
 sys.stdout.buffer.write({STDOUT!r}); sys.stdout.buffer.flush()
 sys.stderr.buffer.write({STDERR!r}); sys.stderr.buffer.flush()
 subprocess.run(["event", "deploying", '{{"pct": 40}}'], check=True)
@@ -54,7 +60,7 @@ NAMES = {"Both streams", "With a pause"}
 @pytest.fixture
 def upstream(tmp_path: Path) -> Upstream:
     repo = Upstream.create(tmp_path / "git" / "jobs.git")
-    repo.commit({"jobs.yml": JOBS}, "jobs that write to both streams")
+    repo.commit({"jobs.yml": JOBS, "bin/say": SAY}, "jobs that write to both streams")
     return repo
 
 
@@ -114,14 +120,14 @@ def synced_operator(
 def test_output_is_archived_byte_exact_per_stream_and_events_reach_the_status(
     kube: Kube, archive: Archive, synced_operator: dict[str, dict[str, Any]]
 ) -> None:
-    # When a job writes binary data to stdout and stderr and sends an event
+    # When a job runs a bin/ script, writes binary data to stdout and stderr, sends an event
     name, _ = execute(kube, synced_operator["Both streams"])
     status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
     assert status["phase"] == "Complete", status
     archive.wait_complete(name)
-    # Then the archive holds each stream byte for byte, apart
-    assert archive.read(name, "stdout") == STDOUT
-    assert archive.read(name, "stderr") == STDERR
+    # Then the archive holds each stream byte for byte, apart, the bin/ script's lines first
+    assert archive.read(name, "stdout") == SAID_OUT + STDOUT
+    assert archive.read(name, "stderr") == SAID_ERR + STDERR
     # And the status events are start, the custom event with its data, then complete
     status = eventually(
         lambda: s if len((s := wait_for_phase(kube, name, {"Complete"}))["events"]) == 3 else None,
@@ -136,8 +142,8 @@ def test_output_is_archived_byte_exact_per_stream_and_events_reach_the_status(
     [pod] = listed(kube, "pods", name)
     kube.kubectl("delete", "pod", pod["metadata"]["name"], "--wait=true", "--timeout=60s")
     assert listed(kube, "pods", name) == []
-    assert archive.read(name, "stdout") == STDOUT
-    assert archive.read(name, "stderr") == STDERR
+    assert archive.read(name, "stdout") == SAID_OUT + STDOUT
+    assert archive.read(name, "stderr") == SAID_ERR + STDERR
     # And the execution is still Complete, with the same events
     assert statuses(wait_for_phase(kube, name, {"Complete"})) == ["start", "deploying", "complete"]
 

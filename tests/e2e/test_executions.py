@@ -62,9 +62,11 @@ def synced(kube: Kube, upstream: Upstream) -> Iterator[dict[str, dict[str, Any]]
     yield wait_for_jobs(kube, {"Greet", "Exit three", "Missing image", "Too slow", "Sleepy", "Nap"})
 
 
-def execute(kube: Kube, job: dict[str, Any]) -> tuple[str, str]:
+def execute(
+    kube: Kube, job: dict[str, Any], parameters: dict[str, str] | None = None
+) -> tuple[str, str]:
     """Create an OverseerExecution of JOB with kubectl; return its name and execution id."""
-    manifest = execution(job)
+    manifest = execution(job, parameters=parameters)
     kube.create(manifest)
     return manifest["metadata"]["name"], manifest["spec"]["executionId"]
 
