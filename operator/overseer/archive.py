@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol
 
@@ -85,6 +86,12 @@ class Archive(Protocol):
     def read(self, namespace: str, name: str, stream: protocol.Stream) -> bytes | None:
         """What is archived of a stream (None when nothing is); for small outputs and tests."""
 
+    def finished_pod(self, namespace: str, name: str) -> str | None:
+        """The pod whose log is archived to its end; None while none is."""
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Delete one execution's output; nothing archived is fine."""
+
 
 class LocalArchive:
     """The archive in a local directory (see the module's docstring)."""
@@ -119,6 +126,20 @@ class LocalArchive:
             return None
         except OSError as error:
             raise ArchiveError(f"reading {path}: {error}") from None
+
+    def finished_pod(self, namespace: str, name: str) -> str | None:
+        state = _read_state(self.folder(namespace, name) / STATE_FILE)
+        pod = state.get("pod")
+        return pod if state.get("complete") is True and isinstance(pod, str) else None
+
+    def remove(self, namespace: str, name: str) -> None:
+        folder = self.folder(namespace, name)
+        try:
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise ArchiveError(f"removing {folder}: {error}") from None
 
 
 class LocalWriter:

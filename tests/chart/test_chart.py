@@ -142,6 +142,13 @@ def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) 
         "5s",
         "5m",
     )
+    assert (env["OVERSEER_FINISHED_JOB_TTL"], env["OVERSEER_EXECUTION_TTL"]) == ("1h", "")
+
+
+def test_retention_values_reach_the_operator(render: Render) -> None:
+    rendered = render({"jobs": {"keepFinishedFor": "0", "executionTTL": "30d"}})
+    env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
+    assert (env["OVERSEER_FINISHED_JOB_TTL"], env["OVERSEER_EXECUTION_TTL"]) == ("0", "30d")
 
 
 def test_values_reach_the_pod(render: Render) -> None:
@@ -187,7 +194,7 @@ NAMESPACED = (
     | expand("", "configmaps", "get list create delete")
     | expand("", "secrets", "get create")
     | expand("", "events", "create")
-    | expand("overseer.dev", "overseerexecutions", "get list watch patch")
+    | expand("overseer.dev", "overseerexecutions", "get list watch patch delete")
     | expand("overseer.dev", "overseerexecutions/status overseerjobs/status", "patch")
     | expand("batch", "jobs", "get list watch create delete")
     | expand("", "pods", "get list watch")
@@ -244,6 +251,8 @@ def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
         ({"jobs": {"imagePullPolicy": "Sometimes"}}, "/jobs/imagePullPolicy"),
         ({"jobs": {"libraryImage": "has space:dev"}}, "/jobs/libraryImage"),
+        ({"jobs": {"keepFinishedFor": "forever"}}, "/jobs/keepFinishedFor"),
+        ({"jobs": {"executionTTL": "0"}}, "/jobs/executionTTL"),
         ({"operator": {"logLevel": "trace"}}, "/operator/logLevel"),
         ({"operator": {"gitTimeout": "2 minutes"}}, "/operator/gitTimeout"),
         ({"operator": {"retry": {"min": 5}}}, "/operator/retry/min"),

@@ -108,10 +108,11 @@ docs/install.rst says why each one is needed; keep the two in step.
   resources: [secrets]
   verbs: [get, create]
 # Executions: watched (kopf), kopf's bookkeeping annotations (patch), their outcome
-# in the status; the OverseerJob's status names its latest execution.
+# in the status; the OverseerJob's status names its latest execution. Deleted past
+# jobs.executionTTL.
 - apiGroups: [overseer.dev]
   resources: [overseerexecutions]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, patch, delete]
 - apiGroups: [overseer.dev]
   resources: [overseerexecutions/status, overseerjobs/status]
   verbs: [patch]

@@ -40,6 +40,7 @@ from overseer import kube
 from overseer.core import bundle, cmdspec, execution_job, execution_phase
 from overseer.crd import base
 from overseer.crd import execution as execution_
+from overseer.operator import collect
 from overseer.operator.settings import Settings
 from overseer_library import protocol
 
@@ -140,6 +141,13 @@ class OutputHook(Protocol):
     def archive(self, key: Key) -> execution_.Archive | None:
         """Where the execution's output is archived, once it is being archived."""
 
+    def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
+        """The log of the execution's newest pod (``pod``, ``gone`` when deleted) needs no
+        more reading: archived to its end, or there is no pod to read. May read files."""
+
+    def remove(self, key: Key) -> None:
+        """Delete the execution's archived output."""
+
 
 class NoOutput:
     """Follows nothing: observations derive from the pod and Job alone."""
@@ -151,6 +159,12 @@ class NoOutput:
         return None
 
     def archive(self, key: Key) -> execution_.Archive | None:
+        return None
+
+    def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
+        return True
+
+    def remove(self, key: Key) -> None:
         return None
 
 
@@ -315,6 +329,9 @@ async def _observe(
             # Nothing will ever run (an image that cannot be pulled): stop the Job's pod.
             log.info("execution %s: %s; deleting its Job", key, status.reason)
             await env.client.delete_job(key.namespace, job["metadata"]["name"])
+        elif due := await collect.after_end(key, status, job, (pod_name, observed.pod_gone), env):
+            delay = (due - datetime.now(UTC)).total_seconds() + 0.5
+            env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
     elif derived.recheck_at is not None:
         delay = (derived.recheck_at - datetime.now(UTC)).total_seconds() + 0.5
         env.tracker.recheck(key, delay, lambda: observe_execution(key, env))

@@ -76,6 +76,20 @@ class Followers:
         location = self._archive.location(key.namespace, key.name)
         return execution_.Archive(backend=self._archive.backend, location=location)
 
+    def settled(self, key: executions.Key, pod: str | None, gone: bool) -> bool:
+        if key in self._unarchived:
+            return False  # the pod's log is the only copy of the output
+        try:
+            if pod is not None and self._archive.finished_pod(key.namespace, key.name) == pod:
+                return True
+        except archive_.ArchiveError as error:
+            log.warning("execution %s: %s", key, error.message)
+            return False
+        return pod is None or gone
+
+    def remove(self, key: executions.Key) -> None:
+        self._archive.remove(key.namespace, key.name)
+
     def notice(
         self, key: executions.Key, pod: Mapping[str, Any] | None, env: executions.Environment
     ) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import cast, get_args
 
 from overseer.core import execution_job
+from overseer.core import retention as retention_
 from overseer.crd import types
 
 
@@ -38,6 +40,20 @@ class Settings:
     """The library image: executions' default image, and the supervisor's source."""
     image_pull_policy: execution_job.PullPolicy = "IfNotPresent"
     """Pull policy of the library image in executions' pods."""
+    finished_job_ttl: float = 3600.0
+    """Seconds a finished execution keeps its Job and pod once its output is archived."""
+    execution_ttl: float | None = None
+    """Seconds after which a finished execution and its output are deleted; None keeps them."""
+
+    @property
+    def retention(self) -> retention_.Retention:
+        """What these settings decide about cleaning up after executions."""
+        return retention_.Retention(
+            finished_job_ttl=timedelta(seconds=self.finished_job_ttl),
+            execution_ttl=None
+            if self.execution_ttl is None
+            else timedelta(seconds=self.execution_ttl),
+        )
 
     @property
     def job_settings(self) -> execution_job.JobSettings:
@@ -50,14 +66,15 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         """Read ``OVERSEER_*`` variables; raise :class:`SettingsError` on a bad one."""
         namespaces = tuple(n for n in env.get("OVERSEER_NAMESPACES", "").replace(",", " ").split())
-        try:
-            git_timeout = types.parse_duration(
-                env.get("OVERSEER_GIT_TIMEOUT", "120s")
-            ).total_seconds()
-            retry_min = types.parse_duration(env.get("OVERSEER_RETRY_MIN", "5s")).total_seconds()
-            retry_max = types.parse_duration(env.get("OVERSEER_RETRY_MAX", "5m")).total_seconds()
-        except ValueError as error:
-            raise SettingsError(f"{error}; durations look like 30s, 5m or 1h") from None
+        git_timeout = _seconds(env, "OVERSEER_GIT_TIMEOUT", "120s")
+        retry_min = _seconds(env, "OVERSEER_RETRY_MIN", "5s")
+        retry_max = _seconds(env, "OVERSEER_RETRY_MAX", "5m")
+        finished_job_ttl = _seconds(env, "OVERSEER_FINISHED_JOB_TTL", "1h", zero=True)
+        execution_ttl = (
+            _seconds(env, "OVERSEER_EXECUTION_TTL", "")
+            if env.get("OVERSEER_EXECUTION_TTL", "").strip()
+            else None
+        )
         if retry_min <= 0 or retry_max < retry_min:
             raise SettingsError("OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX")
         library_image = env.get("OVERSEER_LIBRARY_IMAGE", cls.library_image).strip()
@@ -87,4 +104,18 @@ class Settings:
             retry_max=retry_max,
             library_image=library_image,
             image_pull_policy=cast("execution_job.PullPolicy", pull_policy),
+            finished_job_ttl=finished_job_ttl,
+            execution_ttl=execution_ttl,
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: str, *, zero: bool = False) -> float:
+    """The duration in variable NAME, in seconds; ``0`` is allowed (and means "at once")
+    only when ``zero``."""
+    text = env.get(name, default).strip()
+    if zero and text in ("0", "0s"):
+        return 0.0
+    try:
+        return types.parse_duration(text).total_seconds()
+    except ValueError as error:
+        raise SettingsError(f"{name}: {error}") from None
