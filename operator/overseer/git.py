@@ -7,12 +7,9 @@ One bare mirror per repository URL lives under ``cache_dir``; the first fetch
 creates it, later ones fetch into it, shallow (``--depth 1``) where the server
 allows. Files are read from git objects, never from a checkout.
 
-Secrets never reach argv (visible in ``/proc`` and quoted by GitPython's
-exceptions) nor the URL: an HTTPS token is answered by a ``GIT_ASKPASS`` script
-reading a 0600 file, an SSH key is a 0600 file named by ``GIT_SSH_COMMAND``, both
-in a private temporary folder removed after each call. A private CA for HTTPS
-goes there too, named by ``GIT_SSL_CAINFO`` for that one fetch; certificate and
-host-key checks are never turned off. Every failure is raised as an
+Secrets never reach argv nor the URL: :mod:`overseer.git_environment` hands them to
+git through files in a private folder, for one fetch; certificate and host-key checks
+are never turned off. Every failure is raised as an
 :class:`overseer.errors.GitError` subclass whose text is scrubbed.
 
 The pure parts live in :mod:`overseer.core`: ``git_source`` checks the source and
@@ -27,18 +24,15 @@ import dataclasses
 import fcntl
 import hashlib
 import logging
-import os
-import shlex
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import git
 
-from overseer import errors
+from overseer import errors, git_environment
 from overseer.core import git_failures, git_source
 
 logger = logging.getLogger(__name__)
@@ -51,8 +45,6 @@ JOB_SUFFIXES = (".yml", ".yaml", ".json")
 _MODE_EXECUTABLE = 0o111
 _MODE_SYMLINK = 0o120000
 _MODE_SUBMODULE = 0o160000
-# The environment variable that names the fetch's private folder (see _environment).
-_PRIVATE_DIR_VARIABLE = "XDG_CONFIG_HOME"
 
 # The value types of the pure core, under the names callers have always used.
 Source = git_source.Source
@@ -116,7 +108,7 @@ def fetch_revision(
     mirror = mirror_path(cache_dir, source.url)
     secrets = credentials.secrets
     try:
-        with _locked(mirror), _environment(source.url, credentials, timeout) as env:
+        with _locked(mirror), git_environment.environment(source.url, credentials, timeout) as env:
             repo = _open_mirror(mirror)
             try:
                 commit = _fetch(repo, source, env, timeout, credentials)
@@ -135,107 +127,6 @@ def fetch_revision(
 
 def _url_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:32]
-
-
-# --- environment: credentials without argv ------------------------------------------
-
-
-@contextlib.contextmanager
-def _environment(url: str, credentials: Credentials, timeout: float) -> Iterator[dict[str, str]]:
-    """The environment git runs in; secrets in a private folder removed on exit."""
-    if url.startswith("https://") and "GIT_SSL_NO_VERIFY" in os.environ:
-        raise errors.GitCertificateError(
-            "the operator's environment sets GIT_SSL_NO_VERIFY, which would turn TLS "
-            "certificate checks off: Overseer refuses to fetch "
-            f"{git_source.display_url(url)} with it. Remove the variable from the operator's "
-            "Deployment; give a private CA as ca.crt in the repository's credentials Secret "
-            "instead"
-        )
-    private = Path(tempfile.mkdtemp(prefix="overseer-git-"))
-    try:
-        private.chmod(0o700)
-        config = {
-            "credential.helper": "",
-            "http.sslVerify": "true",
-            "protocol.allow": "never",
-            **{f"protocol.{scheme}.allow": "always" for scheme in SCHEMES},
-            "core.hooksPath": os.devnull,
-            "gc.autoDetach": "false",
-            "http.lowSpeedLimit": "1",
-            "http.lowSpeedTime": str(max(1, int(timeout))),
-        }
-        env = {
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            # "-c" settings inherited from the operator's environment would win over ours.
-            "GIT_CONFIG_PARAMETERS": "",
-            _PRIVATE_DIR_VARIABLE: str(private),
-            "GIT_ASKPASS": "",
-            "SSH_ASKPASS": "",
-            "GIT_SSH_COMMAND": _ssh_command(private, credentials, timeout),
-            "GIT_SSH_VARIANT": "ssh",
-        }
-        if credentials.token:
-            env["GIT_ASKPASS"] = str(_askpass(private, credentials))
-        if credentials.ca_certificate:
-            # The variable, not http.sslCAInfo: git lets an inherited GIT_SSL_CAINFO win.
-            ca_file = private / "ca.crt"
-            env["GIT_SSL_CAINFO"] = str(_write_private(ca_file, credentials.ca_certificate))
-        env["GIT_CONFIG_COUNT"] = str(len(config))
-        for index, (key, value) in enumerate(config.items()):
-            env[f"GIT_CONFIG_KEY_{index}"] = key
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
-        logger.debug("git environment for %s prepared in %s", git_source.display_url(url), private)
-        yield env
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
-
-
-def _write_private(path: Path, content: str, mode: int = 0o600) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-    return path
-
-
-def _askpass(private: Path, credentials: Credentials) -> Path:
-    assert credentials.token
-    username = credentials.username or DEFAULT_HTTPS_USERNAME
-    user_file = _write_private(private / "username", username)
-    token_file = _write_private(private / "token", credentials.token.strip())
-    script = (
-        "#!/bin/sh\n"
-        'case "$1" in\n'
-        f"  Username*) exec cat {shlex.quote(str(user_file))} ;;\n"
-        f"  *) exec cat {shlex.quote(str(token_file))} ;;\n"
-        "esac\n"
-    )
-    return _write_private(private / "askpass", script, 0o700)
-
-
-def _ssh_command(private: Path, credentials: Credentials, timeout: float) -> str:
-    known_hosts = _write_private(private / "known_hosts", (credentials.known_hosts or "") + "\n")
-    options = ["-F", os.devnull]
-    for option in (
-        "IdentitiesOnly=yes",
-        "IdentityAgent=none",
-        f"UserKnownHostsFile={known_hosts}",
-        f"GlobalKnownHostsFile={os.devnull}",
-        "StrictHostKeyChecking=yes",  # fail closed: an unknown or changed host key is refused
-        "UpdateHostKeys=no",
-        "CheckHostIP=no",
-        "BatchMode=yes",
-        f"ConnectTimeout={max(1, int(timeout))}",
-        "ServerAliveInterval=15",
-    ):
-        options += ["-o", option]
-    if credentials.ssh_private_key:
-        key = credentials.ssh_private_key.replace("\r\n", "\n").strip() + "\n"
-        options += ["-i", str(_write_private(private / "identity", key))]
-    else:
-        options += ["-o", "IdentityFile=none"]
-    return " ".join(shlex.quote(part) for part in ["ssh", *options])
 
 
 # --- the mirror -----------------------------------------------------------------------
@@ -434,5 +325,5 @@ def _classify(
         secrets=credentials.secrets,
         credentials_given=credentials != NO_CREDENTIALS,
         ca_given=bool(credentials.ca_certificate),
-        private_dir=env.get(_PRIVATE_DIR_VARIABLE),
+        private_dir=env.get(git_environment.PRIVATE_DIR_VARIABLE),
     )
