@@ -10,7 +10,8 @@
 #   4. helm upgrade --install overseer charts/overseer, waiting until the operator is ready;
 #   5. examples/jobs committed into a bare git repository that git daemon serves on
 #      an address the pods reach (the node's InternalIP when the node is this machine);
-#   6. an OverseerRepository for it in overseer-examples; wait until its jobs exist.
+#   6. an OverseerRepository for it in overseer-examples; wait until its jobs exist;
+#   7. run two example jobs (hack/run-examples.py) and show their events and output.
 #
 # Environment:
 #   OVERSEER_WATCH_NAMESPACES  namespaces the operator serves, space separated, or "all"
@@ -251,6 +252,14 @@ errors=$(kubectl -n "$EXAMPLES_NS" get overseerrepository "$REPOSITORY" \
   -o jsonpath='{range .status.errors[*]}{.file}: {.message}{"\n"}{end}')
 [[ -z $errors ]] || { info "the sync reported errors in job files:"; sed 's/^/      /' <<<"$errors" >&2; }
 
+# --- 7. run example jobs -------------------------------------------------------------
+step "running example jobs: an OverseerExecution each, as the REST API will create them"
+examples_ok=true
+if ! "$top/.venv/bin/python" "$here/run-examples.py" "$EXAMPLES_NS"; then
+  examples_ok=false
+  diagnose
+fi
+
 echo
 kubectl get overseer -n "$EXAMPLES_NS"
 echo
@@ -258,10 +267,7 @@ cat <<EOF
 Overseer is up ($(( ($(now_ms) - t0) / 1000 ))s).
   operator   deploy/$RELEASE-operator in namespace $NAMESPACE, serving $watch_text
   examples   examples/jobs, served by git daemon at $url,
-             synced into the OverseerJobs above
-
-What runs today is the sync from git into OverseerJobs. Executions (a job run in a
-pod, its output and webhooks) arrive with the next release: no example job runs yet.
+             synced into the OverseerJobs above, two of them run (OverseerExecutions)
 
 Next:
 EOF
@@ -272,6 +278,9 @@ fi
 next "kubectl get overseer -n $EXAMPLES_NS" "repositories and jobs"
 next "kubectl describe osr $REPOSITORY -n $EXAMPLES_NS" "synced commit, conditions, errors"
 next "kubectl get osj -n $EXAMPLES_NS -o yaml" "the jobs as synced from git"
+next "kubectl get osx -n $EXAMPLES_NS" "executions: status, exit code, duration"
+next ".venv/bin/python hack/run-examples.py $EXAMPLES_NS" "run the examples again"
 next "kubectl logs -n $NAMESPACE deploy/$RELEASE-operator" "what the operator does"
 next "edit examples/jobs/*.yml; make up" "committed and synced at once"
 next "make down" "stop all of it"
+$examples_ok || die "an example job did not complete: see its status above and the operator log"

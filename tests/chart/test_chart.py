@@ -198,6 +198,7 @@ NAMESPACED = (
     | expand("overseer.dev", "overseerexecutions/status overseerjobs/status", "patch")
     | expand("batch", "jobs", "get list watch create delete")
     | expand("", "pods", "get list watch")
+    | expand("", "pods/log", "get")
 )
 CRDS = expand("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
 NAMESPACES = expand("", "namespaces", "list watch")

@@ -116,7 +116,7 @@ docs/install.rst says why each one is needed; keep the two in step.
 - apiGroups: [overseer.dev]
   resources: [overseerexecutions/status, overseerjobs/status]
   verbs: [patch]
-# Each execution runs in a Job, created, watched, and deleted when its pod can never run.
+# Each execution runs in a Job, created, watched, and deleted once its output is archived.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
@@ -124,6 +124,10 @@ docs/install.rst says why each one is needed; keep the two in step.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]
+# Their log carries the job's stdout, stderr and custom events (the archive, the status).
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 # Warnings about syncs on the repository (kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]
