@@ -39,6 +39,9 @@ JOBS = """\
   command: [sleep, "300"]
 - name: Nap
   command: [sleep, "6"]
+- name: Hungry
+  resources: {limits: {memory: 48Mi}}
+  command: [python3, -c, "b = bytearray(512 * 1024 * 1024); print(len(b))"]
 """
 # On PATH only if the repository's bin/ is mounted and put first; checks who runs it.
 GREET = (
@@ -59,7 +62,9 @@ def upstream(tmp_path: Path) -> Upstream:
 def synced(kube: Kube, upstream: Upstream) -> Iterator[dict[str, dict[str, Any]]]:
     """Given a repository synced from git: its OverseerJobs by display name."""
     kube.apply(repository("jobs", upstream.file_url))
-    yield wait_for_jobs(kube, {"Greet", "Exit three", "Missing image", "Too slow", "Sleepy", "Nap"})
+    yield wait_for_jobs(
+        kube, {"Greet", "Exit three", "Missing image", "Too slow", "Sleepy", "Nap", "Hungry"}
+    )
 
 
 def execute(
@@ -207,6 +212,17 @@ def test_a_job_over_its_timeout_times_out(
     assert statuses(status) == ["start", "time-out"]
     [job] = listed(kube, "jobs", name)
     assert job["spec"]["activeDeadlineSeconds"] == 3
+
+
+def test_a_job_over_its_memory_limit_fails_as_oom_killed(
+    kube: Kube, operator: OperatorProcess, synced: dict[str, dict[str, Any]]
+) -> None:
+    name, _ = execute(kube, synced["Hungry"])
+    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    assert (status["phase"], status["reason"]) == ("Failed", "OOMKilled"), status
+    assert "memory" in status["message"]
+    assert statuses(status) == ["start", "fail"]
+    assert status["events"][-1]["data"]["reason"] == "OOMKilled"
 
 
 def test_a_pod_deleted_by_hand_fails_the_execution(
