@@ -30,6 +30,7 @@ EXAMPLES: tuple[tuple[str, dict[str, str], list[str]], ...] = (
         ["start", "complete"],
     ),
     ("Say hello", {}, ["start", "greeted", "complete"]),
+    ("Library tour", {"greeting": "hi; $(id)"}, ["start", "reachable", "complete"]),
 )
 TERMINAL = {"Complete", "Failed", "TimedOut", "Killed"}
 
@@ -57,6 +58,11 @@ def find_job(namespace: str, display_name: str) -> dict[str, Any]:
 
 
 def create_execution(namespace: str, job: dict[str, Any], parameters: dict[str, str]) -> str:
+    # The repository's commit, not the job's: see docs/repositories.rst.
+    repository = job["spec"]["source"]["repository"]
+    commit = kubectl(
+        namespace, "get", "overseerrepository", repository, "-o", "jsonpath={.status.commit}"
+    )
     execution_id = names.execution_id(datetime.now(UTC))
     name = names.execution_resource_name(job["metadata"]["name"], execution_id)
     manifest = {
@@ -69,7 +75,7 @@ def create_execution(namespace: str, job: dict[str, Any], parameters: dict[str, 
             "trigger": {"type": "manual"},
             "parameters": parameters,
             "definition": job["spec"]["definition"],
-            "commit": job["spec"]["source"]["commit"],
+            "commit": commit or job["spec"]["source"]["commit"],
         },
     }
     kubectl(namespace, "create", "-f", "-", stdin=json.dumps(manifest))

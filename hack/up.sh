@@ -11,7 +11,7 @@
 #   5. examples/jobs committed into a bare git repository that git daemon serves on
 #      an address the pods reach (the node's InternalIP when the node is this machine);
 #   6. an OverseerRepository for it in overseer-examples; wait until its jobs exist;
-#   7. run two example jobs (hack/run-examples.py) and show their events and output.
+#   7. run three example jobs (hack/run-examples.py) and show their events and output.
 #
 # Environment:
 #   OVERSEER_WATCH_NAMESPACES  namespaces the operator serves, space separated, or "all"
@@ -267,7 +267,7 @@ cat <<EOF
 Overseer is up ($(( ($(now_ms) - t0) / 1000 ))s).
   operator   deploy/$RELEASE-operator in namespace $NAMESPACE, serving $watch_text
   examples   examples/jobs, served by git daemon at $url,
-             synced into the OverseerJobs above, two of them run (OverseerExecutions)
+             synced into the OverseerJobs above, three of them run (OverseerExecutions)
 
 Next:
 EOF

@@ -43,6 +43,7 @@ JOBS = """\
   resources: {limits: {memory: 48Mi}}
   command: [python3, -c, "b = bytearray(512 * 1024 * 1024); print(len(b))"]
 """
+ALL_JOBS = {"Greet", "Exit three", "Missing image", "Too slow", "Sleepy", "Nap", "Hungry"}
 # On PATH only if the repository's bin/ is mounted and put first; checks who runs it.
 GREET = (
     '#!/bin/sh\nset -e\n[ "$(id -u)" = 10001 ] || { echo "uid $(id -u)" >&2; exit 9; }\n'
@@ -62,16 +63,18 @@ def upstream(tmp_path: Path) -> Upstream:
 def synced(kube: Kube, upstream: Upstream) -> Iterator[dict[str, dict[str, Any]]]:
     """Given a repository synced from git: its OverseerJobs by display name."""
     kube.apply(repository("jobs", upstream.file_url))
-    yield wait_for_jobs(
-        kube, {"Greet", "Exit three", "Missing image", "Too slow", "Sleepy", "Nap", "Hungry"}
-    )
+    yield wait_for_jobs(kube, ALL_JOBS)
 
 
 def execute(
-    kube: Kube, job: dict[str, Any], parameters: dict[str, str] | None = None
+    kube: Kube,
+    job: dict[str, Any],
+    parameters: dict[str, str] | None = None,
+    *,
+    commit: str | None = None,
 ) -> tuple[str, str]:
     """Create an OverseerExecution of JOB with kubectl; return its name and execution id."""
-    manifest = execution(job, parameters=parameters)
+    manifest = execution(job, parameters=parameters, commit=commit)
     kube.create(manifest)
     return manifest["metadata"]["name"], manifest["spec"]["executionId"]
 
@@ -268,9 +271,7 @@ def test_an_operator_restart_mid_execution_creates_no_second_job(
     with run_operator(kube.cluster, kube.namespace, first) as operator:
         # Given a running execution of a job that sleeps 6s
         kube.apply(repository("jobs", upstream.file_url))
-        job = wait_for_jobs(
-            kube, {"Greet", "Exit three", "Missing image", "Too slow"} | {"Sleepy", "Nap"}
-        )["Nap"]
+        job = wait_for_jobs(kube, ALL_JOBS)["Nap"]
         name, _ = execute(kube, job)
         running = wait_for_phase(kube, name, {"Running", "Complete", "Failed", "TimedOut"})
         assert running["phase"] == "Running", running
@@ -328,3 +329,39 @@ def test_a_running_execution_keeps_the_bin_bundle_of_its_commit(
         lambda: c if upstream.head in (c := bundle_commits()) else None, what="new bundle"
     )
     assert commits == {first, upstream.head}
+
+
+def test_an_execution_runs_the_bin_of_its_commit_and_refuses_one_no_longer_kept(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream, synced: dict[str, dict[str, Any]]
+) -> None:
+    # Given a commit that changes bin/greet, and nothing else: the job stays as it was
+    first = upstream.head
+    upstream.commit({"bin/greet": ('#!/bin/sh\necho "hi again $1"\n', 0o755)}, "new greet")
+    kube.kubectl(
+        "annotate",
+        "--overwrite",
+        "overseerrepository",
+        "jobs",
+        f"overseer.dev/requested-sync={datetime.now(UTC).timestamp()}",
+    )
+    eventually(
+        lambda: (
+            kube.get("overseerrepository", "jobs").get("status", {}).get("commit") == upstream.head
+        ),
+        what="the new commit synced",
+    )
+    job = kube.get("overseerjob", synced["Greet"]["metadata"]["name"])
+    assert job["spec"]["source"]["commit"] == first
+    # When an execution asks for the job's commit, whose bin/ is no longer kept
+    name, _ = execute(kube, job)
+    # Then it fails at once, saying which commit to use, and no Job is made
+    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    assert (status["phase"], status["reason"]) == ("Failed", "BinNotKept"), status
+    assert first[:12] in status["message"] and "status.commit" in status["message"]
+    assert listed(kube, "jobs", name) == []
+    # And one at the repository's commit runs the new bin/greet
+    name, _ = execute(kube, job, commit=upstream.head)
+    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    assert status["phase"] == "Complete", status
+    [pod] = listed(kube, "pods", name)
+    assert stdout_of(kube, pod["metadata"]["name"]) == b"hi again world\n"

@@ -64,15 +64,21 @@ def execution(
     *,
     parameters: dict[str, str] | None = None,
     trigger: str = "manual",
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    """An OverseerExecution of the OverseerJob JOB, as the API (or a person) would create it."""
+    """An OverseerExecution of the OverseerJob JOB, as the API (or a person) would create it.
+
+    ``commit`` should be the repository's ``status.commit``; the job's own
+    ``source.commit`` (the default) is the same until a later commit leaves the job as
+    it was.
+    """
     execution_id = execution_id or names.execution_id(datetime.now(UTC))
     spec: dict[str, Any] = {
         "job": job["metadata"]["name"],
         "executionId": execution_id,
         "trigger": {"type": trigger},
         "definition": job["spec"]["definition"],
-        "commit": job["spec"]["source"]["commit"],
+        "commit": commit or job["spec"]["source"]["commit"],
     }
     if parameters is not None:
         spec["parameters"] = parameters

@@ -59,8 +59,11 @@ def test_owner_references_are_passed_through() -> None:
     assert manifest["metadata"]["ownerReferences"] == [owner]
 
 
-def test_empty_bin_needs_no_bundle() -> None:
-    assert bundle.build_bundle("ops", "ns", COMMIT, []) is None
+def test_an_empty_bin_gets_an_empty_bundle_so_its_absence_means_gone() -> None:
+    manifest = bundle.build_bundle("ops", "ns", COMMIT, [])
+    assert manifest["metadata"]["name"] == bundle.bundle_name("ops", COMMIT)
+    assert manifest.get("binaryData", {}) == {}
+    assert bundle.volume_items(manifest) == []
 
 
 def test_modes_are_normalised_to_executable_or_not() -> None:

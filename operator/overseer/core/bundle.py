@@ -75,15 +75,15 @@ def build_bundle(
     commit: str,
     files: Iterable[tuple[str, int, bytes]],
     owner_references: Sequence[Mapping[str, Any]] = (),
-) -> dict[str, Any] | None:
-    """The immutable ConfigMap holding ``bin/`` at ``commit``; None when bin/ is empty.
+) -> dict[str, Any]:
+    """The immutable ConfigMap holding ``bin/`` at ``commit``.
 
-    ``files`` are (path inside bin/, mode, content), as the git adapter reads them.
+    ``files`` are (path inside bin/, mode, content), as the git adapter reads them. An
+    empty ``bin/`` gets an empty bundle all the same: an execution tells "no bin/ at
+    that commit" from "that commit's bin/ is no longer kept" by the bundle's presence.
     Raises :class:`overseer.errors.BundleTooLargeError` (stalled) over 1 MiB.
     """
     entries = sorted(files)
-    if not entries:
-        return None
     _check_size(repository, commit, entries)
     binary_data: dict[str, str] = {}
     items: list[dict[str, Any]] = []
@@ -101,8 +101,8 @@ def build_bundle(
         "labels": {
             LABEL_MANAGED_BY: MANAGER,
             LABEL_COMPONENT: COMPONENT,
-            LABEL_REPOSITORY: _label_value(repository),
-            LABEL_COMMIT: _label_value(commit),
+            LABEL_REPOSITORY: label_value(repository),
+            LABEL_COMMIT: label_value(commit),
         },
         "annotations": {
             ANNOTATION_REPOSITORY: repository,
@@ -151,7 +151,8 @@ def _check_size(repository: str, commit: str, entries: list[tuple[str, int, byte
     )
 
 
-def _label_value(value: str) -> str:
+def label_value(value: str) -> str:
+    """VALUE as a label value: itself when valid, else a cleaned prefix and a digest."""
     if len(value) <= MAX_LABEL_VALUE and _LABEL_VALUE.match(value):
         return value
     digest = _digest(value, 10)

@@ -362,13 +362,12 @@ def _volumes(
     """The pod's volumes and the job container's mounts."""
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": TMP}]
-    if context.bundle_name is not None:
-        source: dict[str, Any] = {"name": context.bundle_name}
-        if context.bundle_items:
-            source["items"] = [
-                {"key": item["key"], "path": item["path"], "mode": int(item["mode"])}
-                for item in context.bundle_items
-            ]
+    if context.bundle_name is not None and context.bundle_items:
+        items = [
+            {"key": item["key"], "path": item["path"], "mode": int(item["mode"])}
+            for item in context.bundle_items
+        ]
+        source: dict[str, Any] = {"name": context.bundle_name, "items": items}
         volumes.append({"name": "repo-bin", "configMap": source})
         mounts.append({"name": "repo-bin", "mountPath": REPO_BIN, "readOnly": True})
     if plan.values:

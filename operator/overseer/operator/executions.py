@@ -52,6 +52,7 @@ EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 INVALID_PARAMETERS = "InvalidParameters"
 NOT_RUNNABLE = "DefinitionNotRunnable"
 INVALID_SPEC = "InvalidSpec"
+BIN_NOT_KEPT = "BinNotKept"
 _FINISHED_JOB = frozenset({"Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"})
 
 
@@ -205,6 +206,9 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
         except execution_job.DefinitionNotRunnableError as error:
             await _refuse(key, NOT_RUNNABLE, f"the definition cannot run: {error}", env)
             return
+        except BinNotKeptError as error:
+            await _refuse(key, BIN_NOT_KEPT, str(error), env)
+            return
         except pydantic.ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
@@ -224,23 +228,39 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
     await observe_execution(key, env)
 
 
-async def _read_bundle(body: Mapping[str, Any], client: kube.Kube) -> dict[str, Any] | None:
-    """The ``bin/`` ConfigMap of the execution's repository and commit, if there is one."""
+async def _read_bundle(body: Mapping[str, Any], client: kube.Kube) -> dict[str, Any]:
+    """The ``bin/`` ConfigMap of the execution's repository and commit.
+
+    Found by its commit label, so that an execution of a job deleted from git since
+    finds it too. Raises :class:`BinNotKeptError` when there is none: the sync keeps the
+    newest commit's bundle and those of executions that have not ended, and running
+    without the ``bin/`` the job was written for would fail in confusing ways.
+    """
     namespace = body["metadata"]["namespace"]
     spec = body.get("spec") or {}
+    commit = str(spec.get("commit", ""))
     job = await client.get("OverseerJob", namespace, str(spec.get("job", "")))
-    if job is None:
-        log.warning(
-            "execution %s/%s: OverseerJob %s is gone; running without its repository's bin/",
-            namespace,
-            body["metadata"]["name"],
-            spec.get("job"),
-        )
-        return None
-    repository = job["spec"]["source"]["repository"]
-    return await client.get(
-        "ConfigMap", namespace, bundle.bundle_name(repository, str(spec.get("commit", "")))
+    repository = job["spec"]["source"]["repository"] if job is not None else None
+    labels = {
+        bundle.LABEL_MANAGED_BY: bundle.MANAGER,
+        bundle.LABEL_COMMIT: bundle.label_value(commit),
+    }
+    async for configmap in client.list("ConfigMap", namespace, labels):
+        annotations = configmap["metadata"].get("annotations") or {}
+        if annotations.get(bundle.ANNOTATION_COMMIT) != commit:
+            continue
+        if repository is None or annotations.get(bundle.ANNOTATION_REPOSITORY) == repository:
+            return configmap
+    where = f"repository {repository}" if repository else "its repository"
+    raise BinNotKeptError(
+        f"the bin/ of {where} at commit {commit[:12]} is no longer kept (only the newest "
+        "synced commit's is, and those of executions that have not ended); create the "
+        "execution again with the commit in the OverseerRepository's status.commit"
     )
+
+
+class BinNotKeptError(Exception):
+    """The execution's commit has no ``bin/`` bundle any more."""
 
 
 async def _refuse(key: Key, reason: str, message: str, env: Environment) -> None:

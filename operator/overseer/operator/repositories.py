@@ -262,9 +262,9 @@ async def _publish_bundle(repo: Repository, revision: git.Revision, client: kube
         "uid": repo.uid,
     }
     files = [(f.path, f.mode, f.data) for f in revision.bin_files]
-    body = bundle.build_bundle(repo.name, repo.namespace, revision.commit, files, [owner])
-    if body is not None:
-        await client.create(body)
+    await client.create(
+        bundle.build_bundle(repo.name, repo.namespace, revision.commit, files, [owner])
+    )
     existing = {}
     async for configmap in client.list(
         "ConfigMap", repo.namespace, {bundle.LABEL_MANAGED_BY: bundle.MANAGER}
