@@ -5,11 +5,9 @@ items of its commit's ``bin/`` bundle) and :class:`JobSettings` in, plain manife
 The operator creates the Secret first, then the Job; both are named after the execution,
 so an operator restart finds them again and never creates a second one.
 
-Everything that reaches the container's ``command``, ``args`` or an env ``value`` is
-escaped (every ``$`` doubled): Kubernetes expands ``$(VAR)`` there, and a parameter
-such as ``$(HOME)`` must reach the job as written. The one deliberate reference is to a
-secret parameter's own variable, so a secret placed in the argv is substituted by the
-kubelet and never written into the Job. ``docs/executions.rst`` explains each choice.
+The job's command and the escaping of everything that reaches the container's
+``command``, ``args`` or an env ``value`` are :mod:`overseer.core.execution_command`'s.
+``docs/executions.rst`` explains each choice.
 """
 
 from __future__ import annotations
@@ -18,13 +16,12 @@ import base64
 import dataclasses
 import json
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from overseer import errors
 from overseer.core import bundle as bundle_
-from overseer.core import cmdspec, names
+from overseer.core import execution_command as command
+from overseer.core import names
 from overseer.crd import base, types
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
@@ -42,9 +39,7 @@ PARAMS_DIR = "/overseer/params"
 PARAMS_KEY = "params.json"
 PARAMS_FILE = f"{PARAMS_DIR}/{PARAMS_KEY}"
 LIBRARY_COPY = "/overseer/library-copy"
-SCRIPT_ENV = "OVERSEER_SCRIPT"
-NOOP = ("/bin/true",)
-SHELL = "/bin/sh"
+SCRIPT_ENV = command.SCRIPT_ENV
 
 CONTAINER = "job"
 INIT_CONTAINER = "overseer-library"
@@ -62,6 +57,11 @@ MANAGER = "overseer"
 COMPONENT = "execution"
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+# Re-exported: callers of the builder catch it, and the tests use these two.
+DefinitionNotRunnableError = command.DefinitionNotRunnableError
+escape = command.escape
+param_env_name = command.param_env_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,15 +105,6 @@ class ExecutionContext:
         )
 
 
-class DefinitionNotRunnableError(errors.InvalidDefinitionError):
-    """The definition is valid as a file but cannot become a pod; ``field`` says where."""
-
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        self.problems = tuple(problems)
-        self.field = self.problems[0][0]
-        super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems))
-
-
 # --- names and escaping ----------------------------------------------------------------
 
 
@@ -128,21 +119,6 @@ def job_name(execution_name: str) -> str:
 def parameters_secret_name(execution_name: str) -> str:
     """The name of the Secret that holds an execution's parameters."""
     return f"{job_name(execution_name)}-params"
-
-
-def escape(text: str) -> str:
-    """``text`` as Kubernetes must be given it so that ``$(VAR)`` expansion leaves it as is."""
-    return text.replace("$", "$$")
-
-
-def param_env_name(name: str) -> str:
-    """``OVERSEER_PARAM_<NAME>``: the variable that carries a parameter (``param``'s rule)."""
-    return param.env_name(name)
-
-
-def _reference(name: str) -> str:
-    """The one kind of unescaped text: a reference the kubelet replaces by the variable."""
-    return f"$({param_env_name(name)})"
 
 
 # --- checks ----------------------------------------------------------------------------
@@ -195,7 +171,7 @@ def check_runnable(definition: defn.JobDefinition) -> list[tuple[str, str]]:
             problems.append((f"env.{name}", "contains a NUL character, which no variable can"))
     owners: dict[str, str] = {}
     for name in sorted(definition.parameters or {}):
-        variable = param_env_name(name)
+        variable = command.param_env_name(name)
         if variable in owners:
             problems.append(
                 (
@@ -205,92 +181,6 @@ def check_runnable(definition: defn.JobDefinition) -> list[tuple[str, str]]:
             )
         owners.setdefault(variable, name)
     return problems
-
-
-# --- the command ---------------------------------------------------------------------
-
-
-def _marker(texts: Sequence[str]) -> str:
-    """A string found in none of ``texts``: private-use characters, one more than any run."""
-    longest = max((len(run) for t in texts for run in re.findall("\ue000+", t)), default=0)
-    return "\ue000" * (longest + 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """The execution's parameters: the values it runs with and those the job accepts."""
-
-    template: cmdspec.Template | None
-    values: dict[str, str]
-    accepted: dict[str, defn.Parameter]
-
-    @property
-    def secret(self) -> frozenset[str]:
-        """Secret parameters that have a value."""
-        return frozenset(n for n in self.values if self.accepted[n].secret)
-
-
-def _plan(definition: defn.JobDefinition, supplied: Mapping[str, str]) -> _Plan:
-    """Resolve and check the parameters (raises :class:`cmdspec.ParameterError`)."""
-    template = None
-    if definition.cmdspec is not None:
-        try:
-            template = cmdspec.parse_cmdspec(definition.cmdspec)
-        except cmdspec.CmdspecError as error:
-            raise DefinitionNotRunnableError([("cmdspec", str(error))]) from None
-    accepted = dict(cmdspec.effective_parameters(template, definition.parameters))
-    values = cmdspec.resolve_parameters(supplied, accepted)
-    nul = [cmdspec.Problem(n, "contains a NUL character") for n, v in values.items() if "\0" in v]
-    if nul:
-        raise cmdspec.ParameterError(nul)
-    if template is not None:
-        cmdspec.build_argv(template, values, accepted)  # refuses '-' leading positionals
-    return _Plan(template, values, accepted)
-
-
-def _cmdspec_args(template: cmdspec.Template, plan: _Plan) -> list[str]:
-    """The escaped argv; each secret value is a ``$(OVERSEER_PARAM_X)`` reference.
-
-    The argv is built again with a placeholder for each secret value (the real values
-    were checked by :func:`_plan`), then each placeholder becomes the reference.
-    """
-    if not plan.secret:
-        return [escape(arg) for arg in cmdspec.build_argv(template, plan.values, plan.accepted)]
-    literals = [template.program]
-    literals += [item.value for item in template.items if isinstance(item, cmdspec.Literal)]
-    mark = _marker([*literals, *plan.values.values()])
-    placeholders = {
-        n: f"{mark}{n}{mark}" if n in plan.secret else v for n, v in plan.values.items()
-    }
-    relaxed = {
-        n: defn.Parameter() if n in plan.secret else spec for n, spec in plan.accepted.items()
-    }
-    args = []
-    for arg in cmdspec.build_argv(template, placeholders, relaxed):
-        pieces = arg.split(mark)
-        args.append(
-            "".join(escape(p) if i % 2 == 0 else _reference(p) for i, p in enumerate(pieces))
-        )
-    return args
-
-
-def _job_args(definition: defn.JobDefinition, plan: _Plan) -> list[str]:
-    """The supervisor's arguments, escaped: options, ``--``, then the job's argv."""
-    if plan.template is not None:
-        return ["--", *_cmdspec_args(plan.template, plan)]
-    if isinstance(definition.command, list):
-        return ["--", *(escape(arg) for arg in definition.command)]
-    if isinstance(definition.command, str):
-        return ["--", SHELL, "-c", escape(definition.command)]
-    if definition.script is not None:
-        # $1, $2 ...: every accepted parameter by name (Kubernetes stores maps sorted, so
-        # the written order cannot be kept); '' for one without a value, so none shifts.
-        positional = [
-            _reference(n) if n in plan.secret else escape(plan.values.get(n, ""))
-            for n in sorted(plan.accepted)
-        ]
-        return ["--script-env", SCRIPT_ENV, "--", *positional]
-    return ["--", *NOOP]
 
 
 # --- the pieces of the pod -------------------------------------------------------------
@@ -326,11 +216,11 @@ def _metadata(context: ExecutionContext, name: str) -> dict[str, Any]:
     }
 
 
-def _env(context: ExecutionContext, plan: _Plan) -> list[dict[str, Any]]:
+def _env(context: ExecutionContext, plan: command.Plan) -> list[dict[str, Any]]:
     """The definition's variables, Overseer's, then one per parameter with a value."""
     definition = context.spec.definition
     given = sorted((definition.env or {}).items())
-    env: list[dict[str, Any]] = [{"name": n, "value": escape(v)} for n, v in given]
+    env: list[dict[str, Any]] = [{"name": n, "value": command.escape(v)} for n, v in given]
     own = {
         "OVERSEER_JOB": definition.name,
         "OVERSEER_EXECUTION": context.spec.execution_id,
@@ -339,16 +229,16 @@ def _env(context: ExecutionContext, plan: _Plan) -> list[dict[str, Any]]:
     }
     if plan.values:
         own[param.ENV_FILE] = PARAMS_FILE
-    env += [{"name": name, "value": escape(value)} for name, value in own.items()]
+    env += [{"name": name, "value": command.escape(value)} for name, value in own.items()]
     secret_name = parameters_secret_name(context.name)
     for name, value in sorted(plan.values.items()):
         if name in plan.secret:
             source = {"secretKeyRef": {"name": secret_name, "key": _secret_key(name)}}
-            env.append({"name": param_env_name(name), "valueFrom": source})
+            env.append({"name": command.param_env_name(name), "valueFrom": source})
         else:
-            env.append({"name": param_env_name(name), "value": escape(value)})
+            env.append({"name": command.param_env_name(name), "value": command.escape(value)})
     if definition.script is not None:
-        env.append({"name": SCRIPT_ENV, "value": escape(definition.script)})
+        env.append({"name": SCRIPT_ENV, "value": command.escape(definition.script)})
     return env
 
 
@@ -357,7 +247,7 @@ def _secret_key(name: str) -> str:
 
 
 def _volumes(
-    context: ExecutionContext, plan: _Plan, *, custom_image: bool
+    context: ExecutionContext, plan: command.Plan, *, custom_image: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The pod's volumes and the job container's mounts."""
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
@@ -428,7 +318,7 @@ def build_parameters_secret(context: ExecutionContext) -> dict[str, Any] | None:
     ``param.<name>`` each secret one, for its ``OVERSEER_PARAM_`` variable. Raises
     :class:`overseer.core.cmdspec.ParameterError` for unacceptable parameters.
     """
-    plan = _plan(context.spec.definition, context.spec.parameters)
+    plan = command.plan(context.spec.definition, context.spec.parameters)
     if not plan.values:
         return None
     data = {PARAMS_KEY: json.dumps(plan.values, sort_keys=True, ensure_ascii=False)}
@@ -456,13 +346,13 @@ def build_execution_job(
     problems = check_runnable(definition)
     if problems:
         raise DefinitionNotRunnableError(problems)
-    plan = _plan(definition, context.spec.parameters)
+    plan = command.plan(definition, context.spec.parameters)
     custom_image = definition.image not in (None, settings.library_image)
     volumes, mounts = _volumes(context, plan, custom_image=custom_image)
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "command": [escape(SUPERVISOR)],
-        "args": _job_args(definition, plan),
+        "command": [command.escape(SUPERVISOR)],
+        "args": command.job_args(definition, plan),
         "env": _env(context, plan),
         "volumeMounts": mounts,
         "securityContext": _container_security(),
