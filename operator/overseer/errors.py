@@ -146,6 +146,52 @@ class GitTimeoutError(GitUnreachableError):
     reason = "Timeout"
 
 
+class WebhookError(OverseerError):
+    """A delivery failed for a reason a later attempt may not share: retry."""
+
+    policy = Policy.WAITING
+    reason = "WebhookError"
+
+
+class WebhookUrlRefusedError(WebhookError):
+    """The URL is not http(s), holds credentials, or points at a private address."""
+
+    policy = Policy.STALLED
+    reason = "UrlRefused"
+
+
+class WebhookSecretError(WebhookError):
+    """The signing secret is malformed (a ``whsec_`` prefix with invalid base64)."""
+
+    policy = Policy.STALLED
+    reason = "InvalidSecret"
+
+
+class WebhookRejectedError(WebhookError):
+    """The receiver answered with a 4xx (other than 408 and 429) or a redirect."""
+
+    policy = Policy.STALLED
+    reason = "Rejected"
+
+
+class WebhookServerError(WebhookError):
+    """The receiver answered 5xx, 408 or 429: retry later."""
+
+    reason = "ServerError"
+
+
+class WebhookUnreachableError(WebhookError):
+    """The receiver could not be reached (DNS, refused connection, TLS, reset)."""
+
+    reason = "Unreachable"
+
+
+class WebhookTimeoutError(WebhookUnreachableError):
+    """The receiver did not answer within the timeout."""
+
+    reason = "Timeout"
+
+
 def secret_variants(secret: str) -> set[str]:
     """Every form in which a secret may be quoted: whole, URL-encoded, its lines."""
     variants = {secret, secret.strip(), urllib.parse.quote(secret, safe="")}

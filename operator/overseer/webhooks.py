@@ -43,13 +43,13 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"overseer/{overseer.__version__}"
 _MAX_ERROR = 512
 
-# The error classes, under this module's name for callers that only import the adapter.
-WebhookError = core.WebhookError
-WebhookUrlRefusedError = core.WebhookUrlRefusedError
-WebhookRejectedError = core.WebhookRejectedError
-WebhookServerError = core.WebhookServerError
-WebhookUnreachableError = core.WebhookUnreachableError
-WebhookTimeoutError = core.WebhookTimeoutError
+# The error classes (overseer.errors), under this module's name for callers of the adapter.
+WebhookError = errors.WebhookError
+WebhookUrlRefusedError = errors.WebhookUrlRefusedError
+WebhookRejectedError = errors.WebhookRejectedError
+WebhookServerError = errors.WebhookServerError
+WebhookUnreachableError = errors.WebhookUnreachableError
+WebhookTimeoutError = errors.WebhookTimeoutError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Result:
 
     record: execution_.Delivery
     status_code: int | None = None
-    error: core.WebhookError | None = None
+    error: errors.WebhookError | None = None
 
     @property
     def delivered(self) -> bool:
@@ -86,7 +86,7 @@ class Result:
 class _Answer(NamedTuple):
     status_code: int | None
     retry_after: timedelta | None
-    error: core.WebhookError | None
+    error: errors.WebhookError | None
 
 
 def new_client(policy: SendPolicy = DEFAULT_POLICY) -> httpx.AsyncClient:
@@ -112,15 +112,15 @@ async def send(
     now = now or datetime.now(UTC)
     attempts = message.attempts + 1
     answer = _Answer(None, None, None)
-    error: core.WebhookError | None
+    error: errors.WebhookError | None
     try:
         async with asyncio.timeout(policy.timeout):
             answer = await _post(message, secret, client, policy, now)
         error = answer.error
-    except core.WebhookError as exc:
+    except errors.WebhookError as exc:
         error = exc
     except TimeoutError:
-        error = core.WebhookTimeoutError(
+        error = errors.WebhookTimeoutError(
             f"{core.display_url(message.url)} did not answer within {policy.timeout:g}s"
         )
     except Exception as exc:  # the adapter's boundary: no library error escapes unwrapped
@@ -206,14 +206,14 @@ async def _post(
     quoted = errors.scrub(body.decode("utf-8", "replace"), [secret]).strip()[:200]
     said = f"{shown} answered {code}" + (f": {quoted}" if quoted else "")
     if 300 <= code < 400:
-        error: core.WebhookError = core.WebhookRejectedError(
+        error: errors.WebhookError = errors.WebhookRejectedError(
             f"{shown} answered {code}, a redirect: not followed (it could point anywhere); "
             "configure the final URL"
         )
     elif 400 <= code < 500 and code not in {408, 429}:
-        error = core.WebhookRejectedError(f"{said}; not retried, fix the receiver")
+        error = errors.WebhookRejectedError(f"{said}; not retried, fix the receiver")
     else:
-        error = core.WebhookServerError(f"{said}; retried with backoff")
+        error = errors.WebhookServerError(f"{said}; retried with backoff")
     retry_after = core.parse_retry_after(response.headers.get("Retry-After"), now)
     return _Answer(code, retry_after, error)
 
@@ -224,12 +224,12 @@ async def _resolve(target: core.Target, policy: core.UrlPolicy) -> core.Address:
     try:
         infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise core.WebhookUnreachableError(
+        raise errors.WebhookUnreachableError(
             f"webhook host {target.host!r} could not be resolved: {exc}"
         ) from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
-        raise core.WebhookUnreachableError(f"webhook host {target.host!r} has no address")
+        raise errors.WebhookUnreachableError(f"webhook host {target.host!r} has no address")
     for address in addresses:
         core.check_address(address, policy)
     return addresses[0]
@@ -252,11 +252,11 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)[:limit]
 
 
-def _wrap(exc: Exception, url: str, secret: str) -> core.WebhookError:
+def _wrap(exc: Exception, url: str, secret: str) -> errors.WebhookError:
     shown = core.display_url(url)
     detail = errors.scrub(f"{type(exc).__name__}: {exc}", [secret])
     if isinstance(exc, httpx.TimeoutException):
-        return core.WebhookTimeoutError(f"{shown} timed out: {detail}")
+        return errors.WebhookTimeoutError(f"{shown} timed out: {detail}")
     if isinstance(exc, httpx.TransportError | OSError):
-        return core.WebhookUnreachableError(f"{shown} could not be reached: {detail}")
-    return core.WebhookError(f"posting to {shown} failed: {detail}; retried with backoff")
+        return errors.WebhookUnreachableError(f"{shown} could not be reached: {detail}")
+    return errors.WebhookError(f"posting to {shown} failed: {detail}; retried with backoff")

@@ -21,7 +21,11 @@ class Request:
 class Recorder:
     url: str
     requests: list[Request] = field(default_factory=list)
+    script: list[tuple[int, float]] = field(default_factory=list)
+    """Replies to the next requests, in order: (status, seconds to wait before answering).
+    Once it is used up, every request gets the server's ``status`` at once."""
     _arrived: threading.Condition = field(default_factory=threading.Condition)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Request]:
         with self._arrived:
@@ -42,13 +46,19 @@ def serve(address: str = "127.0.0.1", status: int = 200) -> Iterator[Recorder]:
                 recorder.requests.append(
                     Request(self.command, self.path, dict(self.headers.items()), body)
                 )
+                answer, delay = recorder.script.pop(0) if recorder.script else (status, 0.0)
                 recorder._arrived.notify_all()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            payload = b"recorded\n"
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            if delay and recorder._stopping.wait(delay):
+                return
+            try:
+                self.send_response(answer)
+                self.send_header("Content-Type", "text/plain")
+                payload = b"recorded\n"
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client gave up waiting (a delayed answer)
 
         do_GET = do_POST = do_PUT = _record  # noqa: N815
 
@@ -63,5 +73,6 @@ def serve(address: str = "127.0.0.1", status: int = 200) -> Iterator[Recorder]:
     try:
         yield recorder
     finally:
+        recorder._stopping.set()
         server.shutdown()
         server.server_close()

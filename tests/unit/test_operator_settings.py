@@ -47,3 +47,51 @@ def test_retention_keeps_jobs_an_hour_and_executions_forever_unless_told() -> No
 def test_bad_settings_are_refused_with_a_useful_message(env: dict[str, str], words: str) -> None:
     with pytest.raises(SettingsError, match=words):
         Settings.from_env(env)
+
+
+# --- webhooks -------------------------------------------------------------------------
+
+
+def test_webhook_settings_defaults_and_overrides() -> None:
+    webhooks = Settings.from_env({}).webhooks
+    assert webhooks.api_url == "http://localhost:8000"
+    assert webhooks.secret == ""
+    assert webhooks.url_policy.allow_private is False
+    secret = "whsec_" + "a2V5LWJ5dGVzLWZvci10aGUtdGVzdA=="
+    webhooks = Settings.from_env(
+        {
+            "OVERSEER_API_URL": "https://overseer.example.com/",
+            "OVERSEER_WEBHOOK_SECRET": secret,
+            "OVERSEER_WEBHOOK_ALLOW_PRIVATE": "true",
+            "OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "10.20.0.0/16, 127.0.0.1",
+            "OVERSEER_SERVICE_CIDR": "10.96.0.0/12",
+            "OVERSEER_WEBHOOK_TIMEOUT": "3s",
+            "OVERSEER_WEBHOOK_CONCURRENCY": "4",
+        }
+    ).webhooks
+    assert webhooks.api_url == "https://overseer.example.com/"
+    assert webhooks.secret == secret
+    assert webhooks.url_policy.allow_private is True
+    assert [str(n) for n in webhooks.url_policy.allowed] == ["10.20.0.0/16", "127.0.0.1/32"]
+    assert [str(n) for n in webhooks.url_policy.service_cidrs] == ["10.96.0.0/12"]
+    assert (webhooks.timeout, webhooks.concurrency) == (3.0, 4)
+    assert webhooks.send_policy.timeout == 3.0
+    # the secret never shows in a repr (settings may be logged)
+    assert secret not in repr(Settings.from_env({"OVERSEER_WEBHOOK_SECRET": secret}))
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"OVERSEER_API_URL": "overseer.example.com"}, "OVERSEER_API_URL"),
+        ({"OVERSEER_WEBHOOK_SECRET": "whsec_!!not base64!!"}, "OVERSEER_WEBHOOK_SECRET"),
+        ({"OVERSEER_WEBHOOK_ALLOW_PRIVATE": "maybe"}, "OVERSEER_WEBHOOK_ALLOW_PRIVATE"),
+        ({"OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/33"}, "OVERSEER_WEBHOOK_ALLOWED"),
+        ({"OVERSEER_WEBHOOK_TIMEOUT": "soon"}, "OVERSEER_WEBHOOK_TIMEOUT"),
+        ({"OVERSEER_WEBHOOK_CONCURRENCY": "0"}, "OVERSEER_WEBHOOK_CONCURRENCY"),
+    ],
+)
+def test_bad_webhook_settings_are_refused_naming_them(env: dict[str, str], words: str) -> None:
+    with pytest.raises(SettingsError, match=words) as caught:
+        Settings.from_env(env)
+    assert "not base64!!" not in str(caught.value)

@@ -37,53 +37,15 @@ from overseer.crd import execution as execution_
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
 SIGNATURE_VERSION = "v1"
 
-# --- errors (proposed for overseer.errors once the operator wiring lands) ---------------
+# --- errors (in overseer.errors; here under their old names for callers of this module) --
 
-
-class WebhookError(errors.OverseerError):
-    """A delivery failed for a reason a later attempt may not share: retry."""
-
-    policy = errors.Policy.WAITING
-    reason = "WebhookError"
-
-
-class WebhookUrlRefusedError(WebhookError):
-    """The URL is not http(s), holds credentials, or points at a private address."""
-
-    policy = errors.Policy.STALLED
-    reason = "UrlRefused"
-
-
-class WebhookSecretError(WebhookError):
-    """The signing secret is malformed (a ``whsec_`` prefix with invalid base64)."""
-
-    policy = errors.Policy.STALLED
-    reason = "InvalidSecret"
-
-
-class WebhookRejectedError(WebhookError):
-    """The receiver answered with a 4xx (other than 408 and 429) or a redirect."""
-
-    policy = errors.Policy.STALLED
-    reason = "Rejected"
-
-
-class WebhookServerError(WebhookError):
-    """The receiver answered 5xx, 408 or 429: retry later."""
-
-    reason = "ServerError"
-
-
-class WebhookUnreachableError(WebhookError):
-    """The receiver could not be reached (DNS, refused connection, TLS, reset)."""
-
-    reason = "Unreachable"
-
-
-class WebhookTimeoutError(WebhookUnreachableError):
-    """The receiver did not answer within the timeout."""
-
-    reason = "Timeout"
+WebhookError = errors.WebhookError
+WebhookUrlRefusedError = errors.WebhookUrlRefusedError
+WebhookSecretError = errors.WebhookSecretError
+WebhookRejectedError = errors.WebhookRejectedError
+WebhookServerError = errors.WebhookServerError
+WebhookUnreachableError = errors.WebhookUnreachableError
+WebhookTimeoutError = errors.WebhookTimeoutError
 
 
 # --- payload ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from overseer import archive, kube
 from overseer.core import execution_job, sync
 from overseer.crd import base
 from overseer.crd import job as job_crd
-from overseer.operator import executions, output, repositories
+from overseer.operator import deliveries, executions, output, repositories
 from overseer.operator.settings import Settings
 
 PREFIX = "overseer.dev"
@@ -259,3 +259,34 @@ async def follow_job(
     assert namespace is not None, "Jobs are namespaced"
     key = executions.Key(namespace, labels[EXECUTION_LABEL])
     await executions.observe_execution(key, _executions_env(memo))
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+@kopf.on.startup()
+async def configure_webhooks(*, memo: kopf.Memo, **_: Any) -> None:
+    """Deliver executions' status events to their hooks (after configure_executions)."""
+
+    def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
+        kopf.event(obj, type=type_, reason=reason, message=message)
+
+    if not memo.settings.webhooks.secret:
+        logging.getLogger(__name__).warning(
+            "no webhook signing secret (OVERSEER_WEBHOOK_SECRET): hooks stay Pending, unsent"
+        )
+    memo.deliveries = deliveries.Deliveries(memo.kube, memo.settings, memo.executions, post_event)
+
+
+@kopf.on.cleanup()
+async def stop_webhooks(*, memo: kopf.Memo, **_: Any) -> None:
+    delivering = getattr(memo, "deliveries", None)
+    if delivering is not None:
+        await delivering.close()
+
+
+@kopf.on.event(base.GROUP, base.VERSION, "overseerexecutions")
+async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Each change of an execution (the listing at start-up too) may owe deliveries.
+    Async so that it runs in the event loop, where the lanes live; it never blocks."""
+    memo.deliveries.notice(dict(body), deleted=type == "DELETED")

@@ -12,6 +12,7 @@ from typing import cast, get_args
 from overseer.core import execution_job
 from overseer.core import retention as retention_
 from overseer.crd import types
+from overseer.operator import webhook_settings
 
 
 class SettingsError(ValueError):
@@ -44,6 +45,12 @@ class Settings:
     """Seconds a finished execution keeps its Job and pod once its output is archived."""
     execution_ttl: float | None = None
     """Seconds after which a finished execution and its output are deleted; None keeps them."""
+
+    # --- webhooks (overseer.operator.webhook_settings) ---
+    webhooks: webhook_settings.WebhookSettings = dataclasses.field(
+        default_factory=webhook_settings.WebhookSettings
+    )
+    """Webhook deliveries: API URL, signing secret, URL policy, timeout."""
 
     @property
     def retention(self) -> retention_.Retention:
@@ -94,6 +101,11 @@ class Settings:
             raise SettingsError(
                 f"OVERSEER_ARCHIVE_DIR is {str(archive_dir)!r}; use an absolute path"
             )
+        # --- webhooks ---
+        try:
+            webhooks = webhook_settings.WebhookSettings.from_env(env)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
         return cls(
             namespaces=namespaces,
             cache_dir=Path(env.get("OVERSEER_CACHE_DIR", str(cls.cache_dir))),
@@ -106,6 +118,7 @@ class Settings:
             image_pull_policy=cast("execution_job.PullPolicy", pull_policy),
             finished_job_ttl=finished_job_ttl,
             execution_ttl=execution_ttl,
+            webhooks=webhooks,
         )
 
 

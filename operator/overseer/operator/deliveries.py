@@ -1,0 +1,237 @@
+"""Webhook deliveries: post each status event an execution owes; record every attempt.
+
+:meth:`Deliveries.notice` sees every watch event of every OverseerExecution (the
+listing after an operator start included). When the execution's frozen definition
+has ``hooks`` and the events in its status owe deliveries
+(:func:`overseer.core.webhooks.plan_deliveries`), it starts a *lane* per URL: a task
+that sends that URL's owed events one at a time, in event order, until none is owed.
+
+Each round of a lane re-reads the execution (never a watch body that may be older
+than the lane's own last write), takes the first delivery owed to its URL, and
+either sends it (:func:`overseer.webhooks.send`, one attempt, at most
+``concurrency`` attempts in flight over all lanes) or, when the record says to try
+later, waits on an asyncio timer until ``nextAttemptAt`` (or until a watch event
+wakes it). No polling: a lane with nothing owed ends, and the next event starts it.
+
+Every attempt's record is folded into ``status.deliveries``
+(:func:`overseer.core.delivery_records.merge_records`) under the execution's lock,
+the :class:`~overseer.operator.executions.Tracker`'s that the observe path holds
+while it writes the status, after re-reading the execution, and written as a merge
+patch of ``deliveries`` alone: neither writer undoes the other's.
+
+At least once: a delivery stays owed until its Delivered or Failed record is
+written. An operator stopped between the receiver's answer and that write sends it
+again after its restart, under the same ``webhook-id``. A refused URL or a rejected
+delivery is Failed at once, with a Warning Event on the execution, and never
+retried. Without a signing secret nothing is sent: the delivery stays Pending with
+an error saying so, and is sent once the operator runs with a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pydantic
+
+from overseer import kube, webhooks
+from overseer.core import delivery_records
+from overseer.core import webhooks as core
+from overseer.crd import base
+from overseer.crd import execution as execution_
+from overseer.operator import executions
+from overseer.operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Lane = tuple[executions.Key, str]
+"""One execution and one URL: its deliveries go one at a time, in event order."""
+
+NOT_SIGNED = (
+    "not sent: the operator has no webhook signing secret; set OVERSEER_WEBHOOK_SECRET "
+    "(the chart's webhooks.signingSecret.existingSecret) and restart it"
+)
+
+
+class Deliveries:
+    """The lanes of this process; build once at start-up, :meth:`close` at shutdown."""
+
+    def __init__(
+        self,
+        client: kube.Kube,
+        settings: Settings,
+        tracker: executions.Tracker,
+        post_event: executions.EventPoster,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._webhooks = settings.webhooks
+        self._policy = settings.webhooks.send_policy
+        self._tracker = tracker
+        self._post_event = post_event
+        self._http = http or webhooks.new_client(self._policy)
+        self._slots = asyncio.Semaphore(settings.webhooks.concurrency)
+        self._lanes: dict[Lane, asyncio.Task[None]] = {}
+        self._wake: dict[Lane, asyncio.Event] = {}
+
+    def notice(self, body: Mapping[str, Any], *, deleted: bool = False) -> None:
+        """An execution as a watch event shows it: start (or wake) the lanes it needs."""
+        metadata = body.get("metadata") or {}
+        key = executions.Key(str(metadata.get("namespace")), str(metadata.get("name")))
+        if deleted:
+            for lane in [lane for lane in self._lanes if lane[0] == key]:
+                self._lanes.pop(lane).cancel()
+                self._wake.pop(lane, None)
+            return
+        spec = body.get("spec") or {}
+        if not delivery_records.hooks_of(spec):
+            return
+        try:
+            owed = delivery_records.plan_from_status(spec, body.get("status"))
+        except pydantic.ValidationError:
+            return  # not a status this operator wrote; the observe path will rewrite it
+        for url in dict.fromkeys(o.url for o in owed):
+            lane = (key, url)
+            if lane in self._lanes:
+                self._wake[lane].set()
+                continue
+            self._wake[lane] = asyncio.Event()
+            self._lanes[lane] = asyncio.create_task(
+                self._run(lane), name=f"webhooks {key} {core.display_url(url)}"
+            )
+
+    async def close(self) -> None:
+        """Stop every lane (an attempt in flight is sent again after a restart)."""
+        tasks = list(self._lanes.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._http.aclose()
+
+    @property
+    def lanes(self) -> frozenset[Lane]:
+        """The lanes running now (for tests and debugging)."""
+        return frozenset(self._lanes)
+
+    async def _run(self, lane: Lane) -> None:
+        key, url = lane
+        wake = self._wake[lane]
+        failures = 0
+        try:
+            while True:
+                wake.clear()
+                try:
+                    until = await self._step(key, url)
+                    failures = 0
+                except kube.KubeError as error:
+                    delay = min(self._settings.retry_max, self._settings.retry_min * 2**failures)
+                    failures += 1
+                    log.warning(
+                        "webhooks of execution %s: %s; trying again in %.0fs",
+                        key,
+                        error.message,
+                        delay,
+                    )
+                    until = datetime.now(UTC) + timedelta(seconds=delay)
+                if until is None:
+                    if wake.is_set():
+                        continue  # a watch event came in while this lane looked: look again
+                    return
+                if until is not _NOW:
+                    delay = (until - datetime.now(UTC)).total_seconds()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.0) + 0.05)
+        finally:
+            # Synchronous with the last look above: a notice after it starts a new lane.
+            if self._lanes.get(lane) is asyncio.current_task():
+                del self._lanes[lane]
+                self._wake.pop(lane, None)
+
+    async def _step(self, key: executions.Key, url: str) -> datetime | None:
+        """One round: None when nothing is owed to ``url``, else when to look again."""
+        body = await self._client.get("OverseerExecution", key.namespace, key.name)
+        if body is None:
+            return None
+        spec = body.get("spec") or {}
+        try:
+            owed = delivery_records.plan_from_status(spec, body.get("status"))
+        except pydantic.ValidationError as error:
+            log.warning("webhooks of execution %s: its status is unreadable: %s", key, error)
+            return None
+        head = delivery_records.next_in_lane(owed, url)
+        if head is None:
+            return None
+        until = delivery_records.wait_until(head, datetime.now(UTC))
+        if until is not None:
+            return until
+        return await self._attempt(key, body, head)
+
+    async def _attempt(
+        self, key: executions.Key, body: Mapping[str, Any], head: core.Owed
+    ) -> datetime | None:
+        """Send ``head`` once and record the outcome; None to stop the lane."""
+        spec = body.get("spec") or {}
+        url = head.url
+        message = core.build_message(
+            head,
+            job=delivery_records.job_name(spec),
+            execution_id=str(spec.get("executionId", "")),
+            execution_uid=str(body["metadata"].get("uid", "")),
+            api_url=self._webhooks.api_url,
+        )
+        if not self._webhooks.secret:
+            record = execution_.Delivery(
+                event_id=message.event_id,
+                url=url,
+                status="Pending",
+                attempts=message.attempts,
+                last_error=NOT_SIGNED,
+            )
+            if await self._record(key, record):
+                self._post_event(body, "Warning", "WebhookNotSigned", NOT_SIGNED)
+            return None  # sent by the next operator, started with a secret
+        async with self._slots:
+            result = await webhooks.send(message, self._webhooks.secret, self._http, self._policy)
+        if not await self._record(key, result.record):
+            return None  # nothing changed (the execution is gone): stop rather than loop
+        if result.record.status == "Failed":
+            reason = f"Webhook{result.error.reason}" if result.error else "WebhookFailed"
+            self._post_event(
+                body,
+                "Warning",
+                reason,
+                f"webhook {head.event.status} to {core.display_url(url)} failed: "
+                f"{result.record.last_error}",
+            )
+        return _NOW
+
+    async def _record(self, key: executions.Key, record: execution_.Delivery) -> bool:
+        """Fold ``record`` into ``status.deliveries``; whether anything was written."""
+        async with self._tracker.hold(key):
+            body = await self._client.get("OverseerExecution", key.namespace, key.name)
+            if body is None:
+                return False
+            current = [
+                execution_.Delivery.model_validate(d)
+                for d in (body.get("status") or {}).get("deliveries") or ()
+            ]
+            merged = delivery_records.merge_records(current, [record])
+            if merged == current:
+                return False
+            await self._client.patch_status(
+                "OverseerExecution",
+                key.namespace,
+                key.name,
+                {"deliveries": [base.to_body(d) for d in merged]},
+            )
+            return True
+
+
+_NOW = datetime.min.replace(tzinfo=UTC)
+"""Look again at once (an attempt was made and recorded)."""
