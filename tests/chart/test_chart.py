@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from overseer.operator.settings import Settings
 from tests.chart.conftest import CHART, ROOT, Render, Rendered
 from tests.support.cluster import Kube
 
@@ -161,6 +162,36 @@ def test_values_reach_the_pod(render: Render) -> None:
     assert spec["hostAliases"][0]["hostnames"] == ["kubernetes.default.svc"]
 
 
+def test_webhook_values_reach_the_operator_as_settings_it_accepts(render: Render) -> None:
+    # Without values: no secret (nothing is sent), private targets refused
+    env = {e["name"]: e for e in operator_container(render())["env"]}
+    assert "OVERSEER_WEBHOOK_SECRET" not in env and "OVERSEER_API_URL" not in env
+    assert env["OVERSEER_WEBHOOK_ALLOW_PRIVATE"]["value"] == "false"
+    rendered = render(
+        {
+            "webhooks": {
+                "apiUrl": "https://overseer.example.com",
+                "signingSecret": {"existingSecret": "overseer-webhooks", "key": "hmac"},
+                "allowedNetworks": ["10.20.0.0/16", "fd00::/8"],
+                "serviceCidrs": ["10.96.0.0/12"],
+                "timeout": "3s",
+            }
+        }
+    )
+    env = {e["name"]: e for e in operator_container(rendered)["env"]}
+    # the signing secret comes from the Secret, never as a plain value
+    assert env["OVERSEER_WEBHOOK_SECRET"] == {
+        "name": "OVERSEER_WEBHOOK_SECRET",
+        "valueFrom": {"secretKeyRef": {"name": "overseer-webhooks", "key": "hmac"}},
+    }
+    values = {name: e["value"] for name, e in env.items() if "value" in e}
+    settings = Settings.from_env({**values, "OVERSEER_WEBHOOK_SECRET": "s3cret"}).webhooks
+    assert settings.api_url == "https://overseer.example.com"
+    assert [str(n) for n in settings.url_policy.allowed] == ["10.20.0.0/16", "fd00::/8"]
+    assert [str(n) for n in settings.url_policy.service_cidrs] == ["10.96.0.0/12"]
+    assert (settings.timeout, settings.url_policy.allow_private) == (3.0, False)
+
+
 def test_the_service_account_token_is_mounted_only_where_asked(render: Render) -> None:
     account = render().one("ServiceAccount")
     assert account["automountServiceAccountToken"] is False
@@ -263,6 +294,14 @@ def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
         ({"replicas": 1}, "replicas"),
         ({"operator": {"replica": 1}}, "replica"),
         ({"serviceAccount": {"create": "yes"}}, "/serviceAccount/create"),
+        ({"webhooks": {"timeout": "soon"}}, "/webhooks/timeout"),
+        ({"webhooks": {"allowPrivate": "yes"}}, "/webhooks/allowPrivate"),
+        ({"webhooks": {"allowedNetworks": ["ten/8"]}}, "/webhooks/allowedNetworks/0"),
+        ({"webhooks": {"apiUrl": "overseer.example.com"}}, "/webhooks/apiUrl"),
+        (
+            {"webhooks": {"signingSecret": {"existingSecret": "Bad_Name"}}},
+            "/webhooks/signingSecret",
+        ),
     ],
     ids=lambda v: json.dumps(v) if isinstance(v, dict) else "",
 )
