@@ -13,7 +13,7 @@ from overseer.operator.settings import Settings, SettingsError
 
 DESCRIPTION = """\
 Run the Overseer operator: sync OverseerRepositories from git into OverseerJobs,
-and run each OverseerExecution as a Kubernetes Job.
+run each OverseerExecution as a Kubernetes Job, and post its status events to its hooks.
 
 Configuration comes from the environment:
   KUBECONFIG              kubeconfig to use (in-cluster credentials when unset)
@@ -23,6 +23,10 @@ Configuration comes from the environment:
   OVERSEER_RETRY_MIN/MAX  backoff after temporary failures (default 5s, 5m)
   OVERSEER_LIBRARY_IMAGE  image job pods run in (default localhost/overseer/library:dev)
   OVERSEER_IMAGE_PULL_POLICY  pull policy of job pods' images (default IfNotPresent)
+  OVERSEER_API_URL        the API's base URL in webhook payloads (default http://localhost:8000)
+  OVERSEER_WEBHOOK_SECRET signing secret of webhook deliveries (nothing is sent without one)
+  OVERSEER_WEBHOOK_ALLOW_PRIVATE, OVERSEER_WEBHOOK_ALLOWED_NETWORKS, OVERSEER_SERVICE_CIDR,
+  OVERSEER_WEBHOOK_TIMEOUT  webhook URL policy and timeout (docs/webhooks.rst)
 """
 
 

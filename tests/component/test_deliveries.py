@@ -1,0 +1,149 @@
+"""The operator's delivery lanes against a real receiver on 127.0.0.1 and an in-memory API."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from overseer.operator import deliveries, executions
+from overseer.operator.settings import Settings
+from tests.support import recorder
+
+pytestmark = pytest.mark.timeout(60)
+
+NS, NAME = "ns", "deploy-1a2b3c4d5e-1795944166-955902"
+KEY = executions.Key(NS, NAME)
+
+
+class FakeKube:
+    """Just what the lanes use: get an execution, merge-patch its status."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body: dict[str, Any] | None = body
+        self.patches: list[dict[str, Any]] = []
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.body)
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        assert self.body is not None
+        self.patches.append(dict(status))
+        self.body.setdefault("status", {}).update(copy.deepcopy(dict(status)))
+
+
+def execution(url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "overseer.dev/v1alpha1",
+        "kind": "OverseerExecution",
+        "metadata": {"namespace": NS, "name": NAME, "uid": "uid-1"},
+        "spec": {
+            "job": "deploy-1a2b3c4d5e",
+            "executionId": "1795944166.955902",
+            "definition": {"name": "Deploy", "hooks": {"start": url, "complete": [url]}},
+        },
+        "status": {
+            "events": [
+                {"id": "start", "status": "start", "time": "2026-11-29T09:00:00Z"},
+                {"id": "complete", "status": "complete", "time": "2026-11-29T09:00:05Z"},
+            ]
+        },
+    }
+
+
+@pytest.fixture
+def receiver() -> Iterator[recorder.Recorder]:
+    with recorder.serve() as served:
+        yield served
+
+
+def lanes_for(kube: FakeKube, env: dict[str, str]) -> tuple[deliveries.Deliveries, list[Any]]:
+    posted: list[Any] = []
+    settings = Settings.from_env(
+        {"OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "OVERSEER_RETRY_MIN": "1s", **env}
+    )
+    lanes = deliveries.Deliveries(
+        kube,  # type: ignore[arg-type]
+        settings,
+        executions.Tracker(),
+        lambda obj, kind, reason, message: posted.append((kind, reason, message)),
+    )
+    return lanes, posted
+
+
+async def settled(lanes: deliveries.Deliveries) -> None:
+    for _ in range(400):
+        if not lanes.lanes:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"lanes still running: {lanes.lanes}")
+
+
+async def test_owed_events_go_in_order_and_are_recorded_delivered(
+    receiver: recorder.Recorder,
+) -> None:
+    kube = FakeKube(execution(f"{receiver.url}/hook"))
+    lanes, posted = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    try:
+        lanes.notice(kube.body or {})
+        lanes.notice(kube.body or {})  # a second watch event joins the running lane
+        assert len(lanes.lanes) == 1
+        await settled(lanes)
+    finally:
+        await lanes.close()
+    assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start", "complete"]
+    assert kube.body is not None
+    records = kube.body["status"]["deliveries"]
+    assert [(d["eventId"], d["status"], d["attempts"]) for d in records] == [
+        ("start", "Delivered", 1),
+        ("complete", "Delivered", 1),
+    ]
+    # each write is the deliveries alone, never the rest of the status
+    assert all(set(patch) == {"deliveries"} for patch in kube.patches)
+    assert posted == []
+    # once all is delivered, a watch event starts nothing
+    lanes.notice(kube.body)
+    assert lanes.lanes == frozenset()
+
+
+async def test_without_a_signing_secret_nothing_is_sent_and_deliveries_stay_owed(
+    receiver: recorder.Recorder,
+) -> None:
+    kube = FakeKube(execution(f"{receiver.url}/hook"))
+    lanes, posted = lanes_for(kube, {})
+    try:
+        lanes.notice(kube.body or {})
+        await settled(lanes)
+        assert kube.body is not None
+        [record] = kube.body["status"]["deliveries"]
+        assert (record["eventId"], record["status"], record["attempts"]) == ("start", "Pending", 0)
+        assert "OVERSEER_WEBHOOK_SECRET" in record["lastError"]
+        assert posted == [("Warning", "WebhookNotSigned", deliveries.NOT_SIGNED)]
+        # the watch event of that write changes nothing more: no loop, no second Event
+        lanes.notice(kube.body)
+        await settled(lanes)
+        assert len(kube.patches) == 1 and len(posted) == 1
+    finally:
+        await lanes.close()
+    assert receiver.requests == []
+
+
+async def test_a_deleted_execution_stops_its_lanes(receiver: recorder.Recorder) -> None:
+    receiver.script[:] = [(500, 0.0)]
+    kube = FakeKube(execution(f"{receiver.url}/hook"))
+    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    try:
+        lanes.notice(kube.body or {})
+        await asyncio.to_thread(receiver.wait_for, 1)
+        # the lane now waits for the retry; the execution goes away
+        lanes.notice(kube.body or {}, deleted=True)
+        assert lanes.lanes == frozenset()
+    finally:
+        await lanes.close()
+    assert len(receiver.requests) == 1
