@@ -139,6 +139,11 @@ class Deliveries:
                         delay,
                     )
                     until = datetime.now(UTC) + timedelta(seconds=delay)
+                except Exception:
+                    # A bug, not the receiver's or the API's doing: say so, and let the
+                    # next watch event of the execution start the lane again.
+                    log.exception("webhooks of execution %s to %s", key, core.display_url(url))
+                    return
                 if until is None:
                     if wake.is_set():
                         continue  # a watch event came in while this lane looked: look again
