@@ -28,8 +28,16 @@ def plan(
     *,
     job: bool = True,
     settled: bool = True,
+    owed: bool = False,
 ) -> r.Plan:
-    return r.plan(st, job_present=job, output_settled=settled, now=now, retention=retention)
+    return r.plan(
+        st,
+        job_present=job,
+        output_settled=settled,
+        deliveries_owed=owed,
+        now=now,
+        retention=retention,
+    )
 
 
 @pytest.mark.parametrize("phase", ["Pending", "Running", None])
@@ -79,3 +87,11 @@ def test_an_expired_execution_is_deleted_whole() -> None:
 
 def test_an_ended_execution_without_completion_time_is_left_alone() -> None:
     assert plan(status(ended=None), ENDED + timedelta(days=400), KEEP_ALL_A_DAY) == r.NOTHING
+
+
+def test_an_expired_execution_waits_for_the_webhooks_it_still_owes() -> None:
+    now_ = ENDED + timedelta(days=2)
+    got = plan(status(), now_, KEEP_ALL_A_DAY, job=False, owed=True)
+    assert got == r.Plan(recheck_at=now_ + r.OWED_RECHECK)
+    # Its Job goes all the same: the deliveries need the status, not the pod.
+    assert plan(status(), now_, KEEP_ALL_A_DAY, owed=True).delete_job

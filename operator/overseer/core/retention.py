@@ -25,6 +25,10 @@ class Retention:
     execution_ttl: timedelta | None = None
 
 
+OWED_RECHECK = timedelta(minutes=1)
+"""How often an expired execution that still owes webhook deliveries is looked at again."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """What is due for one execution at one moment."""
@@ -43,6 +47,7 @@ def plan(
     *,
     job_present: bool,
     output_settled: bool,
+    deliveries_owed: bool = False,
     now: datetime,
     retention: Retention,
 ) -> Plan:
@@ -51,6 +56,8 @@ def plan(
     ``output_settled``: the log needs no more reading (archived to its end, or there is
     no pod left to read it from). Until then the Job stays, whatever its age: the
     follower's end brings another observation, so no re-check is planned for it.
+    ``deliveries_owed``: webhook deliveries are still owed (neither delivered nor given
+    up); an expired execution waits for them, since they live in its status.
     """
     ended = status.completion_time
     if status.phase not in execution_.TERMINAL_PHASES or ended is None:
@@ -59,8 +66,8 @@ def plan(
     delete_execution = False
     if retention.execution_ttl is not None:
         expires = ended + retention.execution_ttl
-        delete_execution = now >= expires
-        due.append(expires)
+        delete_execution = now >= expires and not deliveries_owed
+        due.append(max(expires, now + OWED_RECHECK) if deliveries_owed else expires)
     if delete_execution:
         # Owner references take the Job, its pods and the Secret along.
         return Plan(delete_execution=True)

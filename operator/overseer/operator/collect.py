@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from overseer import archive
-from overseer.core import retention
+from overseer.core import delivery_records, retention
+from overseer.crd import base
 from overseer.crd import execution as execution_
 
 if TYPE_CHECKING:
@@ -25,14 +26,17 @@ log = logging.getLogger(__name__)
 
 async def after_end(
     key: Key,
+    body: Mapping[str, Any],
     status: execution_.ExecutionStatus,
+    *,
     job: Mapping[str, Any] | None,
     pod: tuple[str | None, bool],
     env: Environment,
 ) -> datetime | None:
     """Delete what is due for an ended execution; return when something else falls due.
 
-    ``pod`` is the name of its newest pod and whether that pod is gone.
+    ``body`` is the execution as read, ``status`` the one just recorded; ``pod`` is the
+    name of its newest pod and whether that pod is gone.
 
     Raises :class:`overseer.kube.KubeError` (waiting): the observation is retried.
     """
@@ -40,6 +44,9 @@ async def after_end(
         status,
         job_present=job is not None,
         output_settled=env.output.settled(key, *pod),
+        deliveries_owed=bool(
+            delivery_records.plan_from_status(body.get("spec") or {}, base.to_body(status))
+        ),
         now=datetime.now(UTC),
         retention=env.settings.retention,
     )

@@ -349,7 +349,9 @@ async def _observe(
             # Nothing will ever run (an image that cannot be pulled): stop the Job's pod.
             log.info("execution %s: %s; deleting its Job", key, status.reason)
             await env.client.delete_job(key.namespace, job["metadata"]["name"])
-        elif due := await collect.after_end(key, status, job, (pod_name, observed.pod_gone), env):
+        elif due := await collect.after_end(
+            key, body, status, job=job, pod=(pod_name, observed.pod_gone), env=env
+        ):
             delay = (due - datetime.now(UTC)).total_seconds() + 0.5
             env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
     elif derived.recheck_at is not None:
