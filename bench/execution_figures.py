@@ -80,7 +80,7 @@ class Usage:
 
 
 def container_state(pod: dict[str, Any] | None, field: str) -> str | None:
-    """startedAt or finishedAt of the job container of POD, when it has one."""
+    """A field of the job container's state (startedAt, finishedAt, message), if any."""
     for status in ((pod or {}).get("status") or {}).get("containerStatuses") or ():
         if status.get("name") == execution_job.CONTAINER:
             for state in (status.get("state") or {}).values():
@@ -181,6 +181,9 @@ class Archived:
         self.cpu = 0.0
         self.peak_rss = 0
         self.hwm = 0
+        self.archived_seq = 0
+        self.written_seq: int | None = None
+        """The supervisor's last ``seq``, from its termination message."""
 
 
 # --- the report -------------------------------------------------------------------------
@@ -240,6 +243,13 @@ def print_archive(archived: Archived) -> None:
     start = archived.start
     if start is None:
         print("  no start time in the execution's status: no throughput")
+    if archived.written_seq is not None:
+        missing = archived.written_seq - archived.archived_seq
+        print(
+            f"  frames: the archive took up to seq {archived.archived_seq} of the "
+            f"{archived.written_seq} the supervisor wrote (its termination message): "
+            + ("all" if missing <= 0 else f"{missing} MISSING")
+        )
     for stream, (want, sha) in archived.expected.items():
         got = archived.sizes.get(stream, 0)
         same = "matches" if archived.digests.get(stream) == sha else "DIFFERS"

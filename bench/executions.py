@@ -391,6 +391,11 @@ class Bench:
         pod = status.get("podName")
         if pod:  # the log may have been rotated: its last lines hold the exit frame
             done.exit = self.frames(pod, tailLines="5")[1]
+        # Frames: how many the archive took, of how many the supervisor wrote.
+        done.archived_seq = int(figures.archive_state(folder).get("lastSeq") or 0)
+        terminated = figures.container_state(self.seen.pods.get(name), "message")
+        summary = protocol.decode_summary(terminated or "")
+        done.written_seq = summary.last_seq if summary is not None else None
         for stream in protocol.STREAMS:
             done.sizes[stream] = figures.size(folder / stream)
             done.digests[stream] = figures.digest(folder / stream)
