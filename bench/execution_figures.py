@@ -181,6 +181,7 @@ class Archived:
         self.cpu = 0.0
         self.peak_rss = 0
         self.hwm = 0
+        self.exit_source = "exit frame"
         self.archived_seq = 0
         self.written_seq: int | None = None
         """The supervisor's last ``seq``, from its termination message."""
@@ -265,7 +266,8 @@ def print_archive(archived: Archived) -> None:
         if archived.exit is not None:
             written = archived.exit - start
             print(
-                f"  the job wrote both streams in {written:.1f}s (start to exit frame): "
+                f"  the job wrote both streams in {written:.1f}s "
+                f"(start to {archived.exit_source}): "
                 f"{2 * archived.mib / written:.1f} MiB/s through the supervisor"
             )
         if archived.complete is not None:

@@ -390,7 +390,10 @@ class Bench:
             )  # the start frame's time, as read live
         pod = status.get("podName")
         if pod:  # the log may have been rotated: its last lines hold the exit frame
-            done.exit = self.frames(pod, tailLines="5")[1]
+            done.exit = self.frames(pod, tailLines="20")[1]
+        finished = figures.container_state(self.seen.pods.get(name), "finishedAt")
+        if done.exit is None and finished:
+            done.exit, done.exit_source = figures.timestamp(finished), "finishedAt"
         # Frames: how many the archive took, of how many the supervisor wrote.
         done.archived_seq = int(figures.archive_state(folder).get("lastSeq") or 0)
         terminated = figures.container_state(self.seen.pods.get(name), "message")
