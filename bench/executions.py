@@ -520,14 +520,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 shows where a slow run is
+    interrupted = threading.Event()
+
+    def interrupt(signum: int, frame: object) -> None:
+        interrupted.set()  # a Ctrl-C also stops the operator: its exit is no breakage
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
     if args.count < 0 or args.rate <= 0 or args.stream_mib < 0:
         parser.error("need --count >= 0, --rate > 0 and --stream-mib >= 0")
     workdir = Path(tempfile.mkdtemp(prefix="overseer-bench-executions-"))
     try:
         run(args, workdir)
     except (BrokenError, AssertionError, TimeoutError) as error:
-        print(f"bench/executions.py: broken: {error}", file=sys.stderr)
-        return 1
+        if not interrupted.is_set():
+            print(f"bench/executions.py: broken: {error}", file=sys.stderr)
+            return 1
+        print("bench/executions.py: interrupted; cleaned up", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("bench/executions.py: interrupted; cleaned up", file=sys.stderr)
         return 130
