@@ -402,6 +402,13 @@ class Decoder:
         line, self._buffer = bytes(self._buffer), bytearray()
         return [self._decode(line)]
 
+    def take_partial(self) -> bytes:
+        """Take the bytes after the last newline (a line the stream cut), instead of
+        :meth:`close`: a reader that finds the rest at the start of another stream (a
+        rotated log) prepends them to it."""
+        partial, self._buffer = bytes(self._buffer), bytearray()
+        return partial
+
     def _decode(self, line: bytes) -> Record:
         record = decode_line(line)
         if not isinstance(record, Unframed):

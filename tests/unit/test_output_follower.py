@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -198,3 +199,74 @@ async def test_without_an_archive_the_log_is_still_followed_for_events(
     await follow(followers, env_for(FakeKube([cut(LOG, 50)])))
     assert seen[-1] == ["Start", "Event", "Exit"]
     assert "its output is not archived" in caplog.text
+
+
+def terminated(last_seq: int) -> dict[str, Any]:
+    """The pod once the job ended, the supervisor's summary naming its last ``seq``."""
+    message = protocol.encode_summary(protocol.Summary(0, None, last_seq))
+    state = {"terminated": {"exitCode": 0, "message": message}}
+    return {
+        "metadata": {"name": POD},
+        "status": {"containerStatuses": [{"name": "job", "state": state}]},
+    }
+
+
+async def test_a_log_rotated_as_the_job_ended_is_read_on_from_the_new_file(
+    store: archive.LocalArchive,
+) -> None:
+    # The old file ends inside the frame of seq 5; the new one starts with its rest.
+    inside = LOG.index(b"\x1eOVS1", LOG.index(b'"deploying"')) + 10
+    client = FakeKube([[LOG[:inside]], [LOG[inside:]]], pod=terminated(6))
+    events: list[tuple[str, str]] = []
+    env = dataclasses.replace(
+        env_for(client), post_event=lambda _b, t, r, _m: events.append((t, r))
+    )
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env)
+    assert client.follows == 2
+    assert store.read(KEY.namespace, KEY.name, "stdout") == b"\x00\xff no newline and more"
+    assert store.read(KEY.namespace, KEY.name, "stderr") == b"err\x80"
+    writer = store.open(KEY.namespace, KEY.name)
+    assert (writer.last_seq, writer.complete) == (6, True)
+    writer.close()
+    assert events == []
+
+
+async def test_frames_the_api_no_longer_serves_are_reported_lost(
+    store: archive.LocalArchive,
+) -> None:
+    # Rotated twice between two reads: seq 3 and 4 are in a file nobody can read now.
+    frames = list(protocol.decode_all([LOG]))
+    keep = [f for f in frames if not isinstance(f, protocol.Unframed) and f.seq not in (3, 4)]
+    before, after = [f for f in keep if f.seq < 3], [f for f in keep if f.seq > 4]
+    client = FakeKube(
+        [[b"".join(map(protocol.encode, before))], [b"".join(map(protocol.encode, after))]],
+        pod=terminated(6),
+    )
+    events: list[tuple[str, str, str]] = []
+    env = dataclasses.replace(
+        env_for(client), post_event=lambda _b, t, r, m: events.append((t, r, m))
+    )
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env)
+    assert store.read(KEY.namespace, KEY.name, "stdout") == b"\x00\xff no newline and more"
+    assert store.read(KEY.namespace, KEY.name, "stderr") == b""
+    [(kind, reason, message)] = events
+    assert (kind, reason) == ("Warning", "OutputIncomplete")
+    assert message.startswith("2 frame(s)")
+
+
+async def test_a_log_that_stays_short_of_the_summary_is_read_again_a_few_times_only(
+    store: archive.LocalArchive,
+) -> None:
+    no_exit = LOG[: LOG.index(b'\x1eOVS1 {"type":"exit"')]
+    client = FakeKube([[no_exit]] * (output.MAX_REREADS + 1), pod=terminated(6))
+    events: list[str] = []
+    env = dataclasses.replace(env_for(client), post_event=lambda _b, _t, r, _m: events.append(r))
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env)
+    assert client.follows == output.MAX_REREADS + 1
+    assert events == ["OutputIncomplete"]
+    writer = store.open(KEY.namespace, KEY.name)
+    assert writer.complete
+    writer.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from overseer import archive as archive_
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL = 1.0
 """Seconds between two records of the archive's state while output flows."""
+MAX_REREADS = 3
+"""Times a log that ended short of the supervisor's last ``seq`` is read again."""
 
 
 def container_started(pod: Mapping[str, Any] | None) -> bool:
@@ -168,32 +170,35 @@ class Followers:
         frames: dict[int, protocol.Frame],
         env: executions.Environment,
     ) -> bool:
-        """Read the log until its end; True when it was read to its end."""
+        """Read the log until its end; True when it was read to its end.
+
+        The kubelet rotates a container's log file past ``containerLogMaxSize``, and a
+        follow stream ends at the end of the old file when the container ends: the rest
+        of the log, from the middle of a frame on, is in the new file. So a stream that
+        ends before the last ``seq`` the supervisor's summary names is read again (the
+        API serves the current file), and a line the old stream cut is joined to the
+        start of the new one when that start is not a frame's.
+        """
         failures = 0
+        rereads = 0
+        partial: bytes | None = b""
+        seen = _Seen(max(writer.last_seq, max(frames, default=0)))
         while True:
-            decoder = protocol.Decoder()
-            ended = False
             try:
-                committed = time.monotonic()
-                async for chunk in env.client.follow_log(
-                    key.namespace, pod, execution_job.CONTAINER
-                ):
-                    news = self._take(key, decoder.feed(chunk), writer, frames)
-                    if news or time.monotonic() - committed >= COMMIT_INTERVAL:
-                        writer.commit(decoder.last_seq)
-                        committed = time.monotonic()
-                    if news:
-                        await executions.observe_execution(key, env)
-                self._take(key, decoder.close(), writer, frames)
-                writer.commit(decoder.last_seq)
-                ended = True
-            except kube.KubeError as error:
-                writer.commit(decoder.last_seq)
-                if error.status == 404:
-                    log.warning("execution %s: pod %s is gone: %s", key, pod, error.message)
-                    return False
-                log.warning("execution %s: %s", key, error.message)
+                partial = await self._stream(
+                    key,
+                    pod,
+                    writer=writer,
+                    frames=frames,
+                    seen=seen,
+                    partial=partial or b"",
+                    env=env,
+                )
+            except kube.KubeError as error:  # 404: only that one is raised
+                log.warning("execution %s: pod %s is gone: %s", key, pod, error.message)
+                return False
             if any(isinstance(f, protocol.Exit) for f in frames.values()):
+                self._report_lost(key, pod, seen, env)
                 return True
             try:
                 current = await env.client.get("Pod", key.namespace, pod)
@@ -202,22 +207,101 @@ class Followers:
                 current = {}
             if current is None:
                 return False  # deleted: there is nothing more to read
-            if ended and container_terminated(current):
-                return True  # the supervisor wrote no exit frame (it was killed, say)
+            if partial is not None and container_terminated(current):
+                expected = _summary_seq(current)
+                if expected is not None and seen.highest < expected and rereads < MAX_REREADS:
+                    rereads += 1
+                    log.info(
+                        "execution %s: the log of pod %s ended at seq %d of %d (rotated as "
+                        "the job ended?); reading it again",
+                        *(key, pod, seen.highest, expected),
+                    )
+                    continue
+                # The supervisor wrote no exit frame (it was killed, say), or the rest
+                # of the log is in a file the API no longer serves.
+                self._take(key, protocol.decode_all([partial]), writer, frames, seen)
+                writer.commit(seen.highest)
+                if expected is not None and seen.highest < expected:
+                    seen.lost += expected - seen.highest
+                self._report_lost(key, pod, seen, env)
+                return True
             delay = min(self._retry[1], self._retry[0] * 2**failures)
             failures += 1
             await asyncio.sleep(delay)
 
+    async def _stream(
+        self,
+        key: executions.Key,
+        pod: str,
+        *,
+        writer: archive_.Writer,
+        frames: dict[int, protocol.Frame],
+        seen: _Seen,
+        partial: bytes,
+        env: executions.Environment,
+    ) -> bytes | None:
+        """Follow one log stream to its end, ``partial`` (a line the previous stream cut)
+        joined to its start when that is not a frame's. Return the line this stream cut
+        at its end (``b""`` for none), or None when the stream broke. Raises
+        :class:`kube.KubeError` when the pod is gone (404)."""
+        decoder = protocol.Decoder()
+        joined = not partial
+        try:
+            committed = time.monotonic()
+            async for chunk in env.client.follow_log(key.namespace, pod, execution_job.CONTAINER):
+                data = chunk
+                if not joined and chunk:
+                    joined = True
+                    if not chunk.startswith(protocol.MAGIC):
+                        data = partial + chunk  # the rest of a frame cut by a rotation
+                news = self._take(key, decoder.feed(data), writer, frames, seen)
+                if news or time.monotonic() - committed >= COMMIT_INTERVAL:
+                    writer.commit(decoder.last_seq)
+                    committed = time.monotonic()
+                if news:
+                    await executions.observe_execution(key, env)
+            rest = decoder.take_partial()
+            writer.commit(decoder.last_seq)
+        except kube.KubeError as error:
+            writer.commit(decoder.last_seq)
+            if error.status == 404:
+                raise
+            log.warning("execution %s: %s", key, error.message)
+            return None
+        return rest
+
+    @staticmethod
+    def _report_lost(
+        key: executions.Key, pod: str, seen: _Seen, env: executions.Environment
+    ) -> None:
+        if not seen.lost:
+            return
+        message = (
+            f"{seen.lost} frame(s) of the log of pod {pod} were never read (the kubelet "
+            "rotated the log faster than it was followed): the archived output misses "
+            "that part"
+        )
+        log.warning("execution %s: %s", key, message)
+        body = {
+            "apiVersion": "overseer.dev/v1alpha1",
+            "kind": "OverseerExecution",
+            "metadata": {"namespace": key.namespace, "name": key.name},
+        }
+        env.post_event(body, "Warning", "OutputIncomplete", message)
+
     def _take(
         self,
         key: executions.Key,
-        records: list[protocol.Record],
+        records: Iterable[protocol.Record],
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],
+        seen: _Seen,
     ) -> bool:
         """Archive output, keep the other frames; True when a new one of those came."""
         news = False
         for record in records:
+            if not isinstance(record, protocol.Unframed):
+                seen.take(record.seq)
             if isinstance(record, protocol.Unframed):
                 log.info(
                     "execution %s: unframed log line%s: %s",
@@ -231,6 +315,33 @@ class Followers:
                 frames[record.seq] = record
                 news = True
         return news
+
+
+class _Seen:
+    """The highest ``seq`` read from a pod's log, and how many frames were skipped over.
+
+    ``seq`` grows by one with every frame, so a jump means frames never read: the log
+    rotated more than once between two reads, and the API serves the newest file only.
+    """
+
+    def __init__(self, highest: int) -> None:
+        self.highest = highest
+        self.lost = 0
+
+    def take(self, seq: int) -> None:
+        if seq > self.highest + 1 and self.highest:
+            self.lost += seq - self.highest - 1
+        self.highest = max(self.highest, seq)
+
+
+def _summary_seq(pod: Mapping[str, Any]) -> int | None:
+    """The last ``seq`` the supervisor wrote, from its summary in the termination message."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        if status.get("name") == execution_job.CONTAINER:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            summary = protocol.decode_summary(terminated.get("message") or "")
+            return None if summary is None else summary.last_seq
+    return None
 
 
 class Unarchived:
