@@ -81,7 +81,13 @@ class ExecutionSpec(base.Model):
         description="Commit the definition was read at."
     )
     signals: list[SignalRequest] = Field(
-        default_factory=list, description="Signals requested for the running job, oldest first."
+        default_factory=list,
+        description=(
+            "Signals requested for the running job, oldest first. Append to request one"
+            " (JSON patch: add /spec/signals/-)."
+        ),
+        # Defaulted by the API server too, so that append works on every execution.
+        json_schema_extra={"default": []},
     )
 
 

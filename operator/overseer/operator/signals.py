@@ -74,7 +74,7 @@ class SignalSender:
     field, say) and bounds the tries of one that keeps failing.
     """
 
-    max_attempts: int = 3
+    max_attempts: int = 5
     _sent: dict[_Id, execution_.SignalDelivery] = dataclasses.field(default_factory=dict)
     _attempts: dict[_Id, int] = dataclasses.field(default_factory=dict)
 

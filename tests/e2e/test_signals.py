@@ -1,0 +1,236 @@
+"""Signals requested through an OverseerExecution reach the job's process group.
+
+Real git repository, the real operator process, the real cluster: each request is
+appended to ``spec.signals`` with a JSON patch, as the API does (or a person with
+``kubectl patch``), and the job's own traps, its archived stdout and the execution's
+status and Events show what became of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.test_execution_output import Archive
+from tests.e2e.test_executions import statuses, stdout_of, wait_for_phase
+from tests.support.cluster import REPO, Cluster, Kube
+from tests.support.gitserver import Upstream
+from tests.support.operator import run_operator
+from tests.support.overseer import eventually, execution, repository, wait_for_jobs
+
+pytestmark = pytest.mark.cluster
+
+# Traps print what they got and the job carries on; `ready` says the traps are set.
+TRAPS = """\
+for sig in TERM HUP USR1; do trap "echo got $sig" "$sig"; done
+echo ready
+while :; do sleep 1; done
+"""
+JOBS = yaml.safe_dump(
+    [
+        {"name": "Traps", "command": ["sh", "-c", TRAPS]},
+        {"name": "Quick", "command": "true"},
+    ]
+)
+NAMES = {"Traps", "Quick"}
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Upstream:
+    repo = Upstream.create(tmp_path / "git" / "jobs.git")
+    repo.commit({"jobs.yml": JOBS}, "a job that traps signals, and a quick one")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def signal_crds(overseer_crds: None, kube_cluster: Cluster) -> None:
+    """The CRDs again, under a field manager of this module's own.
+
+    Other test sessions on a shared cluster apply their own copy of the CRDs; server-side
+    apply then keeps the fields this one owns (status.signalDeliveries), which a copy
+    without them would otherwise prune from every status write.
+    """
+    kube_cluster.run(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=overseer-e2e-signals",
+        "-f",
+        str(REPO / "manifests" / "crds.yaml"),
+    )
+    kube_cluster.run(
+        "wait",
+        "--for=condition=Established",
+        "crd/overseerexecutions.overseer.dev",
+        "--timeout=60s",
+    )
+
+
+@pytest.fixture
+def archive(tmp_path: Path, kube: Kube) -> Archive:
+    return Archive(tmp_path / "archive", kube.namespace)
+
+
+@pytest.fixture
+def synced(
+    kube: Kube, signal_crds: None, tmp_path: Path, upstream: Upstream, archive: Archive
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """Given the operator archiving into the test's directory, and the jobs synced."""
+    workdir = tmp_path / "operator"
+    workdir.mkdir()
+    env = {"OVERSEER_ARCHIVE_DIR": str(archive.root)}
+    with run_operator(kube.cluster, kube.namespace, workdir, extra_env=env) as operator:
+        kube.apply(repository("jobs", upstream.file_url))
+        yield wait_for_jobs(kube, NAMES)
+        operator.check_alive()
+        kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
+
+
+def run(kube: Kube, job: dict[str, Any], *signals: str) -> str:
+    """Create an execution of JOB (with SIGNALS requested already); return its name."""
+    manifest = execution(job)
+    # As the API creates them: an empty list, so that appending always works.
+    manifest["spec"]["signals"] = [request(signal) for signal in signals]
+    kube.create(manifest)
+    return str(manifest["metadata"]["name"])
+
+
+def request(signal: str) -> dict[str, str]:
+    return {"signal": signal, "requestedAt": datetime.now(UTC).isoformat()}
+
+
+def send(kube: Kube, name: str, signal: str) -> None:
+    """Append a request to spec.signals, as the API will: a JSON patch."""
+    patch = [{"op": "add", "path": "/spec/signals/-", "value": request(signal)}]
+    kube.kubectl("patch", "overseerexecution", name, "--type=json", "-p", json.dumps(patch))
+
+
+def deliveries(kube: Kube, name: str, count: int) -> list[dict[str, Any]]:
+    """status.signalDeliveries once it holds COUNT records."""
+
+    def check() -> list[dict[str, Any]] | None:
+        status = kube.get("overseerexecution", name).get("status") or {}
+        found: list[dict[str, Any]] = status.get("signalDeliveries") or []
+        return found if len(found) >= count else None
+
+    result: list[dict[str, Any]] = eventually(check, timeout=90, what=f"{count} signal records")
+    return result
+
+
+def events(kube: Kube, name: str, *reasons: str) -> list[dict[str, Any]]:
+    """The execution's Kubernetes Events with those reasons, oldest first."""
+    out = kube.kubectl(
+        "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
+    ).stdout
+    found = [e for e in json.loads(out)["items"] if e["reason"] in reasons]
+    return sorted(found, key=lambda e: e.get("eventTime") or e.get("firstTimestamp") or "")
+
+
+def test_term_hup_usr1_reach_the_job_traps_and_kill_ends_it(
+    kube: Kube, archive: Archive, synced: dict[str, dict[str, Any]]
+) -> None:
+    # Given a running job that traps TERM, HUP and USR1
+    name = run(kube, synced["Traps"])
+    pod = wait_for_phase(kube, name, {"Running"}, timeout=120)["podName"]
+
+    def printed(expected: bytes) -> bool:
+        # The pod's log, decoded: the archive's copy of a quiet job may lag a little.
+        return stdout_of(kube, pod) == expected
+
+    expected = b"ready\n"
+    eventually(lambda: printed(b"ready\n"), timeout=60, what="the job's traps to be set")
+    # When TERM, HUP and USR1 are requested, one after the other
+    for signal in ("SIGTERM", "SIGHUP", "SIGUSR1"):
+        send(kube, name, signal)
+        expected += f"got {signal[3:]}\n".encode()
+        # Then each reaches the job: its trap prints it, and the job keeps running
+        eventually(partial(printed, expected), timeout=90, what=f"the job's trap for {signal}")
+    assert wait_for_phase(kube, name, {"Running"}, timeout=5)["phase"] == "Running"
+    # And each is recorded as sent, in order, with an Event each
+    records = deliveries(kube, name, 3)
+    assert [(r["index"], r["signal"], r["result"], r["sentSignal"]) for r in records] == [
+        (0, "SIGTERM", "Sent", "SIGTERM"),
+        (1, "SIGHUP", "Sent", "SIGHUP"),
+        (2, "SIGUSR1", "Sent", "SIGUSR1"),
+    ]
+    # When a signal Overseer does not know is requested (the CRD's pattern admits it)
+    send(kube, name, "SIGFOO")
+    # Then it is refused and recorded, with a Warning Event saying what is accepted
+    refused = deliveries(kube, name, 4)[3]
+    assert (refused["index"], refused["signal"], refused["result"]) == (3, "SIGFOO", "Refused")
+    assert "unknown signal 'SIGFOO'" in refused["message"]
+    [warning] = eventually(lambda: events(kube, name, "SignalRefused"), what="SignalRefused")
+    assert warning["type"] == "Warning" and "TERM" in warning["message"]
+    # When KILL is requested
+    send(kube, name, "SIGKILL")
+    # Then the job ends, Killed by SIGKILL, with its start and fail events in order
+    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut", "Killed"}, timeout=90)
+    assert (status["phase"], status["reason"], status["signal"]) == ("Killed", "Killed", "SIGKILL")
+    assert status["exitCode"] == 137
+    assert statuses(status) == ["start", "fail"]
+    assert status["events"][-1]["data"] == {
+        "exitCode": 137,
+        "signal": "SIGKILL",
+        "reason": "Killed",
+    }
+    assert "SIGKILL" in status["message"]
+    # And every request is recorded once; SIGFOO was never retried
+    records = deliveries(kube, name, 5)
+    assert [(r["signal"], r["result"]) for r in records] == [
+        ("SIGTERM", "Sent"),
+        ("SIGHUP", "Sent"),
+        ("SIGUSR1", "Sent"),
+        ("SIGFOO", "Refused"),
+        ("SIGKILL", "Sent"),
+    ]
+    # And an Event was posted for each signal sent, in order
+    sent = eventually(
+        lambda: len(found := events(kube, name, "SignalSent")) == 4 and found,
+        what="four SignalSent Events",
+    )
+    assert [e["message"].split()[1] for e in sent] == ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGKILL"]
+    assert all(e["type"] == "Normal" for e in sent)
+    # And the archive kept what the job printed
+    archive.wait_complete(name)
+    assert archive.read(name, "stdout") == expected
+
+
+def test_a_kill_requested_before_the_job_runs_waits_for_it_then_ends_it(
+    kube: Kube, synced: dict[str, dict[str, Any]]
+) -> None:
+    # When an execution is created with KILL requested already (its pod is not there yet)
+    name = run(kube, synced["Traps"], "SIGKILL")
+    # Then the KILL is sent once the job runs, and the execution ends Killed by it
+    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut", "Killed"}, timeout=150)
+    assert (status["phase"], status["signal"]) == ("Killed", "SIGKILL"), status
+    [record] = deliveries(kube, name, 1)
+    assert (record["result"], record["sentSignal"]) == ("Sent", "SIGKILL")
+
+
+def test_a_signal_to_a_finished_execution_is_a_recorded_no_op(
+    kube: Kube, synced: dict[str, dict[str, Any]]
+) -> None:
+    # Given an execution that completed
+    name = run(kube, synced["Quick"])
+    done = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut", "Killed"})
+    assert done["phase"] == "Complete", done
+    # When TERM is requested
+    send(kube, name, "SIGTERM")
+    # Then it is recorded as not delivered, with a Warning Event, and nothing else changes
+    [record] = deliveries(kube, name, 1)
+    assert (record["signal"], record["result"]) == ("SIGTERM", "NotDelivered")
+    assert "already ended" in record["message"]
+    [warning] = eventually(
+        lambda: events(kube, name, "SignalNotDelivered"), what="a SignalNotDelivered Event"
+    )
+    assert warning["type"] == "Warning"
+    status = wait_for_phase(kube, name, {"Complete"}, timeout=5)
+    assert (status["exitCode"], statuses(status)) == (0, ["start", "complete"])
+    assert status.get("signal") is None
