@@ -359,7 +359,8 @@ async def _auth_headers(auth: httpx2.Auth | None, url: str) -> dict[str, str]:
         request = await flow.__anext__()
     finally:
         await flow.aclose()
-    return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+    value = request.headers.get("Authorization")
+    return {"Authorization": value} if value else {}
 
 
 def _handshake_message(error: aiohttp.WSServerHandshakeError) -> str:
