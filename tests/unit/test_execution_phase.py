@@ -696,3 +696,15 @@ def test_a_caught_usr1_does_not_stop_the_retries() -> None:
         signals=[request("SIGUSR1", 2)],
     )
     assert derive(observed, decoded(START)).reason == "Retrying"
+
+
+def test_a_kill_requested_within_the_whole_second_the_pod_says_it_ended_counts() -> None:
+    # The pod says 10:00:09 (whole seconds); the request was at 10:00:09.6; no exit frame.
+    state = terminated(137, message=summary(None, 9), finished=9)
+    observed = ep.Observed(
+        job(), pod(phase="Failed", state=state), signals=[request("SIGKILL", 9.6)]
+    )
+    assert derive(observed, decoded(START), now=30).phase == "Killed"
+    # A request a second later than that came after the end
+    late = dataclasses.replace(observed, signals=[request("SIGKILL", 10.2)])
+    assert derive(late, decoded(START), now=30).reason == "Signalled"

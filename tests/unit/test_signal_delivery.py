@@ -164,3 +164,12 @@ async def test_failures_nothing_will_change_are_recorded_at_once(
     await deliver(signals.SignalSender(), client, events, [request("SIGTERM")])
     assert records(client) == [("SIGTERM", "Failed", None)]
     assert events[-1][:2] == ("Warning", "SignalFailed")
+
+
+async def test_a_lost_refusal_or_no_op_record_is_written_again_without_a_second_event() -> None:
+    sender, client, events = signals.SignalSender(), FakeKube(), Events()
+    for _ in range(2):
+        await deliver(sender, client, events, [request("SIGFOO")])
+        await deliver(sender, client, events, [request("SIGTERM", 1)], phase="Failed")
+    assert [reason for _, reason, _ in events] == ["SignalRefused", "SignalNotDelivered"]
+    assert len(client.patches) == 4 and records(client) == [("SIGTERM", "NotDelivered", None)]

@@ -192,8 +192,14 @@ class _Facts:
 
     @property
     def requested(self) -> list[str]:
-        """Signals requested through the execution before the attempt ended."""
-        return [s.signal for s in self.observed.signals if _aware(s.requested_at) <= self.end]
+        """Signals requested through the execution before the attempt ended.
+
+        Kubernetes' times are whole seconds (``finishedAt`` of 10:00:02 may be
+        10:00:02.9): before the ``exit`` frame is read, the end is taken as the next
+        second, so that a KILL requested at 10:00:02.5 counts.
+        """
+        end = self.end if self.end.microsecond else self.end + timedelta(seconds=1)
+        return [s.signal for s in self.observed.signals if _aware(s.requested_at) < end]
 
     @property
     def stopped_on_request(self) -> bool:

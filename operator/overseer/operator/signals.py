@@ -67,15 +67,16 @@ def _ident(
 
 @dataclasses.dataclass
 class SignalSender:
-    """Delivers requested signals; remembers, in this process, what it sent and tried.
+    """Delivers requested signals; remembers, in this process, what it did and tried.
 
     The status is the record that survives restarts; the memory only keeps a request
-    from being sent again if writing its record was lost (an older CRD that prunes the
-    field, say) and bounds the tries of one that keeps failing.
+    from being handled (sent, reported) again if writing its record was lost (an older
+    CRD that prunes the field, say): the record is written again instead. It also
+    bounds the tries of a send that keeps failing.
     """
 
     max_attempts: int = 5
-    _sent: dict[_Id, execution_.SignalDelivery] = dataclasses.field(default_factory=dict)
+    _done: dict[_Id, execution_.SignalDelivery] = dataclasses.field(default_factory=dict)
     _attempts: dict[_Id, int] = dataclasses.field(default_factory=dict)
 
     async def deliver(
@@ -101,11 +102,12 @@ class SignalSender:
         try:
             for step in steps:
                 ident = _ident(namespace, name, step.index, step.request)
-                record = self._sent.get(ident)
+                record = self._done.get(ident)
                 if record is None:
                     record = await self._handle(
                         client, post_event, body, step=step, pod=pod, ident=ident
                     )
+                    self._done[ident] = record
                 records.append(record)
         finally:
             if records:
@@ -142,7 +144,6 @@ class SignalSender:
         failure = await self._send(client, ident, str(pod["metadata"]["name"]), step.signal)
         record = signals_.build_delivery(step, datetime.now(UTC), failed=failure)
         if failure is None:
-            self._sent[ident] = record
             log.info("execution %s: sent %s to the job", key, step.signal)
             requested = record.requested_at.isoformat()
             post_event(
