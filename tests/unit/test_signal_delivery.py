@@ -173,3 +173,11 @@ async def test_a_lost_refusal_or_no_op_record_is_written_again_without_a_second_
         await deliver(sender, client, events, [request("SIGTERM", 1)], phase="Failed")
     assert [reason for _, reason, _ in events] == ["SignalRefused", "SignalNotDelivered"]
     assert len(client.patches) == 4 and records(client) == [("SIGTERM", "NotDelivered", None)]
+
+
+async def test_overseer_signal_killed_as_the_container_ends_counts_as_sent() -> None:
+    # The supervisor killed the job and exited before overseer-signal read its answer.
+    client, events = FakeKube(kube.ExecResult(137, b"", b"")), Events()
+    await deliver(signals.SignalSender(), client, events, [request("SIGKILL")])
+    assert records(client) == [("SIGKILL", "Sent", "SIGKILL")]
+    assert events[-1][:2] == ("Normal", "SignalSent")

@@ -15,10 +15,13 @@ under the execution's lock) ends with :meth:`SignalSender.deliver`, which plans 
 Each outcome is appended to ``status.signalDeliveries`` and gets a Kubernetes Event
 (``SignalSent``, ``SignalRefused``, ``SignalNotDelivered``, ``SignalFailed``). A
 request with a record is never planned again, so an operator restart sends nothing
-twice. Sending fails for good (a ``Failed`` record) when the command says it cannot
-(exit status 2 or more, HTTP 403: nothing would change by retrying) or after
-``max_attempts`` tries; other failures (the API server, the supervisor not listening
-yet) raise :class:`overseer.kube.KubeError`, so the observation is tried again later.
+twice. ``overseer-signal`` killed under the exec (exit status above 128) means the
+container ended while it waited for the supervisor's answer: the job ended as asked,
+so the request counts as sent. Sending fails for good (a ``Failed`` record) when the
+command says it cannot (exit status 2 to 128, HTTP 403: nothing would change by
+retrying) or after ``max_attempts`` tries; other failures (the API server, the
+supervisor not listening yet) raise :class:`overseer.kube.KubeError`, so the
+observation is tried again later.
 """
 
 from __future__ import annotations
@@ -175,6 +178,18 @@ class SignalSender:
                 return f"{signal} could not be sent: {error.message}"
             raise
         if result.exit_code == 0:
+            return None
+        if result.exit_code > 128:
+            # overseer-signal was itself killed: the container ended (PID 1 exited, the
+            # kernel killed what was left) between the supervisor acting on the request
+            # and its answer. The job ended as asked; there is nothing to send again.
+            log.info(
+                "execution %s/%s: the job ended while %s was being confirmed (exit %d)",
+                ident[0],
+                ident[1],
+                signal,
+                result.exit_code,
+            )
             return None
         said = result.stderr.decode(errors="replace").strip() or result.message
         reason = f"{signal} could not be sent: overseer-signal exited {result.exit_code}: {said}"
