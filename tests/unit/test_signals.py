@@ -169,3 +169,11 @@ def test_only_a_running_job_container_is_signalled() -> None:
     assert signals.derive_target("Running", pod_in({"running": {}}), "other") == "waiting"
     for phase in ("Complete", "Failed", "TimedOut", "Killed"):
         assert signals.derive_target(phase, pod_in({"running": {}}), "job") == "ended"
+
+
+def test_the_api_builds_a_request_with_the_canonical_name() -> None:
+    built = signals.build_request("usr1", T0)
+    assert (built.signal, built.requested_at) == ("SIGUSR1", T0)
+    assert signals.build_request(None, T0).signal == "SIGTERM"
+    with pytest.raises(signals.SignalError):
+        signals.build_request("STOP", T0)

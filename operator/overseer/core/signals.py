@@ -3,7 +3,8 @@
 Pure. :func:`parse_signal` turns what a person or the API gives (``term``, ``SIGTERM``,
 ``15``, ``RTMIN+2``; nothing means ``SIGTERM``) into the canonical name the operator
 records and sends (``SIGTERM``, ``SIGRTMIN+2``), or refuses it with a message that says
-what is accepted. The numbers are Linux's generic ones (x86, arm, riscv...), because
+what is accepted; :func:`build_request` makes the ``spec.signals`` entry the API
+appends. The numbers are Linux's generic ones (x86, arm, riscv...), because
 jobs run in Linux containers whatever system the operator or the API runs on; the name,
 not the number, is what reaches the supervisor.
 
@@ -101,6 +102,12 @@ def parse_signal(text: str | None) -> str:
             f"stop a job with TERM or KILL. Use {ACCEPTED}"
         )
     return name
+
+
+def build_request(text: str | None, now: datetime) -> execution.SignalRequest:
+    """The ``spec.signals`` entry that asks for ``text`` at ``now`` (aware), as the API
+    appends it (JSON patch ``add /spec/signals/-``). Raises :class:`SignalError`."""
+    return execution.SignalRequest(signal=parse_signal(text), requested_at=now)
 
 
 def signal_number(name: str) -> int:

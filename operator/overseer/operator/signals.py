@@ -46,6 +46,9 @@ SUPERVISOR_TIMEOUT = 10.0
 EXEC_TIMEOUT = 30.0
 """How long the whole exec may take."""
 
+REMEMBERED = 10_000
+"""How many handled requests the process remembers (memory stays bounded)."""
+
 SENT = "SignalSent"
 REFUSED = "SignalRefused"
 NOT_DELIVERED = "SignalNotDelivered"
@@ -110,7 +113,7 @@ class SignalSender:
                     record = await self._handle(
                         client, post_event, body, step=step, pod=pod, ident=ident
                     )
-                    self._done[ident] = record
+                    self._remember(ident, record)
                 records.append(record)
         finally:
             if records:
@@ -123,6 +126,11 @@ class SignalSender:
                 )
                 for record in records:
                     self._attempts.pop(_ident(namespace, name, record.index, record), None)
+
+    def _remember(self, ident: _Id, record: execution_.SignalDelivery) -> None:
+        self._done[ident] = record
+        while len(self._done) > REMEMBERED:
+            del self._done[next(iter(self._done))]  # the oldest: its record is long written
 
     async def _handle(
         self,
