@@ -181,3 +181,17 @@ async def test_overseer_signal_killed_as_the_container_ends_counts_as_sent() -> 
     await deliver(signals.SignalSender(), client, events, [request("SIGKILL")])
     assert records(client) == [("SIGKILL", "Sent", "SIGKILL")]
     assert events[-1][:2] == ("Normal", "SignalSent")
+
+
+async def test_a_send_cut_short_as_the_job_ends_says_it_may_have_arrived() -> None:
+    sender, client, events = (
+        signals.SignalSender(),
+        FakeKube(kube.KubeError("stream broke")),
+        Events(),
+    )
+    with pytest.raises(kube.KubeError):
+        await deliver(sender, client, events, [request("SIGKILL")])
+    await deliver(sender, client, events, [request("SIGKILL")], phase="Killed")
+    [record] = client.patches[-1]["signalDeliveries"]
+    assert record["result"] == "NotDelivered"
+    assert "may have reached the job" in record["message"] and "stream broke" in record["message"]

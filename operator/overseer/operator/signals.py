@@ -84,6 +84,7 @@ class SignalSender:
     max_attempts: int = 5
     _done: dict[_Id, execution_.SignalDelivery] = dataclasses.field(default_factory=dict)
     _attempts: dict[_Id, int] = dataclasses.field(default_factory=dict)
+    _last_error: dict[_Id, str] = dataclasses.field(default_factory=dict)
 
     async def deliver(
         self,
@@ -125,7 +126,9 @@ class SignalSender:
                     {"signalDeliveries": [base.to_body(r) for r in recorded]},
                 )
                 for record in records:
-                    self._attempts.pop(_ident(namespace, name, record.index, record), None)
+                    handled = _ident(namespace, name, record.index, record)
+                    self._attempts.pop(handled, None)
+                    self._last_error.pop(handled, None)
 
     def _remember(self, ident: _Id, record: execution_.SignalDelivery) -> None:
         self._done[ident] = record
@@ -148,6 +151,13 @@ class SignalSender:
             post_event(body, "Warning", REFUSED, f"spec.signals[{step.index}]: {step.message}")
             return signals_.build_delivery(step, datetime.now(UTC))
         if step.action == "skip":
+            if ident in self._last_error:
+                # A try failed without an answer, and then the job ended: maybe because of it.
+                message = (
+                    f"{step.signal} was being sent when the execution ended; it may have"
+                    f" reached the job (the last try: {self._last_error[ident]})"
+                )
+                step = dataclasses.replace(step, message=message)
             log.info("execution %s: %s", key, step.message)
             post_event(body, "Warning", NOT_DELIVERED, step.message)
             return signals_.build_delivery(step, datetime.now(UTC))
@@ -184,6 +194,7 @@ class SignalSender:
         except kube.KubeError as error:
             if error.status == 403 or last:
                 return f"{signal} could not be sent: {error.message}"
+            self._last_error[ident] = error.message
             raise
         if result.exit_code == 0:
             return None
@@ -204,5 +215,6 @@ class SignalSender:
         if result.exit_code == 1 and not last:
             # The supervisor not listening yet (just started) or already gone (the job
             # just ended): the next observation knows which.
+            self._last_error[ident] = reason
             raise kube.KubeError(reason)
         return reason
