@@ -269,19 +269,25 @@ def test_a_signal_to_a_finished_execution_is_a_recorded_no_op(
     assert status.get("signal") is None
 
 
-def test_a_killed_execution_with_retries_left_is_not_retried(
+def test_an_untrapped_term_ends_it_killed_and_retries_left_are_not_used(
     kube: Kube, synced: dict[str, dict[str, Any]]
 ) -> None:
-    # Given a running execution of a job with two retries
+    # Given a running execution of a job with two retries that does not trap TERM
     name = run(kube, synced["Retried"])
     wait_for_phase(kube, name, {"Running"}, timeout=120)
-    # When KILL is requested
-    send(kube, name, "SIGKILL")
-    # Then it ends Killed, and its Job is deleted rather than left to start another pod
+    # When TERM is requested
+    send(kube, name, "SIGTERM")
+    # Then it ends Killed by SIGTERM (exit status 143)
     status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut", "Killed"}, timeout=90)
-    assert (status["phase"], status["signal"]) == ("Killed", "SIGKILL"), status
+    assert (status["phase"], status["signal"], status["exitCode"]) == ("Killed", "SIGTERM", 143)
+    assert status["events"][-1]["data"] == {
+        "exitCode": 143,
+        "signal": "SIGTERM",
+        "reason": "Killed",
+    }
+    # And its Job is deleted rather than left to start another pod
     eventually(lambda: listed(kube, "jobs", name) == [], timeout=60, what="the Job deleted")
-    assert wait_for_phase(kube, name, {"Killed"}, timeout=5)["signal"] == "SIGKILL"
+    assert wait_for_phase(kube, name, {"Killed"}, timeout=5)["signal"] == "SIGTERM"
 
 
 def test_an_operator_restart_sends_no_request_twice(
