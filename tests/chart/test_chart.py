@@ -230,6 +230,7 @@ NAMESPACED = (
     | expand("batch", "jobs", "get list watch create delete")
     | expand("", "pods", "get list watch")
     | expand("", "pods/log", "get")
+    | expand("", "pods/exec", "create get")
 )
 CRDS = expand("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
 NAMESPACES = expand("", "namespaces", "list watch")

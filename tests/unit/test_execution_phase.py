@@ -637,3 +637,74 @@ def test_running_never_goes_back_to_pending_and_the_first_start_is_kept() -> Non
 def test_a_succeeded_pod_without_container_statuses_completes() -> None:
     derived = derive(ep.Observed(job(), pod(phase="Succeeded")))
     assert (derived.phase, derived.reason) == ("Complete", "Completed")
+
+
+# --- which ends count as stopped on request --------------------------------------------
+
+
+def test_a_requested_kill_ends_it_killed_with_sigkill() -> None:
+    observed = ep.Observed(
+        job(),
+        pod(phase="Failed", state=terminated(137, message=summary(None, 9))),
+        signals=[request("SIGTERM", 1), request("SIGHUP", 2), request("SIGKILL", 5)],
+    )
+    derived = derive(observed, decoded(START))
+    assert (derived.phase, derived.reason, derived.signal) == ("Killed", "Killed", "SIGKILL")
+    assert derived.events[-1].data == {"exitCode": 137, "signal": "SIGKILL", "reason": "Killed"}
+
+
+def test_an_untrapped_requested_hup_ends_it_killed() -> None:
+    state = terminated(129, message=summary(None, 1))
+    observed = ep.Observed(job(), pod(phase="Failed", state=state), signals=[request("SIGHUP", 2)])
+    derived = derive(observed, decoded(START))
+    assert (derived.phase, derived.signal) == ("Killed", "SIGHUP")
+
+
+def test_a_trapped_term_followed_by_a_non_zero_exit_is_a_kill() -> None:
+    observed = ep.Observed(
+        job(), pod(phase="Failed", state=terminated(1)), signals=[request("SIGTERM", 2)]
+    )
+    assert derive(observed, decoded(START)).phase == "Killed"
+
+
+def test_a_trapped_hup_then_a_failure_of_its_own_is_a_failure() -> None:
+    observed = ep.Observed(
+        job(), pod(phase="Failed", state=terminated(3)), signals=[request("SIGHUP", 2)]
+    )
+    derived = derive(observed, decoded(START))
+    assert (derived.phase, derived.reason) == ("Failed", "ExitCode")
+
+
+def test_a_signal_nobody_requested_is_not_a_kill_even_after_a_request() -> None:
+    # TERM was asked for (and caught); the kernel's OOM killer sent the KILL.
+    state = terminated(137, reason="OOMKilled", message=summary(None, 9))
+    observed = ep.Observed(job(), pod(phase="Failed", state=state), signals=[request("SIGTERM", 2)])
+    assert derive(observed, decoded(START)).reason == "OOMKilled"
+
+
+def test_a_refused_request_changes_nothing() -> None:
+    observed = ep.Observed(
+        job(), pod(phase="Failed", state=terminated(1)), signals=[request("SIGFOO", 2)]
+    )
+    assert derive(observed, decoded(START)).phase == "Failed"
+
+
+def test_a_caught_usr1_does_not_stop_the_retries() -> None:
+    observed = ep.Observed(
+        job(backoff=2, failed=1),
+        pod(phase="Failed", state=terminated(3)),
+        signals=[request("SIGUSR1", 2)],
+    )
+    assert derive(observed, decoded(START)).reason == "Retrying"
+
+
+def test_a_kill_requested_within_the_whole_second_the_pod_says_it_ended_counts() -> None:
+    # The pod says 10:00:09 (whole seconds); the request was at 10:00:09.6; no exit frame.
+    state = terminated(137, message=summary(None, 9), finished=9)
+    observed = ep.Observed(
+        job(), pod(phase="Failed", state=state), signals=[request("SIGKILL", 9.6)]
+    )
+    assert derive(observed, decoded(START), now=30).phase == "Killed"
+    # A request a second later than that came after the end
+    late = dataclasses.replace(observed, signals=[request("SIGKILL", 10.2)])
+    assert derive(late, decoded(START), now=30).reason == "Signalled"

@@ -149,3 +149,15 @@ def test_the_library_image_and_its_pull_policy_are_settings() -> None:
         Settings.from_env({"OVERSEER_IMAGE_PULL_POLICY": "Sometimes"})
     with pytest.raises(SettingsError, match="OVERSEER_LIBRARY_IMAGE"):
         Settings.from_env({"OVERSEER_LIBRARY_IMAGE": "two words"})
+
+
+def test_a_killed_execution_stops_its_job_only_while_retries_could_start_a_pod() -> None:
+    killed = execution.ExecutionStatus(phase="Killed")
+    retrying = {**job(), "spec": {"backoffLimit": 2}}
+    assert executions._killed_but_retried(killed, retrying)
+    # The Job gave up or finished by itself, or never retries: nothing to stop
+    assert not executions._killed_but_retried(
+        killed, {**job("Failed"), "spec": {"backoffLimit": 2}}
+    )
+    assert not executions._killed_but_retried(killed, {**job(), "spec": {"backoffLimit": 0}})
+    assert not executions._killed_but_retried(execution.ExecutionStatus(phase="Failed"), retrying)

@@ -128,6 +128,11 @@ docs/install.rst says why each one is needed; keep the two in step.
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
+# Signals requested through an execution: overseer-signal run in the job container.
+# A WebSocket exec is authorised as get before Kubernetes 1.35, as get and create since.
+- apiGroups: [""]
+  resources: [pods/exec]
+  verbs: [create, get]
 # Warnings about syncs on the repository (kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from overseer.core import execution_job
+from overseer.core import execution_job, signals
 from overseer.crd import execution as execution_
 from overseer_library import protocol
 
@@ -192,8 +192,29 @@ class _Facts:
 
     @property
     def requested(self) -> list[str]:
-        """Signals requested through the execution before the attempt ended."""
-        return [s.signal for s in self.observed.signals if _aware(s.requested_at) <= self.end]
+        """Signals requested through the execution before the attempt ended.
+
+        Kubernetes' times are whole seconds (``finishedAt`` of 10:00:02 may be
+        10:00:02.9): before the ``exit`` frame is read, the end is taken as the next
+        second, so that a KILL requested at 10:00:02.5 counts.
+        """
+        end = self.end if self.end.microsecond else self.end + timedelta(seconds=1)
+        return [s.signal for s in self.observed.signals if _aware(s.requested_at) < end]
+
+    @property
+    def stopped_on_request(self) -> bool:
+        """The attempt ended because of a signal requested through the execution: killed
+        by one of them, or exited non-zero after a requested TERM, INT, QUIT or KILL it
+        caught. A caught HUP or USR1 followed, later, by a failure is a failure."""
+        requested: set[str] = set()
+        for text in self.requested:
+            try:
+                requested.add(signals.parse_signal(text))
+            except signals.SignalError:
+                continue  # refused, never sent
+        if self.signal is not None:
+            return any(signals.signal_number(name) == self.signal for name in requested)
+        return self.code not in (None, 0) and bool(requested & signals.STOPPING)
 
     def how(self) -> str:
         if self.signal is not None:
@@ -337,7 +358,7 @@ def _ending(facts: _Facts) -> _Ending | None:
             "TimedOut", "DeadlineExceeded", f"the job ran out of its time{limit}", TIME_OUT
         )
     retries = int(_get(facts.job, "spec", "backoffLimit") or 0)
-    retrying = retries > 0 and not facts.requested
+    retrying = retries > 0 and not facts.stopped_on_request
     if facts.failed is None and (not facts.attempt_over or retrying):
         return None
     for rule in _FAILURE_RULES:
@@ -351,7 +372,7 @@ def _ending(facts: _Facts) -> _Ending | None:
 
 
 def _killed(facts: _Facts) -> _Ending | None:
-    if not facts.requested:
+    if not facts.stopped_on_request:
         return None
     asked = ", ".join(facts.requested)
     return _Ending("Killed", "Killed", f"stopped on request ({asked}); ended by {facts.how()}")

@@ -21,6 +21,7 @@ TERMINAL_PHASES: frozenset[Phase] = frozenset({"Complete", "Failed", "TimedOut",
 
 TriggerType = Literal["api", "schedule", "repeat", "manual"]
 DeliveryState = Literal["Pending", "Delivered", "Failed"]
+SignalResult = Literal["Sent", "Refused", "NotDelivered", "Failed"]
 SIGNAL_PATTERN = r"^SIG[A-Z0-9+]+$"
 
 
@@ -80,7 +81,13 @@ class ExecutionSpec(base.Model):
         description="Commit the definition was read at."
     )
     signals: list[SignalRequest] = Field(
-        default_factory=list, description="Signals requested for the running job, oldest first."
+        default_factory=list,
+        description=(
+            "Signals requested for the running job, oldest first. Append to request one"
+            " (JSON patch: add /spec/signals/-)."
+        ),
+        # Defaulted by the API server too, so that append works on every execution.
+        json_schema_extra={"default": []},
     )
 
 
@@ -114,6 +121,25 @@ class Delivery(base.StatusModel):
     delivered_at: datetime | None = Field(default=None, description="When it was delivered.")
 
 
+class SignalDelivery(base.StatusModel):
+    """What became of one request in ``spec.signals`` (see ``overseer.core.signals``)."""
+
+    index: Annotated[int, Field(ge=0)] = Field(
+        description="Position of the request in spec.signals."
+    )
+    signal: str = Field(description="The signal as requested.")
+    requested_at: datetime = Field(description="requestedAt of the request.")
+    result: SignalResult = Field(
+        description=(
+            "Sent (the supervisor signalled the job's process group), Refused (not a signal"
+            " Overseer sends), NotDelivered (the job had ended) or Failed (could not be sent)."
+        )
+    )
+    sent_signal: str | None = Field(default=None, description="Canonical name sent, e.g. SIGTERM.")
+    time: datetime = Field(description="When the result was recorded.")
+    message: str | None = Field(default=None, description="Details, for people.")
+
+
 class ExecutionStatus(base.StatusModel):
     """How the execution went."""
 
@@ -132,6 +158,10 @@ class ExecutionStatus(base.StatusModel):
     reason: str | None = Field(default=None, description="Why it is in its phase, one word.")
     message: str | None = Field(default=None, description="Details about the phase.")
     deliveries: list[Delivery] = Field(default_factory=list, description="Webhook deliveries.")
+    signal_deliveries: list[SignalDelivery] = Field(
+        default_factory=list,
+        description="What became of each request in spec.signals, in order: never sent twice.",
+    )
     conditions: list[cond.Condition] = cond.conditions_field()
     observed_generation: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="The metadata.generation the status was computed for."

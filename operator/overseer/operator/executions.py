@@ -40,7 +40,7 @@ from overseer import kube
 from overseer.core import bundle, cmdspec, execution_job, execution_phase
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import collect
+from overseer.operator import collect, signals
 from overseer.operator.settings import Settings
 from overseer_library import protocol
 
@@ -178,6 +178,7 @@ class Environment:
     tracker: Tracker
     post_event: EventPoster
     output: OutputHook = dataclasses.field(default_factory=NoOutput)
+    signals: signals.SignalSender = dataclasses.field(default_factory=signals.SignalSender)
 
 
 # --- starting --------------------------------------------------------------------------
@@ -343,10 +344,19 @@ async def _observe(
     )
     status = await _record(key, body, derived, job, env)
     env.output.notice(key, None if observed.pod_gone else observed.pod, env)
+    if spec.signals:
+        # Requested signals reach the job (overseer.operator.signals).
+        pod = None if observed.pod_gone else observed.pod
+        await env.signals.deliver(
+            env.client, env.post_event, body, requests=spec.signals, status=status, pod=pod
+        )
     if status.phase in execution_.TERMINAL_PHASES:
         env.tracker.cancel(key)
-        if job is not None and job_is_stuck(job, observed.pod):
-            # Nothing will ever run (an image that cannot be pulled): stop the Job's pod.
+        if job is not None and (
+            job_is_stuck(job, observed.pod) or _killed_but_retried(status, job)
+        ):
+            # Nothing will ever run (an image that cannot be pulled), or a kill must not be
+            # retried: stop the Job's pods now, not once the output is archived.
             log.info("execution %s: %s; deleting its Job", key, status.reason)
             await env.client.delete_job(key.namespace, job["metadata"]["name"])
         elif due := await collect.after_end(
@@ -457,6 +467,14 @@ def _belongs(pod: Mapping[str, Any], name: str, job: Mapping[str, Any] | None) -
 def _conditions(job: Mapping[str, Any] | None) -> str:
     conditions = ((job or {}).get("status") or {}).get("conditions") or ()
     return ",".join(str(c.get("type")) for c in conditions if c.get("status") == "True")
+
+
+def _killed_but_retried(status: execution_.ExecutionStatus, job: Mapping[str, Any]) -> bool:
+    """A killed execution whose Job has retries left would start another pod: stop it."""
+    if status.phase != "Killed" or not (job.get("spec") or {}).get("backoffLimit"):
+        return False
+    conditions = (job.get("status") or {}).get("conditions") or ()
+    return not any(c.get("type") in _FINISHED_JOB and c.get("status") == "True" for c in conditions)
 
 
 def job_is_stuck(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> bool:

@@ -18,7 +18,7 @@ from overseer import archive, kube
 from overseer.core import execution_job, sync
 from overseer.crd import base
 from overseer.crd import job as job_crd
-from overseer.operator import deliveries, executions, output, repositories
+from overseer.operator import deliveries, executions, output, repositories, signals
 from overseer.operator.settings import Settings
 
 PREFIX = "overseer.dev"
@@ -193,6 +193,7 @@ async def configure_executions(
     settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
     memo.executions = executions.Tracker()
+    memo.signals = signals.SignalSender()
     memo.output = output.Followers(
         archive.LocalArchive(memo.settings.archive_dir),
         retry_min=memo.settings.retry_min,
@@ -220,6 +221,7 @@ def _executions_env(memo: kopf.Memo) -> executions.Environment:
         tracker=memo.executions,
         post_event=post_event,
         output=memo.output,
+        signals=memo.signals,
     )
 
 
@@ -290,3 +292,15 @@ async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo
     """Each change of an execution (the listing at start-up too) may owe deliveries.
     Async so that it runs in the event loop, where the lanes live; it never blocks."""
     memo.deliveries.notice(dict(body), deleted=type == "DELETED")
+
+
+# --- signals ------------------------------------------------------------------------------
+
+
+@kopf.on.field(base.GROUP, base.VERSION, "overseerexecutions", field="spec.signals")
+async def signal_execution(
+    *, namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """A request appended to spec.signals reaches the job now (overseer.operator.signals)."""
+    assert namespace is not None and name is not None, "executions are namespaced"
+    await executions.observe_execution(executions.Key(namespace, name), _executions_env(memo))
