@@ -68,6 +68,9 @@ class Writer(Protocol):
         """Record that every frame up to ``seq`` (and every one appended) is archived, and
         that the log ended when ``complete``; until then a restart reads them again."""
 
+    def flush(self) -> None:
+        """Make what was appended readable by others (a live follower of the output)."""
+
     def close(self) -> None: ...
 
 
@@ -198,6 +201,13 @@ class LocalWriter:
         self._complete = self._complete or complete
         if changed:
             self._save()
+
+    def flush(self) -> None:
+        try:
+            for file in self._files.values():
+                file.flush()
+        except OSError as error:
+            raise ArchiveError(f"writing {self.folder}: {error}") from None
 
     def close(self) -> None:
         for file in self._files.values():

@@ -152,3 +152,13 @@ def test_an_unwritable_root_is_an_archive_error(tmp_path: Path) -> None:
     root.write_text("not a directory")
     with pytest.raises(archive.ArchiveError, match="opening the archive"):
         archive.LocalArchive(root).open(NS, NAME)
+
+
+def test_flushed_output_is_readable_before_it_is_committed(store: archive.LocalArchive) -> None:
+    writer = store.open("ns", "x")
+    writer.begin("pod-1")
+    writer.append(out(1, "stdout", b"live"))
+    writer.flush()
+    assert store.read("ns", "x", "stdout") == b"live"
+    assert not writer.complete
+    writer.close()

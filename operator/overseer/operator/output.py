@@ -258,6 +258,9 @@ class Followers:
                 if news or time.monotonic() - committed >= COMMIT_INTERVAL:
                     writer.commit(decoder.last_seq)
                     committed = time.monotonic()
+                else:
+                    # Readable at once (the state, rewritten less often, says what is safe).
+                    writer.flush()
                 if news:
                     await executions.observe_execution(key, env)
             rest = decoder.take_partial()
@@ -362,6 +365,9 @@ class Unarchived:
     def commit(self, seq: int = 0, *, complete: bool = False) -> None:
         self.last_seq = max(self.last_seq, seq)
         self.complete = self.complete or complete
+
+    def flush(self) -> None:
+        return None
 
     def close(self) -> None:
         return None
