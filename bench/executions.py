@@ -61,6 +61,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import execution_figures as figures  # noqa: E402  (next to this file)
+import options  # noqa: E402
 from execution_figures import MIB, SEEDS  # noqa: E402
 from tests.support import cluster as test_cluster  # noqa: E402
 from tests.support import gitserver, overseer  # noqa: E402
@@ -508,16 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stream-mib", type=int, default=100, help="MiB written to each stream (0: no archive run)"
     )
-    parser.add_argument(
-        "--timeout", type=float, default=900, help="seconds a series may take before it is broken"
-    )
-    parser.add_argument(
-        "--progress", type=float, default=5.0, help="seconds between progress lines"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the namespace and files")
-    parser.add_argument(
-        "--verbose-operator", action="store_true", help="run the operator with --verbose"
-    )
+    options.add_run_options(parser, timeout=900, unit="series")
     args = parser.parse_args(argv)
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 shows where a slow run is
     interrupted = threading.Event()

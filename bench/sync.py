@@ -46,6 +46,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import options  # noqa: E402  (next to this file)
 from tests.support import cluster as test_cluster  # noqa: E402
 from tests.support import gitserver, overseer  # noqa: E402
 from tests.support import operator as support_operator  # noqa: E402
@@ -540,16 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--interval", default="10m", help="the repository's polling interval (syncs are requested)"
     )
-    parser.add_argument(
-        "--timeout", type=float, default=1800, help="seconds a phase may take before it is broken"
-    )
-    parser.add_argument(
-        "--progress", type=float, default=5.0, help="seconds between progress lines"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the namespace and files")
-    parser.add_argument(
-        "--verbose-operator", action="store_true", help="run the operator with --verbose"
-    )
+    options.add_run_options(parser, timeout=1800, unit="phase")
     args = parser.parse_args(argv)
     if args.jobs < 1 or not 1 <= args.files <= args.jobs:
         parser.error("need at least one job and 1 <= --files <= --jobs")

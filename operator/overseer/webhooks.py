@@ -43,14 +43,6 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"overseer/{overseer.__version__}"
 _MAX_ERROR = 512
 
-# The error classes (overseer.errors), under this module's name for callers of the adapter.
-WebhookError = errors.WebhookError
-WebhookUrlRefusedError = errors.WebhookUrlRefusedError
-WebhookRejectedError = errors.WebhookRejectedError
-WebhookServerError = errors.WebhookServerError
-WebhookUnreachableError = errors.WebhookUnreachableError
-WebhookTimeoutError = errors.WebhookTimeoutError
-
 
 @dataclasses.dataclass(frozen=True)
 class SendPolicy:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import overseer
-from overseer import webhooks
+from overseer import errors, webhooks
 from overseer.core import webhooks as core
 from overseer.crd import execution
 from tests.support import recorder
@@ -151,7 +151,7 @@ async def test_500_then_200_is_retried_under_the_same_id(client: httpx.AsyncClie
     with scripted(Reply(500, body=b"x" * 1_000_000), Reply(200)) as server:
         first = await webhooks.send(message(server.url), SECRET, client, PRIVATE, now=NOW)
         assert first.retry and first.status_code == 500
-        assert isinstance(first.error, webhooks.WebhookServerError)
+        assert isinstance(first.error, errors.WebhookServerError)
         record = first.record
         assert (record.status, record.attempts) == ("Pending", 1)
         assert record.next_attempt_at is not None
@@ -167,7 +167,7 @@ async def test_500_then_200_is_retried_under_the_same_id(client: httpx.AsyncClie
 async def test_400_is_not_retried(client: httpx.AsyncClient) -> None:
     with scripted(Reply(400, body=b"bad payload")) as server:
         result = await webhooks.send(message(server.url), SECRET, client, PRIVATE, now=NOW)
-    assert isinstance(result.error, webhooks.WebhookRejectedError) and result.error.stalled
+    assert isinstance(result.error, errors.WebhookRejectedError) and result.error.stalled
     assert result.record.status == "Failed" and result.record.next_attempt_at is None
     assert "400" in (result.record.last_error or "") and "bad payload" in result.error.message
     assert len(server.requests) == 1
@@ -178,7 +178,7 @@ async def test_a_redirect_is_refused_not_followed(client: httpx.AsyncClient) -> 
         result = await webhooks.send(message(server.url), SECRET, client, PRIVATE, now=NOW)
         await asyncio.sleep(0.2)
         assert elsewhere.requests == []
-    assert isinstance(result.error, webhooks.WebhookRejectedError)
+    assert isinstance(result.error, errors.WebhookRejectedError)
     assert result.record.status == "Failed" and "redirect" in (result.record.last_error or "")
 
 
@@ -189,7 +189,7 @@ async def test_a_slow_server_times_out_and_is_retried() -> None:
             started = time.monotonic()
             result = await webhooks.send(message(server.url), SECRET, slow_client, policy, now=NOW)
             assert time.monotonic() - started < 1.5
-    assert isinstance(result.error, webhooks.WebhookTimeoutError)
+    assert isinstance(result.error, errors.WebhookTimeoutError)
     assert result.retry and result.record.attempts == 1
 
 
@@ -222,7 +222,7 @@ async def test_connection_refused_is_retried(client: httpx.AsyncClient) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     result = await webhooks.send(message(f"http://127.0.0.1:{port}/"), SECRET, client, PRIVATE)
-    assert isinstance(result.error, webhooks.WebhookUnreachableError) and result.retry
+    assert isinstance(result.error, errors.WebhookUnreachableError) and result.retry
 
 
 async def test_loopback_is_refused_without_allow_private() -> None:
@@ -232,7 +232,7 @@ async def test_loopback_is_refused_without_allow_private() -> None:
             result = await webhooks.send(message(rec.url), SECRET, default_client, policy)
         await asyncio.sleep(0.2)
         assert rec.requests == []
-    assert isinstance(result.error, webhooks.WebhookUrlRefusedError)
+    assert isinstance(result.error, errors.WebhookUrlRefusedError)
     assert result.record.status == "Failed" and "loopback" in (result.record.last_error or "")
 
 
@@ -246,7 +246,7 @@ async def test_every_resolved_address_is_checked(monkeypatch: pytest.MonkeyPatch
             url = f"http://localhost:{port}/"
             result = await webhooks.send(message(url), SECRET, default_client, policy)
         assert rec.requests == []
-    assert isinstance(result.error, webhooks.WebhookUrlRefusedError)
+    assert isinstance(result.error, errors.WebhookUrlRefusedError)
 
 
 async def test_the_secret_and_the_url_path_never_reach_logs_or_errors(

@@ -138,7 +138,7 @@ def test_a_raw_secret_is_used_as_its_bytes() -> None:
 
 @pytest.mark.parametrize("secret", ["", "whsec_", "whsec_not base64!"])
 def test_a_bad_secret_is_refused_without_quoting_it(secret: str) -> None:
-    with pytest.raises(webhooks.WebhookSecretError) as caught:
+    with pytest.raises(errors.WebhookSecretError) as caught:
         webhooks.sign(secret, "m", 1, b"{}")
     assert caught.value.stalled
     assert "not base64!" not in caught.value.message
@@ -221,7 +221,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("url", REFUSED)
 def test_refused_urls(url: str) -> None:
-    with pytest.raises(webhooks.WebhookUrlRefusedError) as caught:
+    with pytest.raises(errors.WebhookUrlRefusedError) as caught:
         webhooks.check_url(url)
     assert caught.value.policy is errors.Policy.STALLED
     assert "pass" not in caught.value.message
@@ -259,19 +259,19 @@ def test_allow_private_lets_private_targets_through(url: str) -> None:
 
 def test_link_local_needs_its_own_permission() -> None:
     url = "http://169.254.169.254/latest"
-    with pytest.raises(webhooks.WebhookUrlRefusedError, match="link-local"):
+    with pytest.raises(errors.WebhookUrlRefusedError, match="link-local"):
         webhooks.check_url(url, allow_private=True)
     webhooks.check_url(url, webhooks.UrlPolicy(allow_link_local=True))
 
 
 def test_service_cidr_and_allowed_ranges() -> None:
     svc = webhooks.UrlPolicy(service_cidrs=(ipaddress.ip_network("198.51.100.0/24"),))
-    with pytest.raises(webhooks.WebhookUrlRefusedError, match="cluster-internal"):
+    with pytest.raises(errors.WebhookUrlRefusedError, match="cluster-internal"):
         webhooks.check_url("http://198.51.100.7/", svc)
     webhooks.check_url("http://198.51.100.7/")
     allowed = webhooks.UrlPolicy(allowed=(ipaddress.ip_network("10.1.0.0/16"),))
     webhooks.check_url("http://10.1.2.3/", allowed)
-    with pytest.raises(webhooks.WebhookUrlRefusedError):
+    with pytest.raises(errors.WebhookUrlRefusedError):
         webhooks.check_url("http://10.2.0.1/", allowed)
 
 

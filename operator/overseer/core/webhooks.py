@@ -37,17 +37,6 @@ from overseer.crd import execution as execution_
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
 SIGNATURE_VERSION = "v1"
 
-# --- errors (in overseer.errors; here under their old names for callers of this module) --
-
-WebhookError = errors.WebhookError
-WebhookUrlRefusedError = errors.WebhookUrlRefusedError
-WebhookSecretError = errors.WebhookSecretError
-WebhookRejectedError = errors.WebhookRejectedError
-WebhookServerError = errors.WebhookServerError
-WebhookUnreachableError = errors.WebhookUnreachableError
-WebhookTimeoutError = errors.WebhookTimeoutError
-
-
 # --- payload ----------------------------------------------------------------------------
 
 
@@ -186,7 +175,7 @@ def build_message(
 def parse_secret(secret: str) -> bytes:
     """The key bytes: base64 after a ``whsec_`` prefix, the UTF-8 text otherwise."""
     if not secret:
-        raise WebhookSecretError("the webhook signing secret is empty; set a secret")
+        raise errors.WebhookSecretError("the webhook signing secret is empty; set a secret")
     if not secret.startswith(SECRET_PREFIX):
         return secret.encode()
     try:
@@ -194,7 +183,7 @@ def parse_secret(secret: str) -> bytes:
     except (binascii.Error, ValueError):
         key = b""
     if not key:
-        raise WebhookSecretError(
+        raise errors.WebhookSecretError(
             "the webhook signing secret starts with whsec_ but the rest is not base64; "
             "write whsec_ followed by the base64 of the key, or a secret without the prefix"
         ) from None
@@ -362,7 +351,7 @@ def _literal(host: str) -> Address | None:
 
 
 def check_address(address: Address, policy: UrlPolicy = DEFAULT_URL_POLICY) -> None:
-    """Raise :class:`WebhookUrlRefusedError` if ``address`` may not be posted to."""
+    """Raise :class:`overseer.errors.WebhookUrlRefusedError` if ``address`` may not be posted to."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     if any(address in net for net in policy.allowed):
@@ -370,12 +359,12 @@ def check_address(address: Address, policy: UrlPolicy = DEFAULT_URL_POLICY) -> N
     if any(address in net for net in LINK_LOCAL) or address.is_link_local:
         if policy.allow_link_local:
             return
-        raise WebhookUrlRefusedError(
+        raise errors.WebhookUrlRefusedError(
             f"webhook address {address} is link-local (where cloud metadata lives): refused; "
             "allow link-local webhook targets in the operator's settings if this is intended"
         )
     if address.is_multicast:
-        raise WebhookUrlRefusedError(f"webhook address {address} is multicast: refused")
+        raise errors.WebhookUrlRefusedError(f"webhook address {address} is multicast: refused")
     if any(address in net for net in LOOPBACK) or address.is_loopback:
         kind = "loopback"
     elif any(address in net for net in (*policy.private, *policy.service_cidrs)):
@@ -383,7 +372,7 @@ def check_address(address: Address, policy: UrlPolicy = DEFAULT_URL_POLICY) -> N
     else:
         return
     if not policy.allow_private:
-        raise WebhookUrlRefusedError(
+        raise errors.WebhookUrlRefusedError(
             f"webhook address {address} is {kind}: refused; allow private webhook targets "
             "in the operator's settings if this is intended"
         )
@@ -403,26 +392,26 @@ def check_url(url: str, policy: UrlPolicy | None = None, *, allow_private: bool 
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
-        raise WebhookUrlRefusedError(f"{shown} is not a valid URL") from None
+        raise errors.WebhookUrlRefusedError(f"{shown} is not a valid URL") from None
     if parts.scheme not in {"http", "https"}:
-        raise WebhookUrlRefusedError(
+        raise errors.WebhookUrlRefusedError(
             f"webhook URL scheme {parts.scheme or '(none)'!r} refused; use http or https"
         )
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise WebhookUrlRefusedError(
+        raise errors.WebhookUrlRefusedError(
             f"{shown}: credentials in a webhook URL are refused; receivers verify the "
             "webhook-signature header instead"
         )
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
-        raise WebhookUrlRefusedError(f"{shown} has no host")
+        raise errors.WebhookUrlRefusedError(f"{shown} has no host")
     port = port or (443 if parts.scheme == "https" else 80)
     address = _literal(host)
     if address is not None:
         check_address(address, policy)
         return Target(parts.scheme, host, port, address)
     if not policy.allow_private and _internal_name(host, policy.cluster_domain):
-        raise WebhookUrlRefusedError(
+        raise errors.WebhookUrlRefusedError(
             f"webhook host {host!r} names a cluster-internal or local service: refused; allow "
             "private webhook targets in the operator's settings if this is intended"
         )
