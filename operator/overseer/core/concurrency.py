@@ -1,0 +1,223 @@
+"""Concurrency admission: which waiting executions start, wait, are refused or replace.
+
+Pure: the operator (``overseer.operator.admission``) gathers the executions that share a
+*scope* (the job's own executions, or those of every job naming the same ``group``),
+asks :func:`plan_admission`, and applies its decisions.
+
+An execution *waits* from its creation until it is admitted (its Job is created) or
+refused; it *runs* from its admission until its phase is terminal. Waiting executions
+are decided oldest first (by execution id, which is the creation time), each with the
+``concurrency`` of its own frozen definition:
+
+- no ``concurrency``, or ``allow``: it starts (it still counts as running for others);
+- fewer running than its ``limit``: it starts;
+- ``forbid``: it is refused at once (Failed, ``ConcurrencyLimit``);
+- ``queue``: it waits (``Queued``) and starts, oldest first, when a slot frees up;
+- ``replace``: SIGTERM is requested for the oldest running executions, as many as it
+  takes to free one slot, and it waits (``Replacing``) for them to end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import pydantic
+
+from overseer.crd import definition as defn
+from overseer.crd import execution as execution_
+
+CONCURRENCY_LIMIT = "ConcurrencyLimit"
+"""Reason of an execution refused by ``forbid``."""
+QUEUED = "Queued"
+"""Reason of an execution waiting for a slot (``queue``)."""
+REPLACING = "Replacing"
+"""Reason of an execution waiting for the ones it replaces to end (``replace``)."""
+REPLACE_SIGNAL = "SIGTERM"
+
+
+def scope_of(spec: Mapping[str, Any]) -> str:
+    """``group:<group>`` when the definition names a concurrency group, else ``job:<job>``.
+
+    Reads the raw spec leniently: every execution belongs to a scope, even one whose
+    spec is invalid (it is refused later and never runs).
+    """
+    definition = spec.get("definition")
+    concurrency = definition.get("concurrency") if isinstance(definition, Mapping) else None
+    group = concurrency.get("group") if isinstance(concurrency, Mapping) else None
+    if group:
+        return f"group:{group}"
+    return f"job:{spec.get('job', '')}"
+
+
+def describe_scope(scope: str) -> str:
+    """``job:backup-1a2b`` -> ``job backup-1a2b``; ``group:db`` -> ``group db``."""
+    kind, _, name = scope.partition(":")
+    return f"{kind} {name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One not-yet-ended execution of a scope, as the planner sees it."""
+
+    name: str
+    execution_id: str
+    running: bool
+    """Admitted (its Job exists) and not ended."""
+    concurrency: defn.Concurrency | None = None
+    """The ``concurrency`` of the execution's own definition."""
+    signalled: bool = False
+    """SIGTERM was already requested for it."""
+    reason: str | None = None
+    """Its status reason now, so an unchanged wait is not written again..."""
+    message: str | None = None
+    """... with its status message."""
+
+    @property
+    def order(self) -> tuple[tuple[int, ...], str]:
+        try:
+            key = tuple(int(part) for part in self.execution_id.split("."))
+        except ValueError:
+            key = ()
+        return key, self.name
+
+
+def member_from_body(body: Mapping[str, Any], *, job_exists: bool) -> Member | None:
+    """The member an execution body stands for; None once it has ended.
+
+    ``job_exists`` says whether its batch/v1 Job exists: an execution admitted by an
+    operator that stopped before it could record ``status.jobName`` runs all the same.
+    """
+    status = body.get("status") or {}
+    if status.get("phase") in execution_.TERMINAL_PHASES:
+        return None
+    spec = body.get("spec") or {}
+    raw = (spec.get("definition") or {}).get("concurrency")
+    try:
+        concurrency = None if raw is None else defn.Concurrency.model_validate(raw)
+    except pydantic.ValidationError:
+        concurrency = None  # an invalid spec is refused by the start path: no limit here
+    signals = spec.get("signals") or ()
+    return Member(
+        name=str(body["metadata"]["name"]),
+        execution_id=str(spec.get("executionId", "")),
+        running=bool(status.get("jobName")) or job_exists,
+        concurrency=concurrency,
+        signalled=any(s.get("signal") == REPLACE_SIGNAL for s in signals if isinstance(s, dict)),
+        reason=status.get("reason"),
+        message=status.get("message"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """Admit the execution: create its Job now."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Refuse:
+    """End the execution at once: Failed, ``ConcurrencyLimit``."""
+
+    name: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """Keep the execution Pending with a reason (``Queued``, ``Replacing``)."""
+
+    name: str
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Stop:
+    """Request SIGTERM for a running execution, to make room for ``for_``."""
+
+    name: str
+    for_: str
+
+
+Decision = Start | Refuse | Wait | Stop
+
+
+def _listing(members: Iterable[Member]) -> str:
+    return ", ".join(f"{m.name} ({m.execution_id})" for m in members)
+
+
+def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
+    """What to do, in order, for the waiting members of ``scope`` (see the module doc).
+
+    A :class:`Wait` whose reason and message a member already has is left out, so a
+    plan that changes nothing asks for no write.
+    """
+    ordered = sorted(members, key=lambda m: m.order)
+    running = [m for m in ordered if m.running]
+    signalled = {m.name for m in running if m.signalled}
+    decisions: list[Decision] = []
+    where = describe_scope(scope)
+    for member in ordered:
+        if member.running:
+            continue
+        concurrency = member.concurrency
+        if concurrency is None or concurrency.policy == "allow":
+            decisions.append(Start(member.name))
+            running.append(member)
+            continue
+        if len(running) < concurrency.limit:
+            decisions.append(Start(member.name))
+            running.append(member)
+            continue
+        limit = f"{concurrency.limit} running execution{'s' if concurrency.limit > 1 else ''}"
+        if concurrency.policy == "forbid":
+            decisions.append(
+                Refuse(
+                    member.name,
+                    f"the limit of {limit} of {where} is reached (policy forbid); "
+                    f"running: {_listing(running)}",
+                )
+            )
+        elif concurrency.policy == "queue":
+            # No list of the running ones: a long queue is not rewritten at every end.
+            decisions.append(
+                Wait(
+                    member.name,
+                    QUEUED,
+                    f"the limit of {limit} of {where} is reached (policy queue); "
+                    "it starts, oldest first, when one ends",
+                )
+            )
+        else:  # replace
+            targets = running[: len(running) - concurrency.limit + 1]
+            for target in targets:
+                if target.name not in signalled:
+                    signalled.add(target.name)
+                    decisions.append(Stop(target.name, for_=member.name))
+            decisions.append(
+                Wait(
+                    member.name,
+                    REPLACING,
+                    f"replacing {_listing(targets)} ({REPLACE_SIGNAL} requested): the limit "
+                    f"of {limit} of {where} is reached",
+                )
+            )
+    by_name = {m.name: m for m in ordered}
+    return [d for d in decisions if not _unchanged(d, by_name)]
+
+
+def _unchanged(decision: Decision, members: Mapping[str, Member]) -> bool:
+    member = members[decision.name]
+    return isinstance(decision, Wait) and (member.reason, member.message) == (
+        decision.reason,
+        decision.message,
+    )
+
+
+def signal_request(now: datetime) -> execution_.SignalRequest:
+    """The request ``replace`` appends to a replaced execution's ``spec.signals``."""
+    return execution_.SignalRequest(signal=REPLACE_SIGNAL, requested_at=now)
