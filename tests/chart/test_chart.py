@@ -231,6 +231,7 @@ NAMESPACED = (
     | expand("", "pods", "get list watch")
     | expand("", "pods/log", "get")
     | expand("", "pods/exec", "create get")
+    | expand("overseer.dev", "overseerexecutions", "create")  # the scheduler
 )
 CRDS = expand("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
 NAMESPACES = expand("", "namespaces", "list watch")

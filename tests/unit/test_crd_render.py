@@ -78,7 +78,7 @@ def test_check_reports_missing_files(tmp_path: Path) -> None:
             "overseerjobs",
             "OverseerJob",
             "osj",
-            ["Display name", "Active", "Schedule", "Last status", "Age"],
+            ["Display name", "Active", "Schedule", "Last status", "Next run", "Age"],
         ),
         (
             "overseerexecutions",

@@ -95,3 +95,14 @@ def test_bad_webhook_settings_are_refused_naming_them(env: dict[str, str], words
     with pytest.raises(SettingsError, match=words) as caught:
         Settings.from_env(env)
     assert "not base64!!" not in str(caught.value)
+
+
+def test_the_schedule_starting_deadline_is_a_duration_or_none() -> None:
+    assert Settings.from_env({}).schedule_starting_deadline == 3600.0
+    env = {"OVERSEER_SCHEDULE_STARTING_DEADLINE": "90s"}
+    assert Settings.from_env(env).schedule_starting_deadline == 90.0
+    env = {"OVERSEER_SCHEDULE_STARTING_DEADLINE": "None"}
+    assert Settings.from_env(env).schedule_starting_deadline is None
+    for bad in ("0s", "soon"):
+        with pytest.raises(SettingsError, match="OVERSEER_SCHEDULE_STARTING_DEADLINE"):
+            Settings.from_env({"OVERSEER_SCHEDULE_STARTING_DEADLINE": bad})

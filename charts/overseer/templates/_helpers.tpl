@@ -116,6 +116,11 @@ docs/install.rst says why each one is needed; keep the two in step.
 - apiGroups: [overseer.dev]
   resources: [overseerexecutions/status, overseerjobs/status]
   verbs: [patch]
+# The scheduler creates the executions of scheduled jobs (concurrency's replace
+# requests SIGTERM through an execution's spec.signals: the patch above).
+- apiGroups: [overseer.dev]
+  resources: [overseerexecutions]
+  verbs: [create]
 # Each execution runs in a Job, created, watched, and deleted once its output is archived.
 - apiGroups: [batch]
   resources: [jobs]

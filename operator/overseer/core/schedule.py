@@ -163,6 +163,8 @@ class SchedulePlan:
 
     due: datetime | None
     """The scheduled time to create an execution for now, if any."""
+    latest: datetime | None
+    """The latest scheduled time in ``(since, now]``: ``due``, or the latest one missed."""
     missed: int
     """Scheduled times since the last one that will never run (at least this many
     when ``too_many_missed``)."""
@@ -224,6 +226,7 @@ def plan_schedule(
         due = None
     return SchedulePlan(
         due=due,
+        latest=latest,
         missed=count - (1 if due is not None else 0),
         too_many_missed=too_many,
         next_time=next_time,

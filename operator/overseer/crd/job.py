@@ -74,6 +74,10 @@ class JobStatus(base.StatusModel):
     last_status: execution_.Phase | None = Field(
         default=None, description="Phase of the latest execution."
     )
+    last_schedule_time: datetime | None = Field(
+        default=None,
+        description="The latest scheduled time the scheduler handled (ran, or missed).",
+    )
     next_schedule_time: datetime | None = Field(
         default=None, description="When the schedule next runs the job."
     )
@@ -96,6 +100,9 @@ KIND = base.Kind(
         base.PrinterColumn("Active", ".spec.active", "boolean", "Whether it can run."),
         base.PrinterColumn("Schedule", ".spec.definition.schedule.cron", description="Cron."),
         base.PrinterColumn("Last status", ".status.lastStatus", description="Latest phase."),
+        base.PrinterColumn(
+            "Next run", ".status.nextScheduleTime", description="Next scheduled time (UTC)."
+        ),
         base.AGE_COLUMN,
     ),
 )

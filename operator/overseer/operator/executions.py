@@ -279,6 +279,23 @@ async def _refuse(key: Key, reason: str, message: str, env: Environment) -> None
             await _record(key, body, derived, None, env)
 
 
+# --- concurrency: what the admission (overseer.operator.admission) does to an execution --
+
+
+async def refuse(key: Key, reason: str, message: str, env: Environment) -> None:
+    """End an execution that may not run (its concurrency limit): Failed, no Job."""
+    await _refuse(key, reason, message, env)
+
+
+async def hold_back(key: Key, reason: str, message: str, env: Environment) -> None:
+    """Keep an execution that has no Job yet Pending, saying why (Queued, Replacing)."""
+    derived = execution_phase.Derived("Pending", reason, message)
+    async with env.tracker.hold(key):
+        body = await env.client.get("OverseerExecution", key.namespace, key.name)
+        if body is not None and not (body.get("status") or {}).get("jobName"):
+            await _record(key, body, derived, None, env)
+
+
 # --- observing -------------------------------------------------------------------------
 
 

@@ -17,8 +17,17 @@ import kopf
 from overseer import archive, kube
 from overseer.core import execution_job, sync
 from overseer.crd import base
+from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
-from overseer.operator import deliveries, executions, output, repositories, signals
+from overseer.operator import (
+    admission,
+    deliveries,
+    executions,
+    output,
+    repositories,
+    scheduler,
+    signals,
+)
 from overseer.operator.settings import Settings
 
 PREFIX = "overseer.dev"
@@ -227,10 +236,23 @@ def _executions_env(memo: kopf.Memo) -> executions.Environment:
 
 @kopf.on.resume(base.GROUP, base.VERSION, "overseerexecutions")
 @kopf.on.create(base.GROUP, base.VERSION, "overseerexecutions")
-async def start_execution(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Create the execution's Secret and Job (idempotent: names are the execution's)."""
+async def start_execution(
+    *,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    # kopf passes the index by its name; the default only satisfies kopf's handler protocol.
+    executions_by_scope: admission.ScopeIndex | None = None,
+    **_: Any,
+) -> None:
+    """Create the execution's Secret and Job (idempotent: names are the execution's),
+    when its concurrency admits it."""
+    assert executions_by_scope is not None, "kopf passes every index to every handler"
+    env = _executions_env(memo)
     try:
-        await executions.start_execution(body, _executions_env(memo))
+        if admission.needs_admission(body):  # its concurrency decides when its Job is made
+            await memo.admission.admit(body, env, executions_by_scope)
+        else:
+            await executions.start_execution(body, env)
     except kube.KubeError as error:
         raise kopf.TemporaryError(error.message, delay=memo.settings.retry_min) from None
 
@@ -304,3 +326,55 @@ async def signal_execution(
     """A request appended to spec.signals reaches the job now (overseer.operator.signals)."""
     assert namespace is not None and name is not None, "executions are namespaced"
     await executions.observe_execution(executions.Key(namespace, name), _executions_env(memo))
+# --- concurrency and schedules ----------------------------------------------------------
+
+
+@kopf.on.startup()
+async def configure_schedules(*, memo: kopf.Memo, **_: Any) -> None:
+    """Admission of executions under their concurrency, and the scheduler's tasks."""
+
+    def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
+        kopf.event(obj, type=type_, reason=reason, message=message)
+
+    memo.admission = admission.Admission()
+    memo.scheduler = scheduler.Scheduler(memo.kube, memo.settings, post_event)
+
+
+@kopf.on.cleanup()
+async def stop_schedules(*, memo: kopf.Memo, **_: Any) -> None:
+    tasks = getattr(memo, "scheduler", None)
+    if tasks is not None:
+        await tasks.close()
+
+
+@kopf.index(base.GROUP, base.VERSION, "overseerexecutions")
+def executions_by_scope(
+    *, namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[admission.ScopeKey, admission.IndexEntry] | None:
+    """Executions that have not ended, by (namespace, concurrency scope), from the watch."""
+    return admission.index_entry(namespace, name, spec, status)
+
+
+@kopf.on.event(base.GROUP, base.VERSION, "overseerexecutions")
+def free_slot(
+    *,
+    type: str | None,
+    namespace: str | None,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    executions_by_scope: admission.ScopeIndex | None = None,
+    **_: Any,
+) -> None:
+    """An execution that ended (or was deleted) frees a slot for the waiting ones."""
+    assert executions_by_scope is not None, "kopf passes every index to every handler"
+    if namespace is None:
+        return
+    if type == "DELETED" or status.get("phase") in execution_crd.TERMINAL_PHASES:
+        memo.admission.freed(namespace, spec, _executions_env(memo), executions_by_scope)
+
+
+@kopf.on.event(base.GROUP, base.VERSION, "overseerjobs")
+def schedule_job(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every change of a job may start, wake or stop its schedule."""
+    memo.scheduler.observe(body, deleted=type == "DELETED")

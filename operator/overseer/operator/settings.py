@@ -62,6 +62,10 @@ class Settings:
             else timedelta(seconds=self.execution_ttl),
         )
 
+    schedule_starting_deadline: float | None = 3600.0
+    """Seconds a missed scheduled time may still start late (``OVERSEER_SCHEDULE_STARTING_
+    DEADLINE``, ``none`` for no limit); see overseer.core.schedule."""
+
     @property
     def job_settings(self) -> execution_job.JobSettings:
         """What these settings decide about every execution's pod."""
@@ -106,6 +110,21 @@ class Settings:
             webhooks = webhook_settings.WebhookSettings.from_env(env)
         except ValueError as error:
             raise SettingsError(str(error)) from None
+        # --- schedules ---
+        deadline_text = env.get("OVERSEER_SCHEDULE_STARTING_DEADLINE", "1h").strip()
+        try:
+            deadline = (
+                None
+                if deadline_text.lower() == "none"
+                else types.parse_duration(deadline_text).total_seconds()
+            )
+        except ValueError as error:
+            raise SettingsError(
+                f"OVERSEER_SCHEDULE_STARTING_DEADLINE: {error}; use a duration like 5m, or none"
+            ) from None
+        if deadline is not None and deadline <= 0:
+            raise SettingsError("OVERSEER_SCHEDULE_STARTING_DEADLINE must be > 0, or none")
+        # --- end schedules ---
         return cls(
             namespaces=namespaces,
             cache_dir=Path(env.get("OVERSEER_CACHE_DIR", str(cls.cache_dir))),
@@ -119,6 +138,7 @@ class Settings:
             finished_job_ttl=finished_job_ttl,
             execution_ttl=execution_ttl,
             webhooks=webhooks,
+            schedule_starting_deadline=deadline,
         )
 
 
