@@ -199,6 +199,7 @@ def test_a_missed_time_older_than_the_starting_deadline_does_not_run() -> None:
     )
     assert plan.due is None
     assert plan.missed == 1
+    assert plan.latest == utc(2026, 1, 1, 9)  # handled: it is not looked at again
     assert plan.next_time == utc(2026, 1, 1, 10)
     # Without a deadline it runs, however late.
     late = schedule.plan_schedule(

@@ -27,6 +27,8 @@ Configuration comes from the environment:
   OVERSEER_WEBHOOK_SECRET signing secret of webhook deliveries (nothing is sent without one)
   OVERSEER_WEBHOOK_ALLOW_PRIVATE, OVERSEER_WEBHOOK_ALLOWED_NETWORKS, OVERSEER_SERVICE_CIDR,
   OVERSEER_WEBHOOK_TIMEOUT  webhook URL policy and timeout (docs/webhooks.rst)
+  OVERSEER_SCHEDULE_STARTING_DEADLINE  how late a missed schedule may still run
+                          (default 1h; none: however late)
 """
 
 

@@ -356,7 +356,7 @@ def executions_by_scope(
 
 
 @kopf.on.event(base.GROUP, base.VERSION, "overseerexecutions")
-def free_slot(
+async def free_slot(
     *,
     type: str | None,
     namespace: str | None,
@@ -375,6 +375,6 @@ def free_slot(
 
 
 @kopf.on.event(base.GROUP, base.VERSION, "overseerjobs")
-def schedule_job(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def schedule_job(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Every change of a job may start, wake or stop its schedule."""
     memo.scheduler.observe(body, deleted=type == "DELETED")
