@@ -300,3 +300,7 @@ def test_a_scheduled_execution_is_named_after_its_scheduled_time() -> None:
     # The same time always gives the same object: a second creation is a 409.
     assert schedule.build_scheduled_execution(JOB, when) == body
     assert schedule.build_scheduled_execution(JOB, when + timedelta(minutes=1)) != body
+    # The repository's commit wins over the one the job was last changed at
+    newer = schedule.build_scheduled_execution(JOB, when, "def456")
+    assert newer["spec"]["commit"] == "def456"
+    assert newer["metadata"]["name"] == body["metadata"]["name"]

@@ -27,6 +27,10 @@ class FakeKube:
         self.statuses: list[dict[str, Any]] = []
         self.changed = asyncio.Event()
 
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        assert (kind, namespace, name) == ("OverseerRepository", NAMESPACE, "jobs")
+        return {"status": {"commit": "newest"}}
+
     async def create(self, body: dict[str, Any]) -> dict[str, Any] | None:
         self.created.append(body)
         self.changed.set()
@@ -111,6 +115,7 @@ async def test_a_new_schedule_announces_its_next_time_then_runs_it(
         await client.until(lambda: len(client.statuses) > 1)
         assert execution_times(client) == ["2026-01-01T09:01:00Z"]
         assert client.created[0]["spec"]["trigger"] == {"type": "schedule"}
+        assert client.created[0]["spec"]["commit"] == "newest"  # the repository's
         assert client.statuses[1] == {
             "lastScheduleTime": "2026-01-01T09:01:00Z",
             "nextScheduleTime": "2026-01-01T09:02:00Z",

@@ -234,11 +234,15 @@ def plan_schedule(
     )
 
 
-def build_scheduled_execution(job: Mapping[str, Any], scheduled: datetime) -> dict[str, Any]:
+def build_scheduled_execution(
+    job: Mapping[str, Any], scheduled: datetime, commit: str | None = None
+) -> dict[str, Any]:
     """The OverseerExecution the schedule creates for ``job`` (a body) at ``scheduled``.
 
     Its execution id is the scheduled time, so its name depends on nothing else: a
     second attempt for the same time (a restart, a double wake) is refused with 409.
+    ``commit`` is the repository's ``status.commit`` (whose ``bin/`` is kept, see
+    ``docs/repositories.rst``); the job's ``source.commit`` when unknown.
     """
     job_name = str(job["metadata"]["name"])
     execution_id = names.execution_id(scheduled)
@@ -248,7 +252,7 @@ def build_scheduled_execution(job: Mapping[str, Any], scheduled: datetime) -> di
             "executionId": execution_id,
             "trigger": {"type": "schedule"},
             "definition": job["spec"]["definition"],
-            "commit": job["spec"]["source"]["commit"],
+            "commit": commit or job["spec"]["source"]["commit"],
         }
     )
     return {

@@ -216,7 +216,12 @@ class Scheduler:
         return max((plan.next_time - self._clock()).total_seconds(), 0.0) + _LATE
 
     async def _create(self, key: JobKey, body: Mapping[str, Any], due: datetime) -> None:
-        execution = schedule.build_scheduled_execution(body, due)
+        # The repository's commit, not the job's: its bin/ is the one surely kept.
+        repository = await self._client.get(
+            "OverseerRepository", key[0], str(body["spec"]["source"]["repository"])
+        )
+        commit = ((repository or {}).get("status") or {}).get("commit")
+        execution = schedule.build_scheduled_execution(body, due, commit)
         name = execution["metadata"]["name"]
         try:
             created = await self._client.create(execution)
