@@ -310,6 +310,34 @@ def test_queue_holds_a_second_execution_until_the_first_ends(
     assert [e["status"] for e in done_second["events"]] == ["start", "complete"]
 
 
+def test_a_queued_execution_asked_to_stop_never_starts(
+    kube: Kube, operator: OperatorProcess, limited: dict[str, dict[str, Any]]
+) -> None:
+    job = limited["One at a time"]
+    # Given a running execution and a queued one
+    first = execute(kube, job)
+    assert wait_for_phase(kube, first, {"Running"} | TERMINAL)["phase"] == "Running"
+    second = execute(kube, job)
+    eventually(lambda: status_of(kube, second).get("reason") == "Queued", timeout=30, what="queued")
+    # When SIGTERM is requested for the queued one (as the API's kill does)
+    request = {"signal": "SIGTERM", "requestedAt": datetime.now(UTC).isoformat()}
+    kube.kubectl(
+        "patch",
+        "overseerexecution",
+        second,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "add", "path": "/spec/signals", "value": [request]}]),
+    )
+    # Then it ends Killed (Cancelled) at once, with a fail event, and never gets a Job
+    status = wait_for_phase(kube, second, TERMINAL, timeout=30)
+    assert (status["phase"], status["reason"]) == ("Killed", "Cancelled"), status
+    assert [e["status"] for e in status["events"]] == ["fail"]
+    assert jobs_of(kube, second) == []
+    # And the first one runs on, untouched
+    assert status_of(kube, first)["phase"] in {"Running", "Complete"}
+
+
 def test_a_group_limits_executions_across_jobs(
     kube: Kube, operator: OperatorProcess, limited: dict[str, dict[str, Any]]
 ) -> None:

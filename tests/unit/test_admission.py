@@ -77,9 +77,13 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     async def hold_back(key: executions.Key, reason: str, message: str, env: Any) -> None:
         seen.append((f"wait {reason}", key.name))
 
+    async def cancel(key: executions.Key, reason: str, message: str, env: Any) -> None:
+        seen.append((f"cancel {reason}", key.name))
+
     monkeypatch.setattr(executions, "start_execution", start)
     monkeypatch.setattr(executions, "refuse", refuse)
     monkeypatch.setattr(executions, "hold_back", hold_back)
+    monkeypatch.setattr(executions, "cancel", cancel)
     return seen
 
 
@@ -189,3 +193,27 @@ def test_only_executions_without_a_job_need_admission() -> None:
     assert admission.index_entry(NS, "a", body("a", 1, None)["spec"], {}) == {
         (NS, SCOPE): ("a", True)
     }
+
+
+async def test_a_queued_execution_asked_to_stop_is_cancelled(
+    calls: list[tuple[str, str]],
+) -> None:
+    running = body("a", 1, QUEUE, {"phase": "Running", "jobName": "a"})
+    queued = body(
+        "b",
+        2,
+        QUEUE,
+        {"phase": "Pending", "reason": "Queued", "message": "m"},
+        signals=[{"signal": "SIGTERM", "requestedAt": "2026-11-29T10:00:00Z"}],
+    )
+    client = FakeKube(running, queued)
+    gate = admission.Admission()
+    # A change of the running one (not its end) pumps nothing
+    gate.noticed(None, NS, running["spec"], running["status"], env=env(client), index=index())
+    assert not gate._tasks
+    # The stop request on the queued one does
+    gate.noticed(
+        None, NS, queued["spec"], queued["status"], env=env(client), index=index(running, queued)
+    )
+    await asyncio.gather(*gate._tasks)
+    assert calls == [("cancel Cancelled", "b")]

@@ -179,3 +179,20 @@ def test_the_signal_request_is_sigterm_now() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     request = concurrency.signal_request(now)
     assert (request.signal, request.requested_at) == ("SIGTERM", now)
+
+
+def test_a_waiting_execution_asked_to_stop_is_cancelled_and_takes_no_slot() -> None:
+    c = limit(1, "queue")
+    members = [waiting("b", 2, c, signalled=True), waiting("c", 3, c)]
+    decisions = concurrency.plan_admission(members, SCOPE)
+    assert decisions == [
+        concurrency.Cancel("b", "stopped on request before it started"),
+        Start("c"),
+    ]
+
+
+def test_any_stop_signal_counts_as_a_stop_request() -> None:
+    for name in ("SIGTERM", "SIGKILL", "INT", "sigquit"):
+        assert concurrency.stop_requested({"signals": [{"signal": name}]}), name
+    assert not concurrency.stop_requested({"signals": [{"signal": "SIGHUP"}]})
+    assert not concurrency.stop_requested({})

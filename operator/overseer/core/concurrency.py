@@ -15,6 +15,9 @@ are decided oldest first (by execution id, which is the creation time), each wit
 - ``queue``: it waits (``Queued``) and starts, oldest first, when a slot frees up;
 - ``replace``: SIGTERM is requested for the oldest running executions, as many as it
   takes to free one slot, and it waits (``Replacing``) for them to end.
+
+A waiting execution for which a stop signal was requested never starts: it ends
+``Killed`` with reason ``Cancelled``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ QUEUED = "Queued"
 """Reason of an execution waiting for a slot (``queue``)."""
 REPLACING = "Replacing"
 """Reason of an execution waiting for the ones it replaces to end (``replace``)."""
+CANCELLED = "Cancelled"
+"""Reason of a waiting execution that was asked to stop before it started."""
 REPLACE_SIGNAL = "SIGTERM"
+STOP_SIGNALS = frozenset({"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "TERM", "INT", "QUIT", "KILL"})
+"""Requests that mean "stop": a waiting execution with one never starts."""
 
 
 def scope_of(spec: Mapping[str, Any]) -> str:
@@ -50,6 +57,14 @@ def scope_of(spec: Mapping[str, Any]) -> str:
     if group:
         return f"group:{group}"
     return f"job:{spec.get('job', '')}"
+
+
+def stop_requested(spec: Mapping[str, Any]) -> bool:
+    """A stop signal (TERM, INT, QUIT, KILL) is among the execution's requested signals."""
+    return any(
+        isinstance(s, Mapping) and str(s.get("signal", "")).upper() in STOP_SIGNALS
+        for s in spec.get("signals") or ()
+    )
 
 
 def describe_scope(scope: str) -> str:
@@ -69,7 +84,7 @@ class Member:
     concurrency: defn.Concurrency | None = None
     """The ``concurrency`` of the execution's own definition."""
     signalled: bool = False
-    """SIGTERM was already requested for it."""
+    """A stop signal (SIGTERM, SIGINT, SIGQUIT, SIGKILL) was requested for it."""
     reason: str | None = None
     """Its status reason now, so an unchanged wait is not written again..."""
     message: str | None = None
@@ -99,13 +114,12 @@ def member_from_body(body: Mapping[str, Any], *, job_exists: bool) -> Member | N
         concurrency = None if raw is None else defn.Concurrency.model_validate(raw)
     except pydantic.ValidationError:
         concurrency = None  # an invalid spec is refused by the start path: no limit here
-    signals = spec.get("signals") or ()
     return Member(
         name=str(body["metadata"]["name"]),
         execution_id=str(spec.get("executionId", "")),
         running=bool(status.get("jobName")) or job_exists,
         concurrency=concurrency,
-        signalled=any(s.get("signal") == REPLACE_SIGNAL for s in signals if isinstance(s, dict)),
+        signalled=stop_requested(spec),
         reason=status.get("reason"),
         message=status.get("message"),
     )
@@ -143,7 +157,15 @@ class Stop:
     for_: str
 
 
-Decision = Start | Refuse | Wait | Stop
+@dataclasses.dataclass(frozen=True)
+class Cancel:
+    """End a waiting execution asked to stop before it started: Killed, ``Cancelled``."""
+
+    name: str
+    message: str
+
+
+Decision = Start | Refuse | Wait | Stop | Cancel
 
 
 def _listing(members: Iterable[Member]) -> str:
@@ -163,6 +185,9 @@ def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
     where = describe_scope(scope)
     for member in ordered:
         if member.running:
+            continue
+        if member.signalled:
+            decisions.append(Cancel(member.name, "stopped on request before it started"))
             continue
         concurrency = member.concurrency
         if concurrency is None or concurrency.policy == "allow":

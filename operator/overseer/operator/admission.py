@@ -106,6 +106,23 @@ class Admission:
         if any(waiting for _, waiting in index.get(key, ())):
             self.kick(key, env, index)
 
+    def noticed(
+        self,
+        event: str | None,
+        namespace: str,
+        spec: Mapping[str, Any],
+        status: Mapping[str, Any],
+        *,
+        env: executions.Environment,
+        index: ScopeIndex,
+    ) -> None:
+        """Any change of an execution: one that ended frees a slot; one that waits and
+        was asked to stop is cancelled."""
+        if event == "DELETED" or status.get("phase") in execution_.TERMINAL_PHASES:
+            self.freed(namespace, spec, env, index)
+        elif not status.get("jobName") and concurrency.stop_requested(spec):
+            self.kick((namespace, concurrency.scope_of(spec)), env, index)
+
     def kick(self, key: ScopeKey, env: executions.Environment, index: ScopeIndex) -> None:
         """Pump the scope in the background, again with backoff while the API fails."""
 
@@ -166,6 +183,9 @@ async def _apply(
         case concurrency.Wait(reason=reason, message=message):
             log.info("execution %s: %s: %s", key, reason, message)
             await executions.hold_back(key, reason, message, env)
+        case concurrency.Cancel(message=message):
+            log.info("execution %s: cancelled: %s", key, message)
+            await executions.cancel(key, concurrency.CANCELLED, message, env)
         case concurrency.Stop(for_=for_):
             log.info("execution %s: requesting SIGTERM to make room for %s", key, for_)
             await request_signal(env.client, key, bodies[decision.name], datetime.now(UTC))

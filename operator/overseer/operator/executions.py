@@ -287,6 +287,21 @@ async def refuse(key: Key, reason: str, message: str, env: Environment) -> None:
     await _refuse(key, reason, message, env)
 
 
+async def cancel(key: Key, reason: str, message: str, env: Environment) -> None:
+    """End an execution stopped on request before it started: Killed, no Job."""
+    now = datetime.now(UTC)
+    event = execution_.Event(
+        id=execution_phase.FAIL, status=execution_phase.FAIL, time=now, data={"reason": reason}
+    )
+    derived = execution_phase.Derived(
+        "Killed", reason, message, completion_time=now, events=(event,)
+    )
+    async with env.tracker.hold(key):
+        body = await env.client.get("OverseerExecution", key.namespace, key.name)
+        if body is not None and not (body.get("status") or {}).get("jobName"):
+            await _record(key, body, derived, None, env)
+
+
 async def hold_back(key: Key, reason: str, message: str, env: Environment) -> None:
     """Keep an execution that has no Job yet Pending, saying why (Queued, Replacing)."""
     derived = execution_phase.Derived("Pending", reason, message)

@@ -17,7 +17,6 @@ import kopf
 from overseer import archive, kube
 from overseer.core import execution_job, sync
 from overseer.crd import base
-from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
 from overseer.operator import (
     admission,
@@ -366,12 +365,13 @@ async def free_slot(
     executions_by_scope: admission.ScopeIndex | None = None,
     **_: Any,
 ) -> None:
-    """An execution that ended (or was deleted) frees a slot for the waiting ones."""
+    """An execution that ended (or was deleted) frees a slot for the waiting ones; a
+    waiting one asked to stop is cancelled."""
     assert executions_by_scope is not None, "kopf passes every index to every handler"
-    if namespace is None:
-        return
-    if type == "DELETED" or status.get("phase") in execution_crd.TERMINAL_PHASES:
-        memo.admission.freed(namespace, spec, _executions_env(memo), executions_by_scope)
+    if namespace is not None:
+        memo.admission.noticed(
+            type, namespace, spec, status, env=_executions_env(memo), index=executions_by_scope
+        )
 
 
 @kopf.on.event(base.GROUP, base.VERSION, "overseerjobs")
