@@ -5,11 +5,14 @@ The executions sharing a scope (a job's own, or those of all jobs naming one
 index of the not-yet-ended executions, so no list is sent to the API server. A *pump*
 of a scope reads those executions afresh (and, for one without ``status.jobName``, its
 Job), asks :func:`overseer.core.concurrency.plan_admission`, and applies each decision:
-create the Job, refuse (Failed, ``ConcurrencyLimit``), keep waiting (Pending, ``Queued``
-or ``Replacing``) or request SIGTERM (``spec.signals``).
+start it (:func:`overseer.operator.executions.start_execution`), refuse it (Failed,
+``ConcurrencyLimit``), keep it waiting (Pending, ``Queued`` or ``Replacing``), cancel it
+(Killed, ``Cancelled``: asked to stop while waiting) or request SIGTERM for a running one
+(``spec.signals``).
 
-A pump runs when an execution is created or resumed (instead of creating its Job at
-once), and when an execution of a scope with waiting ones ends or is deleted. Pumps
+A pump runs when an execution without a Job is created or resumed (the start handler
+comes here instead of creating its Job at once), when an execution of a scope with
+waiting ones ends or is deleted, and when a waiting one is asked to stop. Pumps
 of one scope are serialised by a lock held from the first read to the last write, so
 two never admit into the same slot. The lock is in this process only: Overseer runs
 one operator replica. Nothing is lost in a restart: kopf resumes every execution, and
