@@ -217,3 +217,12 @@ async def test_a_queued_execution_asked_to_stop_is_cancelled(
     )
     await asyncio.gather(*gate._tasks)
     assert calls == [("cancel Cancelled", "b")]
+
+
+async def test_an_observation_leaves_a_held_back_execution_alone() -> None:
+    assert {concurrency.QUEUED, concurrency.REPLACING} == executions.HELD_BACK
+    queued = body("b", 2, QUEUE, {"phase": "Pending", "reason": "Queued", "message": "m"})
+    client = FakeKube(queued)
+    # FakeKube has no patch_status: a write would fail the test
+    await executions.observe_execution(executions.Key(NS, "b"), env(client))
+    assert client.reads == [("OverseerExecution", "b"), ("Job", "b")]

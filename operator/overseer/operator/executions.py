@@ -302,6 +302,11 @@ async def cancel(key: Key, reason: str, message: str, env: Environment) -> None:
             await _record(key, body, derived, None, env)
 
 
+HELD_BACK = frozenset({"Queued", "Replacing"})
+"""Reasons of an execution waiting for its concurrency (overseer.core.concurrency): an
+observation leaves its status alone until the admission creates its Job."""
+
+
 async def hold_back(key: Key, reason: str, message: str, env: Environment) -> None:
     """Keep an execution that has no Job yet Pending, saying why (Queued, Replacing)."""
     derived = execution_phase.Derived("Pending", reason, message)
@@ -350,6 +355,9 @@ async def _observe(
         return  # start_execution refuses it
     previous = _status(body)
     job = await env.client.get("Job", key.namespace, execution_job.job_name(key.name))
+    # --- concurrency: an execution the admission holds back has no Job to observe yet ---
+    if job is None and previous.job_name is None and previous.reason in HELD_BACK:
+        return
     pods = [
         p
         async for p in env.client.list(
