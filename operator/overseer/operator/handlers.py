@@ -325,6 +325,8 @@ async def signal_execution(
     """A request appended to spec.signals reaches the job now (overseer.operator.signals)."""
     assert namespace is not None and name is not None, "executions are namespaced"
     await executions.observe_execution(executions.Key(namespace, name), _executions_env(memo))
+
+
 # --- concurrency and schedules ----------------------------------------------------------
 
 
