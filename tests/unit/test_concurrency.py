@@ -183,11 +183,22 @@ def test_the_signal_request_is_sigterm_now() -> None:
 
 def test_a_waiting_execution_asked_to_stop_is_cancelled_and_takes_no_slot() -> None:
     c = limit(1, "queue")
-    members = [waiting("b", 2, c, signalled=True), waiting("c", 3, c)]
+    members = [waiting("b", 2, c, signalled=True, reason="Queued"), waiting("c", 3, c)]
     decisions = concurrency.plan_admission(members, SCOPE)
     assert decisions == [
-        concurrency.Cancel("b", "stopped on request before it started"),
+        concurrency.Cancel("b", "stopped on request while it waited"),
         Start("c"),
+    ]
+
+
+def test_a_new_execution_asked_to_stop_starts_if_it_can_and_never_waits() -> None:
+    # It can start: it does, and signal delivery stops it once it runs
+    free = [waiting("b", 2, limit(1, "queue"), signalled=True)]
+    assert concurrency.plan_admission(free, SCOPE) == [Start("b")]
+    # It would have to wait: it never starts
+    full = [running("a", 1), waiting("b", 2, limit(1, "queue"), signalled=True)]
+    assert concurrency.plan_admission(full, SCOPE) == [
+        concurrency.Cancel("b", "stopped on request before it started")
     ]
 
 

@@ -16,8 +16,9 @@ are decided oldest first (by execution id, which is the creation time), each wit
 - ``replace``: SIGTERM is requested for the oldest running executions, as many as it
   takes to free one slot, and it waits (``Replacing``) for them to end.
 
-A waiting execution for which a stop signal was requested never starts: it ends
-``Killed`` with reason ``Cancelled``.
+A waiting execution for which a stop signal is requested never starts: it ends
+``Killed`` with reason ``Cancelled``. (A new one that can start at once starts even so,
+and the signal reaches the job once it runs.)
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ REPLACING = "Replacing"
 """Reason of an execution waiting for the ones it replaces to end (``replace``)."""
 CANCELLED = "Cancelled"
 """Reason of a waiting execution that was asked to stop before it started."""
+HELD_BACK = frozenset({QUEUED, REPLACING})
+"""Reasons of an execution the admission keeps waiting."""
 REPLACE_SIGNAL = "SIGTERM"
 STOP_SIGNALS = frozenset({"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "TERM", "INT", "QUIT", "KILL"})
 """Requests that mean "stop": a waiting execution with one never starts."""
@@ -186,8 +189,8 @@ def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
     for member in ordered:
         if member.running:
             continue
-        if member.signalled:
-            decisions.append(Cancel(member.name, "stopped on request before it started"))
+        if member.signalled and member.reason in HELD_BACK:
+            decisions.append(Cancel(member.name, "stopped on request while it waited"))
             continue
         concurrency = member.concurrency
         if concurrency is None or concurrency.policy == "allow":
@@ -197,6 +200,11 @@ def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
         if len(running) < concurrency.limit:
             decisions.append(Start(member.name))
             running.append(member)
+            continue
+        if member.signalled:
+            # Asked to stop before it could start, and it would have to wait: never start.
+            # (One that can start does, and the signal reaches the job once it runs.)
+            decisions.append(Cancel(member.name, "stopped on request before it started"))
             continue
         limit = f"{concurrency.limit} running execution{'s' if concurrency.limit > 1 else ''}"
         if concurrency.policy == "forbid":

@@ -123,7 +123,11 @@ class Admission:
         was asked to stop is cancelled."""
         if event == "DELETED" or status.get("phase") in execution_.TERMINAL_PHASES:
             self.freed(namespace, spec, env, index)
-        elif not status.get("jobName") and concurrency.stop_requested(spec):
+        elif (
+            status.get("reason") in concurrency.HELD_BACK
+            and not status.get("jobName")
+            and concurrency.stop_requested(spec)
+        ):
             self.kick((namespace, concurrency.scope_of(spec)), env, index)
 
     def kick(self, key: ScopeKey, env: executions.Environment, index: ScopeIndex) -> None:
