@@ -147,9 +147,18 @@ def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) 
 
 
 def test_retention_values_reach_the_operator(render: Render) -> None:
-    rendered = render({"jobs": {"keepFinishedFor": "0", "executionTTL": "30d"}})
+    rendered = render(
+        {
+            "jobs": {
+                "keepFinishedFor": "0",
+                "executionTTL": "30d",
+                "scheduleStartingDeadline": "none",
+            }
+        }
+    )
     env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
     assert (env["OVERSEER_FINISHED_JOB_TTL"], env["OVERSEER_EXECUTION_TTL"]) == ("0", "30d")
+    assert env["OVERSEER_SCHEDULE_STARTING_DEADLINE"] == "none"
 
 
 def test_values_reach_the_pod(render: Render) -> None:
@@ -287,6 +296,7 @@ def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
         ({"jobs": {"libraryImage": "has space:dev"}}, "/jobs/libraryImage"),
         ({"jobs": {"keepFinishedFor": "forever"}}, "/jobs/keepFinishedFor"),
         ({"jobs": {"executionTTL": "0"}}, "/jobs/executionTTL"),
+        ({"jobs": {"scheduleStartingDeadline": "never"}}, "/jobs/scheduleStartingDeadline"),
         ({"operator": {"logLevel": "trace"}}, "/operator/logLevel"),
         ({"operator": {"gitTimeout": "2 minutes"}}, "/operator/gitTimeout"),
         ({"operator": {"retry": {"min": 5}}}, "/operator/retry/min"),

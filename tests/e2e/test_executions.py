@@ -133,7 +133,8 @@ def test_a_job_runs_its_repository_script_in_a_restricted_pod_and_completes(
     assert status["exitCode"] == 0
     assert status["reason"] == "Completed"
     assert status["jobName"] == name
-    assert status["startTime"] <= status["completionTime"]
+    started, ended = (datetime.fromisoformat(status[k]) for k in ("startTime", "completionTime"))
+    assert started <= ended
     # And its Job and pod exist, labelled, the pod under the restricted security context
     [job] = listed(kube, "jobs", name)
     assert job["metadata"]["ownerReferences"][0]["name"] == name
