@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from overseer.operator import deliveries, executions
+from overseer.operator import context, deliveries
 from overseer.operator.settings import Settings
 from tests.support import recorder
 
 pytestmark = pytest.mark.timeout(60)
 
 NS, NAME = "ns", "deploy-1a2b3c4d5e-1795944166-955902"
-KEY = executions.Key(NS, NAME)
+KEY = context.Key(NS, NAME)
 
 
 class FakeKube:
@@ -71,7 +71,7 @@ def lanes_for(kube: FakeKube, env: dict[str, str]) -> tuple[deliveries.Deliverie
     lanes = deliveries.Deliveries(
         kube,  # type: ignore[arg-type]
         settings,
-        executions.Tracker(),
+        context.Tracker(),
         lambda obj, kind, reason, message: posted.append((kind, reason, message)),
     )
     return lanes, posted

@@ -10,7 +10,7 @@ import pytest
 
 from overseer import kube
 from overseer.core import concurrency
-from overseer.operator import admission, executions
+from overseer.operator import admission, context, executions
 from overseer.operator.settings import Settings
 
 NS = "ns"
@@ -71,13 +71,13 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     async def start(body: dict[str, Any], env: Any) -> None:
         seen.append(("start", body["metadata"]["name"]))
 
-    async def refuse(key: executions.Key, reason: str, message: str, env: Any) -> None:
+    async def refuse(key: context.Key, reason: str, message: str, env: Any) -> None:
         seen.append((f"refuse {reason}", key.name))
 
-    async def hold_back(key: executions.Key, reason: str, message: str, env: Any) -> None:
+    async def hold_back(key: context.Key, reason: str, message: str, env: Any) -> None:
         seen.append((f"wait {reason}", key.name))
 
-    async def cancel(key: executions.Key, reason: str, message: str, env: Any) -> None:
+    async def cancel(key: context.Key, reason: str, message: str, env: Any) -> None:
         seen.append((f"cancel {reason}", key.name))
 
     monkeypatch.setattr(executions, "start_execution", start)
@@ -87,11 +87,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return seen
 
 
-def env(client: FakeKube) -> executions.Environment:
-    return executions.Environment(
+def env(client: FakeKube) -> context.Environment:
+    return context.Environment(
         client=cast(kube.Kube, client),
         settings=Settings(retry_min=0.1, retry_max=0.2),
-        tracker=executions.Tracker(),
+        tracker=context.Tracker(),
         post_event=lambda *_: None,
     )
 
@@ -224,5 +224,5 @@ async def test_an_observation_leaves_a_held_back_execution_alone() -> None:
     queued = body("b", 2, QUEUE, {"phase": "Pending", "reason": "Queued", "message": "m"})
     client = FakeKube(queued)
     # FakeKube has no patch_status: a write would fail the test
-    await executions.observe_execution(executions.Key(NS, "b"), env(client))
+    await executions.observe_execution(context.Key(NS, "b"), env(client))
     assert client.reads == [("OverseerExecution", "b"), ("Job", "b")]

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from overseer.core import execution_job
+from overseer.core import execution_job, execution_observed
 from overseer.crd import execution
-from overseer.operator import executions
+from overseer.operator import context
 from overseer.operator.settings import Settings, SettingsError
 
 NAME = "greet-d4fd03eee1-1795938121-109918"
@@ -51,7 +51,7 @@ def pod(
 def test_the_newest_pod_of_the_job_is_observed() -> None:
     old = pod("old", "2026-11-29T07:00:00Z")
     new = pod("new", "2026-11-29T07:00:05Z")
-    observed = executions.build_observed(NAME, job(), [new, old])
+    observed = execution_observed.build_observed(NAME, job(), [new, old])
     assert observed.pod is new
     assert not observed.pod_gone
 
@@ -60,51 +60,51 @@ def test_a_pod_that_only_carries_the_label_is_ignored() -> None:
     forged = pod("forged", "2026-11-29T08:00:00Z", owner="other")
     foreign = pod("foreign", "2026-11-29T08:00:00Z", owner_uid="another-uid")
     real = pod("real")
-    observed = executions.build_observed(NAME, job(), [forged, foreign, real])
+    observed = execution_observed.build_observed(NAME, job(), [forged, foreign, real])
     assert observed.pod is real
 
 
 def test_a_deleted_pod_is_observed_gone_in_its_last_state() -> None:
     last = pod("p", state={"terminated": {"exitCode": 143}})
-    observed = executions.build_observed(NAME, job(), [], last, pod_deleted=True)
+    observed = execution_observed.build_observed(NAME, job(), [], last, pod_deleted=True)
     assert observed.pod is last
     assert observed.pod_gone
     # a newer pod (a retry) wins over a deleted older one
     retry = pod("retry", "2026-11-29T07:01:00Z")
-    observed = executions.build_observed(NAME, job(), [retry], last, pod_deleted=True)
+    observed = execution_observed.build_observed(NAME, job(), [retry], last, pod_deleted=True)
     assert observed.pod is retry and not observed.pod_gone
 
 
 def test_an_event_pod_missing_from_the_list_counts() -> None:
     fresh = pod("fresh")
-    assert executions.build_observed(NAME, job(), [], fresh).pod is fresh
+    assert execution_observed.build_observed(NAME, job(), [], fresh).pod is fresh
 
 
 def test_a_recorded_pod_or_job_that_vanished_is_gone() -> None:
     seen = execution.ExecutionStatus(pod_name="p", job_name=NAME)
-    observed = executions.build_observed(NAME, job(), [], previous=seen)
+    observed = execution_observed.build_observed(NAME, job(), [], previous=seen)
     assert (observed.pod, observed.pod_name, observed.pod_gone) == (None, "p", True)
     created = execution.ExecutionStatus(job_name=NAME)
-    observed = executions.build_observed(NAME, None, [], previous=created)
+    observed = execution_observed.build_observed(NAME, None, [], previous=created)
     assert observed.pod_gone
     # nothing recorded yet: the pod is still to come
-    assert not executions.build_observed(NAME, job(), []).pod_gone
+    assert not execution_observed.build_observed(NAME, job(), []).pod_gone
 
 
 def test_only_a_job_whose_container_never_started_is_stuck() -> None:
     waiting = pod("p", phase="Pending", state={"waiting": {"reason": "ImagePullBackOff"}})
-    assert executions.job_is_stuck(job(), waiting)
+    assert execution_observed.job_is_stuck(job(), waiting)
     # a fast job: the container ended, and the pod's phase still says Pending
     ended = pod("p", phase="Pending", state={"terminated": {"exitCode": 0}})
-    assert not executions.job_is_stuck(job(), ended)
-    assert not executions.job_is_stuck(job("Failed"), waiting)
-    assert not executions.job_is_stuck(job(), pod("p"))
-    assert not executions.job_is_stuck(job(), None)
+    assert not execution_observed.job_is_stuck(job(), ended)
+    assert not execution_observed.job_is_stuck(job("Failed"), waiting)
+    assert not execution_observed.job_is_stuck(job(), pod("p"))
+    assert not execution_observed.job_is_stuck(job(), None)
 
 
 async def test_work_on_one_execution_is_serialised_and_locks_are_dropped() -> None:
-    tracker = executions.Tracker()
-    key = executions.Key("ns", NAME)
+    tracker = context.Tracker()
+    key = context.Key("ns", NAME)
     order: list[str] = []
 
     async def work(label: str) -> None:
@@ -119,8 +119,8 @@ async def test_work_on_one_execution_is_serialised_and_locks_are_dropped() -> No
 
 
 async def test_a_recheck_replaces_the_one_planned() -> None:
-    tracker = executions.Tracker()
-    key = executions.Key("ns", NAME)
+    tracker = context.Tracker()
+    key = context.Key("ns", NAME)
     ran: list[str] = []
 
     async def run(label: str) -> None:
@@ -154,10 +154,12 @@ def test_the_library_image_and_its_pull_policy_are_settings() -> None:
 def test_a_killed_execution_stops_its_job_only_while_retries_could_start_a_pod() -> None:
     killed = execution.ExecutionStatus(phase="Killed")
     retrying = {**job(), "spec": {"backoffLimit": 2}}
-    assert executions._killed_but_retried(killed, retrying)
+    assert execution_observed.killed_but_retried(killed, retrying)
     # The Job gave up or finished by itself, or never retries: nothing to stop
-    assert not executions._killed_but_retried(
+    assert not execution_observed.killed_but_retried(
         killed, {**job("Failed"), "spec": {"backoffLimit": 2}}
     )
-    assert not executions._killed_but_retried(killed, {**job(), "spec": {"backoffLimit": 0}})
-    assert not executions._killed_but_retried(execution.ExecutionStatus(phase="Failed"), retrying)
+    assert not execution_observed.killed_but_retried(killed, {**job(), "spec": {"backoffLimit": 0}})
+    assert not execution_observed.killed_but_retried(
+        execution.ExecutionStatus(phase="Failed"), retrying
+    )

@@ -11,11 +11,11 @@ from typing import Any, cast
 import pytest
 
 from overseer import archive, kube
-from overseer.operator import executions, output
+from overseer.operator import context, executions, output
 from overseer.operator.settings import Settings, SettingsError
 from overseer_library import protocol
 
-KEY = executions.Key("team-a", "greet-d4fd03eee1-1795938121-109918")
+KEY = context.Key("team-a", "greet-d4fd03eee1-1795938121-109918")
 POD = f"{KEY.name}-x7k2p"
 
 LOG = b"".join(
@@ -59,11 +59,11 @@ def pod(state: str) -> dict[str, Any]:
     }
 
 
-def env_for(client: FakeKube) -> executions.Environment:
-    return executions.Environment(
+def env_for(client: FakeKube) -> context.Environment:
+    return context.Environment(
         client=cast("kube.Kube", client),
         settings=Settings(retry_min=0.01, retry_max=0.02),
-        tracker=executions.Tracker(),
+        tracker=context.Tracker(),
         post_event=lambda *_: None,
     )
 
@@ -72,7 +72,7 @@ def cut(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-async def follow(followers: output.Followers, env: executions.Environment) -> None:
+async def follow(followers: output.Followers, env: context.Environment) -> None:
     followers.notice(KEY, pod("running"), env)
     await asyncio.wait_for(asyncio.gather(*followers._tasks.values()), 5)
 
@@ -90,7 +90,7 @@ async def test_output_is_archived_and_frames_are_kept_for_the_status(
     client = FakeKube([cut(LOG, 7)])
     env = env_for(client)
 
-    async def observe(key: executions.Key, env: executions.Environment, **_: Any) -> None:
+    async def observe(key: context.Key, env: context.Environment, **_: Any) -> None:
         seen.append([type(f).__name__ for f in followers.frames(key, POD)])
         assert followers.archive(key) == executions.execution_.Archive(
             backend="local", location=str(store.root / KEY.namespace / KEY.name)
@@ -191,7 +191,7 @@ async def test_without_an_archive_the_log_is_still_followed_for_events(
     )
     seen: list[list[str]] = []
 
-    async def observe(key: executions.Key, env: executions.Environment, **_: Any) -> None:
+    async def observe(key: context.Key, env: context.Environment, **_: Any) -> None:
         seen.append([type(f).__name__ for f in followers.frames(key, POD)])
         assert followers.archive(key) is None  # the status claims no archive
 

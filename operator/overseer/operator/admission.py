@@ -32,7 +32,7 @@ from overseer import kube
 from overseer.core import concurrency, execution_job
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import executions
+from overseer.operator import context, executions
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Admission:
                 self._locks[key] = (lock, users - 1)
 
     async def admit(
-        self, body: Mapping[str, Any], env: executions.Environment, index: ScopeIndex
+        self, body: Mapping[str, Any], env: context.Environment, index: ScopeIndex
     ) -> None:
         """Start (with :func:`executions.start_execution`), refuse or hold back a new (or
         resumed) execution without a Job; decide for its waiting siblings too."""
@@ -101,7 +101,7 @@ class Admission:
         self,
         namespace: str,
         spec: Mapping[str, Any],
-        env: executions.Environment,
+        env: context.Environment,
         index: ScopeIndex,
     ) -> None:
         """An execution of this scope ended or was deleted: pump if any waits."""
@@ -116,7 +116,7 @@ class Admission:
         spec: Mapping[str, Any],
         status: Mapping[str, Any],
         *,
-        env: executions.Environment,
+        env: context.Environment,
         index: ScopeIndex,
     ) -> None:
         """Any change of an execution: one that ended frees a slot; one that waits and
@@ -130,7 +130,7 @@ class Admission:
         ):
             self.kick((namespace, concurrency.scope_of(spec)), env, index)
 
-    def kick(self, key: ScopeKey, env: executions.Environment, index: ScopeIndex) -> None:
+    def kick(self, key: ScopeKey, env: context.Environment, index: ScopeIndex) -> None:
         """Pump the scope in the background, again with backoff while the API fails."""
 
         async def run() -> None:
@@ -150,7 +150,7 @@ class Admission:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def pump(self, key: ScopeKey, env: executions.Environment, index: ScopeIndex) -> None:
+    async def pump(self, key: ScopeKey, env: context.Environment, index: ScopeIndex) -> None:
         """Decide for every waiting execution of the scope, and apply the decisions."""
         namespace, scope = key
         async with self._hold(key):
@@ -177,9 +177,9 @@ async def _apply(
     decision: concurrency.Decision,
     namespace: str,
     bodies: Mapping[str, Mapping[str, Any]],
-    env: executions.Environment,
+    env: context.Environment,
 ) -> None:
-    key = executions.Key(namespace, decision.name)
+    key = context.Key(namespace, decision.name)
     match decision:
         case concurrency.Start():
             log.info("execution %s: admitted", key)
@@ -198,13 +198,13 @@ async def _apply(
             await request_signal(env.client, key, bodies[decision.name], datetime.now(UTC))
 
 
-async def _start(body: Mapping[str, Any], env: executions.Environment) -> None:
+async def _start(body: Mapping[str, Any], env: context.Environment) -> None:
     """Create the execution's Job and observe it: the start path, past the admission."""
     await executions.start_execution(body, env)
 
 
 async def request_signal(
-    client: kube.Kube, key: executions.Key, body: Mapping[str, Any], now: datetime
+    client: kube.Kube, key: context.Key, body: Mapping[str, Any], now: datetime
 ) -> None:
     """Append a SIGTERM request to the execution's ``spec.signals`` (a JSON patch append,
     so a request someone else makes at the same time is kept)."""

@@ -19,7 +19,7 @@ from overseer.crd import base
 from overseer.crd import execution as execution_
 
 if TYPE_CHECKING:
-    from overseer.operator.executions import Environment, Key
+    from overseer.operator.context import Environment, Key
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ wakes it). No polling: a lane with nothing owed ends, and the next event starts 
 
 Every attempt's record is folded into ``status.deliveries``
 (:func:`overseer.core.delivery_records.merge_records`) under the execution's lock,
-the :class:`~overseer.operator.executions.Tracker`'s that the observe path holds
+the :class:`~overseer.operator.context.Tracker`'s that the observe path holds
 while it writes the status, after re-reading the execution, and written as a merge
 patch of ``deliveries`` alone: neither writer undoes the other's.
 
@@ -44,12 +44,12 @@ from overseer.core import delivery_records
 from overseer.core import webhooks as core
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import executions
+from overseer.operator import context
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Lane = tuple[executions.Key, str]
+Lane = tuple[context.Key, str]
 """One execution and one URL: its deliveries go one at a time, in event order."""
 
 NOT_SIGNED = (
@@ -65,8 +65,8 @@ class Deliveries:
         self,
         client: kube.Kube,
         settings: Settings,
-        tracker: executions.Tracker,
-        post_event: executions.EventPoster,
+        tracker: context.Tracker,
+        post_event: context.EventPoster,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self._client = client
@@ -83,7 +83,7 @@ class Deliveries:
     def notice(self, body: Mapping[str, Any], *, deleted: bool = False) -> None:
         """An execution as a watch event shows it: start (or wake) the lanes it needs."""
         metadata = body.get("metadata") or {}
-        key = executions.Key(str(metadata.get("namespace")), str(metadata.get("name")))
+        key = context.Key(str(metadata.get("namespace")), str(metadata.get("name")))
         if deleted:
             for lane in [lane for lane in self._lanes if lane[0] == key]:
                 self._lanes.pop(lane).cancel()
@@ -158,7 +158,7 @@ class Deliveries:
                 del self._lanes[lane]
                 self._wake.pop(lane, None)
 
-    async def _step(self, key: executions.Key, url: str) -> datetime | None:
+    async def _step(self, key: context.Key, url: str) -> datetime | None:
         """One round: None when nothing is owed to ``url``, else when to look again."""
         body = await self._client.get("OverseerExecution", key.namespace, key.name)
         if body is None:
@@ -178,7 +178,7 @@ class Deliveries:
         return await self._attempt(key, body, head)
 
     async def _attempt(
-        self, key: executions.Key, body: Mapping[str, Any], head: core.Owed
+        self, key: context.Key, body: Mapping[str, Any], head: core.Owed
     ) -> datetime | None:
         """Send ``head`` once and record the outcome; None to stop the lane."""
         spec = body.get("spec") or {}
@@ -216,7 +216,7 @@ class Deliveries:
             )
         return _NOW
 
-    async def _record(self, key: executions.Key, record: execution_.Delivery) -> bool:
+    async def _record(self, key: context.Key, record: execution_.Delivery) -> bool:
         """Fold ``record`` into ``status.deliveries``; whether anything was written."""
         async with self._tracker.hold(key):
             body = await self._client.get("OverseerExecution", key.namespace, key.name)

@@ -26,159 +26,27 @@ each) and resumes every execution, and each derives from what the cluster shows.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pydantic
 
 from overseer import kube
-from overseer.core import bundle, cmdspec, execution_job, execution_phase
+from overseer.core import bundle, cmdspec, execution_job, execution_observed, execution_phase
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import collect, signals
-from overseer.operator.settings import Settings
-from overseer_library import protocol
+from overseer.operator import collect
+from overseer.operator.context import Environment, Key
 
 log = logging.getLogger(__name__)
-
-EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
-"""Posts a Kubernetes Event on an object: (object, type, reason, message)."""
 
 INVALID_PARAMETERS = "InvalidParameters"
 NOT_RUNNABLE = "DefinitionNotRunnable"
 INVALID_SPEC = "InvalidSpec"
 BIN_NOT_KEPT = "BinNotKept"
-_FINISHED_JOB = frozenset({"Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"})
-
-
-@dataclasses.dataclass(frozen=True)
-class Key:
-    """One execution: its namespace and resource name."""
-
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-class Tracker:
-    """In-process coordination of executions: a lock each, and the re-checks to come.
-
-    Only an optimisation of ordering and timing: losing it (a restart) loses nothing,
-    because kopf replays every pod and Job and resumes every execution.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
-        self._rechecks: dict[Key, asyncio.TimerHandle] = {}
-        self._failures: dict[Key, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Key) -> AsyncIterator[None]:
-        """Serialise work on one execution; the lock is dropped when nobody needs it."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def recheck(self, key: Key, delay: float, run: Callable[[], Awaitable[None]]) -> None:
-        """Run ``run`` in ``delay`` seconds, replacing any re-check already planned."""
-        self.cancel(key)
-
-        def spawn() -> None:
-            self._rechecks.pop(key, None)
-            task = asyncio.ensure_future(run())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        loop = asyncio.get_running_loop()
-        self._rechecks[key] = loop.call_later(max(delay, 0.0), spawn)
-
-    def cancel(self, key: Key) -> None:
-        handle = self._rechecks.pop(key, None)
-        if handle is not None:
-            handle.cancel()
-
-    def failed(self, key: Key) -> int:
-        """Count one more failure in a row; return how many before it."""
-        count = self._failures.get(key, 0)
-        self._failures[key] = count + 1
-        return count
-
-    def succeeded(self, key: Key) -> None:
-        self._failures.pop(key, None)
-
-    def close(self) -> None:
-        for key in list(self._rechecks):
-            self.cancel(key)
-        for task in list(self._tasks):
-            task.cancel()
-
-
-class OutputHook(Protocol):
-    """Follows executions' pod logs (``overseer.operator.output``), seen from here."""
-
-    def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
-        """The frames read so far from the log of that pod of the execution."""
-
-    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
-        """The execution's newest pod as just observed (None when gone): follow its log
-        if its container has started and the log is not read yet. Must not block."""
-
-    def archive(self, key: Key) -> execution_.Archive | None:
-        """Where the execution's output is archived, once it is being archived."""
-
-    def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
-        """The log of the execution's newest pod (``pod``, ``gone`` when deleted) needs no
-        more reading: archived to its end, or there is no pod to read. May read files."""
-
-    def remove(self, key: Key) -> None:
-        """Delete the execution's archived output."""
-
-
-class NoOutput:
-    """Follows nothing: observations derive from the pod and Job alone."""
-
-    def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
-        return ()
-
-    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
-        return None
-
-    def archive(self, key: Key) -> execution_.Archive | None:
-        return None
-
-    def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
-        return True
-
-    def remove(self, key: Key) -> None:
-        return None
-
-
-@dataclasses.dataclass(frozen=True)
-class Environment:
-    """What the reactions work with, built once at start-up."""
-
-    client: kube.Kube
-    settings: Settings
-    tracker: Tracker
-    post_event: EventPoster
-    output: OutputHook = dataclasses.field(default_factory=NoOutput)
-    signals: signals.SignalSender = dataclasses.field(default_factory=signals.SignalSender)
 
 
 # --- starting --------------------------------------------------------------------------
@@ -364,7 +232,7 @@ async def _observe(
             "Pod", key.namespace, {execution_job.EXECUTION_LABEL: key.name}
         )
     ]
-    observed = build_observed(
+    observed = execution_observed.build_observed(
         key.name, job, pods, event_pod, pod_deleted=pod_deleted, previous=previous
     )
     observed = dataclasses.replace(observed, signals=tuple(spec.signals))
@@ -375,7 +243,7 @@ async def _observe(
         "execution %s: Job %s (%s), pod %s (%s%s): %s/%s",
         key,
         "present" if job else "absent",
-        _conditions(job),
+        execution_observed.true_conditions(job),
         observed.pod_name or (observed.pod or {}).get("metadata", {}).get("name"),
         (observed.pod or {}).get("status", {}).get("phase"),
         ", gone" if observed.pod_gone else "",
@@ -393,7 +261,8 @@ async def _observe(
     if status.phase in execution_.TERMINAL_PHASES:
         env.tracker.cancel(key)
         if job is not None and (
-            job_is_stuck(job, observed.pod) or _killed_but_retried(status, job)
+            execution_observed.job_is_stuck(job, observed.pod)
+            or execution_observed.killed_but_retried(status, job)
         ):
             # Nothing will ever run (an image that cannot be pulled), or a kill must not be
             # retried: stop the Job's pods now, not once the output is archived.
@@ -446,95 +315,6 @@ async def _record(
             status.phase,
         )
     return status
-
-
-def build_observed(
-    name: str,
-    job: Mapping[str, Any] | None,
-    pods: Iterable[Mapping[str, Any]],
-    event_pod: Mapping[str, Any] | None = None,
-    *,
-    pod_deleted: bool = False,
-    previous: execution_.ExecutionStatus | None = None,
-) -> execution_phase.Observed:
-    """What :func:`derive_phase` is given: the Job and the newest pod of the execution.
-
-    ``pods`` are those listed by the execution's label; only the Job's own count (a pod
-    that merely carries the label could otherwise fake an outcome). ``event_pod`` is
-    the pod a watch event was about: its last state when ``pod_deleted``. A pod the
-    status names that is no longer there, or a recorded Job that vanished, is gone.
-    """
-    listed = {_uid(p): p for p in pods if _belongs(p, name, job)}
-    gone_uid = None
-    if event_pod is not None and _belongs(event_pod, name, job):
-        if pod_deleted:
-            gone_uid = _uid(event_pod)
-            listed[gone_uid] = event_pod
-        else:
-            listed.setdefault(_uid(event_pod), event_pod)
-    if listed:
-        newest = max(listed.values(), key=_age_key)
-        gone = gone_uid is not None and _uid(newest) == gone_uid
-        return execution_phase.Observed(job=job, pod=newest, pod_gone=gone)
-    previous = previous or execution_.ExecutionStatus()
-    if previous.pod_name is not None:
-        return execution_phase.Observed(job=job, pod_name=previous.pod_name, pod_gone=True)
-    if previous.job_name is not None and job is None:
-        return execution_phase.Observed(job=None, pod_gone=True)
-    return execution_phase.Observed(job=job)
-
-
-def _uid(obj: Mapping[str, Any]) -> str:
-    metadata = obj.get("metadata") or {}
-    return str(metadata.get("uid") or metadata.get("name"))
-
-
-def _age_key(pod: Mapping[str, Any]) -> tuple[str, str]:
-    metadata = pod.get("metadata") or {}
-    return str(metadata.get("creationTimestamp") or ""), str(metadata.get("name") or "")
-
-
-def _belongs(pod: Mapping[str, Any], name: str, job: Mapping[str, Any] | None) -> bool:
-    """The pod's controller is the execution's Job (that very Job, when it is known)."""
-    for owner in (pod.get("metadata") or {}).get("ownerReferences") or ():
-        if owner.get("controller") and owner.get("kind") == "Job":
-            if owner.get("name") != execution_job.job_name(name):
-                return False
-            return job is None or owner.get("uid") == job["metadata"].get("uid")
-    return False
-
-
-def _conditions(job: Mapping[str, Any] | None) -> str:
-    conditions = ((job or {}).get("status") or {}).get("conditions") or ()
-    return ",".join(str(c.get("type")) for c in conditions if c.get("status") == "True")
-
-
-def _killed_but_retried(status: execution_.ExecutionStatus, job: Mapping[str, Any]) -> bool:
-    """A killed execution whose Job has retries left would start another pod: stop it."""
-    if status.phase != "Killed" or not (job.get("spec") or {}).get("backoffLimit"):
-        return False
-    conditions = (job.get("status") or {}).get("conditions") or ()
-    return not any(c.get("type") in _FINISHED_JOB and c.get("status") == "True" for c in conditions)
-
-
-def job_is_stuck(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> bool:
-    """The Job has not finished and its job container never started: deleting the Job
-    loses no output. (A pod's phase can still say Pending after its container ended.)"""
-    conditions = (job.get("status") or {}).get("conditions") or ()
-    if any(c.get("type") in _FINISHED_JOB and c.get("status") == "True" for c in conditions):
-        return False
-    if pod is None:
-        return False  # gone, or not created yet: nothing runs that deleting would stop
-    status = pod.get("status") or {}
-    if status.get("phase") != "Pending":
-        return False
-    for container in status.get("containerStatuses") or ():
-        state = container.get("state") or {}
-        if container.get("name") == execution_job.CONTAINER and (
-            "running" in state or "terminated" in state
-        ):
-            return False
-    return True
 
 
 # --- the OverseerJob -------------------------------------------------------------------

@@ -20,6 +20,7 @@ from overseer.crd import base
 from overseer.crd import job as job_crd
 from overseer.operator import (
     admission,
+    context,
     deliveries,
     executions,
     output,
@@ -200,7 +201,7 @@ async def configure_executions(
     and follow their pods' logs into the archive."""
     settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
-    memo.executions = executions.Tracker()
+    memo.executions = context.Tracker()
     memo.signals = signals.SignalSender()
     memo.output = output.Followers(
         archive.LocalArchive(memo.settings.archive_dir),
@@ -219,11 +220,11 @@ async def stop_executions(*, memo: kopf.Memo, **_: Any) -> None:
         await followers.close()
 
 
-def _executions_env(memo: kopf.Memo) -> executions.Environment:
+def _executions_env(memo: kopf.Memo) -> context.Environment:
     def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
         kopf.event(obj, type=type_, reason=reason, message=message)
 
-    return executions.Environment(
+    return context.Environment(
         client=memo.kube,
         settings=memo.settings,
         tracker=memo.executions,
@@ -268,7 +269,7 @@ async def follow_pod(
 ) -> None:
     """Each change of an execution's pod (its deletion too) may change its phase."""
     assert namespace is not None, "pods are namespaced"
-    key = executions.Key(namespace, labels[EXECUTION_LABEL])
+    key = context.Key(namespace, labels[EXECUTION_LABEL])
     await executions.observe_execution(
         key, _executions_env(memo), pod=dict(body), pod_deleted=type == "DELETED"
     )
@@ -280,7 +281,7 @@ async def follow_job(
 ) -> None:
     """The Job's conditions (a deadline, a retry, the end) may change the phase."""
     assert namespace is not None, "Jobs are namespaced"
-    key = executions.Key(namespace, labels[EXECUTION_LABEL])
+    key = context.Key(namespace, labels[EXECUTION_LABEL])
     await executions.observe_execution(key, _executions_env(memo))
 
 
@@ -324,7 +325,7 @@ async def signal_execution(
 ) -> None:
     """A request appended to spec.signals reaches the job now (overseer.operator.signals)."""
     assert namespace is not None and name is not None, "executions are namespaced"
-    await executions.observe_execution(executions.Key(namespace, name), _executions_env(memo))
+    await executions.observe_execution(context.Key(namespace, name), _executions_env(memo))
 
 
 # --- concurrency and schedules ----------------------------------------------------------

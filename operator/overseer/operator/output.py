@@ -29,7 +29,7 @@ from overseer import archive as archive_
 from overseer import kube
 from overseer.core import execution_job
 from overseer.crd import execution as execution_
-from overseer.operator import executions
+from overseer.operator import context, executions
 from overseer_library import protocol
 
 log = logging.getLogger(__name__)
@@ -62,23 +62,23 @@ class Followers:
     def __init__(self, archive: archive_.Archive, *, retry_min: float, retry_max: float) -> None:
         self._archive = archive
         self._retry = (retry_min, retry_max)
-        self._tasks: dict[executions.Key, asyncio.Task[None]] = {}
-        self._frames: dict[executions.Key, tuple[str, dict[int, protocol.Frame]]] = {}
-        self._unarchived: set[executions.Key] = set()
+        self._tasks: dict[context.Key, asyncio.Task[None]] = {}
+        self._frames: dict[context.Key, tuple[str, dict[int, protocol.Frame]]] = {}
+        self._unarchived: set[context.Key] = set()
 
-    def frames(self, key: executions.Key, pod: str | None) -> Sequence[protocol.Record]:
+    def frames(self, key: context.Key, pod: str | None) -> Sequence[protocol.Record]:
         pod_name, frames = self._frames.get(key, ("", {}))
         if pod is None or pod != pod_name:
             return ()
         return [frames[seq] for seq in sorted(frames)]
 
-    def archive(self, key: executions.Key) -> execution_.Archive | None:
+    def archive(self, key: context.Key) -> execution_.Archive | None:
         if key not in self._frames or key in self._unarchived:
             return None
         location = self._archive.location(key.namespace, key.name)
         return execution_.Archive(backend=self._archive.backend, location=location)
 
-    def settled(self, key: executions.Key, pod: str | None, gone: bool) -> bool:
+    def settled(self, key: context.Key, pod: str | None, gone: bool) -> bool:
         if key in self._unarchived:
             return False  # the pod's log is the only copy of the output
         try:
@@ -89,11 +89,11 @@ class Followers:
             return False
         return pod is None or gone
 
-    def remove(self, key: executions.Key) -> None:
+    def remove(self, key: context.Key) -> None:
         self._archive.remove(key.namespace, key.name)
 
     def notice(
-        self, key: executions.Key, pod: Mapping[str, Any] | None, env: executions.Environment
+        self, key: context.Key, pod: Mapping[str, Any] | None, env: context.Environment
     ) -> None:
         if not container_started(pod):
             return
@@ -120,7 +120,7 @@ class Followers:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _follow(self, key: executions.Key, pod: str, env: executions.Environment) -> None:
+    async def _follow(self, key: context.Key, pod: str, env: context.Environment) -> None:
         writer: archive_.Writer
         try:
             writer = self._archive.open(key.namespace, key.name)
@@ -158,17 +158,17 @@ class Followers:
         finally:
             self._forget(key)
 
-    def _forget(self, key: executions.Key) -> None:
+    def _forget(self, key: context.Key) -> None:
         self._frames.pop(key, None)
         self._unarchived.discard(key)
 
     async def _read(
         self,
-        key: executions.Key,
+        key: context.Key,
         pod: str,
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],
-        env: executions.Environment,
+        env: context.Environment,
     ) -> bool:
         """Read the log until its end; True when it was read to its end.
 
@@ -231,14 +231,14 @@ class Followers:
 
     async def _stream(
         self,
-        key: executions.Key,
+        key: context.Key,
         pod: str,
         *,
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],
         seen: _Seen,
         partial: bytes,
-        env: executions.Environment,
+        env: context.Environment,
     ) -> bytes | None:
         """Follow one log stream to its end, ``partial`` (a line the previous stream cut)
         joined to its start when that is not a frame's. Return the line this stream cut
@@ -274,9 +274,7 @@ class Followers:
         return rest
 
     @staticmethod
-    def _report_lost(
-        key: executions.Key, pod: str, seen: _Seen, env: executions.Environment
-    ) -> None:
+    def _report_lost(key: context.Key, pod: str, seen: _Seen, env: context.Environment) -> None:
         if not seen.lost:
             return
         message = (
@@ -294,7 +292,7 @@ class Followers:
 
     def _take(
         self,
-        key: executions.Key,
+        key: context.Key,
         records: Iterable[protocol.Record],
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],

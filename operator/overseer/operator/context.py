@@ -1,0 +1,149 @@
+"""What the operator's reactions to executions share: keys, the tracker, the environment.
+
+:class:`Environment` is built once at start-up (``handlers.configure_executions``) and
+handed to every reaction of :mod:`overseer.operator.executions`, ``output``,
+``signals``, ``collect``, ``admission`` and ``deliveries``; :class:`Tracker` serialises
+the work on one execution in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from overseer import kube
+from overseer.crd import execution as execution_
+from overseer.operator import signals
+from overseer.operator.settings import Settings
+from overseer_library import protocol
+
+EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
+"""Posts a Kubernetes Event on an object: (object, type, reason, message)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """One execution: its namespace and resource name."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Tracker:
+    """In-process coordination of executions: a lock each, and the re-checks to come.
+
+    Only an optimisation of ordering and timing: losing it (a restart) loses nothing,
+    because kopf replays every pod and Job and resumes every execution.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+        self._rechecks: dict[Key, asyncio.TimerHandle] = {}
+        self._failures: dict[Key, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Key) -> AsyncIterator[None]:
+        """Serialise work on one execution; the lock is dropped when nobody needs it."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def recheck(self, key: Key, delay: float, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run`` in ``delay`` seconds, replacing any re-check already planned."""
+        self.cancel(key)
+
+        def spawn() -> None:
+            self._rechecks.pop(key, None)
+            task = asyncio.ensure_future(run())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        loop = asyncio.get_running_loop()
+        self._rechecks[key] = loop.call_later(max(delay, 0.0), spawn)
+
+    def cancel(self, key: Key) -> None:
+        handle = self._rechecks.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def failed(self, key: Key) -> int:
+        """Count one more failure in a row; return how many before it."""
+        count = self._failures.get(key, 0)
+        self._failures[key] = count + 1
+        return count
+
+    def succeeded(self, key: Key) -> None:
+        self._failures.pop(key, None)
+
+    def close(self) -> None:
+        for key in list(self._rechecks):
+            self.cancel(key)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class OutputHook(Protocol):
+    """Follows executions' pod logs (``overseer.operator.output``), seen from here."""
+
+    def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
+        """The frames read so far from the log of that pod of the execution."""
+
+    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
+        """The execution's newest pod as just observed (None when gone): follow its log
+        if its container has started and the log is not read yet. Must not block."""
+
+    def archive(self, key: Key) -> execution_.Archive | None:
+        """Where the execution's output is archived, once it is being archived."""
+
+    def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
+        """The log of the execution's newest pod (``pod``, ``gone`` when deleted) needs no
+        more reading: archived to its end, or there is no pod to read. May read files."""
+
+    def remove(self, key: Key) -> None:
+        """Delete the execution's archived output."""
+
+
+class NoOutput:
+    """Follows nothing: observations derive from the pod and Job alone."""
+
+    def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
+        return ()
+
+    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
+        return None
+
+    def archive(self, key: Key) -> execution_.Archive | None:
+        return None
+
+    def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
+        return True
+
+    def remove(self, key: Key) -> None:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """What the reactions work with, built once at start-up."""
+
+    client: kube.Kube
+    settings: Settings
+    tracker: Tracker
+    post_event: EventPoster
+    output: OutputHook = dataclasses.field(default_factory=NoOutput)
+    signals: signals.SignalSender = dataclasses.field(default_factory=signals.SignalSender)
