@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from overseer.core import names
+from tests.e2e.test_executions import status_of, wait_for_phase
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.operator import OperatorProcess, run_operator
@@ -77,23 +78,6 @@ def job_status(kube: Kube, job: dict[str, Any]) -> dict[str, Any]:
 def next_schedule_time(kube: Kube, job: dict[str, Any]) -> datetime | None:
     announced = job_status(kube, job).get("nextScheduleTime")
     return datetime.fromisoformat(announced) if announced else None
-
-
-def status_of(kube: Kube, name: str) -> dict[str, Any]:
-    status: dict[str, Any] = kube.get("overseerexecution", name).get("status") or {}
-    return status
-
-
-def wait_for_phase(kube: Kube, name: str, phases: set[str], timeout: float = 120) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        status = status_of(kube, name)
-        return status if status.get("phase") in phases else None
-
-    try:
-        result: dict[str, Any] = eventually(check, timeout, f"{name} to be {sorted(phases)}")
-    except TimeoutError:
-        raise AssertionError(f"{name}: {status_of(kube, name)}") from None
-    return result
 
 
 def execute(kube: Kube, job: dict[str, Any]) -> str:

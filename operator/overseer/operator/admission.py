@@ -22,9 +22,8 @@ each resume pumps its scope.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,23 +64,9 @@ class Admission:
     """This process's coordination of admissions: a lock per scope, and retried pumps."""
 
     def __init__(self) -> None:
-        self._locks: dict[ScopeKey, tuple[asyncio.Lock, int]] = {}
+        self._locks: context.KeyedLocks[ScopeKey] = context.KeyedLocks()
         self._tasks: set[asyncio.Task[None]] = set()
         self._failures: dict[ScopeKey, int] = {}
-
-    @contextlib.asynccontextmanager
-    async def _hold(self, key: ScopeKey) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
     async def admit(
         self, body: Mapping[str, Any], env: context.Environment, index: ScopeIndex
@@ -153,7 +138,7 @@ class Admission:
     async def pump(self, key: ScopeKey, env: context.Environment, index: ScopeIndex) -> None:
         """Decide for every waiting execution of the scope, and apply the decisions."""
         namespace, scope = key
-        async with self._hold(key):
+        async with self._locks.hold(key):
             members: list[concurrency.Member] = []
             bodies: dict[str, Mapping[str, Any]] = {}
             for name in sorted({name for name, _ in index.get(key, ())}):

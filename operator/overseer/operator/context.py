@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from overseer import kube
 from overseer.crd import execution as execution_
@@ -20,8 +20,36 @@ from overseer.operator import signals
 from overseer.operator.settings import Settings
 from overseer_library import protocol
 
+K = TypeVar("K")
+
 EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 """Posts a Kubernetes Event on an object: (object, type, reason, message)."""
+
+
+class KeyedLocks(Generic[K]):
+    """A lock per key, each dropped when nobody holds or waits for it (memory stays
+    bounded by the work in progress, not by every key ever seen)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        """How many keys have a lock now."""
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,25 +71,14 @@ class Tracker:
     """
 
     def __init__(self) -> None:
-        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+        self._locks: KeyedLocks[Key] = KeyedLocks()
         self._rechecks: dict[Key, asyncio.TimerHandle] = {}
         self._failures: dict[Key, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Key) -> AsyncIterator[None]:
-        """Serialise work on one execution; the lock is dropped when nobody needs it."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+    def hold(self, key: Key) -> contextlib.AbstractAsyncContextManager[None]:
+        """Serialise work on one execution."""
+        return self._locks.hold(key)
 
     def recheck(self, key: Key, delay: float, run: Callable[[], Awaitable[None]]) -> None:
         """Run ``run`` in ``delay`` seconds, replacing any re-check already planned."""
