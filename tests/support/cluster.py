@@ -75,6 +75,19 @@ class Cluster:
         return name
 
     def delete_namespace(self, name: str) -> None:
+        """Delete a test's namespace, after its operator has stopped.
+
+        The operator's finalizer on a repository left behind by a failed test would hold
+        the namespace in Terminating forever (no operator watches it any more): drop it.
+        """
+        listed = self.run(
+            "-n", name, "get", "overseerrepositories", "-o", "name", check=False
+        ).stdout.split()
+        for resource in listed:
+            self.run(
+                "-n", name, "patch", resource, "--type=merge",
+                "-p", '{"metadata":{"finalizers":null}}', check=False,
+            )  # fmt: skip
         self.run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
     @property
