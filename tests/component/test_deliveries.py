@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -63,7 +64,9 @@ def receiver() -> Iterator[recorder.Recorder]:
         yield served
 
 
-def lanes_for(kube: FakeKube, env: dict[str, str]) -> tuple[deliveries.Deliveries, list[Any]]:
+def lanes_for(
+    kube: FakeKube, env: dict[str, str], output: context.OutputHook | None = None
+) -> tuple[deliveries.Deliveries, list[Any]]:
     posted: list[Any] = []
     settings = Settings.from_env(
         {"OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "OVERSEER_RETRY_MIN": "1s", **env}
@@ -73,6 +76,7 @@ def lanes_for(kube: FakeKube, env: dict[str, str]) -> tuple[deliveries.Deliverie
         settings,
         context.Tracker(),
         lambda obj, kind, reason, message: posted.append((kind, reason, message)),
+        output=output,
     )
     return lanes, posted
 
@@ -147,3 +151,49 @@ async def test_a_deleted_execution_stops_its_lanes(receiver: recorder.Recorder) 
     finally:
         await lanes.close()
     assert len(receiver.requests) == 1
+
+
+class Reading(context.NoOutput):
+    """An output follower still reading the pod's log, until ``done`` is set."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def settled(self, key: context.Key, pod: str | None, gone: bool) -> bool:
+        return self.done
+
+
+async def test_a_terminal_event_waits_while_the_log_is_still_read(
+    receiver: recorder.Recorder,
+) -> None:
+    # After a restart the outcome is known from the pod before the log is read again:
+    # a custom event still in the log would come after the terminal one.
+    body = execution(f"{receiver.url}/hook")
+    now = datetime.now(UTC)
+    for event in body["status"]["events"]:
+        event["time"] = now.isoformat()
+    kube = FakeKube(body)
+    reading = Reading()
+    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, reading)
+    try:
+        lanes.notice(kube.body or {})
+        await asyncio.to_thread(receiver.wait_for, 1)
+        await asyncio.sleep(1.5)
+        assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start"]
+        # the log is read (its custom events in the status), so the end goes out
+        reading.done = True
+        await settled(lanes)
+    finally:
+        await lanes.close()
+    assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start", "complete"]
+
+
+async def test_a_terminal_event_is_held_back_for_a_while_only(receiver: recorder.Recorder) -> None:
+    kube = FakeKube(execution(f"{receiver.url}/hook"))  # it ended long ago
+    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, Reading())
+    try:
+        lanes.notice(kube.body or {})
+        await settled(lanes)
+    finally:
+        await lanes.close()
+    assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start", "complete"]

@@ -40,7 +40,7 @@ import httpx
 import pydantic
 
 from overseer import kube, webhooks
-from overseer.core import delivery_records
+from overseer.core import delivery_records, execution_phase
 from overseer.core import webhooks as core
 from overseer.crd import base
 from overseer.crd import execution as execution_
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 Lane = tuple[context.Key, str]
 """One execution and one URL: its deliveries go one at a time, in event order."""
 
+TERMINAL_HOLD = timedelta(seconds=30)
+"""Longest a terminal event waits for the execution's log to be read (see _hold_terminal)."""
 NOT_SIGNED = (
     "not sent: the operator has no webhook signing secret; set OVERSEER_WEBHOOK_SECRET "
     "(the chart's webhooks.signingSecret.existingSecret) and restart it"
@@ -67,7 +69,9 @@ class Deliveries:
         settings: Settings,
         tracker: context.Tracker,
         post_event: context.EventPoster,
+        *,
         http: httpx.AsyncClient | None = None,
+        output: context.OutputHook | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
@@ -79,6 +83,7 @@ class Deliveries:
         self._slots = asyncio.Semaphore(settings.webhooks.concurrency)
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._wake: dict[Lane, asyncio.Event] = {}
+        self._output = output or context.NoOutput()
 
     def notice(self, body: Mapping[str, Any], *, deleted: bool = False) -> None:
         """An execution as a watch event shows it: start (or wake) the lanes it needs."""
@@ -172,10 +177,33 @@ class Deliveries:
         head = delivery_records.next_in_lane(owed, url)
         if head is None:
             return None
+        if (held := self._hold_terminal(key, body, head)) is not None:
+            return held
         until = delivery_records.wait_until(head, datetime.now(UTC))
         if until is not None:
             return until
         return await self._attempt(key, body, head)
+
+    def _hold_terminal(
+        self, key: context.Key, body: Mapping[str, Any], head: core.Owed
+    ) -> datetime | None:
+        """When to look again, while a terminal event waits for the log to be read.
+
+        Custom events still in the unread log would join the status before the terminal
+        event (after an operator restart, the outcome is known from the pod before the
+        log is read again): sent now, the terminal one would overtake them. Held at most
+        :data:`TERMINAL_HOLD` after the end, so a log that cannot be read delays it only.
+        """
+        if head.event.status not in execution_phase.TERMINAL_STATUSES:
+            return None
+        status = body.get("status") or {}
+        if self._output.settled(key, status.get("podName"), False):
+            return None
+        now = datetime.now(UTC)
+        ended = head.event.time if head.event.time.tzinfo else head.event.time.replace(tzinfo=UTC)
+        if now - ended > TERMINAL_HOLD:
+            return None
+        return now + timedelta(seconds=1)
 
     async def _attempt(
         self, key: context.Key, body: Mapping[str, Any], head: core.Owed

@@ -299,7 +299,9 @@ async def configure_webhooks(*, memo: kopf.Memo, **_: Any) -> None:
         logging.getLogger(__name__).warning(
             "no webhook signing secret (OVERSEER_WEBHOOK_SECRET): hooks stay Pending, unsent"
         )
-    memo.deliveries = deliveries.Deliveries(memo.kube, memo.settings, memo.executions, post_event)
+    memo.deliveries = deliveries.Deliveries(
+        memo.kube, memo.settings, memo.executions, post_event, output=memo.output
+    )
 
 
 @kopf.on.cleanup()
