@@ -6,7 +6,6 @@ for real minute boundaries (``* * * * *``), so they take a minute or three each.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -371,10 +370,6 @@ def test_replace_requests_sigterm_for_the_running_execution_and_waits(
     ]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("overseer.operator.signals") is None,
-    reason="needs signal delivery (overseer.operator.signals, the signals branch)",
-)
 def test_replace_starts_the_new_execution_once_the_old_one_is_killed(
     kube: Kube, operator: OperatorProcess, limited: dict[str, dict[str, Any]]
 ) -> None:

@@ -134,17 +134,32 @@ class BinNotKeptError(Exception):
 
 async def _refuse(key: Key, reason: str, message: str, env: Environment) -> None:
     """End an execution that cannot run: Failed with a ``fail`` event, nothing created."""
+    await _end_unstarted(key, "Failed", reason, message, env)
+
+
+async def _end_unstarted(
+    key: Key,
+    phase: execution_.Phase,
+    reason: str,
+    message: str,
+    env: Environment,
+    *,
+    unless_started: bool = False,
+) -> None:
+    """Record the end of an execution that never ran: ``phase`` with a ``fail`` event.
+
+    ``unless_started``: leave it alone when it has a Job by now (it runs after all).
+    """
     now = datetime.now(UTC)
     event = execution_.Event(
         id=execution_phase.FAIL, status=execution_phase.FAIL, time=now, data={"reason": reason}
     )
-    derived = execution_phase.Derived(
-        "Failed", reason, message, completion_time=now, events=(event,)
-    )
+    derived = execution_phase.Derived(phase, reason, message, completion_time=now, events=(event,))
     async with env.tracker.hold(key):
         body = await env.client.get("OverseerExecution", key.namespace, key.name)
-        if body is not None:
-            await _record(key, body, derived, None, env)
+        if body is None or (unless_started and (body.get("status") or {}).get("jobName")):
+            return
+        await _record(key, body, derived, None, env)
 
 
 # --- concurrency: what the admission (overseer.operator.admission) does to an execution --
@@ -157,17 +172,7 @@ async def refuse(key: Key, reason: str, message: str, env: Environment) -> None:
 
 async def cancel(key: Key, reason: str, message: str, env: Environment) -> None:
     """End an execution stopped on request before it started: Killed, no Job."""
-    now = datetime.now(UTC)
-    event = execution_.Event(
-        id=execution_phase.FAIL, status=execution_phase.FAIL, time=now, data={"reason": reason}
-    )
-    derived = execution_phase.Derived(
-        "Killed", reason, message, completion_time=now, events=(event,)
-    )
-    async with env.tracker.hold(key):
-        body = await env.client.get("OverseerExecution", key.namespace, key.name)
-        if body is not None and not (body.get("status") or {}).get("jobName"):
-            await _record(key, body, derived, None, env)
+    await _end_unstarted(key, "Killed", reason, message, env, unless_started=True)
 
 
 HELD_BACK = frozenset({"Queued", "Replacing"})
