@@ -490,16 +490,11 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                     print(f"operator log: {kept}")
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, and each option's default."""
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bench/executions.py",
-        description=__doc__,
-        formatter_class=HelpFormatter,
-        epilog="Needs the local cluster (hack/cluster.sh up) or a test cluster in KUBECONFIG "
+    parser = options.new_parser(
+        "bench/executions.py",
+        __doc__,
+        "Needs the local cluster (hack/cluster.sh up) or a test cluster in KUBECONFIG "
         "whose node's clock is this host's. Prints figures; exits 1 only when broken.",
     )
     parser.add_argument(

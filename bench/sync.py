@@ -524,16 +524,11 @@ def print_report(
     print(f"\noperator: {len(operator.syncs())} syncs logged as done{kept}", flush=True)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, and each option's default."""
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bench/sync.py",
-        description=__doc__,
-        formatter_class=HelpFormatter,
-        epilog="Needs the local cluster (hack/cluster.sh up) or a test cluster in KUBECONFIG, "
+    parser = options.new_parser(
+        "bench/sync.py",
+        __doc__,
+        "Needs the local cluster (hack/cluster.sh up) or a test cluster in KUBECONFIG, "
         "and a readable API server audit log. Prints figures; exits 1 only when broken.",
     )
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the repository")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.test_executions import execute, listed, statuses, wait_for_phase
+from tests.e2e.test_executions import ENDED, execute, listed, statuses, wait_for_phase
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.operator import run_operator
@@ -122,7 +122,7 @@ def test_output_is_archived_byte_exact_per_stream_and_events_reach_the_status(
 ) -> None:
     # When a job runs a bin/ script, writes binary data to stdout and stderr, sends an event
     name, _ = execute(kube, synced_operator["Both streams"])
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert status["phase"] == "Complete", status
     archive.wait_complete(name)
     # Then the archive holds each stream byte for byte, apart, the bin/ script's lines first
@@ -173,7 +173,7 @@ def test_operator_restarts_during_and_after_a_run_append_nothing_twice(
     second = tmp_path / "second"
     second.mkdir()
     with run_operator(kube.cluster, kube.namespace, second, extra_env=env) as operator:
-        status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"}, timeout=90)
+        status = wait_for_phase(kube, name, ENDED, timeout=90)
         assert status["phase"] == "Complete", status
         state = archive.wait_complete(name)
         # Then the log read again from its start added each byte once

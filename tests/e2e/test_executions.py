@@ -23,6 +23,8 @@ from tests.support.overseer import eventually, execution, repository, wait_for_j
 pytestmark = pytest.mark.cluster
 
 EXECUTION_LABEL = "overseer.dev/execution"
+ENDED = {"Complete", "Failed", "TimedOut", "Killed"}
+"""The terminal phases: what a test waits for before it looks at the outcome."""
 
 JOBS = """\
 - name: Greet
@@ -127,7 +129,7 @@ def test_a_job_runs_its_repository_script_in_a_restricted_pod_and_completes(
     # When an execution of a job that runs the repository's bin/greet is created
     name, execution_id = execute(kube, synced["Greet"])
     # Then it completes, with a start and a complete event, and exit code 0
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert status["phase"] == "Complete", status
     assert statuses(status) == ["start", "complete"]
     assert status["exitCode"] == 0
@@ -168,7 +170,7 @@ def test_a_job_exiting_3_fails_with_its_exit_code(
     # When an execution of a job whose command exits 3 is created
     name, _ = execute(kube, synced["Exit three"])
     # Then it fails with exit code 3, a start and a fail event
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert (status["phase"], status["reason"], status["exitCode"]) == ("Failed", "ExitCode", 3)
     assert statuses(status) == ["start", "fail"]
     assert status["events"][-1]["data"] == {"exitCode": 3, "reason": "ExitCode"}
@@ -197,7 +199,7 @@ def test_an_image_that_does_not_exist_fails_the_execution(
     pending = wait_for_phase(kube, name, {"Pending"}, timeout=60)
     assert not pending.get("events")
     # And fails once the grace period (60s) is over, with a reason, and no start event
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"}, timeout=150)
+    status = wait_for_phase(kube, name, ENDED, timeout=150)
     assert (status["phase"], status["reason"]) == ("Failed", "ImagePullFailed"), status
     assert "nope" in status["message"]
     assert statuses(status) == ["fail"]
@@ -211,7 +213,7 @@ def test_a_job_over_its_timeout_times_out(
     # When an execution of a 3s-timeout job that sleeps 300s is created
     name, _ = execute(kube, synced["Too slow"])
     # Then it times out, with a start and a time-out event
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert (status["phase"], status["reason"]) == ("TimedOut", "DeadlineExceeded"), status
     assert statuses(status) == ["start", "time-out"]
     [job] = listed(kube, "jobs", name)
@@ -222,7 +224,7 @@ def test_a_job_over_its_memory_limit_fails_as_oom_killed(
     kube: Kube, operator: OperatorProcess, synced: dict[str, dict[str, Any]]
 ) -> None:
     name, _ = execute(kube, synced["Hungry"])
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert (status["phase"], status["reason"]) == ("Failed", "OOMKilled"), status
     assert "memory" in status["message"]
     assert statuses(status) == ["start", "fail"]
@@ -240,7 +242,7 @@ def test_a_pod_deleted_by_hand_fails_the_execution(
     # When its pod is deleted by hand
     kube.kubectl("delete", "pod", running["podName"], "--wait=false")
     # Then the execution fails: PodDeleted
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert (status["phase"], status["reason"]) == ("Failed", "PodDeleted"), status
     assert statuses(status) == ["start", "fail"]
     # And no other pod runs it again
@@ -256,7 +258,7 @@ def test_invalid_parameters_fail_at_once_without_a_job(
     name = manifest["metadata"]["name"]
     kube.create(manifest)
     # Then it fails at once, naming the parameter, with a fail event and no Job
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"}, timeout=30)
+    status = wait_for_phase(kube, name, ENDED, timeout=30)
     assert (status["phase"], status["reason"]) == ("Failed", "InvalidParameters"), status
     assert "colour" in status["message"]
     assert statuses(status) == ["fail"]
@@ -286,7 +288,7 @@ def test_an_operator_restart_mid_execution_creates_no_second_job(
     with run_operator(kube.cluster, kube.namespace, second) as operator:
         try:
             # Then the restarted operator reads the outcome from the cluster
-            status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"}, timeout=60)
+            status = wait_for_phase(kube, name, ENDED, timeout=60)
             assert status["phase"] == "Complete", status
             # And there is still one Job, the same, and one of each event
             jobs = listed(kube, "jobs", name)
@@ -356,13 +358,13 @@ def test_an_execution_runs_the_bin_of_its_commit_and_refuses_one_no_longer_kept(
     # When an execution asks for the job's commit, whose bin/ is no longer kept
     name, _ = execute(kube, job)
     # Then it fails at once, saying which commit to use, and no Job is made
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert (status["phase"], status["reason"]) == ("Failed", "BinNotKept"), status
     assert first[:12] in status["message"] and "status.commit" in status["message"]
     assert listed(kube, "jobs", name) == []
     # And one at the repository's commit runs the new bin/greet
     name, _ = execute(kube, job, commit=upstream.head)
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert status["phase"] == "Complete", status
     [pod] = listed(kube, "pods", name)
     assert stdout_of(kube, pod["metadata"]["name"]) == b"hi again world\n"

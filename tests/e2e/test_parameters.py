@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.test_executions import execute, listed, stdout_of, wait_for_phase
+from tests.e2e.test_executions import ENDED, execute, listed, stdout_of, wait_for_phase
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.operator import OperatorProcess
@@ -81,7 +81,7 @@ def received(kube: Kube, job: dict[str, Any], parameters: dict[str, str]) -> dic
     Also under ``"execution"``: the execution's resource name.
     """
     name, _ = execute(kube, job, parameters)
-    status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+    status = wait_for_phase(kube, name, ENDED)
     assert status["phase"] == "Complete", status
     [pod] = listed(kube, "pods", name)
     got: dict[str, Any] = json.loads(stdout_of(kube, pod["metadata"]["name"]))

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_execution_output import Archive
-from tests.e2e.test_executions import execute, listed, statuses, wait_for_phase
+from tests.e2e.test_executions import ENDED, execute, listed, statuses, wait_for_phase
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.operator import run_operator
@@ -45,7 +45,7 @@ def test_the_job_goes_once_archived_and_the_execution_with_its_output_at_its_ttl
             job = wait_for_jobs(kube, {"Hello"})["Hello"]
             # When an execution completes
             name, _ = execute(kube, job)
-            status = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut"})
+            status = wait_for_phase(kube, name, ENDED)
             assert status["phase"] == "Complete", status
             # Then, once its log is archived, its Job and pod are deleted
             archive.wait_complete(name)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from overseer.core import names
+from tests.e2e.test_executions import ENDED as TERMINAL
 from tests.e2e.test_executions import status_of, wait_for_phase
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
@@ -47,7 +48,6 @@ LIMITED = """\
   command: [sleep, "300"]
 """
 LIMITED_NAMES = {"Forbidden twice", "One at a time", "Newest wins", "Backup db", "Vacuum db"}
-TERMINAL = {"Complete", "Failed", "TimedOut", "Killed"}
 
 
 # --- Given / When / Then helpers ----------------------------------------------------------
