@@ -18,7 +18,7 @@ file back to the size its state records: bytes written by an operator that stopp
 before it recorded them are dropped, and the log, read again from its start, brings
 them back once, by ``seq``. So nothing is ever written twice, or lost.
 
-Errors of the file system are wrapped in :class:`ArchiveError` (waiting: retry later).
+Errors of the file system are wrapped in :class:`errors.ArchiveError` (waiting: retry later).
 """
 
 from __future__ import annotations
@@ -27,20 +27,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol
+from typing import BinaryIO, Protocol
 
 from overseer import errors
 from overseer_library import protocol
 
 STREAMS = protocol.STREAMS
 STATE_FILE = "state.json"
-
-
-class ArchiveError(errors.OverseerError):
-    """The archive could not be read or written (a full or read-only volume, say)."""
-
-    policy: ClassVar[errors.Policy] = errors.Policy.WAITING
-    reason: ClassVar[str] = "ArchiveError"
 
 
 class Writer(Protocol):
@@ -110,7 +103,7 @@ class LocalArchive:
     def folder(self, namespace: str, name: str) -> Path:
         for part in (namespace, name):
             if not part or "/" in part or part in (".", ".."):
-                raise ArchiveError(f"not a Kubernetes name: {part!r}")
+                raise errors.ArchiveError(f"not a Kubernetes name: {part!r}")
         return self.root / namespace / name
 
     def open(self, namespace: str, name: str) -> LocalWriter:
@@ -119,7 +112,7 @@ class LocalArchive:
             folder.mkdir(parents=True, exist_ok=True)
             return LocalWriter(folder)
         except OSError as error:
-            raise ArchiveError(f"opening the archive {folder}: {error}") from None
+            raise errors.ArchiveError(f"opening the archive {folder}: {error}") from None
 
     def read(self, namespace: str, name: str, stream: protocol.Stream) -> bytes | None:
         path = self.folder(namespace, name) / stream
@@ -128,7 +121,7 @@ class LocalArchive:
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise ArchiveError(f"reading {path}: {error}") from None
+            raise errors.ArchiveError(f"reading {path}: {error}") from None
 
     def finished_pod(self, namespace: str, name: str) -> str | None:
         state = _read_state(self.folder(namespace, name) / STATE_FILE)
@@ -142,7 +135,7 @@ class LocalArchive:
         except FileNotFoundError:
             return
         except OSError as error:
-            raise ArchiveError(f"removing {folder}: {error}") from None
+            raise errors.ArchiveError(f"removing {folder}: {error}") from None
 
 
 class LocalWriter:
@@ -191,7 +184,7 @@ class LocalWriter:
         try:
             self._files[frame.stream].write(frame.data)
         except OSError as error:
-            raise ArchiveError(f"writing {self.folder / frame.stream}: {error}") from None
+            raise errors.ArchiveError(f"writing {self.folder / frame.stream}: {error}") from None
         self._seen = frame.seq
 
     def commit(self, seq: int = 0, *, complete: bool = False) -> None:
@@ -207,7 +200,7 @@ class LocalWriter:
             for file in self._files.values():
                 file.flush()
         except OSError as error:
-            raise ArchiveError(f"writing {self.folder}: {error}") from None
+            raise errors.ArchiveError(f"writing {self.folder}: {error}") from None
 
     def close(self) -> None:
         for file in self._files.values():
@@ -229,7 +222,9 @@ class LocalWriter:
             temporary.write_text(json.dumps(state, sort_keys=True) + "\n")
             os.replace(temporary, self.folder / STATE_FILE)
         except OSError as error:
-            raise ArchiveError(f"recording the archive state in {self.folder}: {error}") from None
+            raise errors.ArchiveError(
+                f"recording the archive state in {self.folder}: {error}"
+            ) from None
 
 
 def _read_state(path: Path) -> dict[str, object]:
@@ -238,7 +233,7 @@ def _read_state(path: Path) -> dict[str, object]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        raise ArchiveError(f"reading {path}: {error}") from None
+        raise errors.ArchiveError(f"reading {path}: {error}") from None
     return state if isinstance(state, dict) else {}
 
 

@@ -1,5 +1,8 @@
 """Overseer's error hierarchy: every error carries its reporting policy.
 
+Every error class of the package is defined here (a unit test walks the modules),
+so that one handler in the operator and one in the API map them by class alone.
+
 Adapters (``git``, ``kube``, ...) wrap their library's exceptions in these classes,
 so callers decide what to do from the class alone, never from a library type:
 
@@ -16,10 +19,11 @@ every text that may quote a secret through :func:`scrub` first.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 REDACTED = "***"
@@ -68,6 +72,126 @@ class BundleTooLargeError(OverseerError):
 
     policy = Policy.STALLED
     reason = "BundleTooLarge"
+
+
+class DefinitionNotRunnableError(InvalidDefinitionError):
+    """The definition is valid as a file but cannot become a pod; ``field`` says where."""
+
+    reason = "DefinitionNotRunnable"
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        self.field = self.problems[0][0]
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems))
+
+
+class CmdspecError(InvalidDefinitionError, ValueError):
+    """A job's cmdspec text does not follow the grammar."""
+
+    reason = "InvalidCmdspec"
+
+
+class LoadError(InvalidDefinitionError):
+    """A job file cannot be read as data; line and column are 1-based when known."""
+
+    reason = "InvalidDocument"
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else ""
+        if where and self.column:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class SchemaError(OverseerError, ValueError):
+    """A model uses a construct a Kubernetes structural schema cannot express."""
+
+    policy = Policy.STALLED
+    reason = "UnsupportedSchema"
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What is wrong with one parameter of an execution."""
+
+    parameter: str
+    message: str
+
+
+class ParameterError(OverseerError, ValueError):
+    """The parameters supplied to an execution are not acceptable; lists every problem."""
+
+    policy = Policy.STALLED
+    reason = "InvalidParameters"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{p.parameter}: {p.message}" for p in self.problems))
+
+
+class SignalError(OverseerError, ValueError):
+    """Not a signal Overseer sends; the message says what is accepted."""
+
+    policy = Policy.STALLED
+    reason = "InvalidSignal"
+
+
+class InvalidSpecError(OverseerError):
+    """A resource's spec cannot be used as it is."""
+
+    policy = Policy.STALLED
+    reason = "InvalidSpec"
+
+
+class BinNotKeptError(OverseerError):
+    """An execution's commit has no ``bin/`` bundle any more: create it again."""
+
+    policy = Policy.STALLED
+    reason = "BinNotKept"
+
+
+class SettingsError(OverseerError, ValueError):
+    """A process's configuration (``OVERSEER_*`` variables) is not valid: fix and restart."""
+
+    policy = Policy.STALLED
+    reason = "InvalidSettings"
+
+
+class KubeError(OverseerError):
+    """The API server refused or failed a call; temporary unless the status says otherwise."""
+
+    policy = Policy.WAITING
+    reason = "KubernetesAPIError"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KubeInvalidObjectError(KubeError):
+    """The API server rejected an object as invalid (HTTP 422): the input must change."""
+
+    policy = Policy.STALLED
+    reason = "InvalidObject"
+
+
+class KubeSecretNotFoundError(KubeError):
+    """A Secret named by a spec does not exist: the user must create it."""
+
+    policy = Policy.STALLED
+    reason = "SecretNotFound"
+
+
+class ArchiveError(OverseerError):
+    """The archive could not be read or written (a full or read-only volume, say)."""
+
+    policy = Policy.WAITING
+    reason = "ArchiveError"
 
 
 class GitError(OverseerError):

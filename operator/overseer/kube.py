@@ -1,7 +1,7 @@
 """The only module that talks to the Kubernetes API (through lightkube).
 
 Callers pass and get plain dicts; every lightkube or HTTP error is wrapped in
-:class:`KubeError` with the reporting policy its status code implies, so no
+:class:`errors.KubeError` with the reporting policy its status code implies, so no
 caller ever handles a library type. Write calls are counted per verb and
 resource (``writes``), which the benchmarks and the no-op-sync checks read.
 """
@@ -15,7 +15,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import httpx2
@@ -58,32 +58,14 @@ _RESOURCES: dict[str, Any] = {
 }
 
 
-class KubeError(errors.OverseerError):
-    """The API server refused or failed a call; temporary unless the status says otherwise."""
-
-    policy: ClassVar[errors.Policy] = errors.Policy.WAITING
-    reason: ClassVar[str] = "KubernetesAPIError"
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class InvalidObjectError(KubeError):
-    """The API server rejected an object as invalid (HTTP 422): the input must change."""
-
-    policy: ClassVar[errors.Policy] = errors.Policy.STALLED
-    reason: ClassVar[str] = "InvalidObject"
-
-
-def _wrap(error: Exception, doing: str) -> KubeError:
+def _wrap(error: Exception, doing: str) -> errors.KubeError:
     if isinstance(error, ApiError):
         status = error.status.code
         text = f"{doing}: {error.status.message or error.status.reason} (HTTP {status})"
         if status == 422:
-            return InvalidObjectError(text, status)
-        return KubeError(text, status)
-    return KubeError(f"{doing}: {error}")
+            return errors.KubeInvalidObjectError(text, status)
+        return errors.KubeError(text, status)
+    return errors.KubeError(f"{doing}: {error}")
 
 
 class Kube:
@@ -111,7 +93,7 @@ class Kube:
             secret = await self._client.get(Secret, name, namespace=namespace)
         except (ApiError, HTTPError) as error:
             if isinstance(error, ApiError) and error.status.code == 404:
-                raise MissingSecretError(
+                raise errors.KubeSecretNotFoundError(
                     f"Secret {namespace}/{name} does not exist; create it or fix secretRef"
                 ) from None
             raise _wrap(error, f"reading Secret {namespace}/{name}") from None
@@ -250,7 +232,7 @@ class Kube:
                 if response.is_error:
                     await response.aread()
                     message = _status_message(response)
-                    raise KubeError(
+                    raise errors.KubeError(
                         f"{doing}: {message} (HTTP {response.status_code})", response.status_code
                     )
                 async for chunk in response.aiter_bytes():
@@ -274,14 +256,14 @@ class Kube:
         second, synchronous client to configure. TLS and credentials are lightkube's own
         (client certificates, a bearer token or its file, an exec plugin), so it works
         wherever the other calls do. Needs ``create`` and ``get`` on ``pods/exec``.
-        Raises :class:`KubeError` when the command could not be run at all, or did not
+        Raises :class:`errors.KubeError` when the command could not be run at all, or did not
         end ``within`` seconds.
         """
         doing = f"running {command[0]} in pod {namespace}/{pod}"
         self._count("exec", "Pod")
         config = self._client._client.config  # the SingleConfig lightkube resolved
         if config is None or config.user is None:
-            raise KubeError(f"{doing}: no cluster configuration")
+            raise errors.KubeError(f"{doing}: no cluster configuration")
         url = f"{config.cluster.server.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}/exec"
         params = [("container", container), ("stdout", "true"), ("stderr", "true")]
         params += [("command", part) for part in command]
@@ -291,14 +273,14 @@ class Kube:
             async with asyncio.timeout(within):
                 output = await _exec_channels(url, params, headers, ssl)
         except aiohttp.WSServerHandshakeError as error:
-            raise KubeError(f"{doing}: {_handshake_message(error)}", error.status) from None
+            raise errors.KubeError(f"{doing}: {_handshake_message(error)}", error.status) from None
         except (aiohttp.ClientError, OSError, httpx2.HTTPError) as error:
-            raise KubeError(f"{doing}: {error}") from None
+            raise errors.KubeError(f"{doing}: {error}") from None
         except TimeoutError:
-            raise KubeError(f"{doing}: no answer within {within:g}s") from None
+            raise errors.KubeError(f"{doing}: no answer within {within:g}s") from None
         code, message = parse_exec_status(bytes(output[3]))
         if code is None:
-            raise KubeError(f"{doing}: {message}")
+            raise errors.KubeError(f"{doing}: {message}")
         return ExecResult(code, bytes(output[1]), bytes(output[2]), message)
 
 
@@ -388,13 +370,6 @@ def _handshake_message(error: aiohttp.WSServerHandshakeError) -> str:
             "pods/exec in this namespace"
         )
     return f"{error.message or 'the WebSocket upgrade was refused'} (HTTP {error.status})"
-
-
-class MissingSecretError(KubeError):
-    """A Secret named by a spec does not exist: the user must create it."""
-
-    policy: ClassVar[errors.Policy] = errors.Policy.STALLED
-    reason: ClassVar[str] = "SecretNotFound"
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from overseer import archive
+from overseer import archive, errors
 from overseer_library import protocol
 
 NS, NAME = "team-a", "greet-d4fd03eee1-1795938121-109918"
@@ -135,7 +135,7 @@ def test_large_output_streams_to_disk_in_order(store: archive.LocalArchive) -> N
 def test_names_that_would_leave_the_root_are_refused(
     store: archive.LocalArchive, name: str
 ) -> None:
-    with pytest.raises(archive.ArchiveError):
+    with pytest.raises(errors.ArchiveError):
         store.open(NS, name)
 
 
@@ -143,14 +143,14 @@ def test_a_corrupt_state_file_is_an_archive_error(store: archive.LocalArchive) -
     folder = store.folder(NS, NAME)
     folder.mkdir(parents=True)
     (folder / archive.STATE_FILE).write_text("{not json")
-    with pytest.raises(archive.ArchiveError, match=r"state\.json"):
+    with pytest.raises(errors.ArchiveError, match=r"state\.json"):
         store.open(NS, NAME)
 
 
 def test_an_unwritable_root_is_an_archive_error(tmp_path: Path) -> None:
     root = tmp_path / "file"
     root.write_text("not a directory")
-    with pytest.raises(archive.ArchiveError, match="opening the archive"):
+    with pytest.raises(errors.ArchiveError, match="opening the archive"):
         archive.LocalArchive(root).open(NS, NAME)
 
 

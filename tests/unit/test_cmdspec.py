@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from overseer import errors
 from overseer.core import cmdspec
 from overseer.crd import definition as defn
 
@@ -101,7 +102,7 @@ def test_same_parameter_twice_is_listed_once() -> None:
     ],
 )
 def test_bad_cmdspecs_say_what_to_do(text: str, message: str) -> None:
-    with pytest.raises(cmdspec.CmdspecError, match=message.replace("|", r"\|").replace("$", r"\$")):
+    with pytest.raises(errors.CmdspecError, match=message.replace("|", r"\|").replace("$", r"\$")):
         cmdspec.parse_cmdspec(text)
 
 
@@ -149,7 +150,7 @@ def test_literals_pass_through() -> None:
 
 def test_dash_leading_positional_is_refused_without_end_of_options() -> None:
     template = cmdspec.parse_cmdspec(README)
-    with pytest.raises(cmdspec.ParameterError) as caught:
+    with pytest.raises(errors.ParameterError) as caught:
         cmdspec.build_argv(template, {"positional_var": "--flag", "some_opt": "x"}, None)
     assert [p.parameter for p in caught.value.problems] == ["positional_var"]
     assert "put -- before this parameter" in str(caught.value)
@@ -170,7 +171,7 @@ def test_dash_leading_option_value_is_passed_as_the_value() -> None:
 
 def test_nul_is_refused() -> None:
     template = cmdspec.parse_cmdspec(README)
-    with pytest.raises(cmdspec.ParameterError, match="NUL"):
+    with pytest.raises(errors.ParameterError, match="NUL"):
         cmdspec.build_argv(template, {"positional_var": "a\x00b", "some_opt": "x"}, None)
 
 
@@ -179,7 +180,7 @@ def test_nul_is_refused() -> None:
 
 def test_original_format_every_name_is_required() -> None:
     template = cmdspec.parse_cmdspec(README)
-    with pytest.raises(cmdspec.ParameterError) as caught:
+    with pytest.raises(errors.ParameterError) as caught:
         cmdspec.build_argv(template, {}, None)
     assert {p.parameter for p in caught.value.problems} == {"positional_var", "some_opt"}
     assert all("is required" in p.message for p in caught.value.problems)
@@ -187,7 +188,7 @@ def test_original_format_every_name_is_required() -> None:
 
 def test_unknown_parameter_is_an_error_naming_the_accepted_ones() -> None:
     template = cmdspec.parse_cmdspec(README)
-    with pytest.raises(cmdspec.ParameterError) as caught:
+    with pytest.raises(errors.ParameterError) as caught:
         cmdspec.build_argv(template, {"positional_var": "a", "some_opt": "b", "extra": "c"}, None)
     assert [p.parameter for p in caught.value.problems] == ["extra"]
     assert "positional_var, some_opt" in caught.value.problems[0].message
@@ -219,7 +220,7 @@ def test_declared_defaults_and_optional_options() -> None:
 def test_value_outside_allowed_is_refused_with_the_choices() -> None:
     template = cmdspec.parse_cmdspec("backup --level level")
     declared = {"level": p(default="full", allowed=["full", "incremental"])}
-    with pytest.raises(cmdspec.ParameterError) as caught:
+    with pytest.raises(errors.ParameterError) as caught:
         cmdspec.build_argv(template, {"level": "partial"}, declared)
     problem = caught.value.problems[0]
     assert problem.parameter == "level"
@@ -229,7 +230,7 @@ def test_value_outside_allowed_is_refused_with_the_choices() -> None:
 def test_missing_optional_positional_before_a_supplied_one_is_refused() -> None:
     template = cmdspec.parse_cmdspec("cp source dest")
     declared = {"source": p(), "dest": p(required=True)}
-    with pytest.raises(cmdspec.ParameterError) as caught:
+    with pytest.raises(errors.ParameterError) as caught:
         cmdspec.build_argv(template, {"dest": "/tmp/x"}, declared)
     assert caught.value.problems[0].parameter == "source"
     assert "would take its place" in caught.value.problems[0].message
@@ -241,12 +242,12 @@ def test_missing_optional_positional_before_a_supplied_one_is_refused() -> None:
 def test_resolve_parameters_for_jobs_without_cmdspec() -> None:
     declared = {"day": p(default="monday"), "token": p(required=True, secret=True)}
     assert cmdspec.resolve_parameters({"token": "s"}, declared) == {"day": "monday", "token": "s"}
-    with pytest.raises(cmdspec.ParameterError, match="token: is required"):
+    with pytest.raises(errors.ParameterError, match="token: is required"):
         cmdspec.resolve_parameters({}, declared)
 
 
 def test_resolve_parameters_refuses_non_text_values() -> None:
-    with pytest.raises(cmdspec.ParameterError, match="must be text"):
+    with pytest.raises(errors.ParameterError, match="must be text"):
         cmdspec.resolve_parameters({"n": 5}, {"n": p()})  # type: ignore[dict-item]
 
 

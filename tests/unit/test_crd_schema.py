@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
+from overseer import errors
 from overseer.crd import render, schema
 
 TYPES = {"object", "array", "string", "integer", "number", "boolean"}
@@ -185,7 +186,7 @@ class Pair(BaseModel):
 
 
 def test_converter_refuses_what_it_cannot_express() -> None:
-    with pytest.raises(schema.SchemaError, match="recursive"):
+    with pytest.raises(errors.SchemaError, match="recursive"):
         schema.structural_schema(Node)
-    with pytest.raises(schema.SchemaError, match="tuples"):
+    with pytest.raises(errors.SchemaError, match="tuples"):
         schema.structural_schema(Pair)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from overseer import errors
-from overseer.core import bundle, cmdspec, execution_job, names
+from overseer.core import bundle, execution_job, names
 from overseer.crd import execution
 from overseer_library import settings as supervisor_settings
 
@@ -448,7 +448,7 @@ def test_user_and_group_become_numeric_ids(definition: dict[str, Any], uid: int,
 def test_what_no_pod_can_run_is_refused_naming_the_field(
     definition: dict[str, Any], field: str, words: str
 ) -> None:
-    with pytest.raises(execution_job.DefinitionNotRunnableError) as caught:
+    with pytest.raises(errors.DefinitionNotRunnableError) as caught:
         execution_job.build_execution_job(context(definition))
     error = caught.value
     assert isinstance(error, errors.InvalidDefinitionError) and error.stalled
@@ -492,7 +492,7 @@ def open_params(ctx: execution_job.ExecutionContext) -> str:
 
 
 def test_a_value_like_an_option_is_refused_as_a_positional_unless_after_end_of_options() -> None:
-    with pytest.raises(cmdspec.ParameterError, match="target"):
+    with pytest.raises(errors.ParameterError, match="target"):
         execution_job.build_execution_job(context({"cmdspec": "rm target"}, {"target": "--flag"}))
     assert argv(context({"cmdspec": "rm -- target"}, {"target": "--flag"})) == [
         "rm",
@@ -518,7 +518,7 @@ def test_unacceptable_parameters_raise_parameter_error(
         "parameters": {"src": {"required": True}, "level": {"allowed": ["full"]}},
     }
     for build in (execution_job.build_execution_job, execution_job.build_parameters_secret):
-        with pytest.raises(cmdspec.ParameterError, match=words):
+        with pytest.raises(errors.ParameterError, match=words):
             build(context(definition, parameters))
 
 
@@ -658,9 +658,9 @@ def test_a_secret_with_a_default_and_allowed_values_is_still_checked() -> None:
         "parameters": {"level": {"secret": True, "allowed": ["a", "b"], "default": "a"}},
     }
     assert argv(context(definition)) == ["x", "a"]
-    with pytest.raises(cmdspec.ParameterError, match="not allowed"):
+    with pytest.raises(errors.ParameterError, match="not allowed"):
         execution_job.build_execution_job(context(definition, {"level": "c"}))
-    with pytest.raises(cmdspec.ParameterError, match="starts with '-'"):
+    with pytest.raises(errors.ParameterError, match="starts with '-'"):
         definition["parameters"]["level"] = {"secret": True}  # type: ignore[index]
         execution_job.build_execution_job(context(definition, {"level": "-rf"}))
 

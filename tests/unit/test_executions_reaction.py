@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from overseer import errors
 from overseer.core import execution_job, execution_observed
 from overseer.crd import execution
 from overseer.operator import context
-from overseer.operator.settings import Settings, SettingsError
+from overseer.operator.settings import Settings
 
 NAME = "greet-d4fd03eee1-1795938121-109918"
 JOB_UID = "job-uid"
@@ -145,9 +146,9 @@ def test_the_library_image_and_its_pull_policy_are_settings() -> None:
     )
     assert chosen.job_settings.library_image == "registry.example/lib:1"
     assert chosen.job_settings.image_pull_policy == "Always"
-    with pytest.raises(SettingsError, match="IfNotPresent"):
+    with pytest.raises(errors.SettingsError, match="IfNotPresent"):
         Settings.from_env({"OVERSEER_IMAGE_PULL_POLICY": "Sometimes"})
-    with pytest.raises(SettingsError, match="OVERSEER_LIBRARY_IMAGE"):
+    with pytest.raises(errors.SettingsError, match="OVERSEER_LIBRARY_IMAGE"):
         Settings.from_env({"OVERSEER_LIBRARY_IMAGE": "two words"})
 
 

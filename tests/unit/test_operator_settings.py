@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from overseer.operator.settings import Settings, SettingsError
+from overseer import errors
+from overseer.operator.settings import Settings
 
 
 def test_defaults_and_overrides() -> None:
@@ -45,7 +46,7 @@ def test_retention_keeps_jobs_an_hour_and_executions_forever_unless_told() -> No
     ],
 )
 def test_bad_settings_are_refused_with_a_useful_message(env: dict[str, str], words: str) -> None:
-    with pytest.raises(SettingsError, match=words):
+    with pytest.raises(errors.SettingsError, match=words):
         Settings.from_env(env)
 
 
@@ -92,7 +93,7 @@ def test_webhook_settings_defaults_and_overrides() -> None:
     ],
 )
 def test_bad_webhook_settings_are_refused_naming_them(env: dict[str, str], words: str) -> None:
-    with pytest.raises(SettingsError, match=words) as caught:
+    with pytest.raises(errors.SettingsError, match=words) as caught:
         Settings.from_env(env)
     assert "not base64!!" not in str(caught.value)
 
@@ -104,5 +105,5 @@ def test_the_schedule_starting_deadline_is_a_duration_or_none() -> None:
     env = {"OVERSEER_SCHEDULE_STARTING_DEADLINE": "None"}
     assert Settings.from_env(env).schedule_starting_deadline is None
     for bad in ("0s", "soon"):
-        with pytest.raises(SettingsError, match="OVERSEER_SCHEDULE_STARTING_DEADLINE"):
+        with pytest.raises(errors.SettingsError, match="OVERSEER_SCHEDULE_STARTING_DEADLINE"):
             Settings.from_env({"OVERSEER_SCHEDULE_STARTING_DEADLINE": bad})

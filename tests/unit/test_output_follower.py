@@ -10,9 +10,9 @@ from typing import Any, cast
 
 import pytest
 
-from overseer import archive, kube
+from overseer import archive, errors, kube
 from overseer.operator import context, executions, output
-from overseer.operator.settings import Settings, SettingsError
+from overseer.operator.settings import Settings
 from overseer_library import protocol
 
 KEY = context.Key("team-a", "greet-d4fd03eee1-1795938121-109918")
@@ -46,7 +46,7 @@ class FakeKube:
         for chunk in reading:
             yield chunk
         if not reading:
-            raise kube.KubeError("the stream broke", None)
+            raise errors.KubeError("the stream broke", None)
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return dict(self.pod) if kind == "Pod" and self.pod is not None else None
@@ -158,7 +158,7 @@ def test_a_pod_whose_container_has_not_started_is_not_followed(
 def test_the_archive_directory_is_a_setting() -> None:
     assert Settings.from_env({}).archive_dir == Path("/var/lib/overseer/archive")
     assert Settings.from_env({"OVERSEER_ARCHIVE_DIR": "/data/a"}).archive_dir == Path("/data/a")
-    with pytest.raises(SettingsError, match="OVERSEER_ARCHIVE_DIR"):
+    with pytest.raises(errors.SettingsError, match="OVERSEER_ARCHIVE_DIR"):
         Settings.from_env({"OVERSEER_ARCHIVE_DIR": "relative/dir"})
 
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from overseer import kube
+from overseer import errors, kube
 from overseer.crd import execution
 from overseer.operator import signals
 
@@ -23,7 +23,7 @@ RUNNING = {
 class FakeKube:
     """Records execs and status patches; answers execs from a script."""
 
-    def __init__(self, *answers: kube.ExecResult | kube.KubeError) -> None:
+    def __init__(self, *answers: kube.ExecResult | errors.KubeError) -> None:
         self.answers = list(answers)
         self.execs: list[tuple[str, str, str, list[str]]] = []
         self.patches: list[dict[str, Any]] = []
@@ -33,7 +33,7 @@ class FakeKube:
     ) -> kube.ExecResult:
         self.execs.append((namespace, pod, container, list(command)))
         answer = self.answers.pop(0) if self.answers else kube.ExecResult(0, b"", b"")
-        if isinstance(answer, kube.KubeError):
+        if isinstance(answer, errors.KubeError):
             raise answer
         return answer
 
@@ -131,7 +131,7 @@ async def test_a_supervisor_not_listening_is_tried_again_then_given_up() -> None
     not_yet = kube.ExecResult(1, b"", b"overseer-signal: cannot reach the Overseer supervisor\n")
     sender = signals.SignalSender(max_attempts=2)
     client, events = FakeKube(not_yet, not_yet), Events()
-    with pytest.raises(kube.KubeError, match="cannot reach"):
+    with pytest.raises(errors.KubeError, match="cannot reach"):
         await deliver(sender, client, events, [request("SIGTERM")])
     assert client.patches == []
     await deliver(sender, client, events, [request("SIGTERM")])
@@ -141,8 +141,8 @@ async def test_a_supervisor_not_listening_is_tried_again_then_given_up() -> None
 
 
 async def test_what_was_done_before_a_retried_failure_is_recorded() -> None:
-    client = FakeKube(kube.ExecResult(0, b"", b""), kube.KubeError("API down"))
-    with pytest.raises(kube.KubeError):
+    client = FakeKube(kube.ExecResult(0, b"", b""), errors.KubeError("API down"))
+    with pytest.raises(errors.KubeError):
         await deliver(
             signals.SignalSender(), client, Events(), [request("SIGHUP"), request("SIGTERM", 1)]
         )
@@ -152,13 +152,13 @@ async def test_what_was_done_before_a_retried_failure_is_recorded() -> None:
 @pytest.mark.parametrize(
     "answer",
     [
-        kube.KubeError("forbidden", 403),
+        errors.KubeError("forbidden", 403),
         kube.ExecResult(2, b"", b"unknown signal"),
         kube.ExecResult(127, b"", b""),
     ],
 )
 async def test_failures_nothing_will_change_are_recorded_at_once(
-    answer: kube.ExecResult | kube.KubeError,
+    answer: kube.ExecResult | errors.KubeError,
 ) -> None:
     client, events = FakeKube(answer), Events()
     await deliver(signals.SignalSender(), client, events, [request("SIGTERM")])
@@ -186,10 +186,10 @@ async def test_overseer_signal_killed_as_the_container_ends_counts_as_sent() -> 
 async def test_a_send_cut_short_as_the_job_ends_says_it_may_have_arrived() -> None:
     sender, client, events = (
         signals.SignalSender(),
-        FakeKube(kube.KubeError("stream broke")),
+        FakeKube(errors.KubeError("stream broke")),
         Events(),
     )
-    with pytest.raises(kube.KubeError):
+    with pytest.raises(errors.KubeError):
         await deliver(sender, client, events, [request("SIGKILL")])
     await deliver(sender, client, events, [request("SIGKILL")], phase="Killed")
     [record] = client.patches[-1]["signalDeliveries"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from overseer import errors
 from overseer.core import signals
 from overseer.crd import execution
 from overseer_library import control
@@ -52,7 +53,7 @@ def test_what_a_user_gives_becomes_the_canonical_name(given: str | None, canonic
     ["FOO", "SIGFOO", "0", "65", "32", "33", "-15", "RTMIN+31", "RTMAX+1", "RTMIN-1", "SIG", "1.5"],
 )
 def test_unknown_signals_are_refused_saying_what_is_accepted(given: str) -> None:
-    with pytest.raises(signals.SignalError) as raised:
+    with pytest.raises(errors.SignalError) as raised:
         signals.parse_signal(given)
     assert repr(given) in str(raised.value)
     assert "TERM" in str(raised.value) and "1-31" in str(raised.value)
@@ -60,7 +61,7 @@ def test_unknown_signals_are_refused_saying_what_is_accepted(given: str) -> None
 
 @pytest.mark.parametrize("given", ["STOP", "SIGTSTP", "ttin", "22", "19"])
 def test_signals_that_would_pause_the_job_are_refused(given: str) -> None:
-    with pytest.raises(signals.SignalError, match="pause the job"):
+    with pytest.raises(errors.SignalError, match="pause the job"):
         signals.parse_signal(given)
 
 
@@ -175,5 +176,5 @@ def test_the_api_builds_a_request_with_the_canonical_name() -> None:
     built = signals.build_request("usr1", T0)
     assert (built.signal, built.requested_at) == ("SIGUSR1", T0)
     assert signals.build_request(None, T0).signal == "SIGTERM"
-    with pytest.raises(signals.SignalError):
+    with pytest.raises(errors.SignalError):
         signals.build_request("STOP", T0)

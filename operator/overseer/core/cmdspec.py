@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
+from overseer import errors
 from overseer.crd import definition as defn
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -82,26 +83,6 @@ class Template:
         return tuple(seen)
 
 
-class CmdspecError(ValueError):
-    """The cmdspec text does not follow the grammar."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """What is wrong with one parameter of an execution."""
-
-    parameter: str
-    message: str
-
-
-class ParameterError(ValueError):
-    """The parameters supplied to an execution are not acceptable; lists every problem."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(f"{p.parameter}: {p.message}" for p in self.problems))
-
-
 @dataclasses.dataclass(frozen=True)
 class _Token:
     text: str
@@ -127,7 +108,7 @@ def _tokenize(text: str) -> list[_Token]:
         if char == "\\":
             if i + 1 >= len(text):
                 msg = "the cmdspec ends with a backslash; remove it or escape it as \\\\"
-                raise CmdspecError(msg)
+                raise errors.CmdspecError(msg)
             current.append(text[i + 1])
             quoted = True
             i += 2
@@ -160,19 +141,19 @@ def _quoted(text: str, start: int) -> tuple[int, str]:
         value.append(char)
         i += 1
     msg = f"the cmdspec has a {quote} quote that is never closed"
-    raise CmdspecError(msg)
+    raise errors.CmdspecError(msg)
 
 
 def parse_cmdspec(text: str) -> Template:
-    """Parse a cmdspec; :class:`CmdspecError` says what to change when it is not valid."""
+    """Parse a cmdspec; :class:`errors.CmdspecError` says what to change when it is not valid."""
     tokens = _tokenize(text)
     if not tokens:
         msg = "the cmdspec is empty; write the program, then its parameters"
-        raise CmdspecError(msg)
+        raise errors.CmdspecError(msg)
     program = tokens[0]
     if not program.text or (not program.quoted and program.text.startswith("-")):
         msg = f"the cmdspec must start with the program to run, not {program.text!r}"
-        raise CmdspecError(msg)
+        raise errors.CmdspecError(msg)
     items: list[Item] = []
     ended = False
     rest = tokens[1:]
@@ -201,7 +182,7 @@ def parse_cmdspec(text: str) -> Template:
                 f"{token.text!r} is neither a parameter name nor an option; "
                 f"to pass it as it is, quote it: '{token.text}'"
             )
-            raise CmdspecError(msg)
+            raise errors.CmdspecError(msg)
     return Template(source=text, program=program.text, items=tuple(items))
 
 
@@ -209,14 +190,14 @@ def _option(text: str, following: _Token | None) -> Item:
     flag, equals, value = text.partition("=")
     if not _OPTION.fullmatch(flag):
         msg = f"{text!r} is not an option name; to pass it as it is, quote it: '{text}'"
-        raise CmdspecError(msg)
+        raise errors.CmdspecError(msg)
     if equals:
         if not NAME.fullmatch(value):
             msg = (
                 f"in {text!r}, {value!r} is not a parameter name; "
                 f"to pass the whole token as it is, quote it: '{text}'"
             )
-            raise CmdspecError(msg)
+            raise errors.CmdspecError(msg)
         return Option(flag, value, joined=True)
     if following is not None and not following.quoted and NAME.fullmatch(following.text):
         return Option(flag, following.text)
@@ -249,31 +230,31 @@ def resolve_parameters(
 ) -> dict[str, str]:
     """The values an execution runs with: supplied ones plus defaults.
 
-    Raises :class:`ParameterError` naming every unknown, missing or not-allowed
+    Raises :class:`errors.ParameterError` naming every unknown, missing or not-allowed
     parameter. Parameters that are optional, without default and not supplied are
     absent from the result.
     """
-    problems: list[Problem] = []
+    problems: list[errors.Problem] = []
     known = ", ".join(sorted(accepted)) or "none"
     for name in sorted(set(supplied) - set(accepted)):
-        problems.append(Problem(name, f"the job has no such parameter; it accepts: {known}"))
+        problems.append(errors.Problem(name, f"the job has no such parameter; it accepts: {known}"))
     values: dict[str, str] = {}
     for name, spec in sorted(accepted.items()):
         value = supplied.get(name, spec.default)
         if value is None:
             if spec.required:
-                problems.append(Problem(name, "is required; supply a value for it"))
+                problems.append(errors.Problem(name, "is required; supply a value for it"))
             continue
         if not isinstance(value, str):
-            problems.append(Problem(name, "must be text; send the value as a JSON string"))
+            problems.append(errors.Problem(name, "must be text; send the value as a JSON string"))
             continue
         if spec.allowed is not None and value not in spec.allowed:
             choices = ", ".join(repr(a) for a in spec.allowed)
-            problems.append(Problem(name, f"{value!r} is not allowed; use one of {choices}"))
+            problems.append(errors.Problem(name, f"{value!r} is not allowed; use one of {choices}"))
             continue
         values[name] = value
     if problems:
-        raise ParameterError(problems)
+        raise errors.ParameterError(problems)
     return values
 
 
@@ -285,10 +266,10 @@ def build_argv(
     """The exact argv of an execution: the program, then each item filled in.
 
     ``declared`` is the job's ``parameters`` (None for a job that declares none: every
-    cmdspec name is then a required parameter). Raises :class:`ParameterError`.
+    cmdspec name is then a required parameter). Raises :class:`errors.ParameterError`.
     """
     values = resolve_parameters(parameters, effective_parameters(template, declared))
-    problems: list[Problem] = []
+    problems: list[errors.Problem] = []
     argv = [template.program]
     omitted: str | None = None
     for item in template.items:
@@ -297,7 +278,9 @@ def build_argv(
             continue
         value = values.get(item.name)
         if value is not None and "\x00" in value:
-            problems.append(Problem(item.name, "contains a NUL character, which no argument can"))
+            problems.append(
+                errors.Problem(item.name, "contains a NUL character, which no argument can")
+            )
             continue
         if isinstance(item, Option):
             if value is not None:
@@ -308,7 +291,7 @@ def build_argv(
             continue
         if omitted is not None:
             problems.append(
-                Problem(
+                errors.Problem(
                     omitted,
                     f"has no value, so {item.name} would take its place as an argument; "
                     f"supply {omitted} too",
@@ -317,7 +300,7 @@ def build_argv(
             omitted = None
         if value.startswith("-") and value != "-" and not item.after_end_of_options:
             problems.append(
-                Problem(
+                errors.Problem(
                     item.name,
                     f"{value!r} starts with '-', so {template.program} would read it as an "
                     "option; the job's cmdspec must put -- before this parameter to accept it",
@@ -325,5 +308,5 @@ def build_argv(
             )
         argv.append(value)
     if problems:
-        raise ParameterError(problems)
+        raise errors.ParameterError(problems)
     return argv

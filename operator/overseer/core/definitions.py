@@ -22,6 +22,7 @@ from typing import Any
 
 import pydantic
 
+from overseer import errors as overseer_errors
 from overseer.core import cmdspec, documents, field_errors, names
 from overseer.crd import definition as defn
 from overseer.crd import repository
@@ -88,7 +89,7 @@ def parse_defaults(text: str | bytes, file: str = DEFAULTS_FILE) -> DefaultsResu
     """Parse ``overseer.yml``: a mapping with an optional ``defaults`` mapping."""
     try:
         document = documents.load(file, text)
-    except documents.LoadError as error:
+    except overseer_errors.LoadError as error:
         return DefaultsResult(errors=(_load_error(file, error),))
     if document.value is None:
         return DefaultsResult()
@@ -111,7 +112,7 @@ def parse_job_file(
         return FileResult(path, errors=(Error(file=path, message=message),))
     try:
         document = documents.load(path, text)
-    except documents.LoadError as error:
+    except overseer_errors.LoadError as error:
         return FileResult(path, errors=(_load_error(path, error),))
     value = document.value
     if value is None:
@@ -206,7 +207,7 @@ def check_definition(job: defn.JobDefinition) -> list[tuple[str | None, str]]:
     if job.cmdspec is not None:
         try:
             template = cmdspec.parse_cmdspec(job.cmdspec)
-        except cmdspec.CmdspecError as error:
+        except overseer_errors.CmdspecError as error:
             problems.append(("cmdspec", str(error)))
     if template is not None and job.parameters is not None:
         for name in cmdspec.undeclared(template, job.parameters):
@@ -308,7 +309,7 @@ def _sorted(errors: Iterable[Error]) -> list[Error]:
     )
 
 
-def _load_error(file: str, error: documents.LoadError) -> Error:
+def _load_error(file: str, error: overseer_errors.LoadError) -> Error:
     message = error.message
     if error.column:
         message += f" (at column {error.column})"

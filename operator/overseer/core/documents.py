@@ -16,27 +16,13 @@ from typing import Any
 import yaml
 import yaml.constructor
 
+from overseer import errors
+
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 YAML_SUFFIXES = (".yml", ".yaml")
 JSON_SUFFIXES = (".json",)
 _TOO_DEEP = "the document is nested too deeply; flatten it"
-
-
-class LoadError(Exception):
-    """The file cannot be read as data; line and column are 1-based when known."""
-
-    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" if self.line else ""
-        if where and self.column:
-            where += f", column {self.column}"
-        return f"{where}: {self.message}" if where else self.message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,12 +96,12 @@ def decode(text: str | bytes) -> str:
         msg = (
             f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; split it into several files"
         )
-        raise LoadError(msg)
+        raise errors.LoadError(msg)
     try:
         return text.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         msg = f"the file is not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8"
-        raise LoadError(msg) from None
+        raise errors.LoadError(msg) from None
 
 
 def load(path: str, text: str | bytes) -> Document:
@@ -125,7 +111,7 @@ def load(path: str, text: str | bytes) -> Document:
         msg = (
             f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; split it into several files"
         )
-        raise LoadError(msg)
+        raise errors.LoadError(msg)
     if path.lower().endswith(JSON_SUFFIXES):
         return Document(load_json(content))
     return load_yaml(content)
@@ -139,20 +125,20 @@ def load_json(content: str) -> Any:
         for key, value in items:
             if key in result:
                 msg = f"found the key {key!r} twice in one object; keep one"
-                raise LoadError(msg)
+                raise errors.LoadError(msg)
             result[key] = value
         return result
 
     def constant(name: str) -> Any:
         msg = f"{name} is not a JSON value; use a number or a string"
-        raise LoadError(msg)
+        raise errors.LoadError(msg)
 
     try:
         return json.loads(content, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as error:
-        raise LoadError(f"not valid JSON: {error.msg}", error.lineno, error.colno) from None
+        raise errors.LoadError(f"not valid JSON: {error.msg}", error.lineno, error.colno) from None
     except RecursionError:
-        raise LoadError(_TOO_DEEP) from None
+        raise errors.LoadError(_TOO_DEEP) from None
 
 
 def load_yaml(content: str) -> Document:
@@ -169,11 +155,11 @@ def load_yaml(content: str) -> Document:
         problem = "; ".join(p for p in (error.context, error.problem) if p)
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
-        raise LoadError(f"not valid YAML: {problem or error}", line, column) from None
+        raise errors.LoadError(f"not valid YAML: {problem or error}", line, column) from None
     except yaml.YAMLError as error:
-        raise LoadError(f"not valid YAML: {error}") from None
+        raise errors.LoadError(f"not valid YAML: {error}") from None
     except RecursionError:
-        raise LoadError(_TOO_DEEP) from None
+        raise errors.LoadError(_TOO_DEEP) from None
     finally:
         loader.dispose()
 
@@ -187,7 +173,7 @@ def _check_size(root: yaml.Node) -> None:
         if key in sizes:
             return sizes[key]
         if key in active:
-            raise LoadError("the document refers to itself through an alias", *_mark(node))
+            raise errors.LoadError("the document refers to itself through an alias", *_mark(node))
         active.add(key)
         total = 1
         if isinstance(node, yaml.SequenceNode):
@@ -200,7 +186,7 @@ def _check_size(root: yaml.Node) -> None:
                 f"the document expands to more than {MAX_NODES} values through its aliases; "
                 "write it out with fewer aliases"
             )
-            raise LoadError(msg, *_mark(node))
+            raise errors.LoadError(msg, *_mark(node))
         sizes[key] = total
         return total
 

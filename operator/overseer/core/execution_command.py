@@ -28,15 +28,6 @@ NOOP = ("/bin/true",)
 SHELL = "/bin/sh"
 
 
-class DefinitionNotRunnableError(errors.InvalidDefinitionError):
-    """The definition is valid as a file but cannot become a pod; ``field`` says where."""
-
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        self.problems = tuple(problems)
-        self.field = self.problems[0][0]
-        super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems))
-
-
 def escape(text: str) -> str:
     """``text`` as Kubernetes must be given it so that ``$(VAR)`` expansion leaves it as is."""
     return text.replace("$", "$$")
@@ -73,18 +64,18 @@ class Plan:
 
 
 def plan(definition: defn.JobDefinition, supplied: Mapping[str, str]) -> Plan:
-    """Resolve and check the parameters (raises :class:`cmdspec.ParameterError`)."""
+    """Resolve and check the parameters (raises :class:`errors.ParameterError`)."""
     template = None
     if definition.cmdspec is not None:
         try:
             template = cmdspec.parse_cmdspec(definition.cmdspec)
-        except cmdspec.CmdspecError as error:
-            raise DefinitionNotRunnableError([("cmdspec", str(error))]) from None
+        except errors.CmdspecError as error:
+            raise errors.DefinitionNotRunnableError([("cmdspec", str(error))]) from None
     accepted = dict(cmdspec.effective_parameters(template, definition.parameters))
     values = cmdspec.resolve_parameters(supplied, accepted)
-    nul = [cmdspec.Problem(n, "contains a NUL character") for n, v in values.items() if "\0" in v]
+    nul = [errors.Problem(n, "contains a NUL character") for n, v in values.items() if "\0" in v]
     if nul:
-        raise cmdspec.ParameterError(nul)
+        raise errors.ParameterError(nul)
     if template is not None:
         cmdspec.build_argv(template, values, accepted)  # refuses '-' leading positionals
     return Plan(template, values, accepted)

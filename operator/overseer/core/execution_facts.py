@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from overseer import errors
 from overseer.core import execution_job, signals
 from overseer.crd import execution as execution_
 from overseer_library import protocol
@@ -167,7 +168,7 @@ class Facts:
         for text in self.requested:
             try:
                 requested.add(signals.parse_signal(text))
-            except signals.SignalError:
+            except errors.SignalError:
                 continue  # refused, never sent
         if self.signal is not None:
             return any(signals.signal_number(name) == self.signal for name in requested)

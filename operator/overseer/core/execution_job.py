@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from overseer import errors
 from overseer.core import bundle as bundle_
 from overseer.core import execution_command as command
 from overseer.core import names
@@ -59,7 +60,6 @@ COMPONENT = "execution"
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
 # Re-exported: callers of the builder catch it, and the tests use these two.
-DefinitionNotRunnableError = command.DefinitionNotRunnableError
 escape = command.escape
 param_env_name = command.param_env_name
 
@@ -316,7 +316,7 @@ def build_parameters_secret(context: ExecutionContext) -> dict[str, Any] | None:
 
     ``params.json`` holds every value (the job's ``$OVERSEER_PARAMS_FILE``) and
     ``param.<name>`` each secret one, for its ``OVERSEER_PARAM_`` variable. Raises
-    :class:`overseer.core.cmdspec.ParameterError` for unacceptable parameters.
+    :class:`overseer.core.errors.ParameterError` for unacceptable parameters.
     """
     plan = command.plan(context.spec.definition, context.spec.parameters)
     if not plan.values:
@@ -338,14 +338,14 @@ def build_execution_job(
 ) -> dict[str, Any]:
     """The batch/v1 Job running the execution under the supervisor (see the module doc).
 
-    Raises :class:`overseer.core.cmdspec.ParameterError` for unacceptable parameters and
-    :class:`DefinitionNotRunnableError` (naming the field) for what no pod can run.
+    Raises :class:`overseer.core.errors.ParameterError` for unacceptable parameters and
+    :class:`overseer.errors.DefinitionNotRunnableError` (naming the field) for what no pod can run.
     """
     settings = settings or JobSettings()
     definition = context.spec.definition
     problems = check_runnable(definition)
     if problems:
-        raise DefinitionNotRunnableError(problems)
+        raise errors.DefinitionNotRunnableError(problems)
     plan = command.plan(definition, context.spec.parameters)
     custom_image = definition.image not in (None, settings.library_image)
     volumes, mounts = _volumes(context, plan, custom_image=custom_image)

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from overseer import errors
 from overseer.crd import execution
 
 DEFAULT = "SIGTERM"
@@ -80,14 +81,10 @@ ACCEPTED = (
 )
 
 
-class SignalError(ValueError):
-    """Not a signal Overseer sends; the message says what is accepted."""
-
-
 def parse_signal(text: str | None) -> str:
     """The canonical name of the signal ``text`` asks for; ``SIGTERM`` when empty.
 
-    Raises :class:`SignalError` for an unknown name, 0, a number out of range, or a
+    Raises :class:`errors.SignalError` for an unknown name, 0, a number out of range, or a
     signal that would pause the job.
     """
     spec = (text or "").strip().upper()
@@ -95,9 +92,9 @@ def parse_signal(text: str | None) -> str:
         return DEFAULT
     name = _name(spec)
     if name is None:
-        raise SignalError(f"unknown signal {text!r}: use {ACCEPTED}")
+        raise errors.SignalError(f"unknown signal {text!r}: use {ACCEPTED}")
     if name in PAUSING:
-        raise SignalError(
+        raise errors.SignalError(
             f"{name} is not accepted: it would pause the job where nothing shows it; "
             f"stop a job with TERM or KILL. Use {ACCEPTED}"
         )
@@ -106,7 +103,7 @@ def parse_signal(text: str | None) -> str:
 
 def build_request(text: str | None, now: datetime) -> execution.SignalRequest:
     """The ``spec.signals`` entry that asks for ``text`` at ``now`` (aware), as the API
-    appends it (JSON patch ``add /spec/signals/-``). Raises :class:`SignalError`."""
+    appends it (JSON patch ``add /spec/signals/-``). Raises :class:`errors.SignalError`."""
     return execution.SignalRequest(signal=parse_signal(text), requested_at=now)
 
 
@@ -116,7 +113,7 @@ def signal_number(name: str) -> int:
         return _NUMBERS[name]
     number = _realtime(name)
     if number is None:
-        raise SignalError(f"unknown signal {name!r}: use {ACCEPTED}")
+        raise errors.SignalError(f"unknown signal {name!r}: use {ACCEPTED}")
     return number
 
 
@@ -230,7 +227,7 @@ def plan_signals(
     for index, request in pending(requests, recorded):
         try:
             name = parse_signal(request.signal)
-        except SignalError as error:
+        except errors.SignalError as error:
             steps.append(Step(index, request, "refuse", None, str(error)))
             continue
         if target == "ended":

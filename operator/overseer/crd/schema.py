@@ -6,7 +6,7 @@ no ``$ref``, every object field and array item has a ``type`` (or is explicitly
 null`` (``nullable`` instead), no ``anyOf``/``oneOf`` that sets types, ``properties`` and
 ``additionalProperties`` never together, ``additionalProperties`` never ``false``, no
 ``uniqueItems: true``, no ``patternProperties``, ``exclusiveMinimum`` as a boolean. This
-module rewrites pydantic's output to that subset and raises :class:`SchemaError` on
+module rewrites pydantic's output to that subset and raises :class:`errors.SchemaError` on
 anything it cannot express, rather than emit a schema the API server would refuse.
 
 Rewrites, in order of how often they happen:
@@ -28,6 +28,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+
+from overseer import errors
 
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 INT_OR_STRING = "x-kubernetes-int-or-string"
@@ -71,10 +73,6 @@ _SCALAR_KEYWORDS = {
 }
 
 
-class SchemaError(ValueError):
-    """The model uses a construct a Kubernetes structural schema cannot express."""
-
-
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of ``model`` (camelCase field names)."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
@@ -92,7 +90,7 @@ class _Converter:
             name = node.pop("$ref").rsplit("/", 1)[-1]
             if name in refs:
                 msg = f"{path}: recursive model {name} cannot be written without $ref"
-                raise SchemaError(msg)
+                raise errors.SchemaError(msg)
             target = dict(self._defs[name])
             # The field's own keywords (description, default) win over the model's.
             target.update({k: v for k, v in node.items() if k != "title"})
@@ -101,7 +99,7 @@ class _Converter:
             members = node.pop("allOf")
             if len(members) != 1:
                 msg = f"{path}: allOf with several schemas is not supported"
-                raise SchemaError(msg)
+                raise errors.SchemaError(msg)
             return self.convert({**members[0], **node}, path, refs)
         if "oneOf" in node:
             node["anyOf"] = node.pop("oneOf")
@@ -159,19 +157,19 @@ class _Converter:
         elif key == "items":
             if not isinstance(value, dict):
                 msg = f"{path}: items must be one schema"
-                raise SchemaError(msg)
+                raise errors.SchemaError(msg)
             out["items"] = self.convert(value, f"{path}[]", refs)
         elif key == "additionalProperties":
             self._additional(out, value, path, refs)
         elif key == "patternProperties":
             if len(value) != 1:
                 msg = f"{path}: several key patterns cannot be expressed"
-                raise SchemaError(msg)
+                raise errors.SchemaError(msg)
             (sub,) = value.values()
             self._additional(out, sub, path, refs)
         elif key == "prefixItems":
             msg = f"{path}: tuples cannot be expressed; use a list or an object"
-            raise SchemaError(msg)
+            raise errors.SchemaError(msg)
         else:
             _scalar_keyword(out, key, value, path)
 
@@ -206,7 +204,7 @@ def _scalar_keyword(out: dict[str, Any], key: str, value: Any, path: str) -> Non
         out[key] = value
     else:
         msg = f"{path}: keyword {key!r} is not supported by Kubernetes schemas"
-        raise SchemaError(msg)
+        raise errors.SchemaError(msg)
 
 
 def _complete(out: dict[str, Any], path: str) -> None:
@@ -218,15 +216,15 @@ def _complete(out: dict[str, Any], path: str) -> None:
     if out.get("type") == "object":
         if "properties" in out and "additionalProperties" in out:
             msg = f"{path}: properties and additionalProperties cannot both be set"
-            raise SchemaError(msg)
+            raise errors.SchemaError(msg)
         if "properties" not in out and "additionalProperties" not in out:
             out[PRESERVE] = True
     if out.get("type") == "array" and "items" not in out:
         msg = f"{path}: an array needs an item type"
-        raise SchemaError(msg)
+        raise errors.SchemaError(msg)
     if out.get("type") == "null":
         msg = f"{path}: type null cannot be expressed; make the field Optional"
-        raise SchemaError(msg)
+        raise errors.SchemaError(msg)
 
 
 def _enum_type(values: list[Any], path: str) -> str:
@@ -238,4 +236,4 @@ def _enum_type(values: list[Any], path: str) -> str:
     if kinds == {int}:
         return "integer"
     msg = f"{path}: enum values of mixed types cannot be expressed"
-    raise SchemaError(msg)
+    raise errors.SchemaError(msg)

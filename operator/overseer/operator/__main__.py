@@ -8,8 +8,9 @@ import sys
 
 import kopf
 
+from overseer import errors
 from overseer.operator import handlers  # noqa: F401  (registers the handlers)
-from overseer.operator.settings import Settings, SettingsError
+from overseer.operator.settings import Settings
 
 DESCRIPTION = """\
 Run the Overseer operator: sync OverseerRepositories from git into OverseerJobs,
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
-    except SettingsError as error:
+    except errors.SettingsError as error:
         print(f"overseer-operator: {error}", file=sys.stderr)
         return 2
     kopf.configure(verbose=args.verbose)

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from overseer import kube
+from overseer import errors, kube
 from overseer.core import concurrency, execution_job
 from overseer.crd import base
 from overseer.crd import execution as execution_
@@ -121,7 +121,7 @@ class Admission:
         async def run() -> None:
             try:
                 await self.pump(key, env, index)
-            except kube.KubeError as error:
+            except errors.KubeError as error:
                 failures = self._failures.get(key, 0)
                 self._failures[key] = failures + 1
                 delay = min(env.settings.retry_max, env.settings.retry_min * 2**failures)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from overseer import archive
+from overseer import errors
 from overseer.core import delivery_records, retention
 from overseer.crd import base
 from overseer.crd import execution as execution_
@@ -38,7 +38,7 @@ async def after_end(
     ``body`` is the execution as read, ``status`` the one just recorded; ``pod`` is the
     name of its newest pod and whether that pod is gone.
 
-    Raises :class:`overseer.kube.KubeError` (waiting): the observation is retried.
+    Raises :class:`overseer.errors.KubeError` (waiting): the observation is retried.
     """
     plan = retention.plan(
         status,
@@ -54,7 +54,7 @@ async def after_end(
         log.info("execution %s: ended %s ago; deleting it and its output", key, _age(status))
         try:
             env.output.remove(key)
-        except archive.ArchiveError as error:
+        except errors.ArchiveError as error:
             log.warning("execution %s: %s; trying again later", key, error.message)
             return datetime.now(UTC) + timedelta(seconds=env.settings.retry_max)
         await env.client.delete("OverseerExecution", key.namespace, key.name)

@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import pydantic
 
-from overseer import kube, webhooks
+from overseer import errors, kube, webhooks
 from overseer.core import delivery_records, execution_phase
 from overseer.core import webhooks as core
 from overseer.crd import base
@@ -134,7 +134,7 @@ class Deliveries:
                 try:
                     until = await self._step(key, url)
                     failures = 0
-                except kube.KubeError as error:
+                except errors.KubeError as error:
                     delay = min(self._settings.retry_max, self._settings.retry_min * 2**failures)
                     failures += 1
                     log.warning(

@@ -34,8 +34,8 @@ from typing import Any
 
 import pydantic
 
-from overseer import kube
-from overseer.core import bundle, cmdspec, execution_job, execution_observed, execution_phase
+from overseer import errors, kube
+from overseer.core import bundle, execution_job, execution_observed, execution_phase
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator import collect
@@ -55,7 +55,7 @@ BIN_NOT_KEPT = "BinNotKept"
 async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
     """Create the Secret and the Job of a new or resumed execution; then observe it.
 
-    Raises :class:`overseer.kube.KubeError` (waiting) when the API server fails: the
+    Raises :class:`overseer.errors.KubeError` (waiting) when the API server fails: the
     caller retries, which is safe.
     """
     key = Key(body["metadata"]["namespace"], body["metadata"]["name"])
@@ -69,13 +69,13 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
             )
             secret = execution_job.build_parameters_secret(context)
             job = execution_job.build_execution_job(context, env.settings.job_settings)
-        except cmdspec.ParameterError as error:
+        except errors.ParameterError as error:
             await _refuse(key, INVALID_PARAMETERS, f"parameters: {error}", env)
             return
-        except execution_job.DefinitionNotRunnableError as error:
+        except errors.DefinitionNotRunnableError as error:
             await _refuse(key, NOT_RUNNABLE, f"the definition cannot run: {error}", env)
             return
-        except BinNotKeptError as error:
+        except errors.BinNotKeptError as error:
             await _refuse(key, BIN_NOT_KEPT, str(error), env)
             return
         except pydantic.ValidationError as error:
@@ -89,7 +89,7 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
                 await env.client.create(secret)
             if await env.client.create(job) is not None:
                 log.info("execution %s: created Job %s", key, job["metadata"]["name"])
-        except kube.KubeError as error:
+        except errors.KubeError as error:
             if not error.stalled:
                 raise
             await _refuse(key, error.reason, error.message, env)
@@ -101,7 +101,7 @@ async def _read_bundle(body: Mapping[str, Any], client: kube.Kube) -> dict[str, 
     """The ``bin/`` ConfigMap of the execution's repository and commit.
 
     Found by its commit label, so that an execution of a job deleted from git since
-    finds it too. Raises :class:`BinNotKeptError` when there is none: the sync keeps the
+    finds it too. Raises :class:`errors.BinNotKeptError` when there is none: the sync keeps the
     newest commit's bundle and those of executions that have not ended, and running
     without the ``bin/`` the job was written for would fail in confusing ways.
     """
@@ -121,15 +121,11 @@ async def _read_bundle(body: Mapping[str, Any], client: kube.Kube) -> dict[str, 
         if repository is None or annotations.get(bundle.ANNOTATION_REPOSITORY) == repository:
             return configmap
     where = f"repository {repository}" if repository else "its repository"
-    raise BinNotKeptError(
+    raise errors.BinNotKeptError(
         f"the bin/ of {where} at commit {commit[:12]} is no longer kept (only the newest "
         "synced commit's is, and those of executions that have not ended); create the "
         "execution again with the commit in the OverseerRepository's status.commit"
     )
-
-
-class BinNotKeptError(Exception):
-    """The execution's commit has no ``bin/`` bundle any more."""
 
 
 async def _refuse(key: Key, reason: str, message: str, env: Environment) -> None:
@@ -207,7 +203,7 @@ async def observe_execution(
     try:
         async with env.tracker.hold(key):
             await _observe(key, env, pod, pod_deleted)
-    except kube.KubeError as error:
+    except errors.KubeError as error:
         delay = min(env.settings.retry_max, env.settings.retry_min * 2 ** env.tracker.failed(key))
         log.warning("execution %s: %s; looking again in %.0fs", key, error.message, delay)
         env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
@@ -353,6 +349,6 @@ async def report_on_job(
         await client.patch_status(
             "OverseerJob", namespace, job, {"lastExecution": execution_id, "lastStatus": phase}
         )
-    except kube.KubeError as error:
+    except errors.KubeError as error:
         if error.status != 404:
             raise

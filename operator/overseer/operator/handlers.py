@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from overseer import archive, kube
+from overseer import archive, errors, kube
 from overseer.core import execution_job, sync
 from overseer.crd import base
 from overseer.crd import job as job_crd
@@ -253,7 +253,7 @@ async def start_execution(
             await memo.admission.admit(body, env, executions_by_scope)
         else:
             await executions.start_execution(body, env)
-    except kube.KubeError as error:
+    except errors.KubeError as error:
         raise kopf.TemporaryError(error.message, delay=memo.settings.retry_min) from None
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from overseer import archive as archive_
-from overseer import kube
+from overseer import errors
 from overseer.core import execution_job
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
@@ -84,7 +84,7 @@ class Followers:
         try:
             if pod is not None and self._archive.finished_pod(key.namespace, key.name) == pod:
                 return True
-        except archive_.ArchiveError as error:
+        except errors.ArchiveError as error:
             log.warning("execution %s: %s", key, error.message)
             return False
         return pod is None or gone
@@ -124,7 +124,7 @@ class Followers:
         writer: archive_.Writer
         try:
             writer = self._archive.open(key.namespace, key.name)
-        except archive_.ArchiveError as error:
+        except errors.ArchiveError as error:
             # Events still reach the status; the output is lost.
             log.error("execution %s: %s; its output is not archived", key, error.message)
             writer = Unarchived()
@@ -146,7 +146,7 @@ class Followers:
                 pod,
                 writer.last_seq,
             )
-        except archive_.ArchiveError as error:
+        except errors.ArchiveError as error:
             log.error("execution %s: %s; its output is not fully archived", key, error.message)
         except BaseException:
             self._forget(key)
@@ -194,7 +194,7 @@ class Followers:
                     partial=partial or b"",
                     env=env,
                 )
-            except kube.KubeError as error:  # 404: only that one is raised
+            except errors.KubeError as error:  # 404: only that one is raised
                 log.warning("execution %s: pod %s is gone: %s", key, pod, error.message)
                 return False
             if any(isinstance(f, protocol.Exit) for f in frames.values()):
@@ -202,7 +202,7 @@ class Followers:
                 return True
             try:
                 current = await env.client.get("Pod", key.namespace, pod)
-            except kube.KubeError as error:
+            except errors.KubeError as error:
                 log.warning("execution %s: %s", key, error.message)
                 current = {}
             if current is None:
@@ -243,7 +243,7 @@ class Followers:
         """Follow one log stream to its end, ``partial`` (a line the previous stream cut)
         joined to its start when that is not a frame's. Return the line this stream cut
         at its end (``b""`` for none), or None when the stream broke. Raises
-        :class:`kube.KubeError` when the pod is gone (404)."""
+        :class:`errors.KubeError` when the pod is gone (404)."""
         decoder = protocol.Decoder()
         joined = not partial
         try:
@@ -265,7 +265,7 @@ class Followers:
                     await executions.observe_execution(key, env)
             rest = decoder.take_partial()
             writer.commit(decoder.last_seq)
-        except kube.KubeError as error:
+        except errors.KubeError as error:
             writer.commit(decoder.last_seq)
             if error.status == 404:
                 raise

@@ -36,13 +36,6 @@ EventPoster = Callable[[str, str, str], None]
 """Posts a Kubernetes Event on the repository: (type, reason, message)."""
 
 
-class InvalidSpecError(errors.OverseerError):
-    """The OverseerRepository's spec cannot be used as it is."""
-
-    policy = errors.Policy.STALLED
-    reason = "InvalidSpec"
-
-
 class ParseCache:
     """Parsed job files of one repository, keyed by path, content and defaults.
 
@@ -209,7 +202,7 @@ def _read_spec(repo: Repository) -> repository_crd.RepositorySpec:
         return repository_crd.RepositorySpec.model_validate(dict(repo.spec))
     except pydantic.ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise InvalidSpecError(f"spec is invalid: {problems}") from None
+        raise errors.InvalidSpecError(f"spec is invalid: {problems}") from None
 
 
 async def _read_credentials(
@@ -223,7 +216,7 @@ async def _read_credentials(
     except errors.OverseerError:
         raise
     except ValueError as error:
-        raise InvalidSpecError(f"Secret {spec.secret_ref.name}: {error}") from None
+        raise errors.InvalidSpecError(f"Secret {spec.secret_ref.name}: {error}") from None
 
 
 # Writes in flight at once: one at a time leaves the API server idle between
@@ -309,7 +302,7 @@ async def _report_failure(
         post_event("Warning", error.reason, error.message)
         try:
             await client.patch_status("OverseerRepository", repo.namespace, repo.name, status)
-        except kube.KubeError as patch_error:
+        except errors.KubeError as patch_error:
             log.warning(
                 "could not report the failure on %s/%s: %s", repo.namespace, repo.name, patch_error
             )

@@ -31,7 +31,7 @@ from typing import Any
 
 import pydantic
 
-from overseer import kube
+from overseer import errors, kube
 from overseer.core import schedule
 from overseer.crd import job as job_crd
 from overseer.operator.settings import Settings
@@ -135,7 +135,7 @@ class Scheduler:
         async def clear() -> None:
             try:
                 await self._client.patch_status("OverseerJob", *key, {"nextScheduleTime": None})
-            except kube.KubeError as error:
+            except errors.KubeError as error:
                 if error.status != 404:
                     log.warning("schedule of %s/%s: %s", *key, error.message)
             finally:
@@ -168,7 +168,7 @@ class Scheduler:
             try:
                 delay = await self._tick(key, entry)
                 failures = 0
-            except kube.KubeError as error:
+            except errors.KubeError as error:
                 delay = min(self._settings.retry_max, self._settings.retry_min * 2**failures)
                 failures += 1
                 log.warning("schedule of %s/%s: %s; again in %.0fs", *key, error.message, delay)
@@ -225,7 +225,7 @@ class Scheduler:
         name = execution["metadata"]["name"]
         try:
             created = await self._client.create(execution)
-        except kube.KubeError as error:
+        except errors.KubeError as error:
             if not error.stalled:
                 raise
             # It will never be accepted: say so, and do not try this time again.
@@ -246,7 +246,7 @@ class Scheduler:
             await self._client.patch_status(
                 "OverseerJob", *key, {k: v for k, v in patch.items() if v is not None}
             )
-        except kube.KubeError as error:
+        except errors.KubeError as error:
             if error.status != 404:
                 raise
         entry.written = (entry.last, entry.announced)

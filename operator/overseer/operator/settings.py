@@ -9,14 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import cast, get_args
 
+from overseer import errors
 from overseer.core import execution_job
 from overseer.core import retention as retention_
 from overseer.crd import types
 from overseer.operator import webhook_settings
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names it and says what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +72,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Read ``OVERSEER_*`` variables; raise :class:`SettingsError` on a bad one."""
+        """Read ``OVERSEER_*`` variables; raise :class:`errors.SettingsError` on a bad one."""
         namespaces = tuple(n for n in env.get("OVERSEER_NAMESPACES", "").replace(",", " ").split())
         git_timeout = _seconds(env, "OVERSEER_GIT_TIMEOUT", "120s")
         retry_min = _seconds(env, "OVERSEER_RETRY_MIN", "5s")
@@ -87,29 +84,29 @@ class Settings:
             else None
         )
         if retry_min <= 0 or retry_max < retry_min:
-            raise SettingsError("OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX")
+            raise errors.SettingsError("OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX")
         library_image = env.get("OVERSEER_LIBRARY_IMAGE", cls.library_image).strip()
         if not library_image or any(c.isspace() for c in library_image):
-            raise SettingsError(
+            raise errors.SettingsError(
                 "OVERSEER_LIBRARY_IMAGE must be an image reference, such as "
                 f"{execution_job.LIBRARY_IMAGE}"
             )
         policies = get_args(execution_job.PullPolicy)
         pull_policy = env.get("OVERSEER_IMAGE_PULL_POLICY", cls.image_pull_policy)
         if pull_policy not in policies:
-            raise SettingsError(
+            raise errors.SettingsError(
                 f"OVERSEER_IMAGE_PULL_POLICY is {pull_policy!r}; use one of {', '.join(policies)}"
             )
         archive_dir = Path(env.get("OVERSEER_ARCHIVE_DIR") or cls.archive_dir)
         if not archive_dir.is_absolute():
-            raise SettingsError(
+            raise errors.SettingsError(
                 f"OVERSEER_ARCHIVE_DIR is {str(archive_dir)!r}; use an absolute path"
             )
         # --- webhooks ---
         try:
             webhooks = webhook_settings.WebhookSettings.from_env(env)
         except ValueError as error:
-            raise SettingsError(str(error)) from None
+            raise errors.SettingsError(str(error)) from None
         # --- schedules ---
         deadline_text = env.get("OVERSEER_SCHEDULE_STARTING_DEADLINE", "1h").strip()
         try:
@@ -119,11 +116,11 @@ class Settings:
                 else types.parse_duration(deadline_text).total_seconds()
             )
         except ValueError as error:
-            raise SettingsError(
+            raise errors.SettingsError(
                 f"OVERSEER_SCHEDULE_STARTING_DEADLINE: {error}; use a duration like 5m, or none"
             ) from None
         if deadline is not None and deadline <= 0:
-            raise SettingsError("OVERSEER_SCHEDULE_STARTING_DEADLINE must be > 0, or none")
+            raise errors.SettingsError("OVERSEER_SCHEDULE_STARTING_DEADLINE must be > 0, or none")
         # --- end schedules ---
         return cls(
             namespaces=namespaces,
@@ -151,4 +148,4 @@ def _seconds(env: Mapping[str, str], name: str, default: str, *, zero: bool = Fa
     try:
         return types.parse_duration(text).total_seconds()
     except ValueError as error:
-        raise SettingsError(f"{name}: {error}") from None
+        raise errors.SettingsError(f"{name}: {error}") from None

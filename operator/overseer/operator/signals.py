@@ -20,7 +20,7 @@ container ended while it waited for the supervisor's answer: the job ended as as
 so the request counts as sent. Sending fails for good (a ``Failed`` record) when the
 command says it cannot (exit status 2 to 128, HTTP 403: nothing would change by
 retrying) or after ``max_attempts`` tries; other failures (the API server, the
-supervisor not listening yet) raise :class:`overseer.kube.KubeError`, so the
+supervisor not listening yet) raise :class:`overseer.errors.KubeError`, so the
 observation is tried again later.
 """
 
@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from overseer import kube
+from overseer import errors, kube
 from overseer.core import execution_job
 from overseer.core import signals as signals_
 from overseer.crd import base
@@ -99,7 +99,7 @@ class SignalSender:
         """Handle every request of ``spec.signals`` that can be handled now; record them.
 
         ``status`` is the execution's status as just written, ``pod`` its newest pod
-        (None when gone). Raises :class:`kube.KubeError` when a send should be tried
+        (None when gone). Raises :class:`errors.KubeError` when a send should be tried
         again later; what was done before it is recorded first.
         """
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
@@ -181,7 +181,7 @@ class SignalSender:
     async def _send(self, client: kube.Kube, ident: _Id, pod: str, signal: str) -> str | None:
         """Run overseer-signal; None when sent, the reason it never will be otherwise.
 
-        Raises :class:`kube.KubeError` for a failure worth another try.
+        Raises :class:`errors.KubeError` for a failure worth another try.
         """
         command = [COMMAND, "--timeout", f"{SUPERVISOR_TIMEOUT:g}", signal]
         tries = self._attempts.get(ident, 0) + 1
@@ -191,7 +191,7 @@ class SignalSender:
             result = await client.exec_in_pod(
                 ident[0], pod, execution_job.CONTAINER, command, within=EXEC_TIMEOUT
             )
-        except kube.KubeError as error:
+        except errors.KubeError as error:
             if error.status == 403 or last:
                 return f"{signal} could not be sent: {error.message}"
             self._last_error[ident] = error.message
@@ -216,5 +216,5 @@ class SignalSender:
             # The supervisor not listening yet (just started) or already gone (the job
             # just ended): the next observation knows which.
             self._last_error[ident] = reason
-            raise kube.KubeError(reason)
+            raise errors.KubeError(reason)
         return reason
