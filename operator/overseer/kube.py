@@ -28,7 +28,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap, Pod, Secret
 from lightkube.types import CascadeType, PatchType
 
-from overseer import errors
+from overseer import errors, kube_watch
 from overseer.crd import base
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,28 @@ class Kube:
                 yield _as_dict(obj)
         except (ApiError, HTTPError) as error:
             raise _wrap(error, f"listing {kind} in {namespace}") from None
+
+    async def watch(self, kind: str, namespace: str) -> AsyncIterator[kube_watch.WatchEvent]:
+        """``("LIST", list body)``, then each change as ``(type, object)``, forever.
+
+        One LIST then WATCH of ``kind`` in ``namespace``, resumed from the last
+        resourceVersion and listed again when the server forgot it (see
+        :mod:`overseer.kube_watch`). Raises :class:`KubeError` when the server refuses
+        or cannot be reached: call again (with backoff) to start over with a LIST.
+        """
+        resource = _RESOURCES[kind]
+        info = resource._api_info.resource
+        plural = resource._api_info.plural
+        path = kube_watch.collection_path(info.group, info.version, plural, namespace)
+        api_version = f"{info.group}/{info.version}" if info.group else info.version
+        http: httpx2.AsyncClient = self._client._client._client  # lightkube's httpx client
+        try:
+            async for event in kube_watch.follow(http, path, kind, api_version):
+                yield event
+        except kube_watch.WatchFailedError as error:
+            raise KubeError(str(error), error.status) from None
+        except (HTTPError, ValueError) as error:
+            raise _wrap(error, f"watching {kind} in {namespace}") from None
 
     async def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
         """The container's log from its start, following it, as raw bytes chunks.

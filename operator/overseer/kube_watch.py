@@ -1,0 +1,136 @@
+"""List-then-watch of one kind in one namespace, for :meth:`overseer.kube.Kube.watch`.
+
+The Kubernetes protocol, spoken over lightkube's own HTTP client (same server,
+credentials and TLS): a paginated LIST gives a snapshot and its ``resourceVersion``;
+a WATCH from that version streams every change after it. A watch that ends (the
+server's timeout) resumes from the last version seen, bookmarks included; a version
+the server no longer keeps (410 Gone, as an HTTP status or an ``ERROR`` event) starts
+over with a new LIST. Any other failure is raised as :class:`~overseer.kube.KubeError`
+for the caller to retry with backoff.
+
+What the iterator yields is ``(type, object)``: first ``("LIST", list)`` where ``list``
+is the whole ``...List`` body (``items`` and ``metadata.resourceVersion``), which
+replaces whatever the caller held; then ``("ADDED" | "MODIFIED" | "DELETED", object)``.
+Another ``LIST`` follows every re-list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx2
+
+log = logging.getLogger(__name__)
+
+WatchType = Literal["LIST", "ADDED", "MODIFIED", "DELETED"]
+WatchEvent = tuple[WatchType, dict[str, Any]]
+
+PAGE_SIZE = 500
+"""Objects per LIST page: 10,000 jobs come in 20 requests, none of them huge."""
+WATCH_SECONDS = 290
+"""How long the server keeps one WATCH open before the client resumes it."""
+_GONE = 410
+
+
+class GoneError(Exception):
+    """The resourceVersion is too old for the server: list again."""
+
+
+class WatchFailedError(Exception):
+    """The server refused the LIST or WATCH; ``status`` is its HTTP status when known."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def collection_path(group: str, version: str, plural: str, namespace: str) -> str:
+    """``/apis/<group>/<version>/namespaces/<ns>/<plural>`` (``/api/v1/...`` for core)."""
+    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    return f"{prefix}/namespaces/{namespace}/{plural}"
+
+
+async def follow(
+    http: httpx2.AsyncClient, path: str, kind: str, api_version: str
+) -> AsyncIterator[WatchEvent]:
+    """LIST then WATCH ``path`` forever (see the module's docstring)."""
+    while True:
+        snapshot = await _list(http, path)
+        for item in snapshot["items"]:
+            # List items of custom resources carry these; set them for any other kind.
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
+        version = str(snapshot.get("metadata", {}).get("resourceVersion") or "")
+        yield "LIST", snapshot
+        try:
+            while True:
+                async for kind_, obj in _watch(http, path, version):
+                    version = str(obj.get("metadata", {}).get("resourceVersion") or version)
+                    if kind_ != "BOOKMARK":  # a bookmark only moves the version on
+                        yield kind_, obj
+        except GoneError:
+            log.info("watch of %s: resourceVersion %s expired, listing again", path, version)
+
+
+async def _list(http: httpx2.AsyncClient, path: str) -> dict[str, Any]:
+    """Every object at ``path``, page by page, as one list body."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {"limit": PAGE_SIZE}
+    while True:
+        response = await http.get(path, params=params)
+        if response.status_code == _GONE:
+            # The continue token expired between pages: start the snapshot again.
+            items, params = [], {"limit": PAGE_SIZE}
+            continue
+        body = _json(response, f"listing {path}")
+        items.extend(body.get("items") or [])
+        token = (body.get("metadata") or {}).get("continue")
+        if not token:
+            body["items"] = items
+            return body
+        params = {"limit": PAGE_SIZE, "continue": token}
+
+
+async def _watch(
+    http: httpx2.AsyncClient, path: str, version: str
+) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """One WATCH request from ``version``: its events, until the server ends it."""
+    params: dict[str, str | int] = {
+        "watch": 1,
+        "resourceVersion": version,
+        "allowWatchBookmarks": "true",
+        "timeoutSeconds": WATCH_SECONDS,
+    }
+    timeout = httpx2.Timeout(30.0, read=WATCH_SECONDS + 30.0)
+    async with http.stream("GET", path, params=params, timeout=timeout) as response:
+        if response.status_code == _GONE:
+            raise GoneError
+        if response.is_error:
+            await response.aread()
+            _json(response, f"watching {path}")
+        async for line in response.aiter_lines():
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == _GONE:
+                    raise GoneError
+                raise WatchFailedError(f"watching {path}: {obj.get('message')}", obj.get("code"))
+            if kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+                yield kind, obj
+
+
+def _json(response: httpx2.Response, doing: str) -> dict[str, Any]:
+    if response.is_error:
+        message = response.text[:200]
+        with contextlib.suppress(ValueError):
+            message = str(response.json().get("message") or message)
+        status = response.status_code
+        raise WatchFailedError(f"{doing}: {message} (HTTP {status})", status)
+    body: dict[str, Any] = response.json()
+    return body
