@@ -343,3 +343,77 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
 def basic_auth_value(username: str, password: str) -> str:
     """The base64 part of an HTTP Basic header, to scrub alongside the password."""
     return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+# --- what the API answers (mapped to HTTP statuses once, in overseer_api.errors) ---
+
+
+class NotFoundError(OverseerError):
+    """What a request names does not exist (a job, an execution, a namespace)."""
+
+    policy = Policy.STALLED
+    reason = "NotFound"
+
+
+class JobNotFoundError(NotFoundError):
+    """No job has this display name in this namespace."""
+
+    reason = "JobNotFound"
+
+
+class ExecutionNotFoundError(NotFoundError):
+    """The job has no execution with this id."""
+
+    reason = "ExecutionNotFound"
+
+
+class NamespaceNotServedError(NotFoundError):
+    """The API does not serve this namespace (the operator does not watch it)."""
+
+    reason = "NamespaceNotServed"
+
+
+class ConflictError(OverseerError):
+    """The request is valid but the resource's state refuses it now."""
+
+    policy = Policy.STALLED
+    reason = "Conflict"
+
+
+class AuthenticationError(OverseerError):
+    """No credentials, or credentials that name nobody."""
+
+    policy = Policy.STALLED
+    reason = "Unauthenticated"
+
+
+class PermissionDeniedError(OverseerError):
+    """The caller is known but may not do this; ``scope`` is what it lacks."""
+
+    policy = Policy.STALLED
+    reason = "Forbidden"
+
+    def __init__(self, message: str, scope: str) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+
+class NotReadyError(OverseerError):
+    """The process is starting: its caches do not hold a first full list yet."""
+
+    policy = Policy.WAITING
+    reason = "NotReady"
+
+
+class SettingsError(OverseerError, ValueError):
+    """A process's configuration is not valid: fix it and restart."""
+
+    policy = Policy.STALLED
+    reason = "InvalidSettings"
+
+
+class InvalidRequestError(OverseerError):
+    """The request cannot be read as it is (a malformed cursor or query)."""
+
+    policy = Policy.STALLED
+    reason = "InvalidRequest"

@@ -1,0 +1,118 @@
+"""``python -m overseer_api``: serve the API; ``python -m overseer_api openapi``: print its OpenAPI.
+
+``--help`` lists every setting (generated from :class:`overseer_api.settings.Settings`);
+settings come from ``OVERSEER_API_*`` variables only. ``openapi`` needs no cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from overseer import archive, errors, kube
+from overseer_api import app, settings
+
+
+def settings_help() -> str:
+    """One paragraph per setting: its variable, default and description."""
+    lines = ["settings (environment variables):"]
+    for name, field in settings.Settings.model_fields.items():
+        variable = settings.ENV_PREFIX + name.upper()
+        default = "" if field.is_required() else f" (default: {field.default!r})"
+        lines.append(f"  {variable}{default}\n      {field.description}")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m overseer_api",
+        description="Overseer's REST API. Without a command, serve it.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "openapi"],
+        default="serve",
+        help="serve (the default), or openapi: print the OpenAPI document (no cluster needed)",
+    )
+    return parser
+
+
+class _NoCluster:
+    """Stands in for Kubernetes where none is needed (printing the OpenAPI document)."""
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        raise kube.KubeError("no cluster")
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        raise kube.KubeError("no cluster")
+
+    def watch(self, kind: str, namespace: str) -> Any:
+        raise kube.KubeError("no cluster")
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI document, built without a cluster."""
+    config = settings.Settings(auth="token", tokens_file=None)
+    local = archive.LocalArchive(config.archive_dir)
+    return app.create_app(config, _NoCluster(), local).openapi()
+
+
+def serve(config: settings.Settings) -> None:
+    async def run() -> None:
+        client = kube.Kube.connect(config.kubeconfig)
+        try:
+            api = app.create_app(config, client, archive.LocalArchive(config.archive_dir))
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    api,
+                    host=config.host,
+                    port=config.port,
+                    log_level=config.log_level,
+                    proxy_headers=True,
+                    server_header=False,
+                )
+            )
+            await server.serve()
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "openapi":
+        json.dump(openapi(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    try:
+        config = settings.Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            variable = settings.ENV_PREFIX + "_".join(map(str, problem["loc"])).upper()
+            print(f"{variable}: {problem['msg']}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        serve(config)
+    except errors.SettingsError as error:
+        print(error.message, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

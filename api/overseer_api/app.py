@@ -1,0 +1,84 @@
+"""The FastAPI application: :func:`create_app` is the only place routers are included.
+
+Nothing is built at import time: the process entry point (``__main__``) reads the
+settings, connects to Kubernetes, opens the archive, and passes them in; tests pass
+their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from overseer import archive as archive_
+from overseer_api import auth, cache, deps, errors, paths
+from overseer_api import settings as settings_
+from overseer_api.routers import health, jobs
+
+TITLE = "Overseer"
+VERSION = "0.1.0"
+
+NAMESPACED: tuple[APIRouter, ...] = (jobs.router,)
+"""Routers served on the default namespace and under /namespaces/{namespace}."""
+
+
+def _operation_id(route: APIRoute) -> str:
+    """The route function's name (``list_jobs``): stable, and what clients generate from."""
+    return route.name
+
+
+def _namespaced_operation_id(route: APIRoute) -> str:
+    """``list_jobs`` -> ``list_jobs_in_namespace``: each path keeps its own stable id."""
+    return f"{route.name}_in_namespace"
+
+
+def create_app(
+    settings: settings_.Settings,
+    kube: deps.KubeApi,
+    archive: archive_.Archive,
+    *,
+    authenticator: auth.Authenticator | None = None,
+) -> FastAPI:
+    """The API, serving ``settings``'s namespaces from caches fed by ``kube``."""
+    state = deps.State(
+        settings=settings,
+        kube=kube,
+        archive=archive,
+        cache=cache.Cache(kube, settings.served_namespaces),
+        authenticator=authenticator or auth.build_authenticator(settings, kube),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.cache.start()
+        try:
+            yield
+        finally:
+            await state.cache.stop()
+
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description="Jobs from git, executed on Kubernetes: the original's REST API.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.overseer = state
+    errors.install(app)
+    app.add_middleware(paths.KeepEncodedSlashes)
+    app.include_router(health.router)
+    for router in NAMESPACED:
+        app.include_router(router)
+        app.include_router(
+            router,
+            prefix="/namespaces/{namespace}",
+            dependencies=[Depends(deps.path_namespace)],
+            generate_unique_id_function=_namespaced_operation_id,
+        )
+    return app

@@ -1,0 +1,249 @@
+"""What the API reads: watch caches of jobs and executions, indexed by name and id.
+
+One task per kind and namespace follows :meth:`overseer.kube.Kube.watch`; a ``LIST``
+replaces that namespace's objects of the kind, each change updates them. Lookups use
+the names ``overseer.core.names`` derives, never a scan: a job by its display name
+(``job_resource_name``), an execution by its job and id. Jobs are also kept sorted by
+display name, for pages that stay stable while jobs come and go.
+
+A write the API makes is put in the cache from its response (:meth:`Cache.put`), so a
+client that writes then reads sees its write; a watch event older than what the cache
+holds (by ``resourceVersion``) does not undo it. The cache is ready once every
+(kind, namespace) has had its first full list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Protocol
+
+from overseer import errors
+from overseer.core import names
+from overseer.crd import execution as execution_
+from overseer.crd import job as job_
+
+log = logging.getLogger(__name__)
+
+JOB = job_.KIND.kind
+EXECUTION = execution_.KIND.kind
+KINDS = (JOB, EXECUTION)
+RETRY_MIN = 1.0
+RETRY_MAX = 30.0
+
+Body = dict[str, Any]
+
+
+class WatchSource(Protocol):
+    """What the cache needs from :class:`overseer.kube.Kube`."""
+
+    def watch(self, kind: str, namespace: str) -> AsyncIterator[tuple[str, Body]]: ...
+
+
+def _version(body: Body) -> int | None:
+    text = str(body.get("metadata", {}).get("resourceVersion") or "")
+    return int(text) if text.isdigit() else None
+
+
+def _newer(new: Body, old: Body | None) -> bool:
+    """Whether ``new`` may replace ``old`` (versions are opaque, but numbers in practice)."""
+    if old is None:
+        return True
+    a, b = _version(new), _version(old)
+    return a is None or b is None or a >= b
+
+
+@dataclasses.dataclass
+class _Namespace:
+    """The objects of one namespace, indexed."""
+
+    jobs: dict[str, Body] = dataclasses.field(default_factory=dict)
+    """Job bodies by resource name."""
+    by_display: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    """(display name, resource name), sorted."""
+    executions: dict[str, dict[str, Body]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(dict)
+    )
+    """Execution bodies by job resource name, then execution id."""
+
+    def put_job(self, body: Body) -> None:
+        name = body["metadata"]["name"]
+        old = self.jobs.get(name)
+        if not _newer(body, old):
+            return
+        if old is not None:
+            self._unsort(old)
+        self.jobs[name] = body
+        bisect.insort(self.by_display, (_display(body), name))
+
+    def drop_job(self, body: Body) -> None:
+        old = self.jobs.pop(body["metadata"]["name"], None)
+        if old is not None:
+            self._unsort(old)
+
+    def _unsort(self, body: Body) -> None:
+        key = (_display(body), body["metadata"]["name"])
+        index = bisect.bisect_left(self.by_display, key)
+        if index < len(self.by_display) and self.by_display[index] == key:
+            del self.by_display[index]
+
+    def put_execution(self, body: Body) -> None:
+        job, eid = _execution_key(body)
+        if job and _newer(body, self.executions[job].get(eid)):
+            self.executions[job][eid] = body
+
+    def drop_execution(self, body: Body) -> None:
+        job, eid = _execution_key(body)
+        self.executions.get(job, {}).pop(eid, None)
+
+
+def _display(body: Body) -> str:
+    return str(body.get("spec", {}).get("displayName") or body["metadata"]["name"])
+
+
+def _execution_key(body: Body) -> tuple[str, str]:
+    spec = body.get("spec", {})
+    return str(spec.get("job") or ""), str(spec.get("executionId") or "")
+
+
+class Cache:
+    """Watch caches for the served namespaces (see the module's docstring)."""
+
+    def __init__(self, source: WatchSource, namespaces: Sequence[str]) -> None:
+        self._source = source
+        self.namespaces = tuple(namespaces)
+        self._data = {ns: _Namespace() for ns in self.namespaces}
+        self._listed: set[tuple[str, str]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one watch task per kind and namespace."""
+        for namespace in self.namespaces:
+            for kind in KINDS:
+                task = asyncio.create_task(
+                    self._follow(kind, namespace), name=f"{kind}/{namespace}"
+                )
+                self._tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    @property
+    def ready(self) -> bool:
+        """Every kind in every namespace has had its first full list."""
+        return len(self._listed) == len(KINDS) * len(self.namespaces)
+
+    def check_ready(self) -> None:
+        """Raise NotReadyError (503) until :attr:`ready`."""
+        if not self.ready:
+            msg = "the API is starting and has not read every job and execution yet; retry"
+            raise errors.NotReadyError(msg)
+
+    async def _follow(self, kind: str, namespace: str) -> None:
+        delay = RETRY_MIN
+        while True:
+            try:
+                async for kind_of_event, body in self._source.watch(kind, namespace):
+                    self.apply(kind, namespace, kind_of_event, body)
+                    delay = RETRY_MIN
+            except errors.OverseerError as error:
+                log.warning("watch of %s in %s: %s; retrying in %gs", kind, namespace, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    # --- updates ---------------------------------------------------------------------
+
+    def apply(self, kind: str, namespace: str, event: str, body: Body) -> None:
+        """Take one watch event (``LIST`` replaces the namespace's objects of ``kind``)."""
+        data = self._data.get(namespace)
+        if data is None:
+            return
+        if event == "LIST":
+            fresh = _Namespace(jobs={} if kind == JOB else data.jobs)
+            if kind == JOB:
+                fresh.executions = data.executions
+            else:
+                fresh.by_display = data.by_display
+            for item in body.get("items") or ():
+                self._put(fresh, kind, item)
+            self._data[namespace] = fresh
+            self._listed.add((kind, namespace))
+        elif event == "DELETED":
+            if kind == JOB:
+                data.drop_job(body)
+            else:
+                data.drop_execution(body)
+        else:
+            self._put(data, kind, body)
+
+    def put(self, body: Body) -> None:
+        """Take an object the API wrote (from the write's response)."""
+        data = self._data.get(str(body.get("metadata", {}).get("namespace")))
+        if data is not None:
+            self._put(data, str(body.get("kind")), body)
+
+    @staticmethod
+    def _put(data: _Namespace, kind: str, body: Body) -> None:
+        if kind == JOB:
+            data.put_job(body)
+        elif kind == EXECUTION:
+            data.put_execution(body)
+
+    # --- reads -----------------------------------------------------------------------
+
+    def _namespace(self, namespace: str) -> _Namespace:
+        data = self._data.get(namespace)
+        if data is None:
+            served = ", ".join(self.namespaces)
+            msg = f"namespace {namespace!r} is not served by this API; it serves {served}"
+            raise errors.NamespaceNotServedError(msg)
+        return data
+
+    def job(self, namespace: str, display_name: str) -> Body:
+        """The job with this display name; JobNotFoundError when there is none."""
+        body = self._namespace(namespace).jobs.get(names.job_resource_name(display_name))
+        if body is None or _display(body) != display_name:
+            msg = f"no job is named {display_name!r} in {namespace!r}; GET /jobs lists them"
+            raise errors.JobNotFoundError(msg)
+        return body
+
+    def jobs_after(self, namespace: str, after: str | None) -> Iterator[Body]:
+        """Jobs in display-name order, from just after the display name ``after``."""
+        data = self._namespace(namespace)
+        start = 0 if after is None else bisect.bisect_right(data.by_display, (after, "\uffff"))
+        for _, name in data.by_display[start:]:
+            body = data.jobs.get(name)
+            if body is not None:
+                yield body
+
+    def executions_of(self, namespace: str, job: str) -> dict[str, Body]:
+        """A job's executions by id (``job`` is its resource name)."""
+        return self._namespace(namespace).executions.get(job, {})
+
+    def execution(self, namespace: str, job: str, execution_id: str) -> Body:
+        """One execution; ExecutionNotFoundError when the job has none with this id."""
+        body = self.executions_of(namespace, job).get(execution_id)
+        if body is None:
+            msg = f"the job has no execution {execution_id!r}; GET the job to see its executions"
+            raise errors.ExecutionNotFoundError(msg)
+        return body
+
+    def sizes(self) -> dict[tuple[str, str], int]:
+        """Objects held per (kind, namespace), for /metrics."""
+        sizes = {}
+        for namespace, data in self._data.items():
+            sizes[(JOB, namespace)] = len(data.jobs)
+            sizes[(EXECUTION, namespace)] = sum(len(e) for e in data.executions.values())
+        return sizes

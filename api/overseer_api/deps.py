@@ -1,0 +1,94 @@
+"""The dependencies routes declare, as ``Annotated`` aliases.
+
+Everything comes from the one :class:`State` that ``create_app`` puts on the app; no
+dependency builds a client or reads a setting by itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Path, Request
+
+from overseer import archive as archive_
+from overseer import errors
+from overseer_api import auth, cache, settings
+
+
+class KubeApi(cache.WatchSource, auth.SecretReader, Protocol):
+    """What the API uses of :class:`overseer.kube.Kube`."""
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any] | None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What every request may use; built once by ``create_app``."""
+
+    settings: settings.Settings
+    kube: KubeApi
+    archive: archive_.Archive
+    cache: cache.Cache
+    authenticator: auth.Authenticator
+
+
+def state(request: Request) -> State:
+    found: State = request.app.state.overseer
+    return found
+
+
+StateDep = Annotated[State, Depends(state)]
+
+
+def _settings(request: Request) -> settings.Settings:
+    return state(request).settings
+
+
+def _kube(request: Request) -> KubeApi:
+    return state(request).kube
+
+
+def _archive(request: Request) -> archive_.Archive:
+    return state(request).archive
+
+
+def _cache(request: Request) -> cache.Cache:
+    found = state(request).cache
+    found.check_ready()
+    return found
+
+
+SettingsDep = Annotated[settings.Settings, Depends(_settings)]
+KubeDep = Annotated[KubeApi, Depends(_kube)]
+ArchiveDep = Annotated[archive_.Archive, Depends(_archive)]
+CacheDep = Annotated[cache.Cache, Depends(_cache)]
+"""The caches, once ready (503 with Retry-After before)."""
+
+CallerDep = Annotated[auth.Caller, Depends(auth.require(auth.Scope.READ))]
+"""A caller allowed to read."""
+ExecuteCallerDep = Annotated[auth.Caller, Depends(auth.require(auth.Scope.EXECUTE))]
+"""A caller allowed to execute, repeat and signal."""
+AdminCallerDep = Annotated[auth.Caller, Depends(auth.require(auth.Scope.ADMIN))]
+"""A caller allowed to activate, deactivate and sync."""
+
+
+def path_namespace(
+    namespace: Annotated[str, Path(description="A namespace the operator watches.")],
+) -> str:
+    """The ``{namespace}`` of ``/namespaces/{namespace}/...`` (declares it in OpenAPI)."""
+    return namespace
+
+
+def _namespace(request: Request) -> str:
+    current = state(request)
+    namespace = str(request.path_params.get("namespace") or current.settings.namespace)
+    if namespace not in current.cache.namespaces:
+        served = ", ".join(current.cache.namespaces)
+        msg = f"namespace {namespace!r} is not served by this API; it serves {served}"
+        raise errors.NamespaceNotServedError(msg)
+    return namespace
+
+
+NamespaceDep = Annotated[str, Depends(_namespace)]
+"""The request's namespace: ``{namespace}`` of the path, else the default one."""

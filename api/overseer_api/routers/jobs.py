@@ -1,0 +1,88 @@
+"""``/jobs`` and ``/jobs/{name}``: the jobs, from the cache."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from overseer_api import deps, pagination, paths, views
+from overseer_api.schemas import jobs as schemas
+from overseer_api.schemas import problems
+
+router = APIRouter(
+    tags=["jobs"],
+    responses={
+        401: {"model": problems.Problem, "description": "No valid bearer token."},
+        403: {"model": problems.Problem, "description": "The token lacks the scope."},
+        404: {"model": problems.Problem, "description": "No such job or namespace."},
+        503: {"model": problems.Problem, "description": "The cluster is unreachable."},
+    },
+)
+
+
+def _job_name(
+    name: Annotated[str, Path(description="The job's display name, URL-encoded.")],
+) -> str:
+    return paths.segment(name)
+
+
+JobNameDep = Annotated[str, Depends(_job_name)]
+
+
+@router.get("/jobs")
+async def list_jobs(
+    *,
+    request: Request,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    _: deps.CallerDep,
+    active: Annotated[bool | None, Query(description="Only active (or inactive) jobs.")] = None,
+    repository: Annotated[
+        str | None, Query(max_length=253, description="Only the jobs of this repository.")
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=1024, description="Only names containing this text.")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=pagination.MAX_LIMIT, description="Jobs per page.")
+    ] = pagination.DEFAULT_LIMIT,
+    continue_: Annotated[
+        str | None,
+        Query(alias="continue", max_length=4096, description="The previous page's cursor."),
+    ] = None,
+) -> schemas.JobPage:
+    """Every job, active and inactive, in display-name order, a page at a time."""
+    after = pagination.decode(continue_)
+    needle = q.casefold() if q else None
+    items: list[schemas.JobSummary] = []
+    more = False
+    for body in cache.jobs_after(namespace, after if isinstance(after, str) else None):
+        spec = body.get("spec", {})
+        if active is not None and bool(spec.get("active", True)) != active:
+            continue
+        if repository is not None and spec.get("source", {}).get("repository") != repository:
+            continue
+        if needle is not None and needle not in str(spec.get("displayName")).casefold():
+            continue
+        if len(items) == limit:
+            more = True
+            break
+        items.append(views.job_summary(request, body))
+    cursor = pagination.encode(items[-1].name) if more else None
+    return schemas.JobPage(items=items, continue_=cursor)
+
+
+@router.get("/jobs/{name}")
+async def get_job(
+    *,
+    request: Request,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    name: JobNameDep,
+    _: deps.CallerDep,
+) -> schemas.JobDetail:
+    """One job: its definition, parameters, source, activation and latest executions."""
+    job = cache.job(namespace, name)
+    executions = cache.executions_of(namespace, job["metadata"]["name"])
+    return views.job_detail(request, job, executions)

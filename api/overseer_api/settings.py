@@ -1,0 +1,117 @@
+"""The API's settings: read once at start-up from ``OVERSEER_API_*`` variables, validated.
+
+The prefix is the API's own, not the operator's ``OVERSEER_``: the two are separate
+processes (separate Deployments in the chart, or two host processes in one shell for
+development and tests), and a variable meant for one must never change the other.
+``python -m overseer_api --help`` lists every setting, generated from this model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from overseer.core import names
+
+ENV_PREFIX = "OVERSEER_API_"
+
+AuthMode = Literal["token", "kubernetes"]
+
+
+class Settings(BaseSettings):
+    """Everything the API needs to know about its environment; immutable once built."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    namespace: str = Field(
+        default="default",
+        description="The default namespace: what the original's paths (/jobs...) serve.",
+    )
+    namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Other namespaces served under /namespaces/{namespace}/..., comma- or "
+            "space-separated (those the operator watches)."
+        ),
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        description="A kubeconfig file; in-cluster credentials (or KUBECONFIG) when unset.",
+    )
+    archive_dir: Path = Field(
+        default=Path("/var/lib/overseer/archive"),
+        description="Root of the local output archive (the operator's OVERSEER_ARCHIVE_DIR).",
+    )
+    auth: AuthMode = Field(
+        default="token",
+        description=(
+            "token: bearer tokens with scopes, kept hashed in a Secret (or a file); "
+            "kubernetes: the caller's Kubernetes token (TokenReview, SubjectAccessReview)."
+        ),
+    )
+    tokens_secret: str = Field(
+        default="overseer-api-tokens",
+        description="Secret in the default namespace holding the hashed tokens (token mode).",
+    )
+    tokens_file: Path | None = Field(
+        default=None,
+        description=(
+            "A JSON file holding the hashed tokens instead of the Secret (host processes,"
+            " development); same format as the Secret's data."
+        ),
+    )
+    tokens_refresh: float = Field(
+        default=30.0, gt=0, description="Seconds between two reads of the tokens."
+    )
+    host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - it serves in a pod, behind its Service
+        description="Address to listen on.",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The API's URL as clients reach it, for Location headers and output URLs; "
+            "the request's own URL when unset."
+        ),
+    )
+    retry_after: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds a 503 (cluster unreachable, caches not ready) asks clients to wait.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level."
+    )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not names.is_dns_label(value):
+            msg = f"{value!r} is not a namespace name (a DNS-1123 label)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [n for n in value if not names.is_dns_label(n)]
+        if bad:
+            msg = f"{', '.join(map(repr, bad))}: not namespace names (DNS-1123 labels)"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def served_namespaces(self) -> tuple[str, ...]:
+        """The default namespace first, then the others, each once."""
+        return tuple(dict.fromkeys((self.namespace, *self.namespaces)))

@@ -1,0 +1,120 @@
+"""Builders of the API's answers from cached resource bodies (pure, given the request's URLs).
+
+Each returns a :mod:`overseer_api.schemas` model; no route returns a body as read.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+
+from overseer.core import cmdspec
+from overseer.crd import definition as defn
+from overseer_api import urls
+from overseer_api.schemas import jobs as schemas
+
+Body = Mapping[str, Any]
+
+ACTIVE_BY_ANNOTATION = "overseer.dev/active-changed-by"
+ACTIVE_AT_ANNOTATION = "overseer.dev/active-changed-at"
+LATEST_EXECUTIONS = 10
+"""How many executions GET /jobs/{name} lists."""
+
+
+def id_key(execution_id: str) -> tuple[int, int]:
+    """Sort key of an execution id: seconds then microseconds, as numbers."""
+    seconds, _, micros = execution_id.partition(".")
+    return int(seconds or 0), int(micros or 0)
+
+
+def _time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def job_summary(request: Request, job: Body) -> schemas.JobSummary:
+    spec, status = job.get("spec", {}), job.get("status") or {}
+    namespace = job["metadata"]["namespace"]
+    definition = spec.get("definition", {})
+    name = str(spec.get("displayName"))
+    last = None
+    if status.get("lastExecution"):
+        last = schemas.ExecutionRef(
+            id=status["lastExecution"],
+            phase=status.get("lastStatus"),
+            url=urls.execution(request, namespace, name, status["lastExecution"]),
+        )
+    schedule = definition.get("schedule")
+    return schemas.JobSummary(
+        name=name,
+        url=urls.job(request, namespace, name),
+        description=definition.get("description"),
+        active=bool(spec.get("active", True)),
+        source=schemas.Source.model_validate(spec.get("source", {})),
+        schedule=schemas.Schedule.model_validate(schedule) if schedule else None,
+        next_run=_time(status.get("nextScheduleTime")),
+        last_execution=last,
+    )
+
+
+def _parameters(definition: Body) -> dict[str, schemas.Parameter]:
+    model = defn.JobDefinition.model_validate(definition)
+    template = None
+    if model.cmdspec is not None:
+        try:
+            template = cmdspec.parse_cmdspec(model.cmdspec)
+        except cmdspec.CmdspecError:
+            template = None  # executing it answers why; listing it still works
+    accepted = cmdspec.effective_parameters(template, model.parameters)
+    return {
+        name: schemas.Parameter(
+            description=p.description,
+            required=p.required,
+            default=None if p.secret else p.default,
+            has_default=p.default is not None,
+            allowed=p.allowed,
+            secret=p.secret,
+        )
+        for name, p in sorted(accepted.items())
+    }
+
+
+def _public_definition(definition: Body) -> dict[str, Any]:
+    """The definition without the defaults of secret parameters."""
+    public = copy.deepcopy(dict(definition))
+    for parameter in (public.get("parameters") or {}).values():
+        if isinstance(parameter, dict) and parameter.get("secret"):
+            parameter.pop("default", None)
+    return public
+
+
+def job_detail(request: Request, job: Body, executions: Mapping[str, Body]) -> schemas.JobDetail:
+    summary = job_summary(request, job)
+    spec = job.get("spec", {})
+    annotations = job["metadata"].get("annotations") or {}
+    changed = None
+    by, at = annotations.get(ACTIVE_BY_ANNOTATION), _time(annotations.get(ACTIVE_AT_ANNOTATION))
+    if by and at:
+        changed = schemas.ActiveChange(by=by, at=at)
+    namespace = job["metadata"]["namespace"]
+    latest = sorted(executions, key=id_key, reverse=True)[:LATEST_EXECUTIONS]
+    refs = [
+        schemas.ExecutionRef(
+            id=eid,
+            phase=(executions[eid].get("status") or {}).get("phase"),
+            url=urls.execution(request, namespace, summary.name, eid),
+        )
+        for eid in latest
+    ]
+    return schemas.JobDetail(
+        **summary.model_dump(),
+        definition=_public_definition(spec.get("definition", {})),
+        parameters=_parameters(spec.get("definition", {})),
+        active_changed=changed,
+        executions=refs,
+    )
