@@ -52,13 +52,13 @@ class _NoCluster:
     """Stands in for Kubernetes where none is needed (printing the OpenAPI document)."""
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
-        raise kube.KubeError("no cluster")
+        raise errors.KubeError("no cluster")
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        raise kube.KubeError("no cluster")
+        raise errors.KubeError("no cluster")
 
     def watch(self, kind: str, namespace: str) -> Any:
-        raise kube.KubeError("no cluster")
+        raise errors.KubeError("no cluster")
 
 
 def openapi() -> dict[str, Any]:

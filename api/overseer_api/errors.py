@@ -22,8 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from overseer import errors, kube
-from overseer.core import cmdspec, signals
+from overseer import errors
 from overseer_api.schemas import problems
 
 log = logging.getLogger(__name__)
@@ -37,8 +36,8 @@ _STATUSES: Sequence[tuple[type[BaseException], int]] = (
     (errors.PermissionDeniedError, 403),
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
-    (cmdspec.ParameterError, 422),
-    (signals.SignalError, 400),
+    (errors.ParameterError, 422),
+    (errors.SignalError, 400),
     (errors.InvalidDefinitionError, 409),  # the job's definition, not the request, is wrong
     (errors.InvalidRequestError, 400),
     (errors.NotReadyError, 503),
@@ -86,7 +85,7 @@ def _retry_after(request: Request) -> dict[str, str]:
 
 
 def _status_of(error: errors.OverseerError) -> int:
-    if isinstance(error, kube.KubeError):
+    if isinstance(error, errors.KubeError):
         if error.status in _KUBE_STATUSES:
             return _KUBE_STATUSES[error.status]
         return 503  # unreachable, overloaded (429), failing (5xx), or refusing us (403)
@@ -107,10 +106,10 @@ async def overseer_error(request: Request, error: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="overseer"'
     elif status == 503:
         headers.update(_retry_after(request))
-        if isinstance(error, kube.KubeError):
+        if isinstance(error, errors.KubeError):
             log.warning("Kubernetes call failed: %s", error.message)
             detail = f"the Kubernetes API did not answer as expected ({error.message}); retry"
-    if isinstance(error, cmdspec.ParameterError):
+    if isinstance(error, errors.ParameterError):
         field_errors = [
             problems.FieldError(field=p.parameter, message=p.message) for p in error.problems
         ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
+from overseer import errors
 from overseer.core import cmdspec
 from overseer.crd import definition as defn
 from overseer_api import urls
@@ -68,7 +69,7 @@ def _parameters(definition: Body) -> dict[str, schemas.Parameter]:
     if model.cmdspec is not None:
         try:
             template = cmdspec.parse_cmdspec(model.cmdspec)
-        except cmdspec.CmdspecError:
+        except errors.CmdspecError:
             template = None  # executing it answers why; listing it still works
     accepted = cmdspec.effective_parameters(template, model.parameters)
     return {

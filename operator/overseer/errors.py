@@ -405,13 +405,6 @@ class NotReadyError(OverseerError):
     reason = "NotReady"
 
 
-class SettingsError(OverseerError, ValueError):
-    """A process's configuration is not valid: fix it and restart."""
-
-    policy = Policy.STALLED
-    reason = "InvalidSettings"
-
-
 class InvalidRequestError(OverseerError):
     """The request cannot be read as it is (a malformed cursor or query)."""
 

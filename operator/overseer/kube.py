@@ -217,7 +217,7 @@ class Kube:
 
         One LIST then WATCH of ``kind`` in ``namespace``, resumed from the last
         resourceVersion and listed again when the server forgot it (see
-        :mod:`overseer.kube_watch`). Raises :class:`KubeError` when the server refuses
+        :mod:`overseer.kube_watch`). Raises :class:`errors.KubeError` when the server refuses
         or cannot be reached: call again (with backoff) to start over with a LIST.
         """
         resource = _RESOURCES[kind]
@@ -229,8 +229,6 @@ class Kube:
         try:
             async for event in kube_watch.follow(http, path, kind, api_version):
                 yield event
-        except kube_watch.WatchFailedError as error:
-            raise KubeError(str(error), error.status) from None
         except (HTTPError, ValueError) as error:
             raise _wrap(error, f"watching {kind} in {namespace}") from None
 

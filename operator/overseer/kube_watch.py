@@ -5,8 +5,8 @@ credentials and TLS): a paginated LIST gives a snapshot and its ``resourceVersio
 a WATCH from that version streams every change after it. A watch that ends (the
 server's timeout) resumes from the last version seen, bookmarks included; a version
 the server no longer keeps (410 Gone, as an HTTP status or an ``ERROR`` event) starts
-over with a new LIST. Any other failure is raised as :class:`~overseer.kube.KubeError`
-for the caller to retry with backoff.
+over with a new LIST. Any other refusal is raised as :class:`overseer.errors.KubeError`
+(with the HTTP status) for the caller to retry with backoff.
 
 What the iterator yields is ``(type, object)``: first ``("LIST", list)`` where ``list``
 is the whole ``...List`` body (``items`` and ``metadata.resourceVersion``), which
@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import httpx2
 
+from overseer import errors
+
 log = logging.getLogger(__name__)
 
 WatchType = Literal["LIST", "ADDED", "MODIFIED", "DELETED"]
@@ -33,19 +35,8 @@ PAGE_SIZE = 500
 """Objects per LIST page: 10,000 jobs come in 20 requests, none of them huge."""
 WATCH_SECONDS = 290
 """How long the server keeps one WATCH open before the client resumes it."""
-_GONE = 410
-
-
-class GoneError(Exception):
-    """The resourceVersion is too old for the server: list again."""
-
-
-class WatchFailedError(Exception):
-    """The server refused the LIST or WATCH; ``status`` is its HTTP status when known."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+GONE = 410
+"""The status of a resourceVersion (or continue token) the server no longer keeps."""
 
 
 def collection_path(group: str, version: str, plural: str, namespace: str) -> str:
@@ -72,7 +63,9 @@ async def follow(
                     version = str(obj.get("metadata", {}).get("resourceVersion") or version)
                     if kind_ != "BOOKMARK":  # a bookmark only moves the version on
                         yield kind_, obj
-        except GoneError:
+        except errors.KubeError as error:
+            if error.status != GONE:
+                raise
             log.info("watch of %s: resourceVersion %s expired, listing again", path, version)
 
 
@@ -82,7 +75,7 @@ async def _list(http: httpx2.AsyncClient, path: str) -> dict[str, Any]:
     params: dict[str, str | int] = {"limit": PAGE_SIZE}
     while True:
         response = await http.get(path, params=params)
-        if response.status_code == _GONE:
+        if response.status_code == GONE:
             # The continue token expired between pages: start the snapshot again.
             items, params = [], {"limit": PAGE_SIZE}
             continue
@@ -107,8 +100,8 @@ async def _watch(
     }
     timeout = httpx2.Timeout(30.0, read=WATCH_SECONDS + 30.0)
     async with http.stream("GET", path, params=params, timeout=timeout) as response:
-        if response.status_code == _GONE:
-            raise GoneError
+        if response.status_code == GONE:
+            raise errors.KubeError(f"watching {path}: resourceVersion {version} expired", GONE)
         if response.is_error:
             await response.aread()
             _json(response, f"watching {path}")
@@ -118,9 +111,7 @@ async def _watch(
             event = json.loads(line)
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
-                if obj.get("code") == _GONE:
-                    raise GoneError
-                raise WatchFailedError(f"watching {path}: {obj.get('message')}", obj.get("code"))
+                raise errors.KubeError(f"watching {path}: {obj.get('message')}", obj.get("code"))
             if kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
                 yield kind, obj
 
@@ -131,6 +122,6 @@ def _json(response: httpx2.Response, doing: str) -> dict[str, Any]:
         with contextlib.suppress(ValueError):
             message = str(response.json().get("message") or message)
         status = response.status_code
-        raise WatchFailedError(f"{doing}: {message} (HTTP {status})", status)
+        raise errors.KubeError(f"{doing}: {message} (HTTP {status})", status)
     body: dict[str, Any] = response.json()
     return body

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from overseer import kube
+from overseer import errors
 from overseer.core import definitions as definitions_
 from overseer.core import names, repository_sync
 from overseer.crd import definition as defn
@@ -72,7 +72,7 @@ class WatchFeed:
 
     async def watch(self, kind: str, namespace: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         if self.unreachable:
-            raise kube.KubeError("connection refused")
+            raise errors.KubeError("connection refused")
         queue = self.queues.setdefault((kind, namespace), asyncio.Queue())
         yield "LIST", {"items": list(self.objects.get((kind, namespace), [])), "metadata": {}}
         while True:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from overseer import kube_watch
+from overseer import errors, kube_watch
 
 PATH = "/apis/overseer.dev/v1alpha1/namespaces/ns/overseerjobs"
 
@@ -138,7 +138,7 @@ async def test_a_refusal_is_raised_with_its_status() -> None:
     server = Server(
         [({"limit": "500"}, httpx2.Response(403, json={"message": "forbidden: no list"}))]
     )
-    with pytest.raises(kube_watch.WatchFailedError) as raised:
+    with pytest.raises(errors.KubeError) as raised:
         await take(server, 1)
     assert raised.value.status == 403
     assert "forbidden: no list" in str(raised.value)
