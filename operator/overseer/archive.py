@@ -18,14 +18,20 @@ file back to the size its state records: bytes written by an operator that stopp
 before it recorded them are dropped, and the log, read again from its start, brings
 them back once, by ``seq``. So nothing is ever written twice, or lost.
 
+Readers (:class:`Reader`, the API's) stream ranges, or follow a stream as it grows, in
+bounded chunks; a follower sees what the writer flushed, and ends once the state is complete.
+
 Errors of the file system are wrapped in :class:`errors.ArchiveError` (waiting: retry later).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -34,6 +40,10 @@ from overseer_library import protocol
 
 STREAMS = protocol.STREAMS
 STATE_FILE = "state.json"
+CHUNK_SIZE = 256 * 1024
+"""Most bytes a reader yields at once (and holds in memory)."""
+FOLLOW_POLL = 0.25
+"""Seconds a local follower waits before looking for new bytes again."""
 
 
 class Writer(Protocol):
@@ -67,7 +77,59 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
-class Archive(Protocol):
+@dataclasses.dataclass(frozen=True)
+class Stat:
+    """What is archived of one execution at one moment."""
+
+    sizes: Mapping[protocol.Stream, int]
+    """Bytes readable now, per stream."""
+    complete: bool
+    """The log of ``pod`` (the last archived) was read to its end: the sizes are final."""
+    pod: str | None
+
+
+class Reader(Protocol):
+    """Reads executions' output, in constant memory: what the API uses.
+
+    A backend of numbered chunk objects and a manifest (S3) can implement it too: sizes
+    from the manifest (or the chunks so far), ranges from the chunks holding them.
+    """
+
+    async def stat(self, namespace: str, name: str) -> Stat | None:
+        """What is archived of one execution now; None when nothing is (yet)."""
+
+    def read_range(
+        self,
+        namespace: str,
+        name: str,
+        stream: protocol.Stream,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The bytes ``start`` to ``stop`` (excluded; None: the size when called) of a
+        stream, in order, in chunks of at most :data:`CHUNK_SIZE` bytes.
+
+        Raises :class:`errors.ArchiveError` when the stream holds fewer bytes than asked.
+        """
+
+    def follow(
+        self,
+        namespace: str,
+        name: str,
+        stream: protocol.Stream,
+        start: int = 0,
+        *,
+        give_up: Callable[[], bool] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The bytes of a stream from ``start`` on, as they are archived (about a second
+        after the job wrote them), in chunks of at most :data:`CHUNK_SIZE` bytes.
+
+        Ends once the archive is complete and every byte was yielded, or when nothing new
+        is there and ``give_up()`` says to stop waiting (nothing archived yet: it waits).
+        """
+
+
+class Archive(Reader, Protocol):
     """Where executions' output is kept."""
 
     backend: str
@@ -122,6 +184,65 @@ class LocalArchive:
             return None
         except OSError as error:
             raise errors.ArchiveError(f"reading {path}: {error}") from None
+
+    async def stat(self, namespace: str, name: str) -> Stat | None:
+        return await asyncio.to_thread(_stat, self.folder(namespace, name))
+
+    async def read_range(
+        self,
+        namespace: str,
+        name: str,
+        stream: protocol.Stream,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        path = self.folder(namespace, name) / stream
+        fd = await asyncio.to_thread(_open, path)
+        try:
+            end = stop if stop is not None else 0 if fd is None else os.fstat(fd).st_size
+            offset = start
+            while offset < end:
+                data = await asyncio.to_thread(_pread, fd, min(CHUNK_SIZE, end - offset), offset)
+                if not data:
+                    raise errors.ArchiveError(f"{path} holds {offset} bytes, fewer than {end}")
+                offset += len(data)
+                yield data
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    async def follow(
+        self,
+        namespace: str,
+        name: str,
+        stream: protocol.Stream,
+        start: int = 0,
+        *,
+        give_up: Callable[[], bool] | None = None,
+    ) -> AsyncIterator[bytes]:
+        folder = self.folder(namespace, name)
+        fd, offset, complete = None, start, False
+        try:
+            while True:
+                if fd is None:
+                    fd = await asyncio.to_thread(_open, folder / stream)
+                data = await asyncio.to_thread(_pread, fd, CHUNK_SIZE, offset)
+                if data:
+                    offset += len(data)
+                    yield data
+                    continue
+                if complete:
+                    return
+                # Written after the data: once it says complete, one more read gets all.
+                state = await asyncio.to_thread(_read_state, folder / STATE_FILE)
+                complete = state.get("complete") is True
+                if not complete:
+                    if give_up is not None and give_up():
+                        return
+                    await asyncio.sleep(FOLLOW_POLL)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def finished_pod(self, namespace: str, name: str) -> str | None:
         state = _read_state(self.folder(namespace, name) / STATE_FILE)
@@ -235,6 +356,38 @@ def _read_state(path: Path) -> dict[str, object]:
     except (OSError, ValueError) as error:
         raise errors.ArchiveError(f"reading {path}: {error}") from None
     return state if isinstance(state, dict) else {}
+
+
+def _stat(folder: Path) -> Stat | None:
+    # The state first: when it says complete, the sizes read after it are final.
+    state = _read_state(folder / STATE_FILE)
+    sizes: dict[protocol.Stream, int] = {}
+    for stream in STREAMS:
+        try:
+            sizes[stream] = (folder / stream).stat().st_size
+        except FileNotFoundError:
+            sizes[stream] = 0
+        except OSError as error:
+            raise errors.ArchiveError(f"reading {folder / stream}: {error}") from None
+    pod = state.get("pod")
+    complete = state.get("complete") is True
+    return Stat(sizes, complete, pod if isinstance(pod, str) else None) if state else None
+
+
+def _open(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise errors.ArchiveError(f"reading {path}: {error}") from None
+
+
+def _pread(fd: int | None, size: int, offset: int) -> bytes:
+    try:
+        return b"" if fd is None else os.pread(fd, size, offset)
+    except OSError as error:
+        raise errors.ArchiveError(f"reading the archive: {error}") from None
 
 
 def _int(value: object) -> int:
