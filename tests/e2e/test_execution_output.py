@@ -130,14 +130,25 @@ def test_output_is_archived_byte_exact_per_stream_and_events_reach_the_status(
     assert archive.read(name, "stderr") == SAID_ERR + STDERR
     # And the status events are start, the custom event with its data, then complete
     status = eventually(
-        lambda: s if len((s := wait_for_phase(kube, name, {"Complete"}))["events"]) == 3 else None,
-        what="three events",
+        lambda: (
+            s
+            if len((s := wait_for_phase(kube, name, {"Complete"}))["events"]) == 3
+            and s.get("archive", {}).get("state") == "Complete"
+            else None
+        ),
+        what="three events, and the output archived",
     )
     assert statuses(status) == ["start", "deploying", "complete"]
     assert status["events"][1]["data"] == {"pct": 40}
-    # And the status says where the output is
+    # And the status says where the output is, that it is whole, and its sizes
     location = str(archive.root / kube.namespace / name)
-    assert status["archive"] == {"backend": "local", "location": location}
+    assert status["archive"] == {
+        "backend": "local",
+        "location": location,
+        "state": "Complete",
+        "stdout": {"size": len(SAID_OUT + STDOUT)},
+        "stderr": {"size": len(SAID_ERR + STDERR)},
+    }
     # And the archive stays when the pod is deleted
     [pod] = listed(kube, "pods", name)
     kube.kubectl("delete", "pod", pod["metadata"]["name"], "--wait=true", "--timeout=60s")

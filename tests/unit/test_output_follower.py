@@ -11,6 +11,8 @@ from typing import Any, cast
 import pytest
 
 from overseer import archive, errors, kube
+from overseer.core import execution_phase
+from overseer.crd import execution as execution_
 from overseer.operator import context, executions, output
 from overseer.operator.settings import Settings
 from overseer_library import protocol
@@ -82,6 +84,22 @@ def store(tmp_path: Path) -> archive.LocalArchive:
     return archive.LocalArchive(tmp_path)
 
 
+def reported(
+    store: archive.LocalArchive,
+    stdout: int,
+    stderr: int,
+    state: execution_.OutputState = "Complete",
+) -> execution_.Archive:
+    """What the status is told of the archive of KEY."""
+    return execution_.Archive(
+        backend="local",
+        location=str(store.root / KEY.namespace / KEY.name),
+        state=state,
+        stdout=execution_.ArchivedStream(size=stdout),
+        stderr=execution_.ArchivedStream(size=stderr),
+    )
+
+
 async def test_output_is_archived_and_frames_are_kept_for_the_status(
     store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -90,14 +108,23 @@ async def test_output_is_archived_and_frames_are_kept_for_the_status(
     client = FakeKube([cut(LOG, 7)])
     env = env_for(client)
 
+    states: list[str | None] = []
+
     async def observe(key: context.Key, env: context.Environment, **_: Any) -> None:
         seen.append([type(f).__name__ for f in followers.frames(key, POD)])
-        assert followers.archive(key) == executions.execution_.Archive(
-            backend="local", location=str(store.root / KEY.namespace / KEY.name)
-        )
+        report = followers.archive(key, POD)
+        assert report is not None
+        assert report.model_dump(exclude={"state", "stdout", "stderr"}) == {
+            "backend": "local",
+            "location": str(store.root / KEY.namespace / KEY.name),
+        }
+        states.append(report.state)
 
     monkeypatch.setattr(executions, "observe_execution", observe)
     await follow(followers, env)
+    # The status hears Archiving while the log is read, Complete once read to its end
+    assert set(states[:-1]) == {"Archiving"}
+    assert states[-1] == "Complete"
     assert store.read(KEY.namespace, KEY.name, "stdout") == b"\x00\xff no newline and more"
     assert store.read(KEY.namespace, KEY.name, "stderr") == b"err\x80"
     # The status was derived again as frames came, and once more at the end
@@ -106,9 +133,14 @@ async def test_output_is_archived_and_frames_are_kept_for_the_status(
     writer = store.open(KEY.namespace, KEY.name)
     assert (writer.pod, writer.last_seq, writer.complete) == (POD, 6, True)
     writer.close()
-    # Once done, its frames are dropped and the archive is no longer reported as active
+    # Once done, its frames are dropped; the archive's state stays, with the sizes
     assert not followers.frames(KEY, POD)
-    assert followers.archive(KEY) is None
+    assert followers.archive(KEY, POD) == reported(store, stdout=22, stderr=4)
+    # A retry's pod, whose log is not read yet, is still being archived
+    assert followers.archive(KEY, "a-retry-pod") == reported(store, 22, 4, "Archiving")
+    # And once the output is removed (retention), nothing is known
+    followers.remove(KEY)
+    assert followers.archive(KEY, POD) is None
 
 
 async def test_a_broken_stream_is_read_again_and_nothing_is_archived_twice(
@@ -193,7 +225,7 @@ async def test_without_an_archive_the_log_is_still_followed_for_events(
 
     async def observe(key: context.Key, env: context.Environment, **_: Any) -> None:
         seen.append([type(f).__name__ for f in followers.frames(key, POD)])
-        assert followers.archive(key) is None  # the status claims no archive
+        assert followers.archive(key, POD) is None  # the status claims no archive
 
     monkeypatch.setattr(executions, "observe_execution", observe)
     await follow(followers, env_for(FakeKube([cut(LOG, 50)])))
@@ -254,6 +286,8 @@ async def test_frames_the_api_no_longer_serves_are_reported_lost(
     [(kind, reason, message)] = events
     assert (kind, reason) == ("Warning", "OutputIncomplete")
     assert message.startswith("2 frame(s)")
+    # And the status is told the output misses a part
+    assert followers.archive(KEY, POD) == reported(store, 22, 0, "Incomplete")
 
 
 async def test_a_log_that_stays_short_of_the_summary_is_read_again_a_few_times_only(
@@ -270,3 +304,83 @@ async def test_a_log_that_stays_short_of_the_summary_is_read_again_a_few_times_o
     writer = store.open(KEY.namespace, KEY.name)
     assert writer.complete
     writer.close()
+
+
+async def test_a_pod_deleted_before_its_log_was_read_to_its_end_leaves_it_incomplete(
+    store: archive.LocalArchive,
+) -> None:
+    class Deleted(FakeKube):
+        async def follow_log(
+            self, namespace: str, pod: str, container: str
+        ) -> AsyncIterator[bytes]:
+            yield LOG[: LOG.index(b'\x1eOVS1 {"type":"out","seq":5')]
+            raise errors.KubeError("pods not found", 404)
+
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env_for(Deleted([])))
+    assert followers.archive(KEY, POD) == reported(store, 13, 4, "Incomplete")
+
+
+async def test_after_a_restart_the_status_is_told_once_that_the_archive_is_complete(
+    store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await follow(
+        output.Followers(store, retry_min=0.01, retry_max=0.02), env_for(FakeKube([[LOG]]))
+    )
+    observed: list[execution_.Archive | None] = []
+    restarted = output.Followers(store, retry_min=0.01, retry_max=0.02)
+
+    async def observe(key: context.Key, env: context.Environment, **_: Any) -> None:
+        observed.append(restarted.archive(key, POD))
+
+    monkeypatch.setattr(executions, "observe_execution", observe)
+    client = FakeKube([])
+    await follow(restarted, env_for(client))
+    await follow(restarted, env_for(client))  # the next pod event
+    assert client.follows == 0
+    assert observed == [reported(store, 22, 4)]
+
+
+class Recording(FakeKube):
+    """Records status patches; the execution reads as ``body``."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__([])
+        self.body = body
+        self.patches: list[dict[str, Any]] = []
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.body if kind == "OverseerExecution" else None
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        self.patches.append({"kind": kind, **status})
+
+
+async def test_a_terminal_status_gains_the_archive_s_state_when_the_log_is_read(
+    store: archive.LocalArchive,
+) -> None:
+    # Given an execution Complete, whose status says its output is being archived
+    status = {
+        "phase": "Complete",
+        "reason": "Completed",
+        "podName": POD,
+        "archive": reported(store, 0, 0, "Archiving").model_dump(by_alias=True),
+    }
+    client = Recording({"metadata": {"name": KEY.name}, "spec": {}, "status": status})
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    await follow(followers, env_for(FakeKube([[LOG]])))
+    env = dataclasses.replace(env_for(client), output=followers)
+    # When it is recorded again, once the log was read to its end
+    derived = execution_phase.Derived("Complete", "Completed", "")
+    await executions._record(KEY, client.body, derived, None, env)
+    # Then one status patch says the output is complete, with its sizes
+    [patch] = client.patches
+    assert patch["archive"] == {
+        "backend": "local",
+        "location": str(store.root / KEY.namespace / KEY.name),
+        "state": "Complete",
+        "stdout": {"size": 22},
+        "stderr": {"size": 4},
+    }

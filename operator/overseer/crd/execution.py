@@ -23,6 +23,8 @@ TriggerType = Literal["api", "schedule", "repeat", "manual"]
 DeliveryState = Literal["Pending", "Delivered", "Failed"]
 SignalResult = Literal["Sent", "Refused", "NotDelivered", "Failed"]
 SIGNAL_PATTERN = r"^SIG[A-Z0-9+]+$"
+OutputState = Literal["Archiving", "Complete", "Incomplete"]
+FINAL_OUTPUT_STATES: frozenset[OutputState] = frozenset({"Complete", "Incomplete"})
 
 
 class Trigger(base.Model):
@@ -102,11 +104,31 @@ class Event(base.StatusModel):
     data: Any = Field(default=None, description="Free-form JSON attached to the event.")
 
 
+class ArchivedStream(base.StatusModel):
+    """What the archive holds of one stream."""
+
+    size: Annotated[int, Field(ge=0)] = Field(
+        description="Bytes archived when the state was last recorded."
+    )
+
+
 class Archive(base.StatusModel):
-    """Where the execution's stdout and stderr are kept after the pod is gone."""
+    """Where the execution's stdout and stderr are kept after the pod is gone, and
+    whether they are whole."""
 
     backend: str = Field(description="Archive backend, such as local or s3.")
     location: str = Field(description="Backend-specific location of the output.")
+    state: OutputState | None = Field(
+        default=None,
+        description=(
+            "Archiving: the pod's log is being read, the output may grow. Complete: the"
+            " log of the execution's pod was read to its end, the output holds every byte"
+            " the job wrote. Incomplete: reading stopped before the end (the pod was"
+            " deleted first), the output misses its end."
+        ),
+    )
+    stdout: ArchivedStream | None = Field(default=None, description="The stdout archived.")
+    stderr: ArchivedStream | None = Field(default=None, description="The stderr archived.")
 
 
 class Delivery(base.StatusModel):

@@ -124,8 +124,9 @@ class OutputHook(Protocol):
         """The execution's newest pod as just observed (None when gone): follow its log
         if its container has started and the log is not read yet. Must not block."""
 
-    def archive(self, key: Key) -> execution_.Archive | None:
-        """Where the execution's output is archived, once it is being archived."""
+    def archive(self, key: Key, pod: str | None) -> execution_.Archive | None:
+        """Where the execution's output is archived and its state (Archiving while the
+        log of ``pod``, its newest pod, is not read to its end); None when unknown."""
 
     def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
         """The log of the execution's newest pod (``pod``, ``gone`` when deleted) needs no
@@ -144,7 +145,7 @@ class NoOutput:
     def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
         return None
 
-    def archive(self, key: Key) -> execution_.Archive | None:
+    def archive(self, key: Key, pod: str | None) -> execution_.Archive | None:
         return None
 
     def settled(self, key: Key, pod: str | None, gone: bool) -> bool:

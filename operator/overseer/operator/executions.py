@@ -295,7 +295,9 @@ async def _record(
     status = execution_phase.derive_status(previous, derived)
     if job is not None and status.job_name is None:
         status = status.model_copy(update={"job_name": job["metadata"]["name"]})
-    if status.archive is None and (archive := env.output.archive(key)) is not None:
+    if (archive := env.output.archive(key, status.pod_name)) is not None:
+        # Archiving, then Complete once the log is read to its end: a reader of a
+        # finished execution's output knows from the status whether it is whole.
         status = status.model_copy(update={"archive": archive})
     if base.to_body(status) == base.to_body(previous):
         return status

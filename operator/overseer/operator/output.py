@@ -7,7 +7,8 @@ the archive (:mod:`overseer.archive`) and keeps the other frames (start, events,
 for :func:`overseer.operator.executions.observe_execution`, which it calls whenever new
 ones arrive: that is how custom ``event`` frames become status events. It ends when the
 ``exit`` frame is read, or when the stream ends and the container has terminated (or the
-pod is gone); the archive then records that the log was read to its end.
+pod is gone); the archive then records that the log was read to its end, and the
+status's ``archive.state`` turns from Archiving to Complete (Incomplete: it stopped short).
 
 The tasks live in this process's memory (no kopf daemon: it would put a finalizer on
 every execution, see ``docs/decisions.rst``). After a restart, kopf resumes every
@@ -65,6 +66,9 @@ class Followers:
         self._tasks: dict[context.Key, asyncio.Task[None]] = {}
         self._frames: dict[context.Key, tuple[str, dict[int, protocol.Frame]]] = {}
         self._unarchived: set[context.Key] = set()
+        # The archive's state for the status, with its pod; kept after the follower ends
+        # (a failed observation tried again needs it) until the output is removed.
+        self._reports: dict[context.Key, tuple[str, execution_.Archive]] = {}
 
     def frames(self, key: context.Key, pod: str | None) -> Sequence[protocol.Record]:
         pod_name, frames = self._frames.get(key, ("", {}))
@@ -72,11 +76,13 @@ class Followers:
             return ()
         return [frames[seq] for seq in sorted(frames)]
 
-    def archive(self, key: context.Key) -> execution_.Archive | None:
-        if key not in self._frames or key in self._unarchived:
+    def archive(self, key: context.Key, pod: str | None) -> execution_.Archive | None:
+        if key in self._unarchived or (report := self._reports.get(key)) is None:
             return None
-        location = self._archive.location(key.namespace, key.name)
-        return execution_.Archive(backend=self._archive.backend, location=location)
+        reported, archived = report
+        if pod is not None and pod != reported:  # a retry's pod, whose log is not read yet
+            return archived.model_copy(update={"state": "Archiving"})
+        return archived
 
     def settled(self, key: context.Key, pod: str | None, gone: bool) -> bool:
         if key in self._unarchived:
@@ -91,6 +97,7 @@ class Followers:
 
     def remove(self, key: context.Key) -> None:
         self._archive.remove(key.namespace, key.name)
+        self._reports.pop(key, None)
 
     def notice(
         self, key: context.Key, pod: Mapping[str, Any] | None, env: context.Environment
@@ -132,19 +139,21 @@ class Followers:
         try:
             if writer.pod == pod and writer.complete:
                 log.debug("execution %s: the log of pod %s is archived already", key, pod)
+                if await self._report(key, pod, "Complete"):  # a restart: tell the status
+                    await executions.observe_execution(key, env)
                 return
             writer.begin(pod)
             frames: dict[int, protocol.Frame] = {}
             self._frames[key] = (pod, frames)
+            await self._report(key, pod, "Archiving")
             log.info("execution %s: following the log of pod %s", key, pod)
-            complete = await self._read(key, pod, writer, frames, env)
+            seen = _Seen(writer.last_seq)
+            complete = await self._read(key, pod, writer, frames, seen=seen, env=env)
             writer.commit(complete=complete)
+            await self._report(key, pod, "Complete" if complete and not seen.lost else "Incomplete")
+            done = "read all of" if complete else "stopped reading"
             log.info(
-                "execution %s: %s the log of pod %s (up to seq %d)",
-                key,
-                "read all of" if complete else "stopped reading",
-                pod,
-                writer.last_seq,
+                "execution %s: %s the log of pod %s (up to seq %d)", key, done, pod, writer.last_seq
             )
         except errors.ArchiveError as error:
             log.error("execution %s: %s; its output is not fully archived", key, error.message)
@@ -158,6 +167,23 @@ class Followers:
         finally:
             self._forget(key)
 
+    async def _report(self, key: context.Key, pod: str, state: execution_.OutputState) -> bool:
+        """Keep the archive's state for the status; True when it changed."""
+        if key in self._unarchived:
+            return False
+        stat = await self._archive.stat(key.namespace, key.name)
+        sizes = stat.sizes if stat is not None else {}
+        report = execution_.Archive(
+            backend=self._archive.backend,
+            location=self._archive.location(key.namespace, key.name),
+            state=state,
+            stdout=execution_.ArchivedStream(size=sizes.get("stdout", 0)),
+            stderr=execution_.ArchivedStream(size=sizes.get("stderr", 0)),
+        )
+        changed = self._reports.get(key) != (pod, report)
+        self._reports[key] = (pod, report)
+        return changed
+
     def _forget(self, key: context.Key) -> None:
         self._frames.pop(key, None)
         self._unarchived.discard(key)
@@ -168,9 +194,12 @@ class Followers:
         pod: str,
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],
+        *,
+        seen: _Seen,
         env: context.Environment,
     ) -> bool:
-        """Read the log until its end; True when it was read to its end.
+        """Read the log until its end; True when it was read to its end (``seen`` counts
+        the frames it skipped over).
 
         The kubelet rotates a container's log file past ``containerLogMaxSize``, and a
         follow stream ends at the end of the old file when the container ends: the rest
@@ -182,7 +211,6 @@ class Followers:
         failures = 0
         rereads = 0
         partial: bytes | None = b""
-        seen = _Seen(max(writer.last_seq, max(frames, default=0)))
         while True:
             try:
                 partial = await self._stream(
