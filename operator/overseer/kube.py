@@ -24,7 +24,10 @@ from lightkube import generic_resource
 from lightkube.config import client_adapter
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError
+from lightkube.resources.authentication_v1 import TokenReview
+from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.resources.batch_v1 import Job
+from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap, Pod, Secret
 from lightkube.types import CascadeType, PatchType
 
@@ -55,6 +58,12 @@ _RESOURCES: dict[str, Any] = {
     "Secret": Secret,
     "Job": Job,
     "Pod": Pod,
+    "Lease": Lease,
+}
+# Cluster-scoped reviews: created to ask a question, never stored by the API server.
+_REVIEWS: dict[str, Any] = {
+    "TokenReview": TokenReview,
+    "SubjectAccessReview": SubjectAccessReview,
 }
 
 
@@ -151,6 +160,71 @@ class Kube:
         except HTTPError as error:
             raise _wrap(error, f"reading {kind} {namespace}/{name}") from None
         return _as_dict(obj)
+
+    async def replace(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Replace an object if its ``metadata.resourceVersion`` is still the current one.
+
+        None when another writer changed (or deleted and recreated) it since: the
+        caller reads it again. A compare-and-swap for objects used as locks.
+        """
+        kind = str(body["kind"])
+        meta = body["metadata"]
+        self._count("replace", kind)
+        try:
+            obj = _RESOURCES[kind].from_dict(dict(body))
+            return _as_dict(await self._client.replace(obj))
+        except ApiError as error:
+            if error.status.code in {404, 409}:
+                return None
+            raise _wrap(error, f"replacing {kind} {meta['namespace']}/{meta['name']}") from None
+        except HTTPError as error:
+            raise _wrap(error, f"replacing {kind} {meta['namespace']}/{meta['name']}") from None
+
+    async def delete_unchanged(
+        self, kind: str, namespace: str, name: str, resource_version: str
+    ) -> bool:
+        """Delete an object only if nobody changed it since ``resource_version`` was read.
+
+        False when it changed or is gone. lightkube's ``delete`` sends no preconditions,
+        so this is a DELETE with a DeleteOptions body through its own HTTP client.
+        """
+        self._count("delete", kind)
+        doing = f"deleting {kind} {namespace}/{name}"
+        api = _RESOURCES[kind]._api_info
+        group, version = api.resource.group, api.resource.version
+        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        url = f"{prefix}/namespaces/{namespace}/{api.plural}/{name}"
+        options = {"preconditions": {"resourceVersion": resource_version}}
+        http: httpx2.AsyncClient = self._client._client._client  # lightkube's httpx client
+        try:
+            response = await http.request("DELETE", url, json=options)
+        except HTTPError as error:
+            raise _wrap(error, doing) from None
+        if response.status_code in {404, 409}:
+            return False
+        if response.is_error:
+            message = _status_message(response)
+            raise KubeError(
+                f"{doing}: {message} (HTTP {response.status_code})", response.status_code
+            )
+        return True
+
+    async def review(self, kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Ask the API server a question (TokenReview, SubjectAccessReview); its ``status``.
+
+        The spec may hold a caller's token: it is never put in an error message.
+        """
+        resource = _REVIEWS[kind]
+        self._count("create", kind)
+        try:
+            obj = resource.from_dict(
+                {"apiVersion": resource._api_info.resource.api_version, "kind": kind, "spec": spec}
+            )
+            result = _as_dict(await self._client.create(obj))
+        except (ApiError, HTTPError) as error:
+            raise _wrap(error, f"creating a {kind}") from None
+        status: dict[str, Any] = result.get("status") or {}
+        return status
 
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete a batch/v1 Job and, in the background, its pods; one already gone is fine.
