@@ -316,6 +316,27 @@ class WebhookTimeoutError(WebhookUnreachableError):
     reason = "Timeout"
 
 
+class IdempotencyKeyError(OverseerError):
+    """The Idempotency-Key header is empty, too long, or not printable ASCII."""
+
+    policy = Policy.STALLED
+    reason = "InvalidIdempotencyKey"
+
+
+class IdempotencyKeyReusedError(OverseerError):
+    """The key was used before, by this caller, for a request with another body or path."""
+
+    policy = Policy.STALLED
+    reason = "IdempotencyKeyReused"
+
+
+class IdempotencyKeyBusyError(OverseerError):
+    """A request with the same key is still being processed: retry in a moment."""
+
+    policy = Policy.WAITING
+    reason = "IdempotencyKeyInProgress"
+
+
 def secret_variants(secret: str) -> set[str]:
     """Every form in which a secret may be quoted: whole, URL-encoded, its lines."""
     variants = {secret, secret.strip(), urllib.parse.quote(secret, safe="")}
