@@ -49,7 +49,7 @@ def check_key(key: str) -> str:
 def claim_name(namespace: str, caller: str, key: str) -> str:
     """The claim's Lease name: the same for the same (namespace, caller, key) everywhere."""
     digest = hashlib.sha256("\0".join((namespace, caller, key)).encode()).hexdigest()
-    return NAME_PREFIX + digest[:48]
+    return NAME_PREFIX + digest[:40]  # 61 characters: a label value too (at most 63)
 
 
 def request_digest(method: str, path: str, body: Any) -> str:
