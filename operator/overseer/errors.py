@@ -337,6 +337,13 @@ class IdempotencyKeyBusyError(OverseerError):
     reason = "IdempotencyKeyInProgress"
 
 
+class HookSignatureError(OverseerError):
+    """A push hook's signature or token is missing or does not match the repository's secret."""
+
+    policy = Policy.STALLED
+    reason = "InvalidSignature"
+
+
 def secret_variants(secret: str) -> set[str]:
     """Every form in which a secret may be quoted: whole, URL-encoded, its lines."""
     variants = {secret, secret.strip(), urllib.parse.quote(secret, safe="")}

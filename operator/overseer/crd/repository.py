@@ -50,6 +50,14 @@ class RepositorySpec(base.Model):
         default=None, description="Credentials for a private repository."
     )
     suspend: bool = Field(default=False, description="Stop syncing while true.")
+    hook_secret_ref: SecretReference | None = Field(
+        default=None,
+        description=(
+            "Secret whose `token` key authenticates push hooks (POST /hooks/git/{repository}): "
+            "the GitHub or Gitea webhook secret, or the GitLab secret token. Unset: the API "
+            "refuses push hooks for this repository."
+        ),
+    )
 
     @field_validator("url")
     @classmethod
