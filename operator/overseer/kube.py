@@ -204,7 +204,7 @@ class Kube:
             return False
         if response.is_error:
             message = _status_message(response)
-            raise KubeError(
+            raise errors.KubeError(
                 f"{doing}: {message} (HTTP {response.status_code})", response.status_code
             )
         return True
@@ -257,6 +257,19 @@ class Kube:
             )
         except (ApiError, HTTPError) as error:
             raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
+
+    async def patch_merge(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch (RFC 7386) the object, such as annotations that may not exist yet."""
+        self._count("patch", kind)
+        try:
+            result = await self._client.patch(
+                _RESOURCES[kind], name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except (ApiError, HTTPError) as error:
+            raise _wrap(error, f"patching {kind} {namespace}/{name}") from None
+        return _as_dict(result)
 
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
