@@ -26,6 +26,10 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
+REQUESTED_SYNC_ANNOTATION = "overseer.dev/requested-sync"
+"""Set (to the request's time) on a repository to have it synced now: POST /sync, push hooks."""
+REQUESTED_BY_ANNOTATION = "overseer.dev/requested-sync-by"
+"""Who asked for the last requested sync (a caller, or ``hook:<provider>``)."""
 SPEC_HASH_ANNOTATION = "overseer.dev/spec-hash"
 SOURCE_FILE_ANNOTATION = "overseer.dev/source-file"
 API_OWNED_SPEC_FIELDS = frozenset({"active"})
@@ -151,3 +155,16 @@ def build_apply_body(name: str, desired: DesiredObject) -> dict[str, Any]:
     if desired.source_file is not None:
         annotations[SOURCE_FILE_ANNOTATION] = desired.source_file
     return body
+
+
+def build_sync_request(when: float, who: str) -> dict[str, Any]:
+    """The merge patch that asks the operator to sync a repository now, saying who asked.
+
+    The operator reacts to any change of the requested-sync annotation, so each request
+    carries its own time (seconds since the epoch, as ``kubectl annotate`` scripts do).
+    """
+    return {
+        "metadata": {
+            "annotations": {REQUESTED_SYNC_ANNOTATION: f"{when:.6f}", REQUESTED_BY_ANNOTATION: who}
+        }
+    }
