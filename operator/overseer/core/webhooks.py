@@ -10,8 +10,9 @@ This module decides *what* to send and *when*; :mod:`overseer.webhooks` sends it
   operator restart sends the same id and receivers can deduplicate on it.
 - :func:`plan_deliveries` lists the (event, URL) pairs still owed (at least once).
 - :func:`sign` produces the Standard Webhooks headers; :func:`next_attempt` the
-  bounded exponential backoff with jitter; :func:`check_url` the URL policy on what
-  can be seen without DNS (the adapter checks every resolved address too).
+  bounded exponential backoff with jitter (:mod:`overseer.core.backoff`);
+  :func:`check_url` the URL policy on what can be seen without DNS (the adapter checks
+  every resolved address too).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypedDict
 
 from overseer import errors
+from overseer.core import backoff
 from overseer.crd import execution as execution_
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
@@ -239,9 +241,13 @@ def next_attempt(
     """
     if attempts >= policy.max_attempts:
         return None
-    ceiling = policy.max_delay.total_seconds()
-    delay = min(ceiling, policy.first.total_seconds() * 2 ** max(attempts - 1, 0))
-    delay *= 1 - policy.jitter * min(max(rand(), 0.0), 1.0)
+    delay = backoff.delay(
+        attempts - 1,
+        first=policy.first.total_seconds(),
+        ceiling=policy.max_delay.total_seconds(),
+        jitter=policy.jitter,
+        rand=rand,
+    )
     if retry_after is not None:
         delay = max(delay, min(retry_after, policy.max_retry_after).total_seconds())
     when = now + timedelta(seconds=delay)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from overseer import errors, kube
-from overseer.core import concurrency, execution_job
+from overseer.core import backoff, concurrency, execution_job
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
@@ -124,7 +124,9 @@ class Admission:
             except errors.KubeError as error:
                 failures = self._failures.get(key, 0)
                 self._failures[key] = failures + 1
-                delay = min(env.settings.retry_max, env.settings.retry_min * 2**failures)
+                delay = backoff.delay(
+                    failures, first=env.settings.retry_min, ceiling=env.settings.retry_max
+                )
                 log.warning("concurrency %s: %s; again in %.0fs", key, error.message, delay)
                 await asyncio.sleep(delay)
                 self.kick(key, env, index)

@@ -40,7 +40,7 @@ import httpx
 import pydantic
 
 from overseer import errors, kube, webhooks
-from overseer.core import delivery_records, execution_phase
+from overseer.core import backoff, delivery_records, execution_phase
 from overseer.core import webhooks as core
 from overseer.crd import base
 from overseer.crd import execution as execution_
@@ -135,7 +135,11 @@ class Deliveries:
                     until = await self._step(key, url)
                     failures = 0
                 except errors.KubeError as error:
-                    delay = min(self._settings.retry_max, self._settings.retry_min * 2**failures)
+                    delay = backoff.delay(
+                        failures,
+                        first=self._settings.retry_min,
+                        ceiling=self._settings.retry_max,
+                    )
                     failures += 1
                     log.warning(
                         "webhooks of execution %s: %s; trying again in %.0fs",

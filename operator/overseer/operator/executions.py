@@ -35,7 +35,7 @@ from typing import Any
 import pydantic
 
 from overseer import errors, kube
-from overseer.core import bundle, execution_job, execution_observed, execution_phase
+from overseer.core import backoff, bundle, execution_job, execution_observed, execution_phase
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator import collect
@@ -204,7 +204,11 @@ async def observe_execution(
         async with env.tracker.hold(key):
             await _observe(key, env, pod, pod_deleted)
     except errors.KubeError as error:
-        delay = min(env.settings.retry_max, env.settings.retry_min * 2 ** env.tracker.failed(key))
+        delay = backoff.delay(
+            env.tracker.failed(key),
+            first=env.settings.retry_min,
+            ceiling=env.settings.retry_max,
+        )
         log.warning("execution %s: %s; looking again in %.0fs", key, error.message, delay)
         env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
     else:

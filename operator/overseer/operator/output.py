@@ -28,7 +28,7 @@ from typing import Any
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer.core import execution_job
+from overseer.core import backoff, execution_job
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
 from overseer_library import protocol
@@ -253,7 +253,7 @@ class Followers:
                     seen.lost += expected - seen.highest
                 self._report_lost(key, pod, seen, env)
                 return True
-            delay = min(self._retry[1], self._retry[0] * 2**failures)
+            delay = backoff.delay(failures, first=self._retry[0], ceiling=self._retry[1])
             failures += 1
             await asyncio.sleep(delay)
 

@@ -24,7 +24,7 @@ from typing import Any
 import pydantic
 
 from overseer import errors, git, kube
-from overseer.core import bundle, definitions, repository_sync, sync
+from overseer.core import backoff, bundle, definitions, repository_sync, sync
 from overseer.crd import definition, types
 from overseer.crd import execution as execution_crd
 from overseer.crd import repository as repository_crd
@@ -309,7 +309,7 @@ async def _report_failure(
 
 
 def _retry_delay(settings: Settings, failures: int) -> float:
-    return float(min(settings.retry_max, settings.retry_min * 2 ** min(failures, 16)))
+    return backoff.delay(failures, first=settings.retry_min, ceiling=settings.retry_max)
 
 
 def _interval_or(repo: Repository, fallback: float) -> float:

@@ -32,7 +32,7 @@ from typing import Any
 import pydantic
 
 from overseer import errors, kube
-from overseer.core import schedule
+from overseer.core import backoff, schedule
 from overseer.crd import job as job_crd
 from overseer.operator.settings import Settings
 
@@ -169,7 +169,9 @@ class Scheduler:
                 delay = await self._tick(key, entry)
                 failures = 0
             except errors.KubeError as error:
-                delay = min(self._settings.retry_max, self._settings.retry_min * 2**failures)
+                delay = backoff.delay(
+                    failures, first=self._settings.retry_min, ceiling=self._settings.retry_max
+                )
                 failures += 1
                 log.warning("schedule of %s/%s: %s; again in %.0fs", *key, error.message, delay)
             except Exception:
