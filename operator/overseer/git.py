@@ -33,14 +33,12 @@ from typing import Any, NamedTuple
 import git
 
 from overseer import errors, git_environment
-from overseer.core import git_failures, git_source
+from overseer.core import definitions, git_failures, git_source
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 120.0
-DEFAULTS_FILE = "overseer.yml"
 BIN_DIR = "bin"
-JOB_SUFFIXES = (".yml", ".yaml", ".json")
 
 _MODE_EXECUTABLE = 0o111
 _MODE_SYMLINK = 0o120000
@@ -66,7 +64,7 @@ class BinFile(NamedTuple):
 class Revision:
     """What Overseer needs from one commit, read under the source's path.
 
-    ``job_files`` maps each ``*.yml``/``*.yaml``/``*.json`` file (relative to the
+    ``job_files`` maps each ``*.yml``/``*.yaml``/``*.json`` file, in any case (relative to the
     path; ``bin/``, ``overseer.yml`` and dot-files excluded) to its bytes;
     ``defaults`` is ``overseer.yml``'s bytes if the file exists; ``bin_files``
     lists ``bin/``'s files with 0o755 or 0o644 modes; ``ignored`` names entries
@@ -272,15 +270,15 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str) -> Revision:
             continue
         in_bin = relative.startswith(BIN_DIR + "/")
         if item.type != "blob" or stat.S_IFMT(item.mode) in (_MODE_SYMLINK, _MODE_SUBMODULE):
-            if in_bin or relative.endswith(JOB_SUFFIXES):
+            if in_bin or relative == definitions.DEFAULTS_FILE or definitions.is_job_file(relative):
                 ignored.append(relative)
             continue
         if in_bin:
             mode = 0o755 if item.mode & _MODE_EXECUTABLE else 0o644
             bin_files.append(BinFile(relative[len(BIN_DIR) + 1 :], mode, _blob_bytes(item)))
-        elif relative == DEFAULTS_FILE:
+        elif relative == definitions.DEFAULTS_FILE:
             defaults = _blob_bytes(item)
-        elif relative.endswith(JOB_SUFFIXES):
+        elif definitions.is_job_file(relative):
             job_files[relative] = _blob_bytes(item)
     logger.info(
         "read commit %s of %s: %d job files, %d bin/ files%s",

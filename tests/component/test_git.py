@@ -208,6 +208,8 @@ def test_reads_path_inside_repo_and_bin_modes(upstream: Upstream, cache: Path) -
             "ops/overseer.yml": "timeout: 60\n",
             "ops/a.yml": "- name: a\n",
             "ops/nested/b.yaml": "- name: b\n",
+            "ops/Upper.YML": "- name: upper\n",
+            "ops/Upper.Json": "[]",
             "ops/README.md": "not a job",
             "ops/.github/workflows/ci.yml": "not a job either",
             "ops/bin/run": ("#!/bin/sh\necho run\n", 0o755),
@@ -220,7 +222,12 @@ def test_reads_path_inside_repo_and_bin_modes(upstream: Upstream, cache: Path) -
 
     revision = fetch(upstream.file_url, cache, path="ops/")
 
-    assert revision.job_files == {"a.yml": b"- name: a\n", "nested/b.yaml": b"- name: b\n"}
+    assert revision.job_files == {
+        "a.yml": b"- name: a\n",
+        "nested/b.yaml": b"- name: b\n",
+        "Upper.YML": b"- name: upper\n",
+        "Upper.Json": b"[]",
+    }
     assert revision.defaults == b"timeout: 60\n"
     assert revision.bin_files == (
         ogit.BinFile("config.yml", 0o644, b"bin files are not jobs\n"),

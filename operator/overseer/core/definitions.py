@@ -27,7 +27,8 @@ from overseer.core import cmdspec, documents, field_errors, names
 from overseer.crd import definition as defn
 from overseer.crd import repository
 
-JOB_FILE_SUFFIXES = (".yml", ".yaml", ".json")
+JOB_FILE_SUFFIXES = documents.YAML_SUFFIXES + documents.JSON_SUFFIXES
+"""What a job file's name ends in, in any case (``jobs/a.YAML`` is one)."""
 DEFAULTS_FILE = "overseer.yml"
 
 Error = repository.DefinitionError
@@ -81,7 +82,8 @@ class RepositoryResult:
 
 
 def is_job_file(path: str) -> bool:
-    """True for a path the parser reads as a job file (not ``overseer.yml`` itself)."""
+    """True for a path read as a job file (not ``overseer.yml`` itself); the one test the
+    git reader and the parser share."""
     return path.lower().endswith(JOB_FILE_SUFFIXES) and path != DEFAULTS_FILE
 
 
