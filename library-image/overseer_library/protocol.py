@@ -254,32 +254,6 @@ def encode(frame: Frame) -> bytes:
     return PREFIX + dump_json(_to_json(frame)).encode("ascii") + b"\n"
 
 
-def encode_out(seq: int, stream: Stream, data: bytes) -> bytes:
-    return encode(Output(seq, stream, data))
-
-
-def encode_event(seq: int, status: str, data: JSONValue, time: float) -> bytes:
-    return encode(Event(seq, status, data, time))
-
-
-def encode_start(seq: int, pid: int, program: str, time: float) -> bytes:
-    return encode(Start(seq, pid, program, time))
-
-
-def encode_exit(
-    seq: int, *, code: int | None = None, signal: int | None = None, time: float
-) -> bytes:
-    return encode(Exit(seq, code, signal, time))
-
-
-def encode_signal(seq: int, signal: int, source: SignalSource, time: float) -> bytes:
-    return encode(Signal(seq, signal, source, time))
-
-
-def encode_log(seq: int, level: Level, message: str, time: float) -> bytes:
-    return encode(Log(seq, level, message, time))
-
-
 class _InvalidError(Exception):
     pass
 

@@ -110,11 +110,11 @@ def decoded(*lines: bytes) -> list[protocol.Record]:
     return list(protocol.decode_all([b"".join(lines)]))
 
 
-START = protocol.encode_start(1, 7, "backup", unix(1.5))
-OUT = protocol.encode_out(2, "stdout", b"hello\n")
-EVENT = protocol.encode_event(3, "deploying", {"pct": 40}, unix(2.25))
-EVENT2 = protocol.encode_event(4, "deployed", None, unix(3.5))
-EXIT0 = protocol.encode_exit(5, code=0, time=unix(8.123456))
+START = protocol.encode(protocol.Start(1, 7, "backup", unix(1.5)))
+OUT = protocol.encode(protocol.Output(2, "stdout", b"hello\n"))
+EVENT = protocol.encode(protocol.Event(3, "deploying", {"pct": 40}, unix(2.25)))
+EVENT2 = protocol.encode(protocol.Event(4, "deployed", None, unix(3.5)))
+EXIT0 = protocol.encode(protocol.Exit(5, code=0, signal=None, time=unix(8.123456)))
 
 
 def derive(
@@ -283,7 +283,7 @@ def test_a_non_zero_exit_fails_with_its_code() -> None:
 
 
 def test_the_pod_status_decides_not_a_forged_frame_or_summary() -> None:
-    forged = protocol.encode_exit(9, signal=9, time=unix(8))
+    forged = protocol.encode(protocol.Exit(9, code=None, signal=9, time=unix(8)))
     state = terminated(1, message=summary(None, 9))
     derived = derive(ep.Observed(job(), pod(phase="Failed", state=state)), decoded(START, forged))
     assert (derived.phase, derived.exit_code, derived.signal) == ("Failed", 1, None)
@@ -292,7 +292,7 @@ def test_the_pod_status_decides_not_a_forged_frame_or_summary() -> None:
 
 
 def test_a_frame_repeating_a_seq_does_not_replace_the_first() -> None:
-    forged = protocol.encode_event(3, "forged", None, unix(2.5))
+    forged = protocol.encode(protocol.Event(3, "forged", None, unix(2.5)))
     derived = derive(ep.Observed(job(), pod(state=running())), decoded(START, OUT, EVENT, forged))
     assert statuses(derived) == ["start", "deploying"]
 
@@ -306,7 +306,7 @@ def test_a_signal_ends_with_128_plus_n_and_its_name() -> None:
 
 
 def test_the_exit_frame_names_the_signal_when_the_summary_is_lost() -> None:
-    exit_ = protocol.encode_exit(5, signal=15, time=unix(8))
+    exit_ = protocol.encode(protocol.Exit(5, code=None, signal=15, time=unix(8)))
     derived = derive(ep.Observed(job(), pod(state=terminated(143))), decoded(START, exit_))
     assert derived.signal == "SIGTERM"
     assert derive(ep.Observed(job(), pod(state=terminated(143))), decoded(START)).signal is None
@@ -406,8 +406,8 @@ def test_a_node_refusing_the_pod_fails_with_its_reason() -> None:
     [(127, "ProgramNotFound"), (126, "ProgramNotExecutable"), (125, "SetupFailed")],
 )
 def test_a_program_that_cannot_start_says_why_and_never_started(code: int, reason: str) -> None:
-    log = protocol.encode_log(1, "error", "program not found: backup (PATH=/x)", unix(1))
-    exit_ = protocol.encode_exit(2, code=code, time=unix(1.1))
+    log = protocol.encode(protocol.Log(1, "error", "program not found: backup (PATH=/x)", unix(1)))
+    exit_ = protocol.encode(protocol.Exit(2, code=code, signal=None, time=unix(1.1)))
     observed = ep.Observed(job(), pod(phase="Failed", state=terminated(code)))
     derived = derive(observed, decoded(log, exit_))
     assert (derived.phase, derived.reason) == ("Failed", reason)
@@ -417,7 +417,7 @@ def test_a_program_that_cannot_start_says_why_and_never_started(code: int, reaso
 
 
 def test_a_job_that_itself_exits_127_is_an_ordinary_failure() -> None:
-    exit_ = protocol.encode_exit(2, code=127, time=unix(3))
+    exit_ = protocol.encode(protocol.Exit(2, code=127, signal=None, time=unix(3)))
     derived = derive(ep.Observed(job(), pod(state=terminated(127))), decoded(START, exit_))
     assert derived.reason == "ExitCode"
 

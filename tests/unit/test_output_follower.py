@@ -22,13 +22,13 @@ POD = f"{KEY.name}-x7k2p"
 
 LOG = b"".join(
     [
-        protocol.encode_start(1, 7, "python3", 1795938122.5),
-        protocol.encode_out(2, "stdout", b"\x00\xff no newline"),
-        protocol.encode_out(3, "stderr", b"err\x80"),
+        protocol.encode(protocol.Start(1, 7, "python3", 1795938122.5)),
+        protocol.encode(protocol.Output(2, "stdout", b"\x00\xff no newline")),
+        protocol.encode(protocol.Output(3, "stderr", b"err\x80")),
         b"a line the supervisor did not frame\n",
-        protocol.encode_event(4, "deploying", {"pct": 40}, 1795938123.25),
-        protocol.encode_out(5, "stdout", b" and more"),
-        protocol.encode_exit(6, code=0, time=1795938124.0),
+        protocol.encode(protocol.Event(4, "deploying", {"pct": 40}, 1795938123.25)),
+        protocol.encode(protocol.Output(5, "stdout", b" and more")),
+        protocol.encode(protocol.Exit(6, code=0, signal=None, time=1795938124.0)),
     ]
 )
 

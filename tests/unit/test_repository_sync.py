@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.support import sync_objects
+
 from overseer.core import definitions, repository_sync, sync
 from overseer.crd import repository
 
@@ -41,7 +43,7 @@ def test_a_commit_that_does_not_touch_a_job_does_not_change_its_hash() -> None:
 def test_unchanged_commit_plans_no_write_against_what_it_wrote() -> None:
     desired = repository_sync.build_desired_jobs(OWNER, "c1", parse(FILES))
     plan = sync.plan_sync(desired, frozenset(), {})
-    existing = {w.name: sync.read_existing(w.body) for w in plan.writes}
+    existing = {w.name: sync_objects.existing(w.body) for w in plan.writes}
     again = sync.plan_sync(
         repository_sync.build_desired_jobs(OWNER, "c2", parse(FILES)), frozenset(), existing
     )

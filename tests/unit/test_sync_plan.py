@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support import sync_objects
+
 from overseer.core import sync
 
 
@@ -20,7 +22,7 @@ def job(name: str, command: str = "echo hi", active: bool | None = None) -> dict
 
 
 def desired(*bodies: dict[str, Any], file: str = "jobs.yml") -> dict[str, sync.DesiredObject]:
-    return {b["metadata"]["name"]: sync.build_desired(b, source_file=file) for b in bodies}
+    return {b["metadata"]["name"]: sync_objects.desired(b, source_file=file) for b in bodies}
 
 
 def existing_after(
@@ -29,7 +31,7 @@ def existing_after(
     """What the cluster holds once a plan is carried out: read back from the bodies."""
     after = dict(before or {})
     for write in plan.writes:
-        after[write.name] = sync.read_existing(write.body)
+        after[write.name] = sync_objects.existing(write.body)
     for name in plan.delete:
         del after[name]
     return after
@@ -128,7 +130,7 @@ def test_active_never_reaches_apply_bodies_nor_the_hash() -> None:
 
 
 def test_object_without_hash_annotation_is_updated() -> None:
-    cluster = {"a": sync.read_existing({"metadata": {"name": "a"}})}
+    cluster = {"a": sync_objects.existing({"metadata": {"name": "a"}})}
     assert cluster["a"].spec_hash is None
     plan = sync.plan_sync(desired(job("a")), set(), cluster)
     assert [w.name for w in plan.update] == ["a"]

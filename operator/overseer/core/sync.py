@@ -95,24 +95,6 @@ class Plan:
         return not (self.create or self.update or self.delete)
 
 
-def build_desired(body: Mapping[str, Any], source_file: str | None = None) -> DesiredObject:
-    """A desired object whose hash is computed from ``body["spec"]``."""
-    return DesiredObject(
-        body=body, spec_hash=hash_spec(body.get("spec") or {}), source_file=source_file
-    )
-
-
-def read_existing(obj: Mapping[str, Any]) -> ExistingObject:
-    """Read the annotations a previous sync wrote on an object (a plain dict)."""
-    metadata: Mapping[str, Any] = obj.get("metadata") or {}
-    annotations: Mapping[str, str] = metadata.get("annotations") or {}
-    return ExistingObject(
-        spec_hash=annotations.get(SPEC_HASH_ANNOTATION),
-        source_file=annotations.get(SOURCE_FILE_ANNOTATION),
-        metadata=metadata,
-    )
-
-
 def plan_sync(
     desired: Mapping[str, DesiredObject],
     failed_files: Collection[str],

@@ -97,8 +97,3 @@ def set_condition(
     result = [c for c in conditions if c.type != type_]
     result.append(updated)
     return sorted(result, key=lambda c: c.type)
-
-
-def find_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
-    """The condition of ``type_``, or None."""
-    return next((c for c in conditions if c.type == type_), None)

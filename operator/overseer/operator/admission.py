@@ -78,7 +78,7 @@ class Admission:
         policy = ((spec.get("definition") or {}).get("concurrency") or {}).get("policy")
         if not (spec.get("definition") or {}).get("concurrency") or policy == "allow":
             # No limit to respect: no need to look at the others.
-            await _start(body, env)
+            await executions.start_execution(body, env)
             return
         await self.pump((namespace, concurrency.scope_of(spec)), env, index)
 
@@ -170,7 +170,7 @@ async def _apply(
     match decision:
         case concurrency.Start():
             log.info("execution %s: admitted", key)
-            await _start(bodies[decision.name], env)
+            await executions.start_execution(bodies[decision.name], env)
         case concurrency.Refuse(message=message):
             log.info("execution %s: refused: %s", key, message)
             await executions.refuse(key, concurrency.CONCURRENCY_LIMIT, message, env)
@@ -183,11 +183,6 @@ async def _apply(
         case concurrency.Stop(for_=for_):
             log.info("execution %s: requesting SIGTERM to make room for %s", key, for_)
             await request_signal(env.client, key, bodies[decision.name], datetime.now(UTC))
-
-
-async def _start(body: Mapping[str, Any], env: context.Environment) -> None:
-    """Create the execution's Job and observe it: the start path, past the admission."""
-    await executions.start_execution(body, env)
 
 
 async def request_signal(

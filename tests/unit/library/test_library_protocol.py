@@ -41,9 +41,9 @@ def test_every_frame_survives_a_round_trip_as_one_ascii_line(frame: protocol.Fra
 
 
 def test_the_wire_format_is_the_documented_one() -> None:
-    line = protocol.encode_out(7, "stderr", b"hi\n")
+    line = protocol.encode(protocol.Output(7, "stderr", b"hi\n"))
     assert line == b'\x1eOVS1 {"type":"out","seq":7,"stream":"stderr","data":"aGkK"}\n'
-    line = protocol.encode_event(3, "deploying", {"pct": 40}, T)
+    line = protocol.encode(protocol.Event(3, "deploying", {"pct": 40}, T))
     payload = json.loads(line[len(protocol.PREFIX) :])
     assert payload == {
         "type": "event",
@@ -52,31 +52,33 @@ def test_the_wire_format_is_the_documented_one() -> None:
         "data": {"pct": 40},
         "time": T,
     }
-    line = protocol.encode_exit(9, signal=15, time=T)
+    line = protocol.encode(protocol.Exit(9, code=None, signal=15, time=T))
     assert json.loads(line[len(protocol.PREFIX) :])["signal"] == 15
 
 
 def test_the_largest_frames_stay_under_the_containerd_line_split() -> None:
-    biggest_out = protocol.encode_out(2**40, "stderr", b"\xff" * protocol.MAX_OUT_CHUNK)
+    biggest_out = protocol.encode(
+        protocol.Output(2**40, "stderr", b"\xff" * protocol.MAX_OUT_CHUNK)
+    )
     assert len(biggest_out) < 16 * 1024
     # \u escapes make non-ASCII text grow six-fold: the limit is on the escaped form.
     data = "x" * (protocol.MAX_EVENT_DATA - 2)
-    biggest_event = protocol.encode_event(2**40, "s" * 63, data, T)
+    biggest_event = protocol.encode(protocol.Event(2**40, "s" * 63, data, T))
     assert len(biggest_event) < 16 * 1024
     long_text = "\U0001f680" * 10_000
-    assert len(protocol.encode_log(1, "error", long_text, T)) < 16 * 1024
-    assert len(protocol.encode_start(1, 1, long_text, T)) < 16 * 1024
+    assert len(protocol.encode(protocol.Log(1, "error", long_text, T))) < 16 * 1024
+    assert len(protocol.encode(protocol.Start(1, 1, long_text, T))) < 16 * 1024
 
 
 def test_encoders_refuse_what_a_decoder_would_not_accept() -> None:
     with pytest.raises(ValueError, match="at most"):
-        protocol.encode_out(1, "stdout", b"x" * (protocol.MAX_OUT_CHUNK + 1))
+        protocol.encode(protocol.Output(1, "stdout", b"x" * (protocol.MAX_OUT_CHUNK + 1)))
     with pytest.raises(ValueError, match="reserved"):
-        protocol.encode_event(1, "complete", None, T)
+        protocol.encode(protocol.Event(1, "complete", None, T))
     with pytest.raises(ValueError, match="limit"):
-        protocol.encode_event(1, "big", "\u00e9" * protocol.MAX_EVENT_DATA, T)
+        protocol.encode(protocol.Event(1, "big", "\u00e9" * protocol.MAX_EVENT_DATA, T))
     with pytest.raises(ValueError, match="either a code or a signal"):
-        protocol.encode_exit(1, code=0, signal=9, time=T)
+        protocol.encode(protocol.Exit(1, code=0, signal=9, time=T))
 
 
 @pytest.mark.parametrize(
@@ -213,7 +215,7 @@ def test_the_decoder_keeps_memory_bounded_on_endless_lines_and_loses_no_byte() -
     for i in range(0, len(junk), 10_000):
         records += decoder.feed(junk[i : i + 10_000])
         assert len(decoder._buffer) <= 64 * 1024
-    records += decoder.feed(b"\n" + protocol.encode_out(5, "stdout", b"ok"))
+    records += decoder.feed(b"\n" + protocol.encode(protocol.Output(5, "stdout", b"ok")))
     records += decoder.close()
     assert all(isinstance(r, protocol.Unframed) for r in records[:-1])
     pieces = b"".join(r.raw for r in records[:-1] if isinstance(r, protocol.Unframed))
@@ -232,7 +234,7 @@ def test_re_reading_a_log_yields_the_same_seqs_so_duplicates_can_be_dropped() ->
 
 def test_output_data_is_plain_base64_on_the_wire() -> None:
     raw = bytes(range(256))
-    payload = json.loads(protocol.encode_out(1, "stdout", raw)[len(protocol.PREFIX) :])
+    payload = json.loads(protocol.encode(protocol.Output(1, "stdout", raw))[len(protocol.PREFIX) :])
     assert base64.b64decode(payload["data"]) == raw
 
 
