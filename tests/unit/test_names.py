@@ -132,3 +132,14 @@ def test_execution_resource_name_refuses_bad_input() -> None:
         names.execution_resource_name("a-job", "now")
     with pytest.raises(ValueError, match="DNS-1123"):
         names.execution_resource_name("A Job", "1489895624.840211")
+
+
+def test_execution_ids_order_by_time_and_text_that_is_not_one_sorts_first() -> None:
+    ids = ["1489895624.840211", "1489895624.840210", "999.000001", "junk", "1489895625.000000"]
+    assert sorted(ids, key=names.execution_id_order) == [
+        "junk",
+        "999.000001",
+        "1489895624.840210",
+        "1489895624.840211",
+        "1489895625.000000",
+    ]

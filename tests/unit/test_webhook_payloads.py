@@ -13,7 +13,7 @@ import pytest
 
 from overseer import errors
 from overseer.core import webhooks
-from overseer.crd import execution
+from overseer.crd import execution, types
 
 UID = "6f1c0c2e-8d7e-4a34-9d5c-3c1a2b4e5f60"
 API = "https://overseer.example.com/api/"
@@ -70,7 +70,7 @@ def test_event_key_is_stable_and_distinct() -> None:
 
 
 def test_naive_time_is_read_as_utc() -> None:
-    assert webhooks.rfc3339(datetime(2020, 1, 2, 3, 4, 5)) == "2020-01-02T03:04:05Z"
+    assert types.rfc3339(datetime(2020, 1, 2, 3, 4, 5)) == "2020-01-02T03:04:05Z"
 
 
 # --- what is owed ------------------------------------------------------------------------

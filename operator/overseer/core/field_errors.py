@@ -61,6 +61,15 @@ def from_validation_error(
     return errors
 
 
+def summarize(error: pydantic.ValidationError) -> str:
+    """Every error on one line, ``field.path: message; ...``: for a spec Kubernetes
+    already checked, where a line number and hints would not help."""
+    return "; ".join(
+        f"{_field_path(detail['loc']) or '(top)'}: {detail['msg']}"
+        for detail in error.errors(include_url=False)
+    )
+
+
 def _field_path(loc: Sequence[Any]) -> str:
     path = ""
     for step in loc:

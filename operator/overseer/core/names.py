@@ -102,6 +102,14 @@ def parse_execution_id(text: str) -> datetime:
     return _EPOCH + timedelta(seconds=int(match[1]), microseconds=int(match[2]))
 
 
+def execution_id_order(text: str) -> datetime:
+    """What execution ids sort by: their time; text that is not an id sorts first."""
+    try:
+        return parse_execution_id(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def next_execution_id(previous: str) -> str:
     """The id one microsecond after ``previous``: what to try when an id is already taken."""
     return execution_id(parse_execution_id(previous) + timedelta(microseconds=1))

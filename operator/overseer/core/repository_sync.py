@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from overseer.core import definitions, sync
-from overseer.crd import base, conditions, repository
+from overseer.crd import base, conditions, repository, types
 from overseer.crd import job as job_crd
 
 
@@ -149,7 +149,7 @@ def build_status(
     )
     changed = _without_time(new_body) != _without_time(old_body)
     if changed:
-        new_body["lastSyncTime"] = now.isoformat().replace("+00:00", "Z")
+        new_body["lastSyncTime"] = types.rfc3339(now)
     return new_body, changed
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from croniter import croniter
 
 from overseer.core import names
-from overseer.crd import base
+from overseer.crd import base, types
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
 
@@ -262,11 +262,7 @@ def build_scheduled_execution(
             "name": names.execution_resource_name(job_name, execution_id),
             "namespace": job["metadata"]["namespace"],
             "labels": {execution_.JOB_LABEL: job_name},
-            "annotations": {
-                SCHEDULED_TIME_ANNOTATION: scheduled.astimezone(UTC)
-                .isoformat()
-                .replace("+00:00", "Z")
-            },
+            "annotations": {SCHEDULED_TIME_ANNOTATION: types.rfc3339(scheduled)},
         },
         "spec": base.to_body(spec),
     }

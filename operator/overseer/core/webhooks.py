@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, TypedDict
 from overseer import errors
 from overseer.core import backoff
 from overseer.crd import execution as execution_
+from overseer.crd import types
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
 SIGNATURE_VERSION = "v1"
@@ -66,12 +67,6 @@ def execution_url(api_url: str, job: str, execution_id: str) -> str:
     return f"{api_url.rstrip('/')}/jobs/{urllib.parse.quote(job, safe='')}/{execution_id}"
 
 
-def rfc3339(moment: datetime) -> str:
-    """UTC, with a ``Z``; a naive time is read as UTC."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def build_payload(
     *, job: str, execution_id: str, execution_uid: str, event: execution_.Event, api_url: str
 ) -> Payload:
@@ -84,7 +79,7 @@ def build_payload(
         job=job,
         execution=execution_id,
         status=event.status,
-        time=rfc3339(event.time),
+        time=types.rfc3339(event.time),
         metadata=execution_url(api_url, job, execution_id),
         data=event.data,
     )
@@ -108,7 +103,7 @@ class Owed(NamedTuple):
 
 def local_event_id(event: execution_.Event) -> str:
     """The id a :class:`Delivery` record names its event by (the execution's own id)."""
-    return event.id if event.id else f"{event.status}@{rfc3339(event.time)}"
+    return event.id if event.id else f"{event.status}@{types.rfc3339(event.time)}"
 
 
 def plan_deliveries(

@@ -1,4 +1,4 @@
-"""Constrained scalar types shared by the models: durations, quantities, URLs, names.
+"""Constrained scalar types shared by the models: durations, times, quantities, URLs, names.
 
 Each type validates in Python and carries the JSON-schema keywords Kubernetes can check
 on its own (patterns, bounds), so the CRD refuses most bad values before the operator
@@ -8,7 +8,7 @@ sees them.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -19,6 +19,13 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def rfc3339(moment: datetime) -> str:
+    """A time as Kubernetes and webhooks write it: RFC 3339 in UTC with a ``Z``; a naive
+    time is read as UTC."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_duration(text: str) -> timedelta:

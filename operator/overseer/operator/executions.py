@@ -35,7 +35,15 @@ from typing import Any
 import pydantic
 
 from overseer import errors, kube
-from overseer.core import backoff, bundle, execution_job, execution_observed, execution_phase
+from overseer.core import (
+    backoff,
+    bundle,
+    execution_job,
+    execution_observed,
+    execution_phase,
+    field_errors,
+    names,
+)
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator import collect
@@ -79,9 +87,7 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
             await _refuse(key, BIN_NOT_KEPT, str(error), env)
             return
         except pydantic.ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
-            )
+            problems = field_errors.summarize(error)
             await _refuse(key, INVALID_SPEC, f"spec is invalid: {problems}", env)
             return
         try:
@@ -327,13 +333,6 @@ async def _record(
 # --- the OverseerJob -------------------------------------------------------------------
 
 
-def _id_key(execution_id: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in execution_id.split("."))
-    except ValueError:
-        return ()
-
-
 async def report_on_job(
     client: kube.Kube, namespace: str, job: str, execution_id: str, phase: str
 ) -> None:
@@ -347,7 +346,7 @@ async def report_on_job(
         return
     status = body.get("status") or {}
     last = status.get("lastExecution")
-    if last and _id_key(str(last)) > _id_key(execution_id):
+    if last and names.execution_id_order(str(last)) > names.execution_id_order(execution_id):
         return
     if last == execution_id and status.get("lastStatus") == phase:
         return

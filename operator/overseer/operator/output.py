@@ -28,7 +28,7 @@ from typing import Any
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer.core import backoff, execution_job
+from overseer.core import backoff, execution_facts, execution_job
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
 from overseer_library import protocol
@@ -43,18 +43,12 @@ MAX_REREADS = 3
 
 def container_started(pod: Mapping[str, Any] | None) -> bool:
     """The job's container is running or has terminated: it has a log to read."""
-    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or ():
-        if status.get("name") == execution_job.CONTAINER:
-            state = status.get("state") or {}
-            return "running" in state or "terminated" in state
-    return False
+    state = execution_facts.container_state(pod, execution_job.CONTAINER)
+    return "running" in state or "terminated" in state
 
 
 def container_terminated(pod: Mapping[str, Any] | None) -> bool:
-    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or ():
-        if status.get("name") == execution_job.CONTAINER:
-            return "terminated" in (status.get("state") or {})
-    return False
+    return "terminated" in execution_facts.container_state(pod, execution_job.CONTAINER)
 
 
 class Followers:
@@ -365,12 +359,9 @@ class _Seen:
 
 def _summary_seq(pod: Mapping[str, Any]) -> int | None:
     """The last ``seq`` the supervisor wrote, from its summary in the termination message."""
-    for status in (pod.get("status") or {}).get("containerStatuses") or ():
-        if status.get("name") == execution_job.CONTAINER:
-            terminated = (status.get("state") or {}).get("terminated") or {}
-            summary = protocol.decode_summary(terminated.get("message") or "")
-            return None if summary is None else summary.last_seq
-    return None
+    terminated = execution_facts.container_state(pod, execution_job.CONTAINER).get("terminated")
+    summary = protocol.decode_summary((terminated or {}).get("message") or "")
+    return None if summary is None else summary.last_seq
 
 
 class Unarchived:

@@ -24,7 +24,7 @@ from typing import Any
 import pydantic
 
 from overseer import errors, git, kube
-from overseer.core import backoff, bundle, definitions, repository_sync, sync
+from overseer.core import backoff, bundle, definitions, field_errors, repository_sync, sync
 from overseer.crd import definition, types
 from overseer.crd import execution as execution_crd
 from overseer.crd import repository as repository_crd
@@ -201,8 +201,7 @@ def _read_spec(repo: Repository) -> repository_crd.RepositorySpec:
     try:
         return repository_crd.RepositorySpec.model_validate(dict(repo.spec))
     except pydantic.ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise errors.InvalidSpecError(f"spec is invalid: {problems}") from None
+        raise errors.InvalidSpecError(f"spec is invalid: {field_errors.summarize(error)}") from None
 
 
 async def _read_credentials(

@@ -34,6 +34,7 @@ import pydantic
 from overseer import errors, kube
 from overseer.core import backoff, schedule
 from overseer.crd import job as job_crd
+from overseer.crd import types
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,4 @@ class Scheduler:
 
 
 def _rfc3339(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if when is None else types.rfc3339(when)
