@@ -31,11 +31,12 @@ crds: deps ## regenerate the CRDs in charts/ and manifests/ from the Python mode
 manifests: deps ## render manifests/overseer.yaml from charts/overseer
 	@hack/render-manifests.sh
 
-lint: deps ## ruff, mypy --strict, import contracts, CRD and manifest drift
+lint: deps ## ruff, mypy --strict, import contracts (library: stdlib only), CRD and manifest drift
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
 	@.venv/bin/lint-imports
+	@$(PY) hack/check_stdlib_only.py
 	@$(PY) -m overseer.crd.render --check
 	@hack/render-manifests.sh --check
 
