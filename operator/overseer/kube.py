@@ -33,6 +33,9 @@ from lightkube.types import CascadeType, PatchType
 
 from overseer import errors, kube_watch
 from overseer.crd import base
+from overseer.crd import execution as execution_crd
+from overseer.crd import job as job_crd
+from overseer.crd import repository as repository_crd
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +45,18 @@ HTTPError = httpx2.HTTPError
 FIELD_MANAGER = "overseer"
 
 OverseerRepository = generic_resource.create_namespaced_resource(
-    base.GROUP, base.VERSION, "OverseerRepository", "overseerrepositories"
+    base.GROUP, base.VERSION, repository_crd.KIND.kind, repository_crd.KIND.plural
 )
 OverseerJob = generic_resource.create_namespaced_resource(
-    base.GROUP, base.VERSION, "OverseerJob", "overseerjobs"
+    base.GROUP, base.VERSION, job_crd.KIND.kind, job_crd.KIND.plural
 )
 OverseerExecution = generic_resource.create_namespaced_resource(
-    base.GROUP, base.VERSION, "OverseerExecution", "overseerexecutions"
+    base.GROUP, base.VERSION, execution_crd.KIND.kind, execution_crd.KIND.plural
 )
 _RESOURCES: dict[str, Any] = {
-    "OverseerRepository": OverseerRepository,
-    "OverseerJob": OverseerJob,
-    "OverseerExecution": OverseerExecution,
+    repository_crd.KIND.kind: OverseerRepository,
+    job_crd.KIND.kind: OverseerJob,
+    execution_crd.KIND.kind: OverseerExecution,
     "ConfigMap": ConfigMap,
     "Secret": Secret,
     "Job": Job,

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 
 from overseer import kube
-from overseer.core import concurrency
+from overseer.crd import execution as execution_crd
 from overseer.operator import admission, context, executions
 from overseer.operator.settings import Settings
 
@@ -140,7 +140,7 @@ async def test_an_execution_whose_job_exists_takes_a_slot_even_without_job_name(
     new = body("b", 2, FORBID)
     client = FakeKube(orphan, new, jobs={"a"})
     await admission.Admission().admit(new, env(client), index(orphan, new))
-    assert calls == [(f"refuse {concurrency.CONCURRENCY_LIMIT}", "b")]
+    assert calls == [(f"refuse {execution_crd.CONCURRENCY_LIMIT}", "b")]
     assert ("Job", "a") in client.reads
 
 
@@ -220,7 +220,6 @@ async def test_a_queued_execution_asked_to_stop_is_cancelled(
 
 
 async def test_an_observation_leaves_a_held_back_execution_alone() -> None:
-    assert {concurrency.QUEUED, concurrency.REPLACING} == executions.HELD_BACK
     queued = body("b", 2, QUEUE, {"phase": "Pending", "reason": "Queued", "message": "m"})
     client = FakeKube(queued)
     # FakeKube has no patch_status: a write would fail the test

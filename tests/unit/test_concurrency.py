@@ -8,6 +8,7 @@ from typing import Any
 from overseer.core import concurrency
 from overseer.core.concurrency import Member, Refuse, Start, Stop, Wait
 from overseer.crd import definition as defn
+from overseer.crd import execution as execution_crd
 
 SCOPE = "job:backup-0123456789"
 
@@ -58,7 +59,7 @@ def test_queue_waits_and_the_oldest_starts_when_a_slot_frees() -> None:
     members = [running("a", 1), waiting("c", 3, c), waiting("b", 2, c)]
     decisions = concurrency.plan_admission(members, SCOPE)
     assert [(type(d), d.name) for d in decisions] == [(Wait, "b"), (Wait, "c")]
-    assert all(isinstance(d, Wait) and d.reason == concurrency.QUEUED for d in decisions)
+    assert all(isinstance(d, Wait) and d.reason == execution_crd.QUEUED for d in decisions)
     # When the running one ends, the oldest queued starts and the other keeps waiting
     queued = [
         waiting(d.name, int(d.name == "c") + 2, c, reason=d.reason, message=d.message)
@@ -82,7 +83,7 @@ def test_replace_stops_the_oldest_running_and_waits_for_it() -> None:
     decisions = concurrency.plan_admission(members, SCOPE)
     assert decisions[0] == Stop("a", for_="n")
     assert isinstance(decisions[1], Wait)
-    assert decisions[1].reason == concurrency.REPLACING
+    assert decisions[1].reason == execution_crd.REPLACING
     assert "a (1.000000)" in decisions[1].message
     assert "b (2" not in decisions[1].message
 
@@ -100,7 +101,7 @@ def test_replace_does_not_ask_twice() -> None:
 
 def test_replace_starts_once_the_replaced_one_ended() -> None:
     c = limit(1, "replace")
-    members = [waiting("n", 3, c, reason=concurrency.REPLACING, message="...")]
+    members = [waiting("n", 3, c, reason=execution_crd.REPLACING, message="...")]
     assert concurrency.plan_admission(members, SCOPE) == [Start("n")]
 
 

@@ -33,16 +33,6 @@ import pydantic
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
 
-CONCURRENCY_LIMIT = "ConcurrencyLimit"
-"""Reason of an execution refused by ``forbid``."""
-QUEUED = "Queued"
-"""Reason of an execution waiting for a slot (``queue``)."""
-REPLACING = "Replacing"
-"""Reason of an execution waiting for the ones it replaces to end (``replace``)."""
-CANCELLED = "Cancelled"
-"""Reason of a waiting execution that was asked to stop before it started."""
-HELD_BACK = frozenset({QUEUED, REPLACING})
-"""Reasons of an execution the admission keeps waiting."""
 REPLACE_SIGNAL = "SIGTERM"
 STOP_SIGNALS = frozenset({"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "TERM", "INT", "QUIT", "KILL"})
 """Requests that mean "stop": a waiting execution with one never starts."""
@@ -189,7 +179,7 @@ def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
     for member in ordered:
         if member.running:
             continue
-        if member.signalled and member.reason in HELD_BACK:
+        if member.signalled and member.reason in execution_.HELD_BACK:
             decisions.append(Cancel(member.name, "stopped on request while it waited"))
             continue
         concurrency = member.concurrency
@@ -220,7 +210,7 @@ def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
             decisions.append(
                 Wait(
                     member.name,
-                    QUEUED,
+                    execution_.QUEUED,
                     f"the limit of {limit} of {where} is reached (policy queue); "
                     "it starts, oldest first, when one ends",
                 )
@@ -234,7 +224,7 @@ def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
             decisions.append(
                 Wait(
                     member.name,
-                    REPLACING,
+                    execution_.REPLACING,
                     f"replacing {_listing(targets)} ({REPLACE_SIGNAL} requested): the limit "
                     f"of {limit} of {where} is reached",
                 )

@@ -46,13 +46,21 @@ FAIL = "fail"
 TIME_OUT = "time-out"
 TERMINAL_STATUSES = frozenset({COMPLETE, FAIL, TIME_OUT})
 
+# Reasons Kubernetes writes on Jobs, pods and containers (ours are in crd/execution.py).
+K8S_DEADLINE_EXCEEDED = "DeadlineExceeded"
+K8S_EVICTED = "Evicted"
+K8S_OOM_KILLED = "OOMKilled"
 NEVER_PULLS = frozenset({"ErrImageNeverPull", "InvalidImageName"})
 PULL_FAILING = frozenset({"ErrImagePull", "ImagePullBackOff"})
 SETUP_FAILING = frozenset(
     {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 )
 _NEVER_RUNS_AS = ("runAsNonRoot", "non-numeric user")
-_LAUNCH_REASONS = {127: "ProgramNotFound", 126: "ProgramNotExecutable", 125: "SetupFailed"}
+_LAUNCH_REASONS = {
+    127: execution_.PROGRAM_NOT_FOUND,
+    126: execution_.PROGRAM_NOT_EXECUTABLE,
+    125: execution_.SETUP_FAILED,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,9 +173,9 @@ def _deadline(job: Mapping[str, Any] | None) -> datetime | None:
 
 
 def _timed_out(facts: Facts) -> bool:
-    if get(facts.failed, "reason") == "DeadlineExceeded":
+    if get(facts.failed, "reason") == K8S_DEADLINE_EXCEEDED:
         return True
-    if get(facts.pod, "status", "reason") == "DeadlineExceeded":
+    if get(facts.pod, "status", "reason") == K8S_DEADLINE_EXCEEDED:
         return True
     deadline = _deadline(facts.job)
     return facts.attempt_over and deadline is not None and facts.end >= deadline
@@ -180,12 +188,15 @@ def _ending(facts: Facts) -> _Ending | None:
         conditions, "SuccessCriteriaMet"
     )
     if succeeded or facts.code == 0 or get(facts.pod, "status", "phase") == "Succeeded":
-        return _Ending("Complete", "Completed", "the job exited with code 0", COMPLETE)
+        return _Ending("Complete", execution_.COMPLETED, "the job exited with code 0", COMPLETE)
     if _timed_out(facts):
         seconds = get(facts.job, "spec", "activeDeadlineSeconds")
         limit = f" of {seconds}s" if seconds is not None else ""
         return _Ending(
-            "TimedOut", "DeadlineExceeded", f"the job ran out of its time{limit}", TIME_OUT
+            "TimedOut",
+            execution_.DEADLINE_EXCEEDED,
+            f"the job ran out of its time{limit}",
+            TIME_OUT,
         )
     retries = int(get(facts.job, "spec", "backoffLimit") or 0)
     retrying = retries > 0 and not facts.stopped_on_request
@@ -195,7 +206,7 @@ def _ending(facts: Facts) -> _Ending | None:
         ending = rule(facts)
         if ending is not None:
             return ending
-    return _Ending("Failed", "ExitCode", f"the job exited with code {facts.code}")
+    return _Ending("Failed", execution_.EXIT_CODE, f"the job exited with code {facts.code}")
 
 
 # The rules for an attempt that did not succeed, first match wins.
@@ -205,17 +216,19 @@ def _killed(facts: Facts) -> _Ending | None:
     if not facts.stopped_on_request:
         return None
     asked = ", ".join(facts.requested)
-    return _Ending("Killed", "Killed", f"stopped on request ({asked}); ended by {facts.how()}")
+    return _Ending(
+        "Killed", execution_.KILLED, f"stopped on request ({asked}); ended by {facts.how()}"
+    )
 
 
 def _evicted(facts: Facts) -> _Ending | None:
-    if get(facts.pod, "status", "reason") == "Evicted":
+    if get(facts.pod, "status", "reason") == K8S_EVICTED:
         message = get(facts.pod, "status", "message") or "the node evicted the pod"
-        return _Ending("Failed", "Evicted", str(message))
+        return _Ending("Failed", execution_.EVICTED, str(message))
     disruption = true_condition(get(facts.pod, "status", "conditions"), "DisruptionTarget")
     if disruption is not None:
         message = disruption.get("message") or disruption.get("reason") or "disrupted"
-        return _Ending("Failed", "Disrupted", str(message))
+        return _Ending("Failed", execution_.DISRUPTED, str(message))
     return None
 
 
@@ -224,17 +237,19 @@ def _deleted(facts: Facts) -> _Ending | None:
         message = f"the pod was deleted before the job ended; ended by {facts.how()}"
         if facts.code is None:
             message = "the pod was deleted before the job ended"
-        return _Ending("Failed", "PodDeleted", message)
+        return _Ending("Failed", execution_.POD_DELETED, message)
     return None
 
 
 def _container_failed(facts: Facts) -> _Ending | None:
     reason = facts.terminated.get("reason")
-    if reason == "OOMKilled":
-        return _Ending("Failed", "OOMKilled", "the job ran out of memory (its memory limit)")
+    if reason == K8S_OOM_KILLED:
+        return _Ending(
+            "Failed", execution_.OOM_KILLED, "the job ran out of memory (its memory limit)"
+        )
     if reason in START_FAILED:
         message = facts.terminated.get("message") or "the container could not start"
-        return _Ending("Failed", "ContainerStartFailed", str(message))
+        return _Ending("Failed", execution_.CONTAINER_START_FAILED, str(message))
     return None
 
 
@@ -248,7 +263,9 @@ def _not_launched(facts: Facts) -> _Ending | None:
     )
     if init.get("exitCode", 0) != 0:
         message = init.get("message") or f"exit code {init.get('exitCode')}"
-        return _Ending("Failed", "LibraryCopyFailed", f"copying the library failed: {message}")
+        return _Ending(
+            "Failed", execution_.LIBRARY_COPY_FAILED, f"copying the library failed: {message}"
+        )
     return None
 
 
@@ -258,7 +275,7 @@ def _no_exit_code(facts: Facts) -> _Ending | None:
     reason = get(facts.pod, "status", "reason")
     if reason:
         return _Ending("Failed", str(reason), str(get(facts.pod, "status", "message") or reason))
-    reason = get(facts.failed, "reason") or "JobFailed"
+    reason = get(facts.failed, "reason") or execution_.JOB_FAILED
     return _Ending("Failed", str(reason), str(get(facts.failed, "message") or "the Job failed"))
 
 
@@ -266,7 +283,7 @@ def _signalled(facts: Facts) -> _Ending | None:
     if facts.signal is None:
         return None
     message = f"the job was ended by {facts.how()} (exit status {facts.code})"
-    return _Ending("Failed", "Signalled", message)
+    return _Ending("Failed", execution_.SIGNALLED, message)
 
 
 _FAILURE_RULES = (
@@ -285,19 +302,19 @@ def _in_progress(facts: Facts) -> tuple[execution_.Phase, str, str]:
     pod = facts.pod
     phase: execution_.Phase = "Running" if facts.launched else "Pending"
     if facts.attempt_over:
-        return phase, "Retrying", "the attempt failed; Kubernetes starts another"
+        return phase, execution_.RETRYING, "the attempt failed; Kubernetes starts another"
     if facts.launched:
         if get(pod, "metadata", "deletionTimestamp"):
-            return phase, "Terminating", "the pod is being deleted"
-        return phase, "Running", "the job is running"
+            return phase, execution_.TERMINATING, "the pod is being deleted"
+        return phase, execution_.RUNNING, "the job is running"
     if pod is None:
-        return phase, "Creating", "waiting for the pod to be created"
+        return phase, execution_.CREATING, "waiting for the pod to be created"
     for condition in get(pod, "status", "conditions") or ():
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-            reason = str(condition.get("reason") or "Unschedulable")
+            reason = str(condition.get("reason") or execution_.UNSCHEDULABLE)
             return phase, reason, str(condition.get("message") or "the pod cannot be scheduled")
     reason, message = _waiting(pod)
-    return phase, reason or "Starting", message or reason or "the pod is starting"
+    return phase, reason or execution_.STARTING, message or reason or "the pod is starting"
 
 
 def _waiting(pod: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -318,9 +335,9 @@ def _pending_problem(
     """A failure the pending pod will not get over, or when to look again (or neither)."""
     reason, message = _waiting(pod)
     if reason in NEVER_PULLS:
-        return _Ending("Failed", "ImagePullFailed", message or reason), None
+        return _Ending("Failed", execution_.IMAGE_PULL_FAILED, message or reason), None
     if reason == "CreateContainerConfigError" and any(m in message for m in _NEVER_RUNS_AS):
-        return _Ending("Failed", "ContainerConfigError", message), None
+        return _Ending("Failed", execution_.CONTAINER_CONFIG_ERROR, message), None
     if reason not in PULL_FAILING | SETUP_FAILING:
         return None, None
     since = (
@@ -330,7 +347,11 @@ def _pending_problem(
     )
     if now < since + grace:
         return None, since + grace
-    ours = "ImagePullFailed" if reason in PULL_FAILING else "ContainerConfigError"
+    ours = (
+        execution_.IMAGE_PULL_FAILED
+        if reason in PULL_FAILING
+        else execution_.CONTAINER_CONFIG_ERROR
+    )
     message = f"{message or reason} (still failing after {int(grace.total_seconds())}s)"
     return _Ending("Failed", ours, message), None
 

@@ -26,6 +26,48 @@ SIGNAL_PATTERN = r"^SIG[A-Z0-9+]+$"
 OutputState = Literal["Archiving", "Complete", "Incomplete"]
 FINAL_OUTPUT_STATES: frozenset[OutputState] = frozenset({"Complete", "Incomplete"})
 
+# Reasons of an execution's status (``status.reason``), one word in CamelCase each.
+# Ended:
+COMPLETED = "Completed"
+EXIT_CODE = "ExitCode"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+KILLED = "Killed"
+SIGNALLED = "Signalled"
+EVICTED = "Evicted"
+DISRUPTED = "Disrupted"
+POD_DELETED = "PodDeleted"
+OOM_KILLED = "OOMKilled"
+CONTAINER_START_FAILED = "ContainerStartFailed"
+PROGRAM_NOT_FOUND = "ProgramNotFound"
+PROGRAM_NOT_EXECUTABLE = "ProgramNotExecutable"
+SETUP_FAILED = "SetupFailed"
+LIBRARY_COPY_FAILED = "LibraryCopyFailed"
+JOB_FAILED = "JobFailed"
+IMAGE_PULL_FAILED = "ImagePullFailed"
+CONTAINER_CONFIG_ERROR = "ContainerConfigError"
+# Ended before it started:
+INVALID_PARAMETERS = "InvalidParameters"
+NOT_RUNNABLE = "DefinitionNotRunnable"
+INVALID_SPEC = "InvalidSpec"
+BIN_NOT_KEPT = "BinNotKept"
+CONCURRENCY_LIMIT = "ConcurrencyLimit"
+"""Refused by the ``forbid`` concurrency policy."""
+CANCELLED = "Cancelled"
+"""Asked to stop while it waited for its concurrency, before it started."""
+# On its way:
+QUEUED = "Queued"
+"""Waiting for a slot (concurrency policy ``queue``)."""
+REPLACING = "Replacing"
+"""Waiting for the executions it replaces to end (concurrency policy ``replace``)."""
+HELD_BACK = frozenset({QUEUED, REPLACING})
+"""Reasons of an execution the admission keeps waiting: no Job yet, on purpose."""
+CREATING = "Creating"
+STARTING = "Starting"
+UNSCHEDULABLE = "Unschedulable"
+RUNNING = "Running"
+RETRYING = "Retrying"
+TERMINATING = "Terminating"
+
 
 class Trigger(base.Model):
     """What started the execution."""

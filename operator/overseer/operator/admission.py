@@ -109,7 +109,7 @@ class Admission:
         if event == "DELETED" or status.get("phase") in execution_.TERMINAL_PHASES:
             self.freed(namespace, spec, env, index)
         elif (
-            status.get("reason") in concurrency.HELD_BACK
+            status.get("reason") in execution_.HELD_BACK
             and not status.get("jobName")
             and concurrency.stop_requested(spec)
         ):
@@ -144,7 +144,7 @@ class Admission:
             members: list[concurrency.Member] = []
             bodies: dict[str, Mapping[str, Any]] = {}
             for name in sorted({name for name, _ in index.get(key, ())}):
-                body = await env.client.get("OverseerExecution", namespace, name)
+                body = await env.client.get(execution_.KIND.kind, namespace, name)
                 if body is None or concurrency.scope_of(body.get("spec") or {}) != scope:
                     continue
                 status = body.get("status") or {}
@@ -173,13 +173,13 @@ async def _apply(
             await executions.start_execution(bodies[decision.name], env)
         case concurrency.Refuse(message=message):
             log.info("execution %s: refused: %s", key, message)
-            await executions.refuse(key, concurrency.CONCURRENCY_LIMIT, message, env)
+            await executions.refuse(key, execution_.CONCURRENCY_LIMIT, message, env)
         case concurrency.Wait(reason=reason, message=message):
             log.info("execution %s: %s: %s", key, reason, message)
             await executions.hold_back(key, reason, message, env)
         case concurrency.Cancel(message=message):
             log.info("execution %s: cancelled: %s", key, message)
-            await executions.cancel(key, concurrency.CANCELLED, message, env)
+            await executions.cancel(key, execution_.CANCELLED, message, env)
         case concurrency.Stop(for_=for_):
             log.info("execution %s: requesting SIGTERM to make room for %s", key, for_)
             await request_signal(env.client, key, bodies[decision.name], datetime.now(UTC))
@@ -196,4 +196,4 @@ async def request_signal(
         operations = [{"op": "add", "path": "/spec/signals", "value": [request]}]
     else:
         operations = [{"op": "add", "path": "/spec/signals/-", "value": request}]
-    await client.patch_json("OverseerExecution", key.namespace, key.name, operations)
+    await client.patch_json(execution_.KIND.kind, key.namespace, key.name, operations)

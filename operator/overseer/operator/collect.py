@@ -57,7 +57,7 @@ async def after_end(
         except errors.ArchiveError as error:
             log.warning("execution %s: %s; trying again later", key, error.message)
             return datetime.now(UTC) + timedelta(seconds=env.settings.retry_max)
-        await env.client.delete("OverseerExecution", key.namespace, key.name)
+        await env.client.delete(execution_.KIND.kind, key.namespace, key.name)
         return None
     if plan.delete_job and job is not None:
         log.info("execution %s: output archived; deleting Job %s", key, job["metadata"]["name"])

@@ -169,7 +169,7 @@ class Deliveries:
 
     async def _step(self, key: context.Key, url: str) -> datetime | None:
         """One round: None when nothing is owed to ``url``, else when to look again."""
-        body = await self._client.get("OverseerExecution", key.namespace, key.name)
+        body = await self._client.get(execution_.KIND.kind, key.namespace, key.name)
         if body is None:
             return None
         spec = body.get("spec") or {}
@@ -251,7 +251,7 @@ class Deliveries:
     async def _record(self, key: context.Key, record: execution_.Delivery) -> bool:
         """Fold ``record`` into ``status.deliveries``; whether anything was written."""
         async with self._tracker.hold(key):
-            body = await self._client.get("OverseerExecution", key.namespace, key.name)
+            body = await self._client.get(execution_.KIND.kind, key.namespace, key.name)
             if body is None:
                 return False
             current = [
@@ -262,7 +262,7 @@ class Deliveries:
             if merged == current:
                 return False
             await self._client.patch_status(
-                "OverseerExecution",
+                execution_.KIND.kind,
                 key.namespace,
                 key.name,
                 {"deliveries": [base.to_body(d) for d in merged]},

@@ -46,15 +46,11 @@ from overseer.core import (
 )
 from overseer.crd import base
 from overseer.crd import execution as execution_
+from overseer.crd import job as job_crd
 from overseer.operator import collect
 from overseer.operator.context import Environment, Key
 
 log = logging.getLogger(__name__)
-
-INVALID_PARAMETERS = "InvalidParameters"
-NOT_RUNNABLE = "DefinitionNotRunnable"
-INVALID_SPEC = "InvalidSpec"
-BIN_NOT_KEPT = "BinNotKept"
 
 
 # --- starting --------------------------------------------------------------------------
@@ -78,17 +74,17 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
             secret = execution_job.build_parameters_secret(context)
             job = execution_job.build_execution_job(context, env.settings.job_settings)
         except errors.ParameterError as error:
-            await _refuse(key, INVALID_PARAMETERS, f"parameters: {error}", env)
+            await _refuse(key, execution_.INVALID_PARAMETERS, f"parameters: {error}", env)
             return
         except errors.DefinitionNotRunnableError as error:
-            await _refuse(key, NOT_RUNNABLE, f"the definition cannot run: {error}", env)
+            await _refuse(key, execution_.NOT_RUNNABLE, f"the definition cannot run: {error}", env)
             return
         except errors.BinNotKeptError as error:
-            await _refuse(key, BIN_NOT_KEPT, str(error), env)
+            await _refuse(key, execution_.BIN_NOT_KEPT, str(error), env)
             return
         except pydantic.ValidationError as error:
             problems = field_errors.summarize(error)
-            await _refuse(key, INVALID_SPEC, f"spec is invalid: {problems}", env)
+            await _refuse(key, execution_.INVALID_SPEC, f"spec is invalid: {problems}", env)
             return
         try:
             if secret is not None:
@@ -114,7 +110,7 @@ async def _read_bundle(body: Mapping[str, Any], client: kube.Kube) -> dict[str, 
     namespace = body["metadata"]["namespace"]
     spec = body.get("spec") or {}
     commit = str(spec.get("commit", ""))
-    job = await client.get("OverseerJob", namespace, str(spec.get("job", "")))
+    job = await client.get(job_crd.KIND.kind, namespace, str(spec.get("job", "")))
     repository = job["spec"]["source"]["repository"] if job is not None else None
     labels = {
         bundle.LABEL_MANAGED_BY: bundle.MANAGER,
@@ -158,7 +154,7 @@ async def _end_unstarted(
     )
     derived = execution_phase.Derived(phase, reason, message, completion_time=now, events=(event,))
     async with env.tracker.hold(key):
-        body = await env.client.get("OverseerExecution", key.namespace, key.name)
+        body = await env.client.get(execution_.KIND.kind, key.namespace, key.name)
         if body is None or (unless_started and (body.get("status") or {}).get("jobName")):
             return
         await _record(key, body, derived, None, env)
@@ -177,16 +173,11 @@ async def cancel(key: Key, reason: str, message: str, env: Environment) -> None:
     await _end_unstarted(key, "Killed", reason, message, env, unless_started=True)
 
 
-HELD_BACK = frozenset({"Queued", "Replacing"})
-"""Reasons of an execution waiting for its concurrency (overseer.core.concurrency): an
-observation leaves its status alone until the admission creates its Job."""
-
-
 async def hold_back(key: Key, reason: str, message: str, env: Environment) -> None:
     """Keep an execution that has no Job yet Pending, saying why (Queued, Replacing)."""
     derived = execution_phase.Derived("Pending", reason, message)
     async with env.tracker.hold(key):
-        body = await env.client.get("OverseerExecution", key.namespace, key.name)
+        body = await env.client.get(execution_.KIND.kind, key.namespace, key.name)
         if body is not None and not (body.get("status") or {}).get("jobName"):
             await _record(key, body, derived, None, env)
 
@@ -224,7 +215,7 @@ async def observe_execution(
 async def _observe(
     key: Key, env: Environment, event_pod: Mapping[str, Any] | None, pod_deleted: bool
 ) -> None:
-    body = await env.client.get("OverseerExecution", key.namespace, key.name)
+    body = await env.client.get(execution_.KIND.kind, key.namespace, key.name)
     if body is None:
         env.tracker.cancel(key)
         return
@@ -235,7 +226,7 @@ async def _observe(
     previous = _status(body)
     job = await env.client.get("Job", key.namespace, execution_job.job_name(key.name))
     # --- concurrency: an execution the admission holds back has no Job to observe yet ---
-    if job is None and previous.job_name is None and previous.reason in HELD_BACK:
+    if job is None and previous.job_name is None and previous.reason in execution_.HELD_BACK:
         return
     pods = [
         p
@@ -312,7 +303,7 @@ async def _record(
     if base.to_body(status) == base.to_body(previous):
         return status
     await env.client.patch_status(
-        "OverseerExecution", key.namespace, key.name, base.to_body(status)
+        execution_.KIND.kind, key.namespace, key.name, base.to_body(status)
     )
     if status.phase != previous.phase and status.phase is not None:
         log.info("execution %s: %s (%s) %s", key, status.phase, status.reason, status.message or "")
@@ -341,7 +332,7 @@ async def report_on_job(
     An older execution ending after a newer one started leaves the job as it is; an
     unchanged status is not written.
     """
-    body = await client.get("OverseerJob", namespace, job)
+    body = await client.get(job_crd.KIND.kind, namespace, job)
     if body is None:
         return
     status = body.get("status") or {}
@@ -352,7 +343,7 @@ async def report_on_job(
         return
     try:
         await client.patch_status(
-            "OverseerJob", namespace, job, {"lastExecution": execution_id, "lastStatus": phase}
+            job_crd.KIND.kind, namespace, job, {"lastExecution": execution_id, "lastStatus": phase}
         )
     except errors.KubeError as error:
         if error.status != 404:

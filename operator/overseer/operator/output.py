@@ -29,6 +29,7 @@ from typing import Any
 from overseer import archive as archive_
 from overseer import errors
 from overseer.core import backoff, execution_facts, execution_job
+from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
 from overseer_library import protocol
@@ -306,8 +307,8 @@ class Followers:
         )
         log.warning("execution %s: %s", key, message)
         body = {
-            "apiVersion": "overseer.dev/v1alpha1",
-            "kind": "OverseerExecution",
+            "apiVersion": base.API_VERSION,
+            "kind": execution_.KIND.kind,
             "metadata": {"namespace": key.namespace, "name": key.name},
         }
         env.post_event(body, "Warning", "OutputIncomplete", message)

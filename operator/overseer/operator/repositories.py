@@ -25,8 +25,9 @@ import pydantic
 
 from overseer import errors, git, kube
 from overseer.core import backoff, bundle, definitions, field_errors, repository_sync, sync
-from overseer.crd import definition, types
+from overseer.crd import base, definition, types
 from overseer.crd import execution as execution_crd
+from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
 from overseer.operator.settings import Settings
 
@@ -152,7 +153,7 @@ async def sync_repository(
         now=datetime.now(UTC),
     )
     if changed:
-        await client.patch_status("OverseerRepository", repo.namespace, repo.name, status)
+        await client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
     if result.errors and status.get("errors") != old_errors:
         for error_ in result.errors:
             where = ":".join(str(p) for p in (error_.file, error_.line) if p)
@@ -194,7 +195,7 @@ async def report_suspended(repo: Repository, client: kube.Kube) -> None:
         suspended=True,
     )
     if changed:
-        await client.patch_status("OverseerRepository", repo.namespace, repo.name, status)
+        await client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
 
 
 def _read_spec(repo: Repository) -> repository_crd.RepositorySpec:
@@ -235,7 +236,7 @@ async def _carry_out(plan: sync.Plan, namespace: str, client: kube.Kube) -> None
 
     async def delete(name: str) -> None:
         async with limit:
-            await client.delete("OverseerJob", namespace, name)
+            await client.delete(job_crd.KIND.kind, namespace, name)
 
     # TaskGroup cancels the rest at the first failure, which then reports the sync.
     async with asyncio.TaskGroup() as group:
@@ -248,8 +249,8 @@ async def _carry_out(plan: sync.Plan, namespace: str, client: kube.Kube) -> None
 async def _publish_bundle(repo: Repository, revision: git.Revision, client: kube.Kube) -> None:
     """Create the immutable bin/ ConfigMap of this commit; remove those no longer used."""
     owner = {
-        "apiVersion": "overseer.dev/v1alpha1",
-        "kind": "OverseerRepository",
+        "apiVersion": base.API_VERSION,
+        "kind": repository_crd.KIND.kind,
         "name": repo.name,
         "uid": repo.uid,
     }
@@ -267,7 +268,7 @@ async def _publish_bundle(repo: Repository, revision: git.Revision, client: kube
     # An execution that has not ended still mounts (or is about to mount) the bin/ of
     # the commit it froze: keep those bundles, and the newest.
     in_use = {revision.commit}
-    async for execution in client.list("OverseerExecution", repo.namespace):
+    async for execution in client.list(execution_crd.KIND.kind, repo.namespace):
         if (execution.get("status") or {}).get("phase") not in execution_crd.TERMINAL_PHASES:
             in_use.add((execution.get("spec") or {}).get("commit", ""))
     for name in bundle.plan_bundle_gc(existing, in_use):
@@ -300,7 +301,7 @@ async def _report_failure(
     if changed:
         post_event("Warning", error.reason, error.message)
         try:
-            await client.patch_status("OverseerRepository", repo.namespace, repo.name, status)
+            await client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
         except errors.KubeError as patch_error:
             log.warning(
                 "could not report the failure on %s/%s: %s", repo.namespace, repo.name, patch_error

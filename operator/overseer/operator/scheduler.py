@@ -34,6 +34,7 @@ import pydantic
 from overseer import errors, kube
 from overseer.core import backoff, schedule
 from overseer.crd import job as job_crd
+from overseer.crd import repository as repository_crd
 from overseer.crd import types
 from overseer.operator.settings import Settings
 
@@ -135,7 +136,7 @@ class Scheduler:
 
         async def clear() -> None:
             try:
-                await self._client.patch_status("OverseerJob", *key, {"nextScheduleTime": None})
+                await self._client.patch_status(job_crd.KIND.kind, *key, {"nextScheduleTime": None})
             except errors.KubeError as error:
                 if error.status != 404:
                     log.warning("schedule of %s/%s: %s", *key, error.message)
@@ -221,7 +222,7 @@ class Scheduler:
     async def _create(self, key: JobKey, body: Mapping[str, Any], due: datetime) -> None:
         # The repository's commit, not the job's: its bin/ is the one surely kept.
         repository = await self._client.get(
-            "OverseerRepository", key[0], str(body["spec"]["source"]["repository"])
+            repository_crd.KIND.kind, key[0], str(body["spec"]["source"]["repository"])
         )
         commit = ((repository or {}).get("status") or {}).get("commit")
         execution = schedule.build_scheduled_execution(body, due, commit)
@@ -247,7 +248,7 @@ class Scheduler:
         }
         try:
             await self._client.patch_status(
-                "OverseerJob", *key, {k: v for k, v in patch.items() if v is not None}
+                job_crd.KIND.kind, *key, {k: v for k, v in patch.items() if v is not None}
             )
         except errors.KubeError as error:
             if error.status != 404:

@@ -120,7 +120,7 @@ class SignalSender:
             if records:
                 recorded = [*status.signal_deliveries, *records]
                 await client.patch_status(
-                    "OverseerExecution",
+                    execution_.KIND.kind,
                     namespace,
                     name,
                     {"signalDeliveries": [base.to_body(r) for r in recorded]},
