@@ -31,7 +31,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap, Pod, Secret
 from lightkube.types import CascadeType, PatchType
 
-from overseer import errors, kube_watch
+from overseer import errors, kube_client, kube_watch
 from overseer.crd import base
 from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
@@ -498,3 +498,6 @@ def _status_message(response: httpx2.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return response.text[:200]
+
+
+_KUBE_IS_A_CLIENT: type[kube_client.KubeClient] = Kube  # mypy checks Kube against the protocol

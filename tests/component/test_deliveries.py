@@ -13,7 +13,7 @@ import pytest
 
 from overseer.operator import context, deliveries
 from overseer.operator.settings import Settings
-from tests.support import recorder
+from tests.support import fake_kube, recorder
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,10 +21,11 @@ NS, NAME = "ns", "deploy-1a2b3c4d5e-1795944166-955902"
 KEY = context.Key(NS, NAME)
 
 
-class FakeKube:
+class FakeKube(fake_kube.FakeKube):
     """Just what the lanes use: get an execution, merge-patch its status."""
 
     def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__()
         self.body: dict[str, Any] | None = body
         self.patches: list[dict[str, Any]] = []
 
@@ -72,7 +73,7 @@ def lanes_for(
         {"OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "OVERSEER_RETRY_MIN": "1s", **env}
     )
     lanes = deliveries.Deliveries(
-        kube,  # type: ignore[arg-type]
+        kube,
         settings,
         context.Tracker(),
         lambda obj, kind, reason, message: posted.append((kind, reason, message)),

@@ -66,7 +66,7 @@ def serve(address: str = "127.0.0.1", status: int = 200) -> Iterator[Recorder]:
             pass
 
     server = ThreadingHTTPServer((address, 0), Handler)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     recorder = Recorder(url=f"http://{host}:{port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pytest
+from tests.support import fake_kube
 
-from overseer import kube
 from overseer.crd import execution as execution_crd
 from overseer.operator import admission, context, executions
 from overseer.operator.settings import Settings
@@ -42,8 +42,9 @@ def body(
     return {"metadata": {"name": name, "namespace": NS}, "spec": spec, "status": status or {}}
 
 
-class FakeKube:
+class FakeKube(fake_kube.FakeKube):
     def __init__(self, *bodies: dict[str, Any], jobs: Iterable[str] = ()) -> None:
+        super().__init__()
         self.bodies = {b["metadata"]["name"]: b for b in bodies}
         self.jobs = set(jobs)
         self.patches: list[tuple[str, list[dict[str, Any]]]] = []
@@ -58,9 +59,9 @@ class FakeKube:
         return {"metadata": {"name": name}} if name in self.jobs else None
 
     async def patch_json(
-        self, kind: str, namespace: str, name: str, operations: list[dict[str, Any]]
+        self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
     ) -> None:
-        self.patches.append((name, operations))
+        self.patches.append((name, [dict(operation) for operation in operations]))
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 def env(client: FakeKube) -> context.Environment:
     return context.Environment(
-        client=cast(kube.Kube, client),
+        client=client,
         settings=Settings(retry_min=0.1, retry_max=0.2),
         tracker=context.Tracker(),
         post_event=lambda *_: None,

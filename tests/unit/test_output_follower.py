@@ -6,11 +6,12 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from tests.support import fake_kube
 
-from overseer import archive, errors, kube
+from overseer import archive, errors
 from overseer.core import execution_phase
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions, output
@@ -33,10 +34,11 @@ LOG = b"".join(
 )
 
 
-class FakeKube:
+class FakeKube(fake_kube.FakeKube):
     """follow_log serves LOG in small pieces; the execution itself is gone (reads None)."""
 
     def __init__(self, pieces: list[list[bytes]], pod: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
         self.readings = list(pieces)
         self.pod = pod
         self.follows = 0
@@ -63,7 +65,7 @@ def pod(state: str) -> dict[str, Any]:
 
 def env_for(client: FakeKube) -> context.Environment:
     return context.Environment(
-        client=cast("kube.Kube", client),
+        client=client,
         settings=Settings(retry_min=0.01, retry_max=0.02),
         tracker=context.Tracker(),
         post_event=lambda *_: None,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from tests.support import fake_kube
 
-from overseer import kube
 from overseer.core import schedule
 from overseer.operator import scheduler
 from overseer.operator.settings import Settings
@@ -18,10 +18,11 @@ from overseer.operator.settings import Settings
 NAMESPACE, NAME = "ns", "every-minute-0123456789"
 
 
-class FakeKube:
+class FakeKube(fake_kube.FakeKube):
     """Records creations and status patches; ``exists`` makes every creation a 409."""
 
     def __init__(self, *, exists: bool = False) -> None:
+        super().__init__()
         self.exists = exists
         self.created: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
@@ -31,16 +32,16 @@ class FakeKube:
         assert (kind, namespace, name) == ("OverseerRepository", NAMESPACE, "jobs")
         return {"status": {"commit": "newest"}}
 
-    async def create(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        self.created.append(body)
+    async def create(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        self.created.append(dict(body))
         self.changed.set()
-        return None if self.exists else body
+        return None if self.exists else dict(body)
 
     async def patch_status(
-        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+        self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
         assert (kind, namespace, name) == ("OverseerJob", NAMESPACE, NAME)
-        self.statuses.append(status)
+        self.statuses.append(dict(status))
         self.changed.set()
 
     async def until(self, check: Callable[[], bool]) -> None:
@@ -56,7 +57,9 @@ def clock_from(start: datetime) -> Callable[[], datetime]:
     return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
-def job(*, status: dict[str, Any] | None = None, active: bool = True, cron: str = "* * * * *"):
+def job(
+    *, status: dict[str, Any] | None = None, active: bool = True, cron: str = "* * * * *"
+) -> dict[str, Any]:
     return {
         "apiVersion": "overseer.dev/v1alpha1",
         "kind": "OverseerJob",
@@ -86,7 +89,7 @@ def make(
         events.append((type_, reason, message))
 
     settings = Settings(retry_min=0.1, retry_max=0.5, schedule_starting_deadline=deadline)
-    return scheduler.Scheduler(cast(kube.Kube, client), settings, post, clock_from(start))
+    return scheduler.Scheduler(client, settings, post, clock_from(start))
 
 
 def at(minute: int, second: float = 0) -> datetime:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from tests.support import fake_kube
 
 from overseer import errors, kube
 from overseer.crd import execution
@@ -20,16 +21,23 @@ RUNNING = {
 }
 
 
-class FakeKube:
+class FakeKube(fake_kube.FakeKube):
     """Records execs and status patches; answers execs from a script."""
 
     def __init__(self, *answers: kube.ExecResult | errors.KubeError) -> None:
+        super().__init__()
         self.answers = list(answers)
         self.execs: list[tuple[str, str, str, list[str]]] = []
         self.patches: list[dict[str, Any]] = []
 
     async def exec_in_pod(
-        self, namespace: str, pod: str, container: str, command: Sequence[str], *, within: float
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        command: Sequence[str],
+        *,
+        within: float = 30.0,
     ) -> kube.ExecResult:
         self.execs.append((namespace, pod, container, list(command)))
         answer = self.answers.pop(0) if self.answers else kube.ExecResult(0, b"", b"")
@@ -63,10 +71,8 @@ async def deliver(
     recorded: Sequence[execution.SignalDelivery] = (),
     pod: Mapping[str, Any] | None = RUNNING,
 ) -> None:
-    status = execution.ExecutionStatus(phase=phase, signal_deliveries=list(recorded))  # type: ignore[arg-type]
-    await sender.deliver(
-        cast("kube.Kube", client), events, BODY, requests=requests, status=status, pod=pod
-    )
+    status = execution.ExecutionStatus(phase=phase, signal_deliveries=list(recorded))
+    await sender.deliver(client, events, BODY, requests=requests, status=status, pod=pod)
 
 
 def records(client: FakeKube) -> list[tuple[str, str, str | None]]:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from overseer import errors, kube
+from overseer import errors, kube_client
 from overseer.core import backoff, concurrency, execution_job
 from overseer.crd import base
 from overseer.crd import execution as execution_
@@ -186,7 +186,7 @@ async def _apply(
 
 
 async def request_signal(
-    client: kube.Kube, key: context.Key, body: Mapping[str, Any], now: datetime
+    client: kube_client.KubeClient, key: context.Key, body: Mapping[str, Any], now: datetime
 ) -> None:
     """Append a SIGTERM request to the execution's ``spec.signals`` (a JSON patch append,
     so a request someone else makes at the same time is kept)."""

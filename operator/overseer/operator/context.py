@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from overseer import kube
+from overseer import kube_client
 from overseer.crd import execution as execution_
 from overseer.operator import signals
 from overseer.operator.settings import Settings
@@ -159,7 +159,7 @@ class NoOutput:
 class Environment:
     """What the reactions work with, built once at start-up."""
 
-    client: kube.Kube
+    client: kube_client.KubeClient
     settings: Settings
     tracker: Tracker
     post_event: EventPoster

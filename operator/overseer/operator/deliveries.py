@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import pydantic
 
-from overseer import errors, kube, webhooks
+from overseer import errors, kube_client, webhooks
 from overseer.core import backoff, delivery_records, execution_phase
 from overseer.core import webhooks as core
 from overseer.crd import base
@@ -65,7 +65,7 @@ class Deliveries:
 
     def __init__(
         self,
-        client: kube.Kube,
+        client: kube_client.KubeClient,
         settings: Settings,
         tracker: context.Tracker,
         post_event: context.EventPoster,

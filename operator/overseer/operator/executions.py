@@ -34,7 +34,7 @@ from typing import Any
 
 import pydantic
 
-from overseer import errors, kube
+from overseer import errors, kube_client
 from overseer.core import (
     backoff,
     bundle,
@@ -99,7 +99,7 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
     await observe_execution(key, env)
 
 
-async def _read_bundle(body: Mapping[str, Any], client: kube.Kube) -> dict[str, Any]:
+async def _read_bundle(body: Mapping[str, Any], client: kube_client.KubeClient) -> dict[str, Any]:
     """The ``bin/`` ConfigMap of the execution's repository and commit.
 
     Found by its commit label, so that an execution of a job deleted from git since
@@ -325,7 +325,7 @@ async def _record(
 
 
 async def report_on_job(
-    client: kube.Kube, namespace: str, job: str, execution_id: str, phase: str
+    client: kube_client.KubeClient, namespace: str, job: str, execution_id: str, phase: str
 ) -> None:
     """Set the OverseerJob's ``lastExecution``/``lastStatus``, unless a newer one reports.
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pydantic
 
-from overseer import errors, git, kube
+from overseer import errors, git, kube_client
 from overseer.core import backoff, bundle, definitions, field_errors, repository_sync, sync
 from overseer.crd import base, definition, types
 from overseer.crd import execution as execution_crd
@@ -96,7 +96,7 @@ async def sync_repository(
     repo: Repository,
     *,
     existing_jobs: Mapping[str, sync.ExistingObject],
-    client: kube.Kube,
+    client: kube_client.KubeClient,
     settings: Settings,
     post_event: EventPoster,
     failures: int = 0,
@@ -182,7 +182,7 @@ async def sync_repository(
     return Outcome(interval, revision.commit, writes)
 
 
-async def report_suspended(repo: Repository, client: kube.Kube) -> None:
+async def report_suspended(repo: Repository, client: kube_client.KubeClient) -> None:
     """Say on the repository that it is suspended (once: an unchanged status is not written)."""
     status, changed = repository_sync.build_status(
         previous=repo.status,
@@ -206,7 +206,7 @@ def _read_spec(repo: Repository) -> repository_crd.RepositorySpec:
 
 
 async def _read_credentials(
-    repo: Repository, spec: repository_crd.RepositorySpec, client: kube.Kube
+    repo: Repository, spec: repository_crd.RepositorySpec, client: kube_client.KubeClient
 ) -> git.Credentials | None:
     if spec.secret_ref is None:
         return None
@@ -225,7 +225,7 @@ async def _read_credentials(
 WRITE_CONCURRENCY = 8
 
 
-async def _carry_out(plan: sync.Plan, namespace: str, client: kube.Kube) -> None:
+async def _carry_out(plan: sync.Plan, namespace: str, client: kube_client.KubeClient) -> None:
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
 
     async def apply(write: sync.Write) -> None:
@@ -246,7 +246,9 @@ async def _carry_out(plan: sync.Plan, namespace: str, client: kube.Kube) -> None
             group.create_task(delete(name))
 
 
-async def _publish_bundle(repo: Repository, revision: git.Revision, client: kube.Kube) -> None:
+async def _publish_bundle(
+    repo: Repository, revision: git.Revision, client: kube_client.KubeClient
+) -> None:
     """Create the immutable bin/ ConfigMap of this commit; remove those no longer used."""
     owner = {
         "apiVersion": base.API_VERSION,
@@ -279,7 +281,7 @@ async def _report_failure(
     repo: Repository,
     error: errors.OverseerError,
     delay: float,
-    client: kube.Kube,
+    client: kube_client.KubeClient,
     post_event: EventPoster,
 ) -> None:
     status, changed = repository_sync.build_status(

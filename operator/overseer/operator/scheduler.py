@@ -31,7 +31,7 @@ from typing import Any
 
 import pydantic
 
-from overseer import errors, kube
+from overseer import errors, kube_client
 from overseer.core import backoff, schedule
 from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
@@ -82,7 +82,7 @@ class Scheduler:
 
     def __init__(
         self,
-        client: kube.Kube,
+        client: kube_client.KubeClient,
         settings: Settings,
         post_event: EventPoster,
         clock: Clock = lambda: datetime.now(UTC),

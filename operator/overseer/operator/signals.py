@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from overseer import errors, kube
+from overseer import errors, kube_client
 from overseer.core import execution_job
 from overseer.core import signals as signals_
 from overseer.crd import base
@@ -88,7 +88,7 @@ class SignalSender:
 
     async def deliver(
         self,
-        client: kube.Kube,
+        client: kube_client.KubeClient,
         post_event: EventPoster,
         body: Mapping[str, Any],
         *,
@@ -137,7 +137,7 @@ class SignalSender:
 
     async def _handle(
         self,
-        client: kube.Kube,
+        client: kube_client.KubeClient,
         post_event: EventPoster,
         body: Mapping[str, Any],
         *,
@@ -178,7 +178,9 @@ class SignalSender:
             post_event(body, "Warning", FAILED, failure)
         return record
 
-    async def _send(self, client: kube.Kube, ident: _Id, pod: str, signal: str) -> str | None:
+    async def _send(
+        self, client: kube_client.KubeClient, ident: _Id, pod: str, signal: str
+    ) -> str | None:
         """Run overseer-signal; None when sent, the reason it never will be otherwise.
 
         Raises :class:`errors.KubeError` for a failure worth another try.

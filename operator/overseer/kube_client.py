@@ -1,0 +1,62 @@
+"""The Kubernetes calls the operator makes, as a Protocol: what :class:`overseer.kube.Kube` does.
+
+Every module that is handed a client takes a :class:`KubeClient`, so the one real client
+(:mod:`overseer.kube`) and the tests' fake (``tests/support/fake_kube.py``) are both
+checked against it by mypy. Objects go in and come out as plain dicts; failures are
+:class:`overseer.errors.KubeError`.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from overseer.kube import ExecResult
+    from overseer.kube_watch import WatchEvent
+
+
+class KubeClient(Protocol):
+    """The API calls of :class:`overseer.kube.Kube` that the operator and the API use."""
+
+    writes: collections.Counter[str]
+    """Write calls made, by ``"verb Kind"`` (read by the sync's no-op check)."""
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]: ...
+
+    async def apply(self, body: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]: ...
+
+    async def create(self, body: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None: ...
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def delete_job(self, namespace: str, name: str) -> None: ...
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None: ...
+
+    async def patch_json(
+        self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
+    ) -> None: ...
+
+    def list(
+        self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+    def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]: ...
+
+    def watch(self, kind: str, namespace: str) -> AsyncIterator[WatchEvent]: ...
+
+    async def exec_in_pod(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        command: Sequence[str],
+        *,
+        within: float = 30.0,
+    ) -> ExecResult: ...
