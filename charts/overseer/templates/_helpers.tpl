@@ -157,3 +157,180 @@ docs/install.rst says why each one is needed; keep the two in step.
   verbs: [list, watch]
 {{- end }}
 {{- end }}
+
+{{/* --- the API ---------------------------------------------------------------------- */}}
+
+{{/* The API's objects: the common labels plus its component. */}}
+{{- define "overseer.api.labels" -}}
+{{ include "overseer.labels" . }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{- define "overseer.api.selectorLabels" -}}
+{{ include "overseer.selectorLabels" . }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{/* The API's Deployment, Service and RBAC objects. */}}
+{{- define "overseer.api.fullname" -}}
+{{- printf "%s-api" (include "overseer.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Whether the API runs in the operator's pod (true) or in a Deployment of its own. */}}
+{{- define "overseer.api.besideOperator" -}}
+{{- if and .Values.api.enabled (eq .Values.api.placement "beside-operator") }}true{{ end }}
+{{- end }}
+
+{{/*
+The ServiceAccount the API's pods run as: the operator's when the API runs in its
+pod (a pod has one ServiceAccount), else the API's own.
+*/}}
+{{- define "overseer.api.serviceAccountName" -}}
+{{- if include "overseer.api.besideOperator" . }}
+{{- include "overseer.operator.serviceAccountName" . }}
+{{- else }}
+{{- include "overseer.api.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* The namespace the original's paths (/jobs...) serve. */}}
+{{- define "overseer.api.defaultNamespace" -}}
+{{- .Values.api.defaultNamespace | default (first .Values.watchNamespaces) | default "default" }}
+{{- end }}
+
+{{/* Every namespace the API serves: the default one, then the watched ones. */}}
+{{- define "overseer.api.namespaces" -}}
+{{- prepend .Values.watchNamespaces (include "overseer.api.defaultNamespace" .) | uniq | join "," }}
+{{- end }}
+
+{{/* The Secret holding the API's hashed tokens (token mode). */}}
+{{- define "overseer.api.tokensSecret" -}}
+{{- .Values.api.auth.existingSecret | default (printf "%s-tokens" (include "overseer.api.fullname" .)) }}
+{{- end }}
+
+{{/* The API's address inside the cluster: each webhook's `metadata` URL starts with it. */}}
+{{- define "overseer.api.url" -}}
+{{- printf "http://%s.%s.svc:%v" (include "overseer.api.fullname" .) .Release.Namespace .Values.api.service.port }}
+{{- end }}
+
+{{/*
+What the API does in each namespace it serves (docs/install.rst says why each rule).
+*/}}
+{{- define "overseer.api.namespacedRules" -}}
+# Reads come from watch caches: one list-then-watch per kind and namespace.
+- apiGroups: [overseer.dev]
+  resources: [overseerrepositories, overseerjobs, overseerexecutions]
+  verbs: [get, list, watch]
+# POST /jobs/{name} and the repeat route create executions.
+- apiGroups: [overseer.dev]
+  resources: [overseerexecutions]
+  verbs: [create]
+# DELETE/PUT /jobs/{name} patch spec.active; POST /sync and push hooks annotate the
+# repository; a signal is appended to the execution's spec.signals.
+- apiGroups: [overseer.dev]
+  resources: [overseerjobs, overseerrepositories, overseerexecutions]
+  verbs: [patch]
+# Who executed, signalled, activated or synced, as an Event on what changed.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+# Idempotency-Key claims: one Lease per key, created atomically, replaced when expired,
+# listed and deleted by garbage collection.
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, create, update, delete]
+{{- if .Values.api.gitHooks.enabled }}
+# Push hooks: the Secret a repository names in spec.hookSecretRef, read one by one.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
+{{- end }}
+
+{{/* The API container: in the operator's pod or in the API's own Deployment. */}}
+{{- define "overseer.api.container" -}}
+{{- $api := .Values.api -}}
+- name: api
+  image: {{ include "overseer.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: [python, -m, overseer_api]
+  env:
+    - name: OVERSEER_API_NAMESPACE
+      value: {{ include "overseer.api.defaultNamespace" . | quote }}
+    - name: OVERSEER_API_NAMESPACES
+      value: {{ include "overseer.api.namespaces" . | quote }}
+    - name: OVERSEER_API_ARCHIVE_DIR
+      value: /var/lib/overseer/archive
+    - name: OVERSEER_API_AUTH
+      value: {{ $api.auth.mode | quote }}
+    {{- if eq $api.auth.mode "token" }}
+    - name: OVERSEER_API_TOKENS_FILE
+      value: /etc/overseer/api-tokens/tokens.json
+    {{- else }}
+    - name: OVERSEER_API_AUTH_CACHE_TTL
+      value: {{ $api.auth.cacheTTL | quote }}
+    {{- end }}
+    - name: OVERSEER_API_IDEMPOTENCY_TTL
+      value: {{ $api.idempotency.ttl | quote }}
+    - name: OVERSEER_API_GIT_HOOKS
+      value: {{ $api.gitHooks.enabled | quote }}
+    - name: OVERSEER_API_PORT
+      value: "8000"
+    - name: OVERSEER_API_LOG_LEVEL
+      value: {{ $api.logLevel | quote }}
+    {{- with $api.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - name: http
+      containerPort: 8000
+      protocol: TCP
+  # Alive while the event loop answers; ready once the watch caches hold a first full list.
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: http
+    periodSeconds: 20
+    timeoutSeconds: 5
+    failureThreshold: 3
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: http
+    periodSeconds: 5
+    timeoutSeconds: 5
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  {{- with $api.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    # Executions' output, written by the operator; the API only reads it.
+    - name: archive
+      mountPath: /var/lib/overseer/archive
+      readOnly: true
+    {{- if eq $api.auth.mode "token" }}
+    - name: api-tokens
+      mountPath: /etc/overseer/api-tokens
+      readOnly: true
+    {{- end }}
+    - name: api-tmp
+      mountPath: /tmp
+{{- end }}
+
+{{/* The API container's volumes (the archive is its pod's). */}}
+{{- define "overseer.api.volumes" -}}
+{{- if eq .Values.api.auth.mode "token" }}
+# Only the hashes reach the pod: the admin token's plain value stays in the Secret.
+- name: api-tokens
+  secret:
+    secretName: {{ include "overseer.api.tokensSecret" . }}
+    items:
+      - key: tokens.json
+        path: tokens.json
+{{- end }}
+- name: api-tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
