@@ -32,6 +32,11 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
             "hostAliases": [{"ip": "10.96.0.1", "hostnames": ["kubernetes.default.svc"]}],
         },
     },
+    "api in its own deployment, kubernetes auth": {
+        "api": {"placement": "deployment", "auth": {"mode": "kubernetes"}},
+        "operator": {"archive": {"existingClaim": "overseer-archive"}},
+    },
+    "no api": {"api": {"enabled": False}},
 }
 STANDARD_LABELS = {
     "app.kubernetes.io/name": "overseer",
@@ -47,15 +52,34 @@ def variant(request: pytest.FixtureRequest, render: Render) -> Rendered:
     return rendered
 
 
-def pod_spec(rendered: Rendered) -> dict[str, Any]:
-    spec: dict[str, Any] = rendered.one("Deployment")["spec"]["template"]["spec"]
+def deployment(rendered: Rendered, component: str = "operator") -> dict[str, Any]:
+    """The Deployment of a component (operator, api)."""
+    (found,) = [
+        d
+        for d in rendered.of_kind("Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
+    return found
+
+
+def pod_spec(rendered: Rendered, component: str = "operator") -> dict[str, Any]:
+    spec: dict[str, Any] = deployment(rendered, component)["spec"]["template"]["spec"]
     return spec
 
 
+def container(rendered: Rendered, name: str, component: str = "operator") -> dict[str, Any]:
+    (found,) = [c for c in pod_spec(rendered, component)["containers"] if c["name"] == name]
+    return found
+
+
 def operator_container(rendered: Rendered) -> dict[str, Any]:
-    (container,) = pod_spec(rendered)["containers"]
-    result: dict[str, Any] = container
-    return result
+    return container(rendered, "operator")
+
+
+def of_component(objects: list[dict[str, Any]], component: str) -> list[dict[str, Any]]:
+    return [
+        o for o in objects if o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
 
 
 # --- labels ---------------------------------------------------------------------------
@@ -73,11 +97,12 @@ def test_every_object_carries_the_standard_labels(variant: Rendered) -> None:
 
 
 def test_pods_carry_the_labels_their_deployment_selects(variant: Rendered) -> None:
-    deployment = variant.one("Deployment")
-    selector = deployment["spec"]["selector"]["matchLabels"]
-    labels = deployment["spec"]["template"]["metadata"]["labels"]
-    assert selector.items() <= labels.items()
-    assert selector["app.kubernetes.io/component"] == "operator"
+    for found in variant.of_kind("Deployment"):
+        selector = found["spec"]["selector"]["matchLabels"]
+        labels = found["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items()
+        component = found["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert selector["app.kubernetes.io/component"] == component
 
 
 def test_common_labels_reach_every_object(render: Render) -> None:
@@ -88,9 +113,15 @@ def test_common_labels_reach_every_object(render: Render) -> None:
 # --- the operator's pod -----------------------------------------------------------------
 
 
-def test_the_pod_passes_the_restricted_pod_security_standard(variant: Rendered) -> None:
-    spec = pod_spec(variant)
-    pod, container = spec["securityContext"], operator_container(variant)
+def test_every_pod_passes_the_restricted_pod_security_standard(variant: Rendered) -> None:
+    for found in variant.of_kind("Deployment"):
+        spec = found["spec"]["template"]["spec"]
+        for each in spec["containers"]:
+            assert_restricted(spec, each)
+
+
+def assert_restricted(spec: dict[str, Any], container: dict[str, Any]) -> None:
+    pod = spec["securityContext"]
     context = container["securityContext"]
     # runAsNonRoot, on the pod or the container, and never user 0
     assert pod.get("runAsNonRoot") is True or context.get("runAsNonRoot") is True
@@ -117,10 +148,10 @@ def test_the_pod_passes_the_restricted_pod_security_standard(variant: Rendered) 
 
 def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) -> None:
     rendered = render()
-    deployment = rendered.one("Deployment")
-    assert deployment["spec"]["replicas"] == 1
+    operator = deployment(rendered)
+    assert operator["spec"]["replicas"] == 1
     # without kopf peering two operators would both act: never two at once, even in upgrades
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert operator["spec"]["strategy"] == {"type": "Recreate"}
     spec, container = pod_spec(rendered), operator_container(rendered)
     assert spec["automountServiceAccountToken"] is True
     assert spec["serviceAccountName"] == rendered.one("ServiceAccount")["metadata"]["name"]
@@ -174,7 +205,11 @@ def test_values_reach_the_pod(render: Render) -> None:
 def test_webhook_values_reach_the_operator_as_settings_it_accepts(render: Render) -> None:
     # Without values: no secret (nothing is sent), private targets refused
     env = {e["name"]: e for e in operator_container(render())["env"]}
-    assert "OVERSEER_WEBHOOK_SECRET" not in env and "OVERSEER_API_URL" not in env
+    assert "OVERSEER_WEBHOOK_SECRET" not in env
+    # the metadata URL is the API's Service, never localhost
+    assert env["OVERSEER_API_URL"]["value"] == "http://overseer-api.overseer-system.svc:80"
+    env = {e["name"]: e for e in operator_container(render(VARIANTS["no api"]))["env"]}
+    assert "OVERSEER_API_URL" not in env
     assert env["OVERSEER_WEBHOOK_ALLOW_PRIVATE"]["value"] == "false"
     rendered = render(
         {
@@ -249,7 +284,7 @@ NAMESPACES = expand("", "namespaces", "list watch")
 def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(render: Render) -> None:
     rendered = render()
     assert grants(rendered.one("ClusterRole")["rules"]) == NAMESPACED | CRDS
-    assert rendered.of_kind("Role") == []
+    assert of_component(rendered.of_kind("Role"), "operator") == []
     binding = rendered.one("ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "overseer-operator", "namespace": "overseer-system"}
@@ -261,9 +296,15 @@ def test_watched_namespaces_get_roles_and_only_cluster_scoped_reads_stay_cluster
 ) -> None:
     rendered = render(VARIANTS["watching two namespaces"])
     assert grants(rendered.one("ClusterRole")["rules"]) == CRDS | NAMESPACES
-    roles = {r["metadata"]["namespace"]: grants(r["rules"]) for r in rendered.of_kind("Role")}
+    roles = {
+        r["metadata"]["namespace"]: grants(r["rules"])
+        for r in of_component(rendered.of_kind("Role"), "operator")
+    }
     assert roles == {"team-a": NAMESPACED, "team-b": NAMESPACED}
-    bindings = {b["metadata"]["namespace"] for b in rendered.of_kind("RoleBinding")}
+    bindings = {
+        b["metadata"]["namespace"]
+        for b in of_component(rendered.of_kind("RoleBinding"), "operator")
+    }
     assert bindings == {"team-a", "team-b"}
     env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
     assert env["OVERSEER_NAMESPACES"] == "team-a,team-b"
@@ -291,6 +332,15 @@ def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
     [
         ({"operator": {"replicaCount": "two"}}, "/operator/replicaCount"),
         ({"operator": {"replicaCount": 2}}, "/operator/replicaCount"),
+        ({"api": {"placement": "sidecar"}}, "/api/placement"),
+        ({"api": {"replicaCount": "two"}}, "/api/replicaCount"),
+        ({"api": {"auth": {"mode": "oidc"}}}, "/api/auth/mode"),
+        ({"api": {"auth": {"cacheTTL": "briefly"}}}, "/api/auth/cacheTTL"),
+        ({"api": {"idempotency": {"ttl": "a day"}}}, "/api/idempotency/ttl"),
+        ({"api": {"service": {"port": 0}}}, "/api/service/port"),
+        ({"api": {"defaultNamespace": "Team_A"}}, "/api/defaultNamespace"),
+        ({"api": {"gitHooks": {"enabled": "yes"}}}, "/api/gitHooks/enabled"),
+        ({"api": {"replicas": 2}}, "replicas"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
         ({"jobs": {"imagePullPolicy": "Sometimes"}}, "/jobs/imagePullPolicy"),
         ({"jobs": {"libraryImage": "has space:dev"}}, "/jobs/libraryImage"),
@@ -338,6 +388,7 @@ KUBERNETES_TYPED = {
     "securityContext",
     "operator.resources",
     "operator.affinity",
+    "api.resources",
 }
 
 
@@ -437,7 +488,7 @@ def test_the_api_server_admits_the_pod_under_restricted(render: Render, kube: Ku
         "pod-security.kubernetes.io/enforce-version=latest",
     )
     # When a pod built from the chart's template is created there (dry run)
-    template = render().one("Deployment")["spec"]["template"]
+    template = deployment(render())["spec"]["template"]
     spec = {**template["spec"], "serviceAccountName": "default"}
     pod = {
         "apiVersion": "v1",
