@@ -66,7 +66,9 @@ diagnose() {
   kubectl -n "$NAMESPACE" get pods -o wide -l app.kubernetes.io/component=operator >&2 || true
   kubectl -n "$NAMESPACE" describe pods -l app.kubernetes.io/component=operator 2>/dev/null | tail -25 >&2 || true
   echo "--- operator log (last 40 lines)" >&2
-  kubectl -n "$NAMESPACE" logs "deploy/$RELEASE-operator" --tail=40 >&2 || true
+  kubectl -n "$NAMESPACE" logs "deploy/$RELEASE-operator" -c operator --tail=40 >&2 || true
+  echo "--- API log (last 20 lines)" >&2
+  kubectl -n "$NAMESPACE" logs "deploy/$RELEASE-operator" -c api --tail=20 >&2 || true
 }
 
 # --- 1. images (local cluster) ----------------------------------------------------
@@ -153,7 +155,7 @@ if ! out=$(helm upgrade --install "$RELEASE" "$top/charts/overseer" --namespace 
   die "helm could not install or upgrade the release: see above"
 fi
 info "$(awk '/^(STATUS|REVISION):/ { printf "%s ", $0 }' <<<"$out")"
-step "waiting for the operator to be ready"
+step "waiting for the operator and the API beside it to be ready"
 if ! kubectl -n "$NAMESPACE" rollout status "deploy/$RELEASE-operator" --timeout=180s >/dev/null; then
   diagnose
   die "the operator did not become ready"
@@ -266,6 +268,7 @@ echo
 cat <<EOF
 Overseer is up ($(( ($(now_ms) - t0) / 1000 ))s).
   operator   deploy/$RELEASE-operator in namespace $NAMESPACE, serving $watch_text
+  api        svc/$RELEASE-api (the api container of the operator's pod), /jobs serving $EXAMPLES_NS
   examples   examples/jobs, served by git daemon at $url,
              synced into the OverseerJobs above, three of them run (OverseerExecutions)
 
@@ -280,7 +283,10 @@ next "kubectl describe osr $REPOSITORY -n $EXAMPLES_NS" "synced commit, conditio
 next "kubectl get osj -n $EXAMPLES_NS -o yaml" "the jobs as synced from git"
 next "kubectl get osx -n $EXAMPLES_NS" "executions: status, exit code, duration"
 next ".venv/bin/python hack/run-examples.py $EXAMPLES_NS" "run the examples again"
-next "kubectl logs -n $NAMESPACE deploy/$RELEASE-operator" "what the operator does"
+next "kubectl -n $NAMESPACE port-forward svc/$RELEASE-api 8000:80 &" "the REST API on localhost:8000"
+next "TOKEN=\$(kubectl -n $NAMESPACE get secret $RELEASE-api-tokens -o jsonpath='{.data.admin-token}' | base64 -d)" "its admin token"
+next 'curl -H "Authorization: Bearer $TOKEN" localhost:8000/jobs' "the example jobs, through the API"
+next "kubectl logs -n $NAMESPACE deploy/$RELEASE-operator -c operator" "what the operator does"
 next "edit examples/jobs/*.yml; make up" "committed and synced at once"
 next "make down" "stop all of it"
 $examples_ok || die "an example job did not complete: see its status above and the operator log"
