@@ -321,7 +321,7 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
 
 {{/* The API container's volumes (the archive is its pod's). */}}
 {{- define "overseer.api.volumes" -}}
-{{- if eq .Values.api.auth.mode "token" }}
+{{- if eq .Values.api.auth.mode "token" -}}
 # Only the hashes reach the pod: the admin token's plain value stays in the Secret.
 - name: api-tokens
   secret:
