@@ -7,21 +7,23 @@ their own.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from overseer import archive as archive_
-from overseer_api import auth, cache, deps, errors, paths
+from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, paths
 from overseer_api import settings as settings_
-from overseer_api.routers import health, jobs
+from overseer_api.routers import health, hooks, jobs
 
 TITLE = "Overseer"
 VERSION = "0.1.0"
 
-NAMESPACED: tuple[APIRouter, ...] = (jobs.router,)
+NAMESPACED: tuple[APIRouter, ...] = (jobs.router, hooks.router)
 """Routers served on the default namespace and under /namespaces/{namespace}."""
 
 
@@ -33,6 +35,15 @@ def _operation_id(route: APIRoute) -> str:
 def _namespaced_operation_id(route: APIRoute) -> str:
     """``list_jobs`` -> ``list_jobs_in_namespace``: each path keeps its own stable id."""
     return f"{route.name}_in_namespace"
+
+
+def build_authenticator(settings: settings_.Settings, kube: deps.KubeApi) -> auth.Authenticator:
+    """The authenticator of ``settings.auth``: hashed tokens, or Kubernetes' own identities."""
+    if settings.auth == "kubernetes":
+        return kubernetes_auth.KubernetesAuthenticator(
+            kube, ttl=settings.auth_cache_ttl, size=settings.auth_cache_size
+        )
+    return auth.build_authenticator(settings, kube)
 
 
 def create_app(
@@ -48,15 +59,24 @@ def create_app(
         kube=kube,
         archive=archive,
         cache=cache.Cache(kube, settings.served_namespaces),
-        authenticator=authenticator or auth.build_authenticator(settings, kube),
+        authenticator=authenticator or build_authenticator(settings, kube),
+        idempotency=idempotency.Idempotency(
+            kube,
+            ttl=timedelta(seconds=settings.idempotency_ttl),
+            wait=settings.idempotency_wait,
+        ),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.cache.start()
+        collector = asyncio.create_task(
+            state.idempotency.collect_forever(settings.served_namespaces)
+        )
         try:
             yield
         finally:
+            collector.cancel()
             await state.cache.stop()
 
     app = FastAPI(

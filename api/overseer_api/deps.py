@@ -13,10 +13,17 @@ from fastapi import Depends, Path, Request
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer_api import auth, cache, settings
+from overseer_api import auth, cache, idempotency, kubernetes_auth, settings, sync_requests
 
 
-class KubeApi(cache.WatchSource, auth.SecretReader, Protocol):
+class KubeApi(
+    cache.WatchSource,
+    auth.SecretReader,
+    kubernetes_auth.Reviewer,
+    idempotency.ClaimStore,
+    sync_requests.Patcher,
+    Protocol,
+):
     """What the API uses of :class:`overseer.kube.Kube`."""
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any] | None: ...
@@ -31,6 +38,7 @@ class State:
     archive: archive_.Archive
     cache: cache.Cache
     authenticator: auth.Authenticator
+    idempotency: idempotency.Idempotency
 
 
 def state(request: Request) -> State:
@@ -59,7 +67,13 @@ def _cache(request: Request) -> cache.Cache:
     return found
 
 
+def _idempotency(request: Request) -> idempotency.Idempotency:
+    return state(request).idempotency
+
+
 SettingsDep = Annotated[settings.Settings, Depends(_settings)]
+IdempotencyDep = Annotated[idempotency.Idempotency, Depends(_idempotency)]
+"""Idempotency-Key claims in the cluster (``overseer_api.idempotency``)."""
 KubeDep = Annotated[KubeApi, Depends(_kube)]
 ArchiveDep = Annotated[archive_.Archive, Depends(_archive)]
 CacheDep = Annotated[cache.Cache, Depends(_cache)]

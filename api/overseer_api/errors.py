@@ -39,7 +39,9 @@ _STATUSES: Sequence[tuple[type[BaseException], int]] = (
     (errors.ParameterError, 422),
     (errors.SignalError, 400),
     (errors.InvalidDefinitionError, 409),  # the job's definition, not the request, is wrong
+    (errors.PayloadTooLargeError, 413),
     (errors.InvalidRequestError, 400),
+    (errors.IdempotencyKeyReusedError, 422),
     (errors.NotReadyError, 503),
 )
 _KUBE_STATUSES = {404: 404, 409: 409, 422: 422}

@@ -30,11 +30,11 @@ import dataclasses
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from overseer import errors
-from overseer import kube as kube_
 from overseer.core import idempotency as core
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,24 @@ Action = Callable[[str], Awaitable[str]]
 """Does the work, given the claim's name (to label what it creates); returns the result."""
 Recover = Callable[[str], Awaitable[str | None]]
 """Finds the result an abandoned claim's holder made, given the claim's name."""
+
+
+class ClaimStore(Protocol):
+    """What claims need of :class:`overseer.kube.Kube`."""
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def replace(self, body: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    async def delete_unchanged(
+        self, kind: str, namespace: str, name: str, resource_version: str
+    ) -> bool: ...
+
+    def list(
+        self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +76,7 @@ class Idempotency:
 
     def __init__(
         self,
-        kube: kube_.Kube,
+        kube: ClaimStore,
         *,
         ttl: timedelta = timedelta(hours=24),
         wait: float = 10.0,
@@ -140,7 +158,7 @@ class Idempotency:
             log.warning("idempotency claim %s/%s changed before its result was recorded",
                         claim.namespace, claim.name)  # fmt: skip
 
-    def _body(self, claim: core.Claim) -> dict[str, object]:
+    def _body(self, claim: core.Claim) -> dict[str, Any]:
         return core.build_claim(claim, self._holder, self._ttl)
 
     async def collect(self, namespace: str) -> int:
@@ -154,3 +172,16 @@ class Idempotency:
                     "Lease", namespace, claim.name, claim.resource_version
                 )
         return deleted
+
+    async def collect_forever(self, namespaces: Sequence[str], every: float = 3600.0) -> None:
+        """:meth:`collect` in each namespace every ``every`` seconds, until cancelled."""
+        while True:
+            for namespace in namespaces:
+                try:
+                    deleted = await self.collect(namespace)
+                except errors.OverseerError as error:
+                    log.warning("collecting idempotency claims in %s: %s", namespace, error.message)
+                else:
+                    if deleted:
+                        log.info("deleted %d expired idempotency claims in %s", deleted, namespace)
+            await asyncio.sleep(every)

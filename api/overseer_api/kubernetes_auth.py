@@ -24,9 +24,8 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from overseer import kube as kube_
 from overseer.crd import base
 from overseer_api import auth
 
@@ -39,6 +38,12 @@ RULES: dict[auth.Scope, tuple[tuple[str, str], ...]] = {
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class Reviewer(Protocol):
+    """What this mode needs of :class:`overseer.kube.Kube`."""
+
+    async def review(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class TtlCache(Generic[K, V]):
@@ -118,7 +123,7 @@ class KubernetesAuthenticator:
 
     def __init__(
         self,
-        kube: kube_.Kube,
+        kube: Reviewer,
         *,
         ttl: float = 10.0,
         size: int = 4096,

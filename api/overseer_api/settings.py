@@ -11,12 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from overseer.core import names
+from overseer.crd import types
 
 ENV_PREFIX = "OVERSEER_API_"
+
+
+def _seconds(value: object) -> object:
+    """A duration such as ``10s`` or ``24h`` (or a number of seconds) as seconds."""
+    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
+        return types.parse_duration(value.strip()).total_seconds()
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 AuthMode = Literal["token", "kubernetes"]
 
@@ -85,6 +96,40 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level."
+    )
+    auth_cache_ttl: Seconds = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "kubernetes mode: how long a TokenReview or SubjectAccessReview answer is kept "
+            "(a duration such as 10s); a revoked token or RoleBinding takes effect within it."
+        ),
+    )
+    auth_cache_size: int = Field(
+        default=4096, ge=1, description="kubernetes mode: answers kept at most, per kind."
+    )
+    idempotency_ttl: Seconds = Field(
+        default=86400.0,
+        ge=86400.0,
+        description=(
+            "How long an Idempotency-Key is remembered (a duration, at least 24h): the same "
+            "POST with the same key within it returns the first one's result."
+        ),
+    )
+    idempotency_wait: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds a POST waits for another one with the same Idempotency-Key to finish "
+            "before answering 409."
+        ),
+    )
+    git_hooks: bool = Field(
+        default=True,
+        description=(
+            "Serve POST /hooks/git/{repository} (reads the Secret a repository names in "
+            "spec.hookSecretRef); false answers 404."
+        ),
     )
 
     @field_validator("namespaces", mode="before")

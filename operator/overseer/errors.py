@@ -316,34 +316,6 @@ class WebhookTimeoutError(WebhookUnreachableError):
     reason = "Timeout"
 
 
-class IdempotencyKeyError(OverseerError):
-    """The Idempotency-Key header is empty, too long, or not printable ASCII."""
-
-    policy = Policy.STALLED
-    reason = "InvalidIdempotencyKey"
-
-
-class IdempotencyKeyReusedError(OverseerError):
-    """The key was used before, by this caller, for a request with another body or path."""
-
-    policy = Policy.STALLED
-    reason = "IdempotencyKeyReused"
-
-
-class IdempotencyKeyBusyError(OverseerError):
-    """A request with the same key is still being processed: retry in a moment."""
-
-    policy = Policy.WAITING
-    reason = "IdempotencyKeyInProgress"
-
-
-class HookSignatureError(OverseerError):
-    """A push hook's signature or token is missing or does not match the repository's secret."""
-
-    policy = Policy.STALLED
-    reason = "InvalidSignature"
-
-
 def secret_variants(secret: str) -> set[str]:
     """Every form in which a secret may be quoted: whole, URL-encoded, its lines."""
     variants = {secret, secret.strip(), urllib.parse.quote(secret, safe="")}
@@ -438,3 +410,34 @@ class InvalidRequestError(OverseerError):
 
     policy = Policy.STALLED
     reason = "InvalidRequest"
+
+
+class IdempotencyKeyError(InvalidRequestError):
+    """The Idempotency-Key header is empty, too long, or not printable ASCII."""
+
+    reason = "InvalidIdempotencyKey"
+
+
+class IdempotencyKeyReusedError(OverseerError):
+    """The key was used before, by this caller, for a request with another body or path."""
+
+    policy = Policy.STALLED
+    reason = "IdempotencyKeyReused"
+
+
+class IdempotencyKeyBusyError(ConflictError):
+    """A request with the same key is still being processed: retry in a moment."""
+
+    reason = "IdempotencyKeyInProgress"
+
+
+class HookSignatureError(AuthenticationError):
+    """A push hook's signature or token is missing or does not match the repository's secret."""
+
+    reason = "InvalidSignature"
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """The request's body is larger than the route accepts."""
+
+    reason = "PayloadTooLarge"

@@ -9,12 +9,15 @@ and a garbage token is nobody.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import httpx
 import pytest
 
 from overseer import kube as kube_
 from overseer_api import auth
 from overseer_api.kubernetes_auth import KubernetesAuthenticator
+from tests.support.api_server import run_api
 from tests.support.cluster import Kube
 
 pytestmark = pytest.mark.cluster
@@ -70,3 +73,30 @@ async def test_token_and_access_reviews_decide_with_rbac(kube: Kube) -> None:
             assert not await authenticator.authorize(denied, scope, ns)
     finally:
         await client.close()
+
+
+def test_the_api_in_kubernetes_mode_answers_by_rbac(
+    kube: Kube, overseer_crds: None, tmp_path: Path
+) -> None:
+    # Given the two ServiceAccounts and the API in kubernetes mode
+    tokens = service_account_tokens(kube)
+    with run_api(kube.cluster, kube.namespace, tmp_path, auth="kubernetes") as api:
+        jobs = f"{api.url}/jobs"
+
+        def get(token: str | None) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            return httpx.get(jobs, headers=headers)
+
+        # When each calls GET /jobs: the Role's holder reads, the other is refused
+        assert get(tokens["allowed"]).status_code == 200
+        refused = get(tokens["denied"])
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "read" in refused.json()["detail"]
+        # And a garbage token, or none, is nobody: 401 with a challenge
+        for token in ("garbage." + tokens["denied"][8:], None):
+            answer = get(token)
+            assert answer.status_code == 401, answer.text
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+        # And no token is ever written to the log
+        assert tokens["allowed"] not in api.log() and tokens["denied"] not in api.log()
