@@ -71,6 +71,10 @@ class Outcome:
     replayed: bool
 
 
+Create = Callable[[dict[str, str]], Awaitable[str]]
+"""Creates an execution with these labels (the claim's, or none); returns its name."""
+
+
 class Idempotency:
     """Claims in the cluster: build one per process, with the settings, and pass it down."""
 
@@ -137,6 +141,28 @@ class Idempotency:
                     "retry in a few seconds with the same key"
                 )
             await asyncio.sleep(self._poll)
+
+    async def create_execution(
+        self, namespace: str, caller: str, key: str | None, digest: str, create: Create
+    ) -> Outcome:
+        """Create an execution, once per ``key`` when there is one (the routes' entry).
+
+        The execution carries the claim's name in a label, which is how an abandoned
+        claim finds it (``recover``).
+        """
+        if key is None:
+            return Outcome(await create({}), replayed=False)
+
+        async def action(claim: str) -> str:
+            return await create({core.CLAIM_LABEL: claim})
+
+        async def recover(claim: str) -> str | None:
+            labels = {core.CLAIM_LABEL: claim}
+            async for found in self._kube.list("OverseerExecution", namespace, labels):
+                return str(found["metadata"]["name"])
+            return None
+
+        return await self.once(namespace, caller, key, digest, action=action, recover=recover)
 
     async def _act(self, claim: core.Claim, action: Action) -> Outcome:
         try:
