@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from overseer import errors
+from overseer.operator import __main__ as operator_main
 from overseer.operator.settings import Settings
 
 
@@ -107,3 +109,41 @@ def test_the_schedule_starting_deadline_is_a_duration_or_none() -> None:
     for bad in ("0s", "soon"):
         with pytest.raises(errors.SettingsError, match="OVERSEER_SCHEDULE_STARTING_DEADLINE"):
             Settings.from_env({"OVERSEER_SCHEDULE_STARTING_DEADLINE": bad})
+
+
+# --- --help and the variables the chart sets ------------------------------------------
+
+
+def test_help_lists_every_variable_with_its_default_and_doc(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        operator_main.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, info in Settings.model_fields.items():
+        doc = " ".join((info.description or "").split())
+        assert doc, f"{name} has no docstring"
+        assert f"{Settings.env_name(name)} (default: " in text
+        assert doc in text
+    assert "OVERSEER_EXECUTION_TTL (default: unset)" in text
+    assert "OVERSEER_GIT_TIMEOUT (default: 2m)" in text
+    assert "OVERSEER_SCHEDULE_STARTING_DEADLINE (default: 1h)" in text
+
+
+def test_every_variable_the_chart_and_the_tests_set_is_a_setting() -> None:
+    root = Path(__file__).parents[2]
+    texts = [p.read_text() for p in (root / "charts").rglob("*.yaml")]
+    texts.append((root / "tests/support/operator.py").read_text())
+    used = {name for text in texts for name in re.findall(r"\bOVERSEER_[A-Z_]+\b", text)}
+    known = {Settings.env_name(name) for name in Settings.model_fields}
+    # OVERSEER_SCRIPT is the job pods' own variable, not the operator's.
+    assert used - known <= {"OVERSEER_SCRIPT"}
+    assert used & known
+
+
+def test_settings_built_by_hand_never_read_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OVERSEER_GIT_TIMEOUT", "7s")
+    assert Settings().git_timeout == 120.0
+    assert Settings.from_env().git_timeout == 7.0

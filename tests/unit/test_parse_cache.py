@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from overseer.core import definitions
-from overseer.operator.repositories import ParseCache
+from overseer.operator.parse_cache import ParseCache
 
 FILES = {
     "a.yml": b"- name: A\n  command: 'true'\n",

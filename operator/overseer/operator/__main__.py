@@ -9,34 +9,24 @@ import sys
 import kopf
 
 from overseer import errors
-from overseer.operator import handlers  # noqa: F401  (registers the handlers)
+from overseer import settings as shared_settings
+from overseer.operator import (
+    handlers,  # noqa: F401  (registers the handlers)
+    runtime,
+)
 from overseer.operator.settings import Settings
 
 DESCRIPTION = """\
 Run the Overseer operator: sync OverseerRepositories from git into OverseerJobs,
 run each OverseerExecution as a Kubernetes Job, and post its status events to its hooks.
 
-Configuration comes from the environment:
-  KUBECONFIG              kubeconfig to use (in-cluster credentials when unset)
-  OVERSEER_NAMESPACES     namespaces to watch, comma separated (all when unset)
-  OVERSEER_CACHE_DIR      where git mirrors are kept (default /var/cache/overseer)
-  OVERSEER_GIT_TIMEOUT    longest a fetch may take (default 120s)
-  OVERSEER_RETRY_MIN/MAX  backoff after temporary failures (default 5s, 5m)
-  OVERSEER_LIBRARY_IMAGE  image job pods run in (default localhost/overseer/library:dev)
-  OVERSEER_IMAGE_PULL_POLICY  pull policy of job pods' images (default IfNotPresent)
-  OVERSEER_API_URL        the API's base URL in webhook payloads (default http://localhost:8000)
-  OVERSEER_WEBHOOK_SECRET signing secret of webhook deliveries (nothing is sent without one)
-  OVERSEER_WEBHOOK_ALLOW_PRIVATE, OVERSEER_WEBHOOK_ALLOWED_NETWORKS, OVERSEER_SERVICE_CIDR,
-  OVERSEER_WEBHOOK_TIMEOUT  webhook URL policy and timeout (docs/webhooks.rst)
-  OVERSEER_SCHEDULE_STARTING_DEADLINE  how late a missed schedule may still run
-                          (default 1h; none: however late)
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m overseer.operator",
-        description=DESCRIPTION,
+        description=DESCRIPTION + shared_settings.help_text(Settings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
@@ -62,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=args.liveness,
+        memo=kopf.Memo({runtime.SETTINGS_KEY: settings}),
     )
     return 0
 

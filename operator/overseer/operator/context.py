@@ -1,6 +1,6 @@
 """What the operator's reactions to executions share: keys, the tracker, the environment.
 
-:class:`Environment` is built once at start-up (``handlers.configure_executions``) and
+:class:`Environment` is built from the runtime (:mod:`overseer.operator.runtime`) and
 handed to every reaction of :mod:`overseer.operator.executions`, ``output``,
 ``signals``, ``collect``, ``admission`` and ``deliveries``; :class:`Tracker` serialises
 the work on one execution in this process.
@@ -16,14 +16,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from overseer import kube_client
 from overseer.crd import execution as execution_
-from overseer.operator import signals
+from overseer.operator import events, signals
 from overseer.operator.settings import Settings
 from overseer_library import protocol
 
 K = TypeVar("K")
-
-EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
-"""Posts a Kubernetes Event on an object: (object, type, reason, message)."""
 
 
 class KeyedLocks(Generic[K]):
@@ -162,6 +159,6 @@ class Environment:
     client: kube_client.KubeClient
     settings: Settings
     tracker: Tracker
-    post_event: EventPoster
+    post_event: events.EventPoster
     output: OutputHook = dataclasses.field(default_factory=NoOutput)
     signals: signals.SignalSender = dataclasses.field(default_factory=signals.SignalSender)

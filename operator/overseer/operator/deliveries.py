@@ -44,7 +44,7 @@ from overseer.core import backoff, delivery_records, execution_phase
 from overseer.core import webhooks as core
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import context
+from overseer.operator import context, events
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Deliveries:
         client: kube_client.KubeClient,
         settings: Settings,
         tracker: context.Tracker,
-        post_event: context.EventPoster,
+        post_event: events.EventPoster,
         *,
         http: httpx.AsyncClient | None = None,
         output: context.OutputHook | None = None,

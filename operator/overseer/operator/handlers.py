@@ -14,32 +14,24 @@ from typing import Any
 
 import kopf
 
-from overseer import archive, errors, kube
+from overseer import errors
 from overseer.core import execution_job, sync
 from overseer.crd import base
 from overseer.crd import job as job_crd
-from overseer.operator import (
-    admission,
-    context,
-    deliveries,
-    executions,
-    output,
-    repositories,
-    scheduler,
-    signals,
-)
-from overseer.operator.settings import Settings
+from overseer.operator import admission, context, executions, parse_cache, repositories, runtime
 
 PREFIX = "overseer.dev"
 # kopf leaves annotations under its own prefix out of an object's "essence", so
 # its bookkeeping must not share ours: a sync request (overseer.dev/requested-sync)
 # would otherwise never reach the update handler.
 KOPF_PREFIX = "kopf.overseer.dev"
+EXECUTION_LABEL = execution_job.EXECUTION_LABEL
 
 
 @kopf.on.startup()
 async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Fail fast on bad settings; keep kopf's bookkeeping under our own prefix, quietly."""
+    """Keep kopf's bookkeeping under our own prefix, quietly; watch only Overseer's pods
+    and Jobs (server-side label selector); build the runtime every handler shares."""
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -48,8 +40,10 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     # Handler logs would otherwise become Kubernetes Events: API writes on every sync.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 600
-    memo.settings = Settings.from_env()
-    memo.kube = kube.Kube.connect(memo.settings.kubeconfig)
+    settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
+    settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
+    # The settings were built once by __main__ (kopf.run's memo): never read again here.
+    memo[runtime.RUNTIME_KEY] = runtime.Runtime.start(runtime.settings_of(memo))
 
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -86,7 +80,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def close(*, memo: kopf.Memo, **_: Any) -> None:
-    await memo.kube.close()
+    await runtime.of(memo).close()
 
 
 @kopf.index(base.GROUP, base.VERSION, "overseerjobs")
@@ -112,9 +106,9 @@ def jobs_by_repository(
 
 
 @kopf.on.update(base.GROUP, base.VERSION, "overseerrepositories")
-def wake_sync(*, memo: kopf.Memo, **_: Any) -> None:
+def wake_sync(*, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A changed spec or a sync request (annotation) runs the sync now, not at the interval."""
-    wake = getattr(memo, "wake", None)
+    wake = runtime.of(memo).wakes.get((namespace or "", name))
     if wake is not None:
         wake.set()
 
@@ -139,99 +133,48 @@ async def run_syncs(
     """Sync the repository at its interval, at once when woken, until it is deleted."""
     assert namespace is not None, "OverseerRepository is a namespaced kind"
     assert jobs_by_repository is not None, "kopf passes every index to every handler"
-    memo.wake = asyncio.Event()
+    shared = runtime.of(memo)
+    wake = shared.wakes.setdefault((namespace, name), asyncio.Event())
     failures = 0
-    cache = repositories.ParseCache()
-
-    def post_event(type_: str, reason: str, message: str) -> None:
-        kopf.event(body, type=type_, reason=reason, message=message)
-
-    while not stopped:
-        delay: float = 3600.0
-        repo = repositories.Repository(
-            namespace=namespace,
-            name=name,
-            uid=uid,
-            generation=meta.get("generation"),
-            spec=dict(spec),
-            status=dict(status),
-        )
-        if spec.get("suspend"):
-            await repositories.report_suspended(repo, memo.kube)
-        else:
-            existing = {
-                job_name: sync.ExistingObject(spec_hash, source_file)
-                for job_name, spec_hash, source_file in jobs_by_repository.get(
-                    (namespace, name), []
-                )
-            }
-            outcome = await repositories.sync_repository(
+    cache = parse_cache.ParseCache()
+    try:
+        while not stopped:
+            repo = repositories.Repository(
+                namespace=namespace,
+                name=name,
+                uid=uid,
+                generation=meta.get("generation"),
+                spec=dict(spec),
+                status=dict(status),
+                body=body,
+            )
+            outcome = await repositories.run_once(
                 repo,
-                existing_jobs=existing,
-                client=memo.kube,
-                settings=memo.settings,
-                post_event=post_event,
+                jobs_by_repository.get((namespace, name), []),
+                client=shared.client,
+                settings=shared.settings,
                 failures=failures,
                 cache=cache,
             )
             failures = failures + 1 if outcome.error and not outcome.error.stalled else 0
-            delay = outcome.delay
-        memo.wake.clear()
-        woken = asyncio.ensure_future(memo.wake.wait())
-        stopping = asyncio.ensure_future(stopped.wait())
-        try:
-            await asyncio.wait(
-                {woken, stopping}, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            woken.cancel()
-            stopping.cancel()
+            wake.clear()
+            await _sleep(outcome.delay, wake, stopped)
+    finally:
+        shared.wakes.pop((namespace, name), None)
+
+
+async def _sleep(delay: float, wake: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
+    """Wait ``delay`` seconds, less when woken or stopped."""
+    woken = asyncio.ensure_future(wake.wait())
+    stopping = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({woken, stopping}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        stopping.cancel()
 
 
 # --- executions ---------------------------------------------------------------------------
-
-EXECUTION_LABEL = execution_job.EXECUTION_LABEL
-
-
-@kopf.on.startup()
-async def configure_executions(
-    *, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
-) -> None:
-    """Watch only Overseer's pods and Jobs (server-side label selector), track executions,
-    and follow their pods' logs into the archive."""
-    settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
-    settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
-    memo.executions = context.Tracker()
-    memo.signals = signals.SignalSender()
-    memo.output = output.Followers(
-        archive.LocalArchive(memo.settings.archive_dir),
-        retry_min=memo.settings.retry_min,
-        retry_max=memo.settings.retry_max,
-    )
-
-
-@kopf.on.cleanup()
-async def stop_executions(*, memo: kopf.Memo, **_: Any) -> None:
-    tracker = getattr(memo, "executions", None)
-    if tracker is not None:
-        tracker.close()
-    followers = getattr(memo, "output", None)
-    if followers is not None:
-        await followers.close()
-
-
-def _executions_env(memo: kopf.Memo) -> context.Environment:
-    def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
-        kopf.event(obj, type=type_, reason=reason, message=message)
-
-    return context.Environment(
-        client=memo.kube,
-        settings=memo.settings,
-        tracker=memo.executions,
-        post_event=post_event,
-        output=memo.output,
-        signals=memo.signals,
-    )
 
 
 @kopf.on.resume(base.GROUP, base.VERSION, "overseerexecutions")
@@ -247,14 +190,14 @@ async def start_execution(
     """Create the execution's Secret and Job (idempotent: names are the execution's),
     when its concurrency admits it."""
     assert executions_by_scope is not None, "kopf passes every index to every handler"
-    env = _executions_env(memo)
+    shared = runtime.of(memo)
     try:
         if admission.needs_admission(body):  # its concurrency decides when its Job is made
-            await memo.admission.admit(body, env, executions_by_scope)
+            await shared.admission.admit(body, shared.environment, executions_by_scope)
         else:
-            await executions.start_execution(body, env)
+            await executions.start_execution(body, shared.environment)
     except errors.KubeError as error:
-        raise kopf.TemporaryError(error.message, delay=memo.settings.retry_min) from None
+        raise kopf.TemporaryError(error.message, delay=shared.settings.retry_min) from None
 
 
 @kopf.on.event("v1", "pods", labels={EXECUTION_LABEL: kopf.PRESENT})
@@ -271,7 +214,7 @@ async def follow_pod(
     assert namespace is not None, "pods are namespaced"
     key = context.Key(namespace, labels[EXECUTION_LABEL])
     await executions.observe_execution(
-        key, _executions_env(memo), pod=dict(body), pod_deleted=type == "DELETED"
+        key, runtime.of(memo).environment, pod=dict(body), pod_deleted=type == "DELETED"
     )
 
 
@@ -282,40 +225,17 @@ async def follow_job(
     """The Job's conditions (a deadline, a retry, the end) may change the phase."""
     assert namespace is not None, "Jobs are namespaced"
     key = context.Key(namespace, labels[EXECUTION_LABEL])
-    await executions.observe_execution(key, _executions_env(memo))
+    await executions.observe_execution(key, runtime.of(memo).environment)
 
 
 # --- webhooks -----------------------------------------------------------------------------
-
-
-@kopf.on.startup()
-async def configure_webhooks(*, memo: kopf.Memo, **_: Any) -> None:
-    """Deliver executions' status events to their hooks (after configure_executions)."""
-
-    def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
-        kopf.event(obj, type=type_, reason=reason, message=message)
-
-    if not memo.settings.webhooks.secret:
-        logging.getLogger(__name__).warning(
-            "no webhook signing secret (OVERSEER_WEBHOOK_SECRET): hooks stay Pending, unsent"
-        )
-    memo.deliveries = deliveries.Deliveries(
-        memo.kube, memo.settings, memo.executions, post_event, output=memo.output
-    )
-
-
-@kopf.on.cleanup()
-async def stop_webhooks(*, memo: kopf.Memo, **_: Any) -> None:
-    delivering = getattr(memo, "deliveries", None)
-    if delivering is not None:
-        await delivering.close()
 
 
 @kopf.on.event(base.GROUP, base.VERSION, "overseerexecutions")
 async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Each change of an execution (the listing at start-up too) may owe deliveries.
     Async so that it runs in the event loop, where the lanes live; it never blocks."""
-    memo.deliveries.notice(dict(body), deleted=type == "DELETED")
+    runtime.of(memo).deliveries.notice(dict(body), deleted=type == "DELETED")
 
 
 # --- signals ------------------------------------------------------------------------------
@@ -327,28 +247,10 @@ async def signal_execution(
 ) -> None:
     """A request appended to spec.signals reaches the job now (overseer.operator.signals)."""
     assert namespace is not None and name is not None, "executions are namespaced"
-    await executions.observe_execution(context.Key(namespace, name), _executions_env(memo))
+    await executions.observe_execution(context.Key(namespace, name), runtime.of(memo).environment)
 
 
 # --- concurrency and schedules ----------------------------------------------------------
-
-
-@kopf.on.startup()
-async def configure_schedules(*, memo: kopf.Memo, **_: Any) -> None:
-    """Admission of executions under their concurrency, and the scheduler's tasks."""
-
-    def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
-        kopf.event(obj, type=type_, reason=reason, message=message)
-
-    memo.admission = admission.Admission()
-    memo.scheduler = scheduler.Scheduler(memo.kube, memo.settings, post_event)
-
-
-@kopf.on.cleanup()
-async def stop_schedules(*, memo: kopf.Memo, **_: Any) -> None:
-    tasks = getattr(memo, "scheduler", None)
-    if tasks is not None:
-        await tasks.close()
 
 
 @kopf.index(base.GROUP, base.VERSION, "overseerexecutions")
@@ -374,12 +276,18 @@ async def free_slot(
     waiting one asked to stop is cancelled."""
     assert executions_by_scope is not None, "kopf passes every index to every handler"
     if namespace is not None:
-        memo.admission.noticed(
-            type, namespace, spec, status, env=_executions_env(memo), index=executions_by_scope
+        shared = runtime.of(memo)
+        shared.admission.noticed(
+            type,
+            namespace,
+            spec,
+            status,
+            env=shared.environment,
+            index=executions_by_scope,
         )
 
 
 @kopf.on.event(base.GROUP, base.VERSION, "overseerjobs")
 async def schedule_job(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Every change of a job may start, wake or stop its schedule."""
-    memo.scheduler.observe(body, deleted=type == "DELETED")
+    runtime.of(memo).scheduler.observe(body, deleted=type == "DELETED")

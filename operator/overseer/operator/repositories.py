@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,49 +24,17 @@ import pydantic
 
 from overseer import errors, git, kube_client
 from overseer.core import backoff, bundle, definitions, field_errors, repository_sync, sync
-from overseer.crd import base, definition, types
+from overseer.crd import base, types
 from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
+from overseer.operator import events, parse_cache
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EventPoster = Callable[[str, str, str], None]
-"""Posts a Kubernetes Event on the repository: (type, reason, message)."""
-
-
-class ParseCache:
-    """Parsed job files of one repository, keyed by path, content and defaults.
-
-    A commit usually touches a few files: only those are parsed again. Entries
-    not used by the latest sync are dropped, so memory follows the repository.
-    """
-
-    def __init__(self) -> None:
-        self._results: dict[tuple[str, str, str], definitions.FileResult] = {}
-        self._used: set[tuple[str, str, str]] = set()
-
-    def parse_repository(
-        self, files: Mapping[str, bytes], defaults_text: bytes | None
-    ) -> definitions.RepositoryResult:
-        """Blocking and CPU-bound: call it in a thread."""
-        self._used = set()
-        defaults_key = hashlib.sha256(defaults_text or b"").hexdigest()
-
-        def parse_file(
-            path: str, text: str | bytes, defaults: definition.Defaults | None
-        ) -> definitions.FileResult:
-            data = text.encode() if isinstance(text, str) else text
-            key = (path, hashlib.sha256(data).hexdigest(), defaults_key)
-            self._used.add(key)
-            if key not in self._results:
-                self._results[key] = definitions.parse_job_file(path, text, defaults)
-            return self._results[key]
-
-        result = definitions.parse_repository(files, defaults_text, parse_file)
-        self._results = {k: v for k, v in self._results.items() if k in self._used}
-        return result
+SUSPENDED_RECHECK = 3600.0
+"""Seconds between two looks at a suspended repository (a spec change wakes it sooner)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +57,66 @@ class Repository:
     generation: int | None
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
+    body: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The whole object, which Events are posted on."""
+
+
+async def run_once(
+    repo: Repository,
+    index_entries: Iterable[tuple[str, str | None, str | None]],
+    *,
+    client: kube_client.KubeClient,
+    settings: Settings,
+    failures: int,
+    cache: parse_cache.ParseCache,
+) -> Outcome:
+    """One pass of the repository's daemon: say it is suspended, or sync it."""
+    if repo.spec.get("suspend"):
+        await report_suspended(repo, client)
+        return Outcome(SUSPENDED_RECHECK)
+    existing = {
+        name: sync.ExistingObject(spec_hash, source_file)
+        for name, spec_hash, source_file in index_entries
+    }
+    return await sync_repository(
+        repo,
+        existing_jobs=existing,
+        client=client,
+        settings=settings,
+        post_event=events.post_event,
+        failures=failures,
+        cache=cache,
+    )
+
+
+@dataclasses.dataclass
+class _Pass:
+    """One sync, carried from step to step; each step fills in what the next reads."""
+
+    repo: Repository
+    existing_jobs: Mapping[str, sync.ExistingObject]
+    client: kube_client.KubeClient
+    settings: Settings
+    post_event: events.EventPoster
+    failures: int
+    cache: parse_cache.ParseCache
+    writes_before: int
+    interval: float = 0.0
+    revision: git.Revision | None = None
+    result: definitions.RepositoryResult | None = None
+    plan: sync.Plan | None = None
+    job_count: int = 0
+
+    @property
+    def writes(self) -> int:
+        return sum(self.client.writes.values()) - self.writes_before
+
+    async def failed(self, error: errors.OverseerError, stalled_delay: float) -> Outcome:
+        """Report the error on the repository; the next sync is due after a backoff."""
+        delay = stalled_delay if error.stalled else _retry_delay(self.settings, self.failures)
+        await _report_failure(self.repo, error, delay, self.client, self.post_event)
+        commit = self.revision.commit if self.revision else None
+        return Outcome(delay, commit, self.writes, error)
 
 
 async def sync_repository(
@@ -98,88 +125,124 @@ async def sync_repository(
     existing_jobs: Mapping[str, sync.ExistingObject],
     client: kube_client.KubeClient,
     settings: Settings,
-    post_event: EventPoster,
+    post_event: events.EventPoster,
     failures: int = 0,
-    cache: ParseCache | None = None,
+    cache: parse_cache.ParseCache | None = None,
 ) -> Outcome:
-    """Run one sync; ``failures`` counts the temporary failures just before it (for backoff)."""
-    writes_before = sum(client.writes.values())
+    """Run one sync; ``failures`` counts the temporary failures just before it (for backoff).
+
+    The steps run in order; a step that returns an outcome ends the sync there.
+    """
+    state = _Pass(
+        repo,
+        existing_jobs,
+        client,
+        settings,
+        post_event,
+        failures,
+        cache or parse_cache.ParseCache(),
+        writes_before=sum(client.writes.values()),
+    )
+    for step in (_fetch, _plan, _apply, _record):
+        outcome = await step(state)
+        if outcome is not None:
+            return outcome
+    raise AssertionError("_record always returns an outcome")  # pragma: no cover
+
+
+async def _fetch(state: _Pass) -> Outcome | None:
+    """Read the spec and its Secret, and fetch the commit the ref points at."""
     try:
-        spec = _read_spec(repo)
-        interval = types.parse_duration(spec.interval).total_seconds()
-        credentials = await _read_credentials(repo, spec, client)
+        spec = _read_spec(state.repo)
+        state.interval = types.parse_duration(spec.interval).total_seconds()
+        credentials = await _read_credentials(state.repo, spec, state.client)
         source = git.Source(url=spec.url, ref=spec.ref, path=spec.path or "")
-        revision = await asyncio.to_thread(
+        state.revision = await asyncio.to_thread(
             git.fetch_revision,
             source,
             credentials,
-            settings.cache_dir,
-            timeout=settings.git_timeout,
+            state.settings.cache_dir,
+            timeout=state.settings.git_timeout,
         )
     except errors.OverseerError as error:
-        delay = _retry_delay(settings, failures) if not error.stalled else _interval_or(repo, 60.0)
-        await _report_failure(repo, error, delay, client, post_event)
-        return Outcome(delay, writes=sum(client.writes.values()) - writes_before, error=error)
+        return await state.failed(error, _interval_or(state.repo, 60.0))
+    return None
 
-    cache = cache or ParseCache()
+
+async def _plan(state: _Pass) -> Outcome | None:
+    """Parse the job files and plan the writes that make the jobs match them."""
+    assert state.revision is not None
     # Parsing thousands of jobs takes seconds of CPU: keep it off the event loop,
     # where it would stall every watch and handler of the operator.
-    result = await asyncio.to_thread(
-        cache.parse_repository, dict(revision.job_files), revision.defaults
+    state.result = await asyncio.to_thread(
+        state.cache.parse_repository, dict(state.revision.job_files), state.revision.defaults
     )
+    repo = state.repo
     owner = repository_sync.Owner(repo.namespace, repo.name, repo.uid)
-    desired = repository_sync.build_desired_jobs(owner, revision.commit, result)
-    plan = sync.plan_sync(desired, result.failed_files, existing_jobs)
+    desired = repository_sync.build_desired_jobs(owner, state.revision.commit, state.result)
+    state.plan = sync.plan_sync(desired, state.result.failed_files, state.existing_jobs)
+    state.job_count = len(desired) + len(state.plan.kept_because_file_failed)
+    return None
+
+
+async def _apply(state: _Pass) -> Outcome | None:
+    """Write the planned jobs, then the commit's bin/ bundle when the commit is new."""
+    assert state.revision is not None and state.plan is not None
+    repo = state.repo
     try:
         try:
-            await _carry_out(plan, repo.namespace, client)
+            await _carry_out(state.plan, repo.namespace, state.client)
         except* errors.OverseerError as group:
             raise group.exceptions[0] from None
-        if revision.commit != repo.status.get("commit") or not repo.status.get("commit"):
-            await _publish_bundle(repo, revision, client)
+        if state.revision.commit != repo.status.get("commit") or not repo.status.get("commit"):
+            await _publish_bundle(repo, state.revision, state.client)
     except errors.OverseerError as error:
-        delay = _retry_delay(settings, failures) if not error.stalled else interval
-        await _report_failure(repo, error, delay, client, post_event)
-        return Outcome(delay, revision.commit, sum(client.writes.values()) - writes_before, error)
+        return await state.failed(error, state.interval)
+    return None
 
+
+async def _record(state: _Pass) -> Outcome:
+    """Write the status, post an Event per new definition error, log what was done."""
+    assert state.revision is not None and state.result is not None and state.plan is not None
+    repo, result, plan, commit = state.repo, state.result, state.plan, state.revision.commit
     old_errors = repo.status.get("errors") or []
     status, changed = repository_sync.build_status(
         previous=repo.status,
         generation=repo.generation,
-        commit=revision.commit,
-        job_count=len(desired) + len(plan.kept_because_file_failed),
+        commit=commit,
+        job_count=state.job_count,
         errors=result.errors,
         fetch_error=None,
         now=datetime.now(UTC),
     )
     if changed:
-        await client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
+        await state.client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
     if result.errors and status.get("errors") != old_errors:
         for error_ in result.errors:
             where = ":".join(str(p) for p in (error_.file, error_.line) if p)
             job = f" job {error_.job!r}" if error_.job else ""
             field = f" field {error_.field}" if error_.field else ""
-            post_event("Warning", "InvalidDefinition", f"{where}{job}{field}: {error_.message}")
+            message = f"{where}{job}{field}: {error_.message}"
+            state.post_event(repo.body, "Warning", "InvalidDefinition", message)
     if not plan.is_noop:
         log.info(
             "synced %s/%s at %s: %d created, %d updated, %d deleted, %d kept (file failed)",
             repo.namespace,
             repo.name,
-            revision.commit[:12],
+            commit[:12],
             len(plan.create),
             len(plan.update),
             len(plan.delete),
             len(plan.kept_because_file_failed),
         )
-    writes = sum(client.writes.values()) - writes_before
     log.info(
         "sync of %s/%s at %s done with %d API writes",
         repo.namespace,
         repo.name,
-        revision.commit[:12],
-        writes,
+        commit[:12],
+        state.writes,
     )
-    return Outcome(interval, revision.commit, writes)
+    return Outcome(state.interval, commit, state.writes)
 
 
 async def report_suspended(repo: Repository, client: kube_client.KubeClient) -> None:
@@ -282,7 +345,7 @@ async def _report_failure(
     error: errors.OverseerError,
     delay: float,
     client: kube_client.KubeClient,
-    post_event: EventPoster,
+    post_event: events.EventPoster,
 ) -> None:
     status, changed = repository_sync.build_status(
         previous=repo.status,
@@ -301,7 +364,7 @@ async def _report_failure(
         "sync of %s/%s failed (%s): %s", repo.namespace, repo.name, next_step, error.message
     )
     if changed:
-        post_event("Warning", error.reason, error.message)
+        post_event(repo.body, "Warning", error.reason, error.message)
         try:
             await client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
         except errors.KubeError as patch_error:

@@ -36,12 +36,11 @@ from overseer.core import backoff, schedule
 from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
 from overseer.crd import types
+from overseer.operator import events
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
-"""Posts a Kubernetes Event on an object: (object, type, reason, message)."""
 Clock = Callable[[], datetime]
 
 JobKey = tuple[str, str]
@@ -84,7 +83,7 @@ class Scheduler:
         self,
         client: kube_client.KubeClient,
         settings: Settings,
-        post_event: EventPoster,
+        post_event: events.EventPoster,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client

@@ -1,67 +1,173 @@
-"""The operator's settings, read once at start-up from the environment and validated."""
+"""The operator's settings: ``OVERSEER_*`` variables, read once in ``__main__`` and passed down.
+
+Declared on :class:`overseer.settings.OverseerSettings` (pydantic-settings): each field is
+one variable, its docstring is the variable's ``--help`` line. The signing secret is a
+``SecretStr``: it shows in no ``repr`` and no message.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Mapping
+import ipaddress
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
-from typing import cast, get_args
+from typing import Annotated, Any
 
-from overseer import errors
+import pydantic
+from pydantic_settings import NoDecode
+
+from overseer import errors, webhooks
+from overseer import settings as shared
 from overseer.core import execution_job
 from overseer.core import retention as retention_
-from overseer.crd import types
-from overseer.operator import webhook_settings
+from overseer.core import webhooks as core_webhooks
+
+DEFAULT_API_URL = "http://localhost:8000"
+
+
+def _words(value: Any) -> Any:
+    """``"a, b c"`` -> ``("a", "b", "c")``: lists are written comma- or space-separated."""
+    return tuple(value.replace(",", " ").split()) if isinstance(value, str) else value
+
+
+def _networks(value: Any) -> tuple[core_webhooks.Network, ...]:
+    """CIDRs (an address alone is one host), comma- or space-separated."""
+    found: list[core_webhooks.Network] = []
+    for item in _words(value):
+        try:
+            found.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            msg = f"{item!r} is not a network; write CIDRs such as 10.20.0.0/16, fd00::/8"
+            raise ValueError(msg) from None
+    return tuple(found)
+
+
+def _deadline(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
+
+Words = Annotated[tuple[str, ...], NoDecode, pydantic.BeforeValidator(_words)]
+Networks = Annotated[
+    tuple[core_webhooks.Network, ...], NoDecode, pydantic.BeforeValidator(_networks)
+]
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
+class WebhookSettings:
+    """How the operator sends webhooks (derived from the ``OVERSEER_WEBHOOK_*`` fields)."""
+
+    api_url: str
+    secret: str = dataclasses.field(repr=False)
+    url_policy: core_webhooks.UrlPolicy
+    timeout: float
+    concurrency: int
+
+    @property
+    def send_policy(self) -> webhooks.SendPolicy:
+        return webhooks.SendPolicy(url=self.url_policy, timeout=self.timeout)
+
+
+class Settings(shared.OverseerSettings):
     """Everything the operator's reactions need to know about their environment."""
 
-    namespaces: tuple[str, ...] = ()
-    """Namespaces to watch; empty means the whole cluster."""
+    kubeconfig: str | None = pydantic.Field(default=None, validation_alias="KUBECONFIG")
+    """A kubeconfig file; in-cluster credentials when unset."""
+    namespaces: Words = ()
+    """Namespaces to watch, comma separated; unset: the whole cluster."""
     cache_dir: Path = Path("/var/cache/overseer")
     """Where git mirrors are kept (an emptyDir in the chart)."""
     archive_dir: Path = Path("/var/lib/overseer/archive")
-    """Root of the local output archive (``OVERSEER_ARCHIVE_DIR``), see overseer.archive."""
-    kubeconfig: str | None = None
-    """A kubeconfig file; in-cluster credentials when unset."""
-    git_timeout: float = 120.0
-    """Seconds a fetch may take before it is abandoned."""
-    retry_min: float = 5.0
+    """Root of the local output archive (an absolute path); see overseer.archive."""
+    git_timeout: shared.Duration = 120.0
+    """Longest a git fetch may take before it is abandoned."""
+    retry_min: shared.Duration = 5.0
     """First delay after a temporary (waiting) failure, doubled each time."""
-    retry_max: float = 300.0
+    retry_max: shared.Duration = 300.0
     """Longest delay between retries after temporary failures."""
     library_image: str = execution_job.LIBRARY_IMAGE
     """The library image: executions' default image, and the supervisor's source."""
     image_pull_policy: execution_job.PullPolicy = "IfNotPresent"
-    """Pull policy of the library image in executions' pods."""
-    finished_job_ttl: float = 3600.0
-    """Seconds a finished execution keeps its Job and pod once its output is archived."""
-    execution_ttl: float | None = None
-    """Seconds after which a finished execution and its output are deleted; None keeps them."""
+    """Pull policy of job pods' images: Always, IfNotPresent or Never."""
+    finished_job_ttl: shared.DurationOrZero = 3600.0
+    """How long a finished execution keeps its Job and pod once its output is archived."""
+    execution_ttl: shared.Duration | None = None
+    """How long after it ends an execution and its output are deleted; unset keeps them."""
+    schedule_starting_deadline: Annotated[
+        shared.Duration | None, pydantic.BeforeValidator(_deadline)
+    ] = 3600.0
+    """How late a missed scheduled time may still start; none: however late."""
+    api_url: str = DEFAULT_API_URL
+    """Base URL of Overseer's API: webhook payloads' metadata is the execution's URL on it."""
+    webhook_secret: pydantic.SecretStr = pydantic.SecretStr("")
+    """Signing secret of webhook deliveries (whsec_...); unset: nothing is sent."""
+    webhook_allow_private: bool = False
+    """Let webhooks reach loopback, cluster-internal and private addresses (true/false)."""
+    webhook_allow_link_local: bool = False
+    """Let webhooks reach link-local addresses too (cloud metadata); true/false."""
+    webhook_private_networks: Networks = ()
+    """The ranges counted as private (CIDRs); unset: the usual cluster-internal ones."""
+    webhook_allowed_networks: Networks = ()
+    """Ranges webhooks may always reach (CIDRs), private or not."""
+    service_cidr: Networks = ()
+    """The cluster's Service CIDRs, counted as cluster-internal for webhooks."""
+    webhook_timeout: shared.Duration = 10.0
+    """Longest one webhook attempt may take: resolution, connection and the answer."""
+    webhook_concurrency: int = pydantic.Field(default=16, ge=1)
+    """Webhook attempts in flight at once, over all executions."""
 
-    # --- webhooks (overseer.operator.webhook_settings) ---
-    webhooks: webhook_settings.WebhookSettings = dataclasses.field(
-        default_factory=webhook_settings.WebhookSettings
-    )
-    """Webhook deliveries: API URL, signing secret, URL policy, timeout."""
+    @pydantic.field_validator("library_image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c.isspace() for c in value):
+            msg = f"use an image reference, such as {execution_job.LIBRARY_IMAGE}"
+            raise ValueError(msg)
+        return value
+
+    @pydantic.field_validator("archive_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            msg = f"{str(value)!r} is relative; use an absolute path"
+            raise ValueError(msg)
+        return value
+
+    @pydantic.field_validator("api_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urllib.parse.urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            msg = f"{value!r}: write the API's base URL, such as https://overseer.example.com"
+            raise ValueError(msg)
+        return value.strip()
+
+    @pydantic.field_validator("webhook_secret")
+    @classmethod
+    def _signing_secret(cls, value: pydantic.SecretStr) -> pydantic.SecretStr:
+        secret = value.get_secret_value().strip()
+        if secret:
+            try:
+                core_webhooks.parse_secret(secret)
+            except errors.WebhookSecretError as error:
+                raise ValueError(error.message) from None
+        return pydantic.SecretStr(secret)
+
+    @pydantic.model_validator(mode="after")
+    def _retry_bounds(self) -> Settings:
+        if self.retry_max < self.retry_min:
+            msg = "OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX"
+            raise ValueError(msg)
+        return self
 
     @property
     def retention(self) -> retention_.Retention:
         """What these settings decide about cleaning up after executions."""
+        ttl = self.execution_ttl
         return retention_.Retention(
             finished_job_ttl=timedelta(seconds=self.finished_job_ttl),
-            execution_ttl=None
-            if self.execution_ttl is None
-            else timedelta(seconds=self.execution_ttl),
+            execution_ttl=None if ttl is None else timedelta(seconds=ttl),
         )
-
-    schedule_starting_deadline: float | None = 3600.0
-    """Seconds a missed scheduled time may still start late (``OVERSEER_SCHEDULE_STARTING_
-    DEADLINE``, ``none`` for no limit); see overseer.core.schedule."""
 
     @property
     def job_settings(self) -> execution_job.JobSettings:
@@ -70,82 +176,20 @@ class Settings:
             library_image=self.library_image, image_pull_policy=self.image_pull_policy
         )
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Read ``OVERSEER_*`` variables; raise :class:`errors.SettingsError` on a bad one."""
-        namespaces = tuple(n for n in env.get("OVERSEER_NAMESPACES", "").replace(",", " ").split())
-        git_timeout = _seconds(env, "OVERSEER_GIT_TIMEOUT", "120s")
-        retry_min = _seconds(env, "OVERSEER_RETRY_MIN", "5s")
-        retry_max = _seconds(env, "OVERSEER_RETRY_MAX", "5m")
-        finished_job_ttl = _seconds(env, "OVERSEER_FINISHED_JOB_TTL", "1h", zero=True)
-        execution_ttl = (
-            _seconds(env, "OVERSEER_EXECUTION_TTL", "")
-            if env.get("OVERSEER_EXECUTION_TTL", "").strip()
-            else None
+    @property
+    def webhooks(self) -> WebhookSettings:
+        """Webhook deliveries: API URL, signing secret, URL policy, timeout."""
+        policy = core_webhooks.UrlPolicy(
+            allow_private=self.webhook_allow_private,
+            allow_link_local=self.webhook_allow_link_local,
+            private=self.webhook_private_networks or core_webhooks.CLUSTER_INTERNAL,
+            service_cidrs=self.service_cidr,
+            allowed=self.webhook_allowed_networks,
         )
-        if retry_min <= 0 or retry_max < retry_min:
-            raise errors.SettingsError("OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX")
-        library_image = env.get("OVERSEER_LIBRARY_IMAGE", cls.library_image).strip()
-        if not library_image or any(c.isspace() for c in library_image):
-            raise errors.SettingsError(
-                "OVERSEER_LIBRARY_IMAGE must be an image reference, such as "
-                f"{execution_job.LIBRARY_IMAGE}"
-            )
-        policies = get_args(execution_job.PullPolicy)
-        pull_policy = env.get("OVERSEER_IMAGE_PULL_POLICY", cls.image_pull_policy)
-        if pull_policy not in policies:
-            raise errors.SettingsError(
-                f"OVERSEER_IMAGE_PULL_POLICY is {pull_policy!r}; use one of {', '.join(policies)}"
-            )
-        archive_dir = Path(env.get("OVERSEER_ARCHIVE_DIR") or cls.archive_dir)
-        if not archive_dir.is_absolute():
-            raise errors.SettingsError(
-                f"OVERSEER_ARCHIVE_DIR is {str(archive_dir)!r}; use an absolute path"
-            )
-        # --- webhooks ---
-        try:
-            webhooks = webhook_settings.WebhookSettings.from_env(env)
-        except ValueError as error:
-            raise errors.SettingsError(str(error)) from None
-        # --- schedules ---
-        deadline_text = env.get("OVERSEER_SCHEDULE_STARTING_DEADLINE", "1h").strip()
-        try:
-            deadline = (
-                None
-                if deadline_text.lower() == "none"
-                else types.parse_duration(deadline_text).total_seconds()
-            )
-        except ValueError as error:
-            raise errors.SettingsError(
-                f"OVERSEER_SCHEDULE_STARTING_DEADLINE: {error}; use a duration like 5m, or none"
-            ) from None
-        if deadline is not None and deadline <= 0:
-            raise errors.SettingsError("OVERSEER_SCHEDULE_STARTING_DEADLINE must be > 0, or none")
-        # --- end schedules ---
-        return cls(
-            namespaces=namespaces,
-            cache_dir=Path(env.get("OVERSEER_CACHE_DIR", str(cls.cache_dir))),
-            archive_dir=archive_dir,
-            kubeconfig=env.get("KUBECONFIG") or None,
-            git_timeout=git_timeout,
-            retry_min=retry_min,
-            retry_max=retry_max,
-            library_image=library_image,
-            image_pull_policy=cast("execution_job.PullPolicy", pull_policy),
-            finished_job_ttl=finished_job_ttl,
-            execution_ttl=execution_ttl,
-            webhooks=webhooks,
-            schedule_starting_deadline=deadline,
+        return WebhookSettings(
+            api_url=self.api_url,
+            secret=self.webhook_secret.get_secret_value(),
+            url_policy=policy,
+            timeout=self.webhook_timeout,
+            concurrency=self.webhook_concurrency,
         )
-
-
-def _seconds(env: Mapping[str, str], name: str, default: str, *, zero: bool = False) -> float:
-    """The duration in variable NAME, in seconds; ``0`` is allowed (and means "at once")
-    only when ``zero``."""
-    text = env.get(name, default).strip()
-    if zero and text in ("0", "0s"):
-        return 0.0
-    try:
-        return types.parse_duration(text).total_seconds()
-    except ValueError as error:
-        raise errors.SettingsError(f"{name}: {error}") from None

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from overseer.core import execution_job
 from overseer.core import signals as signals_
 from overseer.crd import base
 from overseer.crd import execution as execution_
+from overseer.operator import events
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ REFUSED = "SignalRefused"
 NOT_DELIVERED = "SignalNotDelivered"
 FAILED = "SignalFailed"
 
-EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
-"""Posts a Kubernetes Event on an object: (object, type, reason, message)."""
 
 _Id = tuple[str, str, int, str, datetime]
 """A request of one execution: namespace, name, index, signal, requestedAt."""
@@ -89,7 +88,7 @@ class SignalSender:
     async def deliver(
         self,
         client: kube_client.KubeClient,
-        post_event: EventPoster,
+        post_event: events.EventPoster,
         body: Mapping[str, Any],
         *,
         requests: Sequence[execution_.SignalRequest],
@@ -138,7 +137,7 @@ class SignalSender:
     async def _handle(
         self,
         client: kube_client.KubeClient,
-        post_event: EventPoster,
+        post_event: events.EventPoster,
         body: Mapping[str, Any],
         *,
         step: signals_.Step,

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""List functions longer than 60 lines in operator/, api/ and library-image/.
+
+A function may be longer when a comment ``# long because ...`` sits on its ``def``
+line or the line above it. Exit status 1 when any other is found.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+LIMIT = 60
+ROOTS = ("operator", "api", "library-image")
+
+
+def long_functions(root: Path) -> list[str]:
+    found = []
+    for path in sorted(p for r in ROOTS for p in (root / r).rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            length = (node.end_lineno or node.lineno) - first + 1
+            nearby = " ".join(lines[max(first - 2, 0) : node.lineno])
+            if length > LIMIT and "# long because" not in nearby:
+                found.append(
+                    f"{path.relative_to(root)}:{node.lineno}: {node.name} ({length} lines)"
+                )
+    return found
+
+
+if __name__ == "__main__":
+    report = long_functions(Path(__file__).resolve().parents[1])
+    print("\n".join(report) or f"no function over {LIMIT} lines")
+    sys.exit(1 if report else 0)

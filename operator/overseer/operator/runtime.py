@@ -1,0 +1,104 @@
+"""What the operator's handlers share, built once at start-up and reached through :func:`of`.
+
+``__main__`` builds the settings and hands them to kopf as the operator's memo; the
+start-up handler builds a :class:`Runtime` from them (it needs the running event loop)
+and keeps it on the memo, where every handler finds it, typed, with :func:`of`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+import kopf
+
+from overseer import archive, kube
+from overseer.operator import admission, context, deliveries, events, output, scheduler, signals
+from overseer.operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "settings"
+RUNTIME_KEY = "runtime"
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """The settings, the API client and the long-lived helpers of this process."""
+
+    settings: Settings
+    client: kube.Kube
+    tracker: context.Tracker
+    followers: output.Followers
+    signals: signals.SignalSender
+    deliveries: deliveries.Deliveries
+    admission: admission.Admission
+    scheduler: scheduler.Scheduler
+    wakes: dict[tuple[str, str], asyncio.Event] = dataclasses.field(default_factory=dict)
+    """Per repository (namespace, name): set to run its sync now (run_syncs waits on it)."""
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        """Connect and build every helper; call it in the running event loop."""
+        client = kube.Kube.connect(settings.kubeconfig)
+        tracker = context.Tracker()
+        followers = output.Followers(
+            archive.LocalArchive(settings.archive_dir),
+            retry_min=settings.retry_min,
+            retry_max=settings.retry_max,
+        )
+        if not settings.webhooks.secret:
+            log.warning(
+                "no webhook signing secret (OVERSEER_WEBHOOK_SECRET): hooks stay Pending, unsent"
+            )
+        return cls(
+            settings=settings,
+            client=client,
+            tracker=tracker,
+            followers=followers,
+            signals=signals.SignalSender(),
+            deliveries=deliveries.Deliveries(
+                client, settings, tracker, events.post_event, output=followers
+            ),
+            admission=admission.Admission(),
+            scheduler=scheduler.Scheduler(client, settings, events.post_event),
+        )
+
+    @property
+    def environment(self) -> context.Environment:
+        """What the reactions to executions work with."""
+        return context.Environment(
+            client=self.client,
+            settings=self.settings,
+            tracker=self.tracker,
+            post_event=events.post_event,
+            output=self.followers,
+            signals=self.signals,
+        )
+
+    async def close(self) -> None:
+        """Stop the helpers' tasks, then the client they use."""
+        await self.scheduler.close()
+        await self.deliveries.close()
+        self.tracker.close()
+        await self.followers.close()
+        await self.client.close()
+
+
+def settings_of(memo: kopf.Memo) -> Settings:
+    """The settings ``__main__`` built and handed to kopf."""
+    settings = memo.get(SETTINGS_KEY)
+    if not isinstance(settings, Settings):
+        msg = "no settings on the memo: run the operator with python -m overseer.operator"
+        raise TypeError(msg)
+    return settings
+
+
+def of(memo: kopf.Memo) -> Runtime:
+    """The runtime the start-up handler built."""
+    value = memo.get(RUNTIME_KEY)
+    if not isinstance(value, Runtime):
+        msg = "the operator's runtime is not built: the start-up handler has not run"
+        raise TypeError(msg)
+    return value
