@@ -63,7 +63,7 @@ def pod(state: str) -> dict[str, Any]:
     }
 
 
-def env_for(client: FakeKube) -> context.Environment:
+def env_for(client: fake_kube.FakeKube) -> context.Environment:
     return context.Environment(
         client=client,
         settings=Settings(retry_min=0.01, retry_max=0.02),
@@ -78,7 +78,7 @@ def cut(data: bytes, size: int) -> list[bytes]:
 
 async def follow(followers: output.Followers, env: context.Environment) -> None:
     followers.notice(KEY, pod("running"), env)
-    await asyncio.wait_for(asyncio.gather(*followers._tasks.values()), 5)
+    await asyncio.wait_for(asyncio.gather(*followers.running()), 5)
 
 
 @pytest.fixture
@@ -186,7 +186,7 @@ def test_a_pod_whose_container_has_not_started_is_not_followed(
     env = env_for(FakeKube([]))
     followers.notice(KEY, pod("waiting"), env)
     followers.notice(KEY, None, env)
-    assert followers._tasks == {}
+    assert followers.running() == []
 
 
 def test_the_archive_directory_is_a_setting() -> None:
@@ -209,7 +209,7 @@ async def test_a_follower_that_fails_is_logged_and_can_start_again(
     followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
     env = env_for(Broken([]))
     followers.notice(KEY, pod("running"), env)
-    await asyncio.gather(*followers._tasks.values(), return_exceptions=True)
+    await asyncio.gather(*followers.running(), return_exceptions=True)
     await asyncio.sleep(0)
     assert "following its log failed" in caplog.text
     assert followers._tasks == {}
@@ -386,3 +386,80 @@ async def test_a_terminal_status_gains_the_archive_s_state_when_the_log_is_read(
         "stdout": {"size": 22},
         "stderr": {"size": 4},
     }
+
+
+class TwoAttempts(fake_kube.FakeKube):
+    """A Job retried once: each attempt's pod serves its own log."""
+
+    def __init__(self, logs: Mapping[str, bytes]) -> None:
+        super().__init__()
+        self.logs = dict(logs)
+        self.followed: list[str] = []
+
+    async def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
+        self.followed.append(pod)
+        yield self.logs[pod]
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
+
+def attempt(name: str, state: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "status": {"containerStatuses": [{"name": "job", "state": {state: {}}}]},
+    }
+
+
+async def test_the_next_attempt_is_followed_when_the_closing_observation_sees_it(
+    store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a first attempt that failed, and its retry running by the time its log ends
+    first, second = f"{KEY.name}-aaaaa", f"{KEY.name}-bbbbb"
+    failed = protocol.encode(protocol.Output(1, "stdout", b"attempt 1\n")) + protocol.encode(
+        protocol.Exit(2, code=1, signal=None, time=1795938124.0)
+    )
+    passed = protocol.encode(protocol.Output(1, "stdout", b"attempt 2\n")) + protocol.encode(
+        protocol.Exit(2, code=0, signal=None, time=1795938125.0)
+    )
+    client = TwoAttempts({first: failed, second: passed})
+    env = env_for(client)
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+
+    async def observe(key: context.Key, env: context.Environment, **_: Any) -> None:
+        # What observe_execution does: the newest pod is the retry's; tell the followers.
+        followers.notice(key, attempt(second, "running"), env)
+
+    monkeypatch.setattr(executions, "observe_execution", observe)
+    # When the first attempt's log is followed to its end
+    followers.notice(KEY, attempt(first, "terminated"), env)
+    for _ in range(50):
+        if not (running := followers.running()):
+            break
+        await asyncio.wait_for(asyncio.gather(*running), 5)
+        await asyncio.sleep(0)
+    # Then the retry's log is followed too: both attempts' output is archived
+    assert client.followed == [first, second]
+    assert store.read(KEY.namespace, KEY.name, "stdout") == b"attempt 1\nattempt 2\n"
+    # And the archive is finished with the retry's pod, so the Job can be collected
+    assert store.finished_pod(KEY.namespace, KEY.name) == second
+    assert followers.settled(KEY, second, gone=False)
+
+
+async def test_a_fresh_follower_of_a_log_rotated_past_its_first_frames_is_incomplete(
+    store: archive.LocalArchive,
+) -> None:
+    # Given a log whose first file (seq 1 to 3) was rotated away before it was followed
+    frames = [f for f in protocol.decode_all([LOG]) if not isinstance(f, protocol.Unframed)]
+    tail = b"".join(protocol.encode(f) for f in frames if f.seq > 3)
+    client = FakeKube([[tail]], pod=terminated(6))
+    events: list[tuple[str, str]] = []
+    env = dataclasses.replace(env_for(client), post_event=lambda _b, t, r, m: events.append((r, m)))
+    followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+    # When a fresh follower reads it
+    await follow(followers, env)
+    # Then the status says the output misses a part, and an Event names the lost frames
+    assert followers.archive(KEY, POD) == reported(store, 9, 0, "Incomplete")
+    [(reason, message)] = events
+    assert reason == "OutputIncomplete"
+    assert message.startswith("3 frame(s)")

@@ -28,7 +28,7 @@ from typing import Any
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer.core import backoff, execution_facts, execution_job
+from overseer.core import backoff, execution_facts, execution_job, log_sequence
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
@@ -58,7 +58,10 @@ class Followers:
     def __init__(self, archive: archive_.Archive, *, retry_min: float, retry_max: float) -> None:
         self._archive = archive
         self._retry = (retry_min, retry_max)
-        self._tasks: dict[context.Key, asyncio.Task[None]] = {}
+        self._tasks: dict[context.Key, tuple[str, asyncio.Task[None]]] = {}
+        # A newer pod noticed while a follower of an older one still runs (a retry seen by
+        # that follower's own closing observation, say): followed once that one ends.
+        self._next: dict[context.Key, tuple[Mapping[str, Any], context.Environment]] = {}
         self._frames: dict[context.Key, tuple[str, dict[int, protocol.Frame]]] = {}
         self._unarchived: set[context.Key] = set()
         # The archive's state for the status, with its pod; kept after the follower ends
@@ -100,24 +103,35 @@ class Followers:
         if not container_started(pod):
             return
         assert pod is not None
-        running = self._tasks.get(key)
-        if running is not None and not running.done():
-            return  # a follower of this (or an older) pod runs; the next event tells again
         name = str(pod["metadata"]["name"])
+        if (running := self._tasks.get(key)) is not None and not running[1].done():
+            if running[0] != name:
+                # Never two writers of one archive: the newer pod waits for this one's end.
+                # Without this, a retry seen only by the closing observation (which runs
+                # inside the older follower's task) would never be followed.
+                self._next[key] = (pod, env)
+            return
         task = asyncio.create_task(self._follow(key, name, env), name=f"follow {key}")
-        self._tasks[key] = task
+        self._tasks[key] = (name, task)
 
         def forget(done: asyncio.Task[None]) -> None:
-            if self._tasks.get(key) is done:
+            if (current := self._tasks.get(key)) is not None and current[1] is done:
                 del self._tasks[key]
             if not done.cancelled() and (error := done.exception()) is not None:
                 # A bug: say so; the next observation of the execution starts it again.
                 log.error("execution %s: following its log failed", key, exc_info=error)
+            if not done.cancelled() and (waiting := self._next.pop(key, None)) is not None:
+                self.notice(key, *waiting)
 
         task.add_done_callback(forget)
 
+    def running(self) -> list[asyncio.Task[None]]:
+        """The follower tasks that run now."""
+        return [task for _, task in self._tasks.values() if not task.done()]
+
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        self._next.clear()
+        tasks = [task for _, task in self._tasks.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -142,7 +156,7 @@ class Followers:
             self._frames[key] = (pod, frames)
             await self._report(key, pod, "Archiving")
             log.info("execution %s: following the log of pod %s", key, pod)
-            seen = _Seen(writer.last_seq)
+            seen = log_sequence.Seen(writer.last_seq)
             complete = await self._read(key, pod, writer, frames, seen=seen, env=env)
             writer.commit(complete=complete)
             await self._report(key, pod, "Complete" if complete and not seen.lost else "Incomplete")
@@ -190,7 +204,7 @@ class Followers:
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],
         *,
-        seen: _Seen,
+        seen: log_sequence.Seen,
         env: context.Environment,
     ) -> bool:
         """Read the log until its end; True when it was read to its end (``seen`` counts
@@ -259,7 +273,7 @@ class Followers:
         *,
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],
-        seen: _Seen,
+        seen: log_sequence.Seen,
         partial: bytes,
         env: context.Environment,
     ) -> bytes | None:
@@ -297,7 +311,9 @@ class Followers:
         return rest
 
     @staticmethod
-    def _report_lost(key: context.Key, pod: str, seen: _Seen, env: context.Environment) -> None:
+    def _report_lost(
+        key: context.Key, pod: str, seen: log_sequence.Seen, env: context.Environment
+    ) -> None:
         if not seen.lost:
             return
         message = (
@@ -319,7 +335,7 @@ class Followers:
         records: Iterable[protocol.Record],
         writer: archive_.Writer,
         frames: dict[int, protocol.Frame],
-        seen: _Seen,
+        seen: log_sequence.Seen,
     ) -> bool:
         """Archive output, keep the other frames; True when a new one of those came."""
         news = False
@@ -339,23 +355,6 @@ class Followers:
                 frames[record.seq] = record
                 news = True
         return news
-
-
-class _Seen:
-    """The highest ``seq`` read from a pod's log, and how many frames were skipped over.
-
-    ``seq`` grows by one with every frame, so a jump means frames never read: the log
-    rotated more than once between two reads, and the API serves the newest file only.
-    """
-
-    def __init__(self, highest: int) -> None:
-        self.highest = highest
-        self.lost = 0
-
-    def take(self, seq: int) -> None:
-        if seq > self.highest + 1 and self.highest:
-            self.lost += seq - self.highest - 1
-        self.highest = max(self.highest, seq)
 
 
 def _summary_seq(pod: Mapping[str, Any]) -> int | None:
