@@ -43,15 +43,20 @@ def body(
 
 
 class FakeKube(fake_kube.FakeKube):
-    def __init__(self, *bodies: dict[str, Any], jobs: Iterable[str] = ()) -> None:
+    def __init__(
+        self, *bodies: dict[str, Any], jobs: Iterable[str] = (), inactive: bool = False
+    ) -> None:
         super().__init__()
         self.bodies = {b["metadata"]["name"]: b for b in bodies}
         self.jobs = set(jobs)
+        self.inactive = inactive
         self.patches: list[tuple[str, list[dict[str, Any]]]] = []
         self.reads: list[tuple[str, str]] = []
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         assert namespace == NS
+        if kind == "OverseerJob":  # the start reads whether the job is active
+            return {"metadata": {"name": name}, "spec": {"active": not self.inactive}}
         self.reads.append((kind, name))
         if kind == "OverseerExecution":
             return self.bodies.get(name)
@@ -115,6 +120,20 @@ async def test_an_execution_without_a_limit_starts_without_reading_the_others(
     await admission.Admission().admit(new, env(client), index(*client.bodies.values()))
     assert calls == [("start", "b")]
     assert client.reads == []
+
+
+@pytest.mark.parametrize("limits", [None, QUEUE, REPLACE])
+async def test_an_execution_of_an_inactive_job_is_refused_and_never_queues_or_stops_one(
+    calls: list[tuple[str, str]], limits: dict[str, Any] | None
+) -> None:
+    # Given a running execution and a deactivated job
+    new = body("b", 2, limits)
+    client = FakeKube(body("a", 1, limits, {"jobName": "a"}), new, jobs={"a"}, inactive=True)
+    # When a new execution of it comes in (made by kubectl, the API or a repeat)
+    await admission.Admission().admit(new, env(client), index(*client.bodies.values()))
+    # Then it is refused, JobInactive, and nothing else happens: no start, no SIGTERM
+    assert calls == [("refuse JobInactive", "b")]
+    assert client.patches == []
 
 
 async def test_one_more_than_the_limit_is_queued_then_started_when_the_first_ends(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.support import sync_objects
 
-from overseer.core import definitions, repository_sync, sync
+from overseer.core import definitions, names, repository_sync, sync
 from overseer.crd import repository
 
 OWNER = repository_sync.Owner("team", "jobs", "uid-1")
@@ -135,3 +135,47 @@ def test_suspended_repository_is_not_ready_and_keeps_what_it_had() -> None:
     ready = next(c for c in suspended["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Suspended")
     assert (suspended["commit"], suspended["jobCount"]) == ("c1", 3)
+
+
+def _existing(display: str, *, active: bool) -> sync.ExistingObject:
+    return sync.ExistingObject("h", "a.yml", display_name=display, active=active)
+
+
+def test_deactivations_are_kept_while_the_job_is_out_of_git_and_dropped_once_active() -> None:
+    a, b = names.job_resource_name("A job"), names.job_resource_name("B")
+    # A deactivated job in the cluster is kept
+    assert repository_sync.plan_inactive([], {a: _existing("A job", active=False)}) == ["A job"]
+    # Once it left git (its OverseerJob deleted), the name stays
+    assert repository_sync.plan_inactive(["A job"], {}) == ["A job"]
+    # Back in the cluster and active again (someone activated it): dropped
+    assert repository_sync.plan_inactive(["A job"], {a: _existing("A job", active=True)}) == []
+    # Others are left alone
+    assert repository_sync.plan_inactive(["A job"], {b: _existing("B", active=True)}) == ["A job"]
+
+
+def test_a_job_coming_back_deactivated_is_created_with_active_false() -> None:
+    desired = repository_sync.build_desired_jobs(OWNER, "c1", parse(FILES))
+    plan = sync.plan_sync(desired, frozenset(), {})
+    by_name = {w.body["spec"]["displayName"]: w for w in plan.create}
+    creation = repository_sync.build_creation(by_name["A job"], {"A job"})
+    assert creation is not None and creation["spec"]["active"] is False
+    assert "active" not in by_name["A job"].body["spec"]  # the plan's body is left as it was
+    assert repository_sync.build_creation(by_name["B"], {"A job"}) is None
+
+
+def test_a_job_name_another_repository_owns_fails_this_file_naming_the_owner() -> None:
+    result = parse({**FILES, "c.yml": "- name: C\n  command: 'true'\n"})
+    claims = {names.job_resource_name("A job"): ("other", "theirs.yml")}
+    kept = repository_sync.exclude_claimed(result, claims)
+    assert sorted(j.name for j in kept.jobs.values()) == ["B", "C"]
+    assert kept.failed_files == {"a.yml"}
+    [error] = kept.errors
+    assert (error.file, error.job, error.field, error.reason) == (
+        "a.yml",
+        "A job",
+        "name",
+        "DuplicateJobName",
+    )
+    assert "'other'" in error.message and "theirs.yml" in error.message
+    # Nothing claimed: the result as it was
+    assert repository_sync.exclude_claimed(result, {}) is result

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from overseer.core import definitions, sync
+from overseer.core import definitions, names, sync
 from overseer.crd import base, conditions, repository, types
 from overseer.crd import job as job_crd
 
@@ -81,6 +81,95 @@ def build_desired_jobs(
     return desired
 
 
+DUPLICATE_JOB_NAME = "DuplicateJobName"
+
+Claims = Mapping[str, tuple[str, str | None]]
+"""Job resource names another repository of the namespace holds: (repository, file)."""
+
+JobIndex = Mapping[tuple[str, str], Iterable[sync.ExistingObject]]
+"""The OverseerJobs of every repository by (namespace, repository), as the operator's
+watch index holds them (each with ``metadata["name"]``)."""
+
+
+def build_claims(index: JobIndex, namespace: str, repository_name: str) -> Claims:
+    """The jobs the other repositories of ``namespace`` own, by resource name."""
+    return {
+        job.metadata["name"]: (owner, job.source_file)
+        for (where, owner), owned in index.items()
+        if where == namespace and owner != repository_name
+        for job in owned
+    }
+
+
+def exclude_claimed(
+    result: definitions.RepositoryResult, claims: Claims
+) -> definitions.RepositoryResult:
+    """The result without the jobs another repository of the namespace already owns.
+
+    The first repository to define a name keeps it; a file of this repository defining
+    it too fails as a unit (its jobs stay as they were, as for any invalid file) with a
+    ``DuplicateJobName`` error naming the owner, so neither sync undoes the other.
+    """
+    errors = list(result.errors)
+    failed = set(result.failed_files)
+    for parsed in result.jobs.values():
+        if parsed.resource_name not in claims:
+            continue
+        owner, owner_file = claims[parsed.resource_name]
+        where = f" (file {owner_file})" if owner_file else ""
+        message = (
+            f"the job name {parsed.name!r} already belongs to the OverseerRepository "
+            f"{owner!r}{where} in this namespace; the first repository to define a name "
+            "keeps it: rename the job here, or remove it from one repository"
+        )
+        errors.append(
+            repository.DefinitionError(
+                file=parsed.file,
+                job=parsed.name,
+                field="name",
+                line=parsed.line,
+                message=message,
+                reason=DUPLICATE_JOB_NAME,
+            )
+        )
+        failed.add(parsed.file)
+    if len(errors) == len(result.errors):
+        return result
+    jobs = {name: job for name, job in result.jobs.items() if job.file not in failed}
+    ordered = sorted(errors, key=lambda e: (e.file, e.line or 0, e.job or "", e.message))
+    return definitions.RepositoryResult(jobs, tuple(ordered), frozenset(failed))
+
+
+def plan_inactive(
+    previous: Sequence[str], existing: Mapping[str, sync.ExistingObject]
+) -> list[str]:
+    """The job names the repository keeps deactivated after this sync (sorted).
+
+    The existing jobs whose ``spec.active`` is false, and the names kept before whose
+    job no longer exists (it left git while deactivated; it comes back deactivated). A
+    job that exists and is active again is dropped: someone activated it.
+    """
+    kept = {n for n in previous if names.job_resource_name(n) not in existing}
+    kept |= {e.display_name for e in existing.values() if not e.active and e.display_name}
+    return sorted(kept)
+
+
+def build_creation(write: sync.Write, inactive: Collection[str]) -> dict[str, Any] | None:
+    """The body to create instead of applying, for a job coming back deactivated.
+
+    ``spec.active: false`` goes in the creation itself (never a window in which the
+    scheduler sees it active); created, not applied, so the sync's field manager never
+    owns ``spec.active`` and a later apply without it leaves it alone. None for a job
+    that is not kept deactivated: it is applied as usual.
+    """
+    spec = write.body.get("spec") or {}
+    if spec.get("displayName") not in inactive:
+        return None
+    body = copy.deepcopy(write.body)
+    body["spec"]["active"] = False
+    return body
+
+
 def build_status(
     *,
     previous: Mapping[str, Any],
@@ -91,10 +180,12 @@ def build_status(
     fetch_error: tuple[str, str] | None,
     now: datetime,
     suspended: bool = False,
+    inactive_jobs: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The repository's new status, and whether it differs from ``previous``.
 
-    ``fetch_error`` is (reason, message) when git failed.
+    ``fetch_error`` is (reason, message) when git failed; ``inactive_jobs`` (from
+    :func:`plan_inactive`) replaces the kept deactivations when given.
 
     Ready is True when the jobs match the commit, with no definition error; Synced
     says whether the last fetch worked. Unchanged conditions keep their transition
@@ -117,6 +208,8 @@ def build_status(
         )
 
     update: dict[str, Any] = {"observed_generation": generation}
+    if inactive_jobs is not None:
+        update["inactive_jobs"] = list(inactive_jobs)
     if suspended:
         put(
             conditions.READY,

@@ -64,6 +64,9 @@ class ExistingObject:
     spec_hash: str | None
     source_file: str | None
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    display_name: str | None = None
+    active: bool = True
+    """``spec.active``: False once the API deactivated the job."""
 
 
 @dataclasses.dataclass(frozen=True)

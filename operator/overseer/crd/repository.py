@@ -95,6 +95,12 @@ class DefinitionError(base.StatusModel):
         default=None, description="Line in the file, when known."
     )
     message: str = Field(description="What is wrong and what to do about it.")
+    reason: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=64)] | None = Field(
+        default=None,
+        description=(
+            "A CamelCase word for problems a program may act on, such as DuplicateJobName."
+        ),
+    )
 
 
 class RepositoryStatus(base.StatusModel):
@@ -116,6 +122,13 @@ class RepositoryStatus(base.StatusModel):
     )
     observed_generation: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="The metadata.generation the last sync acted on."
+    )
+    inactive_jobs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Names of this repository's deactivated jobs (spec.active false), kept while "
+            "a job is out of git so that it comes back deactivated."
+        ),
     )
 
     @model_validator(mode="after")

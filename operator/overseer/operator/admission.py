@@ -8,7 +8,8 @@ Job), asks :func:`overseer.core.concurrency.plan_admission`, and applies each de
 start it (:func:`overseer.operator.executions.start_execution`), refuse it (Failed,
 ``ConcurrencyLimit``), keep it waiting (Pending, ``Queued`` or ``Replacing``), cancel it
 (Killed, ``Cancelled``: asked to stop while waiting) or request SIGTERM for a running one
-(``spec.signals``).
+(``spec.signals``). An execution of a deactivated job is refused (Failed, ``JobInactive``)
+before any of this: it never waits, and never makes room by stopping another.
 
 A pump runs when an execution without a Job is created or resumed (the start handler
 comes here instead of creating its Job at once), when an execution of a scope with
@@ -78,8 +79,10 @@ class Admission:
         policy = ((spec.get("definition") or {}).get("concurrency") or {}).get("policy")
         if not (spec.get("definition") or {}).get("concurrency") or policy == "allow":
             # No limit to respect: no need to look at the others.
-            await executions.start_execution(body, env)
+            await _start(body, env)
             return
+        if await executions.refuse_if_inactive(body, env):
+            return  # before it could queue, or make room by stopping another
         await self.pump((namespace, concurrency.scope_of(spec)), env, index)
 
     def freed(
@@ -170,7 +173,7 @@ async def _apply(
     match decision:
         case concurrency.Start():
             log.info("execution %s: admitted", key)
-            await executions.start_execution(bodies[decision.name], env)
+            await _start(bodies[decision.name], env)
         case concurrency.Refuse(message=message):
             log.info("execution %s: refused: %s", key, message)
             await executions.refuse(key, execution_.CONCURRENCY_LIMIT, message, env)
@@ -183,6 +186,15 @@ async def _apply(
         case concurrency.Stop(for_=for_):
             log.info("execution %s: requesting SIGTERM to make room for %s", key, for_)
             await request_signal(env.client, key, bodies[decision.name], datetime.now(UTC))
+
+
+async def _start(body: Mapping[str, Any], env: context.Environment) -> None:
+    """Create the execution's Job and observe it: the start path, past the admission.
+
+    An execution of a deactivated job is refused here, however it was made.
+    """
+    if not await executions.refuse_if_inactive(body, env):
+        await executions.start_execution(body, env)
 
 
 async def request_signal(

@@ -47,6 +47,7 @@ from overseer.core import (
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.crd import job as job_crd
+from overseer.crd import repository as repository_crd
 from overseer.operator import collect
 from overseer.operator.context import Environment, Key
 
@@ -130,6 +131,47 @@ async def _read_bundle(body: Mapping[str, Any], client: kube_client.KubeClient) 
     )
 
 
+async def refuse_if_inactive(body: Mapping[str, Any], env: Environment) -> bool:
+    """Refuse (Failed, ``JobInactive``, no Job) an execution of a deactivated job.
+
+    However the execution was made (the scheduler, the API, a repeat, kubectl), its job
+    must be active: ``spec.active`` of its OverseerJob, or, once the job has left git,
+    the repository's ``status.inactiveJobs``. True when it was refused.
+    """
+    namespace = body["metadata"]["namespace"]
+    spec = body.get("spec") or {}
+    job_name = str(spec.get("job", ""))
+    display = str((spec.get("definition") or {}).get("name", job_name))
+    job = await env.client.get(job_crd.KIND.kind, namespace, job_name)
+    if job is not None:
+        if (job.get("spec") or {}).get("active", True) is not False:
+            return False
+        where = f"OverseerJob {job_name} has spec.active false"
+    else:
+        repository = await _repository_keeping_inactive(env.client, namespace, display)
+        if repository is None:
+            return False
+        where = f"OverseerRepository {repository} lists it in status.inactiveJobs"
+    message = (
+        f"the job {display!r} is deactivated ({where}); activate it again "
+        "(PUT /jobs/{name}) to run it"
+    )
+    key = Key(namespace, body["metadata"]["name"])
+    log.info("execution %s: refused: %s", key, message)
+    await refuse(key, execution_.JOB_INACTIVE, message, env)
+    return True
+
+
+async def _repository_keeping_inactive(
+    client: kube_client.KubeClient, namespace: str, display_name: str
+) -> str | None:
+    """The repository that keeps ``display_name`` deactivated while it is out of git."""
+    async for repository in client.list(repository_crd.KIND.kind, namespace):
+        if display_name in ((repository.get("status") or {}).get("inactiveJobs") or ()):
+            return str(repository["metadata"]["name"])
+    return None
+
+
 async def _refuse(key: Key, reason: str, message: str, env: Environment) -> None:
     """End an execution that cannot run: Failed with a ``fail`` event, nothing created."""
     await _end_unstarted(key, "Failed", reason, message, env)
@@ -164,7 +206,8 @@ async def _end_unstarted(
 
 
 async def refuse(key: Key, reason: str, message: str, env: Environment) -> None:
-    """End an execution that may not run (its concurrency limit): Failed, no Job."""
+    """End an execution that may not run (its concurrency limit, its job deactivated):
+    Failed, no Job."""
     await _refuse(key, reason, message, env)
 
 

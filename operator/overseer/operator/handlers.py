@@ -90,17 +90,20 @@ def jobs_by_repository(
     name: str,
     labels: kopf.Labels,
     annotations: kopf.Annotations,
+    spec: kopf.Spec,
     **_: Any,
-) -> dict[tuple[str, str], tuple[str, str | None, str | None]] | None:
+) -> dict[tuple[str, str], sync.ExistingObject] | None:
     """OverseerJobs by (namespace, repository): the sync's view of what exists, from the watch."""
     repository = labels.get(job_crd.REPOSITORY_LABEL)
     if not repository or namespace is None:
         return None
     return {
-        (namespace, repository): (
-            name,
+        (namespace, repository): sync.ExistingObject(
             annotations.get(sync.SPEC_HASH_ANNOTATION),
             annotations.get(sync.SOURCE_FILE_ANNOTATION),
+            metadata={"name": name},
+            display_name=spec.get("displayName"),
+            active=spec.get("active", True) is not False,
         )
     }
 
@@ -126,8 +129,7 @@ async def run_syncs(
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
     # kopf passes the index by its name; the default only satisfies kopf's handler protocol.
-    jobs_by_repository: kopf.Index[tuple[str, str], tuple[str, str | None, str | None]]
-    | None = None,
+    jobs_by_repository: kopf.Index[tuple[str, str], sync.ExistingObject] | None = None,
     **_: Any,
 ) -> None:
     """Sync the repository at its interval, at once when woken, until it is deleted."""
@@ -150,7 +152,7 @@ async def run_syncs(
             )
             outcome = await repositories.run_once(
                 repo,
-                jobs_by_repository.get((namespace, name), []),
+                jobs_by_repository,
                 client=shared.client,
                 settings=shared.settings,
                 failures=failures,

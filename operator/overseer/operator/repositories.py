@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,24 +63,25 @@ class Repository:
 
 async def run_once(
     repo: Repository,
-    index_entries: Iterable[tuple[str, str | None, str | None]],
+    index: repository_sync.JobIndex,
     *,
     client: kube_client.KubeClient,
     settings: Settings,
     failures: int,
     cache: parse_cache.ParseCache,
 ) -> Outcome:
-    """One pass of the repository's daemon: say it is suspended, or sync it."""
+    """One pass of the repository's daemon: say it is suspended, or sync it.
+
+    ``index`` holds the OverseerJobs of every repository, by (namespace, repository).
+    """
     if repo.spec.get("suspend"):
         await report_suspended(repo, client)
         return Outcome(SUSPENDED_RECHECK)
-    existing = {
-        name: sync.ExistingObject(spec_hash, source_file)
-        for name, spec_hash, source_file in index_entries
-    }
+    existing = {job.metadata["name"]: job for job in index.get((repo.namespace, repo.name), ())}
     return await sync_repository(
         repo,
         existing_jobs=existing,
+        claims=repository_sync.build_claims(index, repo.namespace, repo.name),
         client=client,
         settings=settings,
         post_event=events.post_event,
@@ -101,11 +102,14 @@ class _Pass:
     failures: int
     cache: parse_cache.ParseCache
     writes_before: int
+    claims: repository_sync.Claims = dataclasses.field(default_factory=dict)
     interval: float = 0.0
     revision: git.Revision | None = None
     result: definitions.RepositoryResult | None = None
     plan: sync.Plan | None = None
     job_count: int = 0
+    inactive: list[str] = dataclasses.field(default_factory=list)
+    """The job names kept deactivated (status.inactiveJobs), see repository_sync."""
 
     @property
     def writes(self) -> int:
@@ -128,10 +132,12 @@ async def sync_repository(
     post_event: events.EventPoster,
     failures: int = 0,
     cache: parse_cache.ParseCache | None = None,
+    claims: repository_sync.Claims | None = None,
 ) -> Outcome:
     """Run one sync; ``failures`` counts the temporary failures just before it (for backoff).
 
-    The steps run in order; a step that returns an outcome ends the sync there.
+    ``claims``: the jobs other repositories of the namespace own (they keep them). The
+    steps run in order; a step that returns an outcome ends the sync there.
     """
     state = _Pass(
         repo,
@@ -142,6 +148,7 @@ async def sync_repository(
         failures,
         cache or parse_cache.ParseCache(),
         writes_before=sum(client.writes.values()),
+        claims=claims or {},
     )
     for step in (_fetch, _plan, _apply, _record):
         outcome = await step(state)
@@ -174,14 +181,18 @@ async def _plan(state: _Pass) -> Outcome | None:
     assert state.revision is not None
     # Parsing thousands of jobs takes seconds of CPU: keep it off the event loop,
     # where it would stall every watch and handler of the operator.
-    state.result = await asyncio.to_thread(
+    parsed = await asyncio.to_thread(
         state.cache.parse_repository, dict(state.revision.job_files), state.revision.defaults
     )
+    state.result = repository_sync.exclude_claimed(parsed, state.claims)
     repo = state.repo
     owner = repository_sync.Owner(repo.namespace, repo.name, repo.uid)
     desired = repository_sync.build_desired_jobs(owner, state.revision.commit, state.result)
     state.plan = sync.plan_sync(desired, state.result.failed_files, state.existing_jobs)
     state.job_count = len(desired) + len(state.plan.kept_because_file_failed)
+    state.inactive = repository_sync.plan_inactive(
+        repo.status.get("inactiveJobs") or (), state.existing_jobs
+    )
     return None
 
 
@@ -191,7 +202,7 @@ async def _apply(state: _Pass) -> Outcome | None:
     repo = state.repo
     try:
         try:
-            await _carry_out(state.plan, repo.namespace, state.client)
+            await _carry_out(state.plan, repo.namespace, state.client, frozenset(state.inactive))
         except* errors.OverseerError as group:
             raise group.exceptions[0] from None
         if state.revision.commit != repo.status.get("commit") or not repo.status.get("commit"):
@@ -214,6 +225,7 @@ async def _record(state: _Pass) -> Outcome:
         errors=result.errors,
         fetch_error=None,
         now=datetime.now(UTC),
+        inactive_jobs=state.inactive,
     )
     if changed:
         await state.client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
@@ -223,7 +235,8 @@ async def _record(state: _Pass) -> Outcome:
             job = f" job {error_.job!r}" if error_.job else ""
             field = f" field {error_.field}" if error_.field else ""
             message = f"{where}{job}{field}: {error_.message}"
-            state.post_event(repo.body, "Warning", "InvalidDefinition", message)
+            reason = error_.reason or "InvalidDefinition"
+            state.post_event(repo.body, "Warning", reason, message)
     if not plan.is_noop:
         log.info(
             "synced %s/%s at %s: %d created, %d updated, %d deleted, %d kept (file failed)",
@@ -288,14 +301,21 @@ async def _read_credentials(
 WRITE_CONCURRENCY = 8
 
 
-async def _carry_out(plan: sync.Plan, namespace: str, client: kube_client.KubeClient) -> None:
+async def _carry_out(
+    plan: sync.Plan, namespace: str, client: kube_client.KubeClient, inactive: frozenset[str]
+) -> None:
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
 
-    async def apply(write: sync.Write) -> None:
-        body = dict(write.body)
+    async def apply(write: sync.Write, *, new: bool) -> None:
+        # A job coming back into git after it was deactivated is created deactivated.
+        creation = repository_sync.build_creation(write, inactive) if new else None
+        body = dict(write.body if creation is None else creation)
         body["metadata"] = {**body["metadata"], "namespace": namespace}
         async with limit:
-            await client.apply(body)
+            if creation is None:
+                await client.apply(body)
+            else:
+                await client.create(body)
 
     async def delete(name: str) -> None:
         async with limit:
@@ -303,8 +323,10 @@ async def _carry_out(plan: sync.Plan, namespace: str, client: kube_client.KubeCl
 
     # TaskGroup cancels the rest at the first failure, which then reports the sync.
     async with asyncio.TaskGroup() as group:
-        for write in plan.writes:
-            group.create_task(apply(write))
+        for write in plan.create:
+            group.create_task(apply(write, new=True))
+        for write in plan.update:
+            group.create_task(apply(write, new=False))
         for name in plan.delete:
             group.create_task(delete(name))
 
