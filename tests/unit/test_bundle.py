@@ -115,3 +115,20 @@ def test_gc_deletes_bundles_of_unused_commits_only() -> None:
     assert bundle.plan_bundle_gc(existing, {"b" * 40}) == ["ops-bin-aaa", "ops-bin-ccc"]
     assert bundle.plan_bundle_gc(existing, set(existing.values())) == []
     assert bundle.plan_bundle_gc({}, {"a" * 40}) == []
+
+
+def test_gc_keeps_the_commits_of_ended_executions_newest_first_up_to_the_bound() -> None:
+    a, b, c, d, e = (letter * 40 for letter in "abcde")
+    existing = {f"ops-bin-{x[:3]}": x for x in (a, b, c, d, e)}
+    # e is synced, d runs; c then a ran most recently (b never ran, or its execution is gone)
+    assert bundle.plan_bundle_gc(existing, {e, d}, [c, a, c], keep=10) == ["ops-bin-bbb"]
+    # At most three in all: e and d must stay, so only c, the most recent, is kept
+    assert bundle.plan_bundle_gc(existing, {e, d}, [c, a], keep=3) == ["ops-bin-aaa", "ops-bin-bbb"]
+    # The bound never drops a bundle that must stay
+    assert bundle.plan_bundle_gc(existing, {e, d, a}, [c], keep=1) == ["ops-bin-bbb", "ops-bin-ccc"]
+    # A commit that ran but has no bundle takes no room
+    assert bundle.plan_bundle_gc(existing, {e}, ["f" * 40, a], keep=2) == [
+        "ops-bin-bbb",
+        "ops-bin-ccc",
+        "ops-bin-ddd",
+    ]

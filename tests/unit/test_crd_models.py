@@ -90,6 +90,7 @@ def test_repository_status_derives_the_short_commit_and_ignores_unknown_fields()
         "jobCount": 3,
         "conditions": [],
         "errors": [],
+        "inactiveJobs": [],
     }
 
 

@@ -28,6 +28,11 @@ def test_defaults_and_overrides() -> None:
     assert (settings.git_timeout, settings.retry_min, settings.retry_max) == (30.0, 2.0, 60.0)
 
 
+def test_a_repository_keeps_ten_bin_bundles_unless_told() -> None:
+    assert Settings.from_env({}).kept_bundles == 10
+    assert Settings.from_env({"OVERSEER_KEPT_BUNDLES": "3"}).kept_bundles == 3
+
+
 def test_retention_keeps_jobs_an_hour_and_executions_forever_unless_told() -> None:
     default = Settings.from_env({}).retention
     assert (default.finished_job_ttl.total_seconds(), default.execution_ttl) == (3600, None)
@@ -45,6 +50,7 @@ def test_retention_keeps_jobs_an_hour_and_executions_forever_unless_told() -> No
         ({"OVERSEER_FINISHED_JOB_TTL": "-1h"}, "OVERSEER_FINISHED_JOB_TTL: '-1h' is not a dur"),
         ({"OVERSEER_EXECUTION_TTL": "0s"}, "OVERSEER_EXECUTION_TTL: .* longer than zero"),
         ({"OVERSEER_RETRY_MIN": "10m", "OVERSEER_RETRY_MAX": "1m"}, "OVERSEER_RETRY_MIN"),
+        ({"OVERSEER_KEPT_BUNDLES": "0"}, "OVERSEER_KEPT_BUNDLES: .*greater than or equal to 1"),
     ],
 )
 def test_bad_settings_are_refused_with_a_useful_message(env: dict[str, str], words: str) -> None:

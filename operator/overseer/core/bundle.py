@@ -128,14 +128,32 @@ def volume_items(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def plan_bundle_gc(existing: Mapping[str, str], commits_in_use: Collection[str]) -> list[str]:
-    """Names of the bundles to delete: those whose commit nothing uses any more.
+DEFAULT_KEPT_BUNDLES = 10
+"""How many bundles a repository keeps at most, beyond those that must stay."""
 
-    ``existing`` maps bundle names to their commit; ``commits_in_use`` holds the
-    synced commit and the commits of executions that may still start a pod.
+
+def plan_bundle_gc(
+    existing: Mapping[str, str],
+    commits_in_use: Collection[str],
+    commits_ran: Sequence[str] = (),
+    keep: int = DEFAULT_KEPT_BUNDLES,
+) -> list[str]:
+    """Names of the bundles to delete.
+
+    ``existing`` maps bundle names to their commit. ``commits_in_use`` (the synced
+    commit and those of executions that may still start a pod) are always kept.
+    ``commits_ran`` are the commits of ended executions that still exist, the most
+    recent execution's first: a repeat of one reruns that commit, so they are kept
+    too, newest first, as long as the repository keeps no more than ``keep`` bundles
+    in all.
     """
-    in_use = set(commits_in_use)
-    return sorted(name for name, commit in existing.items() if commit not in in_use)
+    kept = {commit for commit in existing.values() if commit in set(commits_in_use)}
+    for commit in commits_ran:
+        if len(kept) >= keep:
+            break
+        if commit in existing.values():
+            kept.add(commit)
+    return sorted(name for name, commit in existing.items() if commit not in kept)
 
 
 def _check_size(repository: str, commit: str, entries: list[tuple[str, int, bytes]]) -> None:

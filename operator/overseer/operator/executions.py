@@ -125,9 +125,10 @@ async def _read_bundle(body: Mapping[str, Any], client: kube_client.KubeClient) 
             return configmap
     where = f"repository {repository}" if repository else "its repository"
     raise errors.BinNotKeptError(
-        f"the bin/ of {where} at commit {commit[:12]} is no longer kept (only the newest "
-        "synced commit's is, and those of executions that have not ended); create the "
-        "execution again with the commit in the OverseerRepository's status.commit"
+        f"the bin/ of {where} at commit {commit[:12]} is no longer kept (the synced "
+        "commit's is, those of executions that have not ended, and those of the most "
+        "recent ended ones up to OVERSEER_KEPT_BUNDLES); create the execution again "
+        "with the commit in the OverseerRepository's status.commit"
     )
 
 

@@ -206,7 +206,7 @@ async def _apply(state: _Pass) -> Outcome | None:
         except* errors.OverseerError as group:
             raise group.exceptions[0] from None
         if state.revision.commit != repo.status.get("commit") or not repo.status.get("commit"):
-            await _publish_bundle(repo, state.revision, state.client)
+            await _publish_bundle(repo, state.revision, state.client, state.settings.kept_bundles)
     except errors.OverseerError as error:
         return await state.failed(error, state.interval)
     return None
@@ -332,7 +332,7 @@ async def _carry_out(
 
 
 async def _publish_bundle(
-    repo: Repository, revision: git.Revision, client: kube_client.KubeClient
+    repo: Repository, revision: git.Revision, client: kube_client.KubeClient, keep: int
 ) -> None:
     """Create the immutable bin/ ConfigMap of this commit; remove those no longer used."""
     owner = {
@@ -353,12 +353,19 @@ async def _publish_bundle(
         if annotations.get(bundle.ANNOTATION_REPOSITORY) == repo.name:
             existing[configmap["metadata"]["name"]] = annotations.get(bundle.ANNOTATION_COMMIT, "")
     # An execution that has not ended still mounts (or is about to mount) the bin/ of
-    # the commit it froze: keep those bundles, and the newest.
+    # the commit it froze: keep those bundles, and the newest. One that ended may be
+    # repeated while it exists: keep its commit's too, the most recent first, up to
+    # the bound.
     in_use = {revision.commit}
+    ran: list[tuple[str, str]] = []
     async for execution in client.list(execution_crd.KIND.kind, repo.namespace):
+        commit = (execution.get("spec") or {}).get("commit", "")
         if (execution.get("status") or {}).get("phase") not in execution_crd.TERMINAL_PHASES:
-            in_use.add((execution.get("spec") or {}).get("commit", ""))
-    for name in bundle.plan_bundle_gc(existing, in_use):
+            in_use.add(commit)
+        else:
+            ran.append((execution["metadata"].get("creationTimestamp") or "", commit))
+    recent = [commit for _, commit in sorted(ran, reverse=True)]
+    for name in bundle.plan_bundle_gc(existing, in_use, recent, keep):
         await client.delete("ConfigMap", repo.namespace, name)
 
 

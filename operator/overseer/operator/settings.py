@@ -19,7 +19,7 @@ from pydantic_settings import NoDecode
 
 from overseer import errors, webhooks
 from overseer import settings as shared
-from overseer.core import execution_job
+from overseer.core import bundle, execution_job
 from overseer.core import retention as retention_
 from overseer.core import webhooks as core_webhooks
 
@@ -93,6 +93,9 @@ class Settings(shared.OverseerSettings):
     """How long a finished execution keeps its Job and pod once its output is archived."""
     execution_ttl: shared.Duration | None = None
     """How long after it ends an execution and its output are deleted; unset keeps them."""
+    kept_bundles: int = pydantic.Field(default=bundle.DEFAULT_KEPT_BUNDLES, ge=1)
+    """Most bin/ bundles a repository keeps beyond the synced commit's and those of
+    executions not ended (for repeats of ended ones); see overseer.core.bundle."""
     schedule_starting_deadline: Annotated[
         shared.Duration | None, pydantic.BeforeValidator(_deadline)
     ] = 3600.0
