@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from overseer.kube import ExecResult
+    from overseer.kube_exec import ExecResult
     from overseer.kube_watch import WatchEvent
 
 
