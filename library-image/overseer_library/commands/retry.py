@@ -47,7 +47,7 @@ def _attempts(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = _cli.parser(PROG, DESCRIPTION, EPILOG)
     number = _cli.non_negative
     parser.add_argument(
@@ -84,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="wait a random time between half the delay and all of it",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     command = _cli.split_command(args.command)
     if not command:
@@ -94,8 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.max_delay,
         random.Random() if args.jitter else None,  # noqa: S311 (spreading waits, not secrets)
     )
+    return _run(command, args.attempts, waits)
+
+
+def _run(command: list[str], attempts: int, waits: Iterator[float]) -> int:
+    """Run ``command`` up to ``attempts`` times, sleeping the next of ``waits`` between."""
     status = 0
-    for attempt in range(1, args.attempts + 1):
+    for attempt in range(1, attempts + 1):
         try:
             returncode = subprocess.call(command)
         except FileNotFoundError:
@@ -105,14 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if returncode == 0:
             return 0
         status = returncode if returncode > 0 else 128 - returncode
-        if attempt < args.attempts:
+        if attempt < attempts:
             wait = next(waits)
             print(
-                f"{PROG}: attempt {attempt} of {args.attempts} failed with status {status}; "
+                f"{PROG}: attempt {attempt} of {attempts} failed with status {status}; "
                 f"trying again in {wait:.3g}s",
                 file=sys.stderr,
                 flush=True,
             )
             time.sleep(wait)
-    _cli.fail(PROG, f"giving up after {args.attempts} attempts; last status {status}")
+    _cli.fail(PROG, f"giving up after {attempts} attempts; last status {status}")
     return status
