@@ -49,7 +49,6 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
             "program is not found, 126 when it cannot run, 125 when set-up fails."
         ),
     )
-    env = environ.get
     parser.add_argument(
         "--script-env",
         metavar="VAR",
@@ -59,6 +58,22 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--user", help="run the job as this user (name or uid); needs root")
     parser.add_argument("--group", help="run the job with this group (name or gid); needs root")
+    _add_locations(parser, environ)
+    parser.add_argument(
+        "--drain-timeout",
+        metavar="S",
+        type=float,
+        default=2.0,
+        help="after the job exits, how long to wait for processes it left "
+        "behind to close its output (default %(default)s)",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROGRAM ARG...")
+    return parser
+
+
+def _add_locations(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    """The paths the supervisor uses, each defaulting to its environment variable."""
+    env = environ.get
     parser.add_argument(
         "--repo-bin",
         metavar="DIR",
@@ -88,16 +103,6 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "to write the one-line JSON summary if writable; '' for nowhere "
         "(default %(default)s)",
     )
-    parser.add_argument(
-        "--drain-timeout",
-        metavar="S",
-        type=float,
-        default=2.0,
-        help="after the job exits, how long to wait for processes it left "
-        "behind to close its output (default %(default)s)",
-    )
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROGRAM ARG...")
-    return parser
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
