@@ -24,7 +24,7 @@ and the signal reaches the job once it runs.)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -196,41 +196,58 @@ def plan_admission(members: Iterable[Member], scope: str) -> list[Decision]:
             # (One that can start does, and the signal reaches the job once it runs.)
             decisions.append(Cancel(member.name, "stopped on request before it started"))
             continue
-        limit = f"{concurrency.limit} running execution{'s' if concurrency.limit > 1 else ''}"
-        if concurrency.policy == "forbid":
-            decisions.append(
-                Refuse(
-                    member.name,
-                    f"the limit of {limit} of {where} is reached (policy forbid); "
-                    f"running: {_listing(running)}",
-                )
-            )
-        elif concurrency.policy == "queue":
-            # No list of the running ones: a long queue is not rewritten at every end.
-            decisions.append(
-                Wait(
-                    member.name,
-                    execution_.QUEUED,
-                    f"the limit of {limit} of {where} is reached (policy queue); "
-                    "it starts, oldest first, when one ends",
-                )
-            )
-        else:  # replace
-            targets = running[: len(running) - concurrency.limit + 1]
-            for target in targets:
-                if target.name not in signalled:
-                    signalled.add(target.name)
-                    decisions.append(Stop(target.name, for_=member.name))
-            decisions.append(
-                Wait(
-                    member.name,
-                    execution_.REPLACING,
-                    f"replacing {_listing(targets)} ({REPLACE_SIGNAL} requested): the limit "
-                    f"of {limit} of {where} is reached",
-                )
-            )
+        planned = _when_full(member, concurrency, running, signalled, where)
+        signalled.update(d.name for d in planned if isinstance(d, Stop))
+        decisions.extend(planned)
     by_name = {m.name: m for m in ordered}
     return [d for d in decisions if not _unchanged(d, by_name)]
+
+
+def _when_full(
+    member: Member,
+    concurrency: defn.Concurrency,
+    running: Sequence[Member],
+    signalled: Collection[str],
+    where: str,
+) -> list[Decision]:
+    """The decisions for ``member`` when its scope is at its limit, by its policy.
+
+    ``signalled`` names the running executions already asked to stop: a replace asks
+    only the others (the caller adds the new :class:`Stop` targets to it).
+    """
+    limit = f"{concurrency.limit} running execution{'s' if concurrency.limit > 1 else ''}"
+    if concurrency.policy == "forbid":
+        return [
+            Refuse(
+                member.name,
+                f"the limit of {limit} of {where} is reached (policy forbid); "
+                f"running: {_listing(running)}",
+            )
+        ]
+    if concurrency.policy == "queue":
+        # No list of the running ones: a long queue is not rewritten at every end.
+        return [
+            Wait(
+                member.name,
+                execution_.QUEUED,
+                f"the limit of {limit} of {where} is reached (policy queue); "
+                "it starts, oldest first, when one ends",
+            )
+        ]
+    # replace
+    targets = running[: len(running) - concurrency.limit + 1]
+    stops: list[Decision] = [
+        Stop(target.name, for_=member.name) for target in targets if target.name not in signalled
+    ]
+    return [
+        *stops,
+        Wait(
+            member.name,
+            execution_.REPLACING,
+            f"replacing {_listing(targets)} ({REPLACE_SIGNAL} requested): the limit "
+            f"of {limit} of {where} is reached",
+        ),
+    ]
 
 
 def _unchanged(decision: Decision, members: Mapping[str, Member]) -> bool:
