@@ -308,6 +308,45 @@ def _library_image(container: dict[str, Any], settings: JobSettings) -> dict[str
     return container
 
 
+def _job_container(
+    context: ExecutionContext,
+    plan: command.Plan,
+    mounts: list[dict[str, Any]],
+    settings: JobSettings,
+    *,
+    custom_image: bool,
+) -> dict[str, Any]:
+    """The container running the supervisor with the job: in its own image or the library's."""
+    definition = context.spec.definition
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "command": [command.escape(SUPERVISOR)],
+        "args": command.job_args(definition, plan),
+        "env": _env(context, plan),
+        "volumeMounts": mounts,
+        "securityContext": _container_security(),
+        "terminationMessagePolicy": "File",
+    }
+    if custom_image:
+        return {"name": CONTAINER, "image": definition.image, **container}
+    return _library_image(container, settings)
+
+
+def _library_copier(settings: JobSettings) -> dict[str, Any]:
+    """The init container of a job in its own image, which may lack the supervisor.
+
+    It copies the operator's library into an emptyDir that hides whatever the image has
+    at that path (so the job's protocol is the operator's).
+    """
+    init: dict[str, Any] = {
+        "name": INIT_CONTAINER,
+        "command": ["cp", "-R", f"{LIBRARY_ROOT}/.", f"{LIBRARY_COPY}/"],
+        "volumeMounts": [{"name": "library", "mountPath": LIBRARY_COPY}],
+        "securityContext": _container_security(),
+    }
+    return _library_image(init, settings)
+
+
 # --- the manifests ---------------------------------------------------------------------
 
 
@@ -349,37 +388,16 @@ def build_execution_job(
     plan = command.plan(definition, context.spec.parameters)
     custom_image = definition.image not in (None, settings.library_image)
     volumes, mounts = _volumes(context, plan, custom_image=custom_image)
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "command": [command.escape(SUPERVISOR)],
-        "args": command.job_args(definition, plan),
-        "env": _env(context, plan),
-        "volumeMounts": mounts,
-        "securityContext": _container_security(),
-        "terminationMessagePolicy": "File",
-    }
-    if custom_image:
-        container = {"name": CONTAINER, "image": definition.image, **container}
-    else:
-        container = _library_image(container, settings)
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": _pod_security(definition),
-        "containers": [container],
+        "containers": [_job_container(context, plan, mounts, settings, custom_image=custom_image)],
         "volumes": volumes,
     }
     if custom_image:
-        # The image may lack the supervisor: copy the operator's library into an emptyDir
-        # that hides whatever the image has at that path (so its protocol is the operator's).
-        init = {
-            "name": INIT_CONTAINER,
-            "command": ["cp", "-R", f"{LIBRARY_ROOT}/.", f"{LIBRARY_COPY}/"],
-            "volumeMounts": [{"name": "library", "mountPath": LIBRARY_COPY}],
-            "securityContext": _container_security(),
-        }
-        pod["initContainers"] = [_library_image(init, settings)]
+        pod["initContainers"] = [_library_copier(settings)]
     resources = _resources(definition)
     if resources:
         # The init container gets the same: it never raises the pod's effective request.
