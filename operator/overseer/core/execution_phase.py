@@ -109,11 +109,40 @@ def derive_phase(
     """
     facts = read_facts(observed, frames, now)
     pod_name = observed.pod_name or get(observed.pod, "metadata", "name")
-    start_time: datetime | None = None
+    start_time = _start_time(facts)
+    ending = _ending(facts)
+    progress = Derived(
+        "Pending",
+        "",
+        start_time=start_time,
+        events=_events_so_far(facts, pod_name, start_time),
+        pod_name=pod_name,
+        last_seq=facts.seen.last_seq,
+    )
+    if ending is None:
+        phase, reason, message = _in_progress(facts)
+        progress = dataclasses.replace(progress, phase=phase, reason=reason, message=message)
+        if phase == "Pending":
+            ending, recheck_at = _pending_problem(observed.pod, now, grace)
+            progress = dataclasses.replace(progress, recheck_at=recheck_at)
+        if ending is None:
+            return progress
+    return _ended(progress, facts, ending)
+
+
+def _start_time(facts: Facts) -> datetime | None:
+    """When the job started: the supervisor's start frame, else the container's start."""
     if facts.seen.start is not None:
-        start_time = from_unix(facts.seen.start.time)
-    elif facts.launched:
-        start_time = parse_time((facts.running or facts.terminated).get("startedAt"))
+        return from_unix(facts.seen.start.time)
+    if facts.launched:
+        return parse_time((facts.running or facts.terminated).get("startedAt"))
+    return None
+
+
+def _events_so_far(
+    facts: Facts, pod_name: str | None, start_time: datetime | None
+) -> tuple[execution_.Event, ...]:
+    """The start event (once started), then the job's own events from its frames."""
     events: list[execution_.Event] = []
     if start_time is not None:
         data = {"pod": pod_name} if pod_name else None
@@ -127,23 +156,11 @@ def derive_phase(
         )
         for frame in facts.seen.events
     ]
-    ending = _ending(facts)
-    progress = Derived(
-        "Pending",
-        "",
-        start_time=start_time,
-        events=tuple(events),
-        pod_name=pod_name,
-        last_seq=facts.seen.last_seq,
-    )
-    if ending is None:
-        phase, reason, message = _in_progress(facts)
-        progress = dataclasses.replace(progress, phase=phase, reason=reason, message=message)
-        if phase == "Pending":
-            ending, recheck_at = _pending_problem(observed.pod, now, grace)
-            progress = dataclasses.replace(progress, recheck_at=recheck_at)
-        if ending is None:
-            return progress
+    return tuple(events)
+
+
+def _ended(progress: Derived, facts: Facts, ending: _Ending) -> Derived:
+    """``progress`` finished as ``ending`` says, with its outcome and terminal event."""
     signal = protocol.signal_name(facts.signal) if facts.signal is not None else None
     data = {"exitCode": facts.code, "signal": signal, "reason": ending.reason}
     terminal = execution_.Event(
@@ -160,7 +177,7 @@ def derive_phase(
         exit_code=facts.code,
         signal=signal,
         completion_time=facts.end,
-        events=(*events, terminal),
+        events=(*progress.events, terminal),
     )
 
 
