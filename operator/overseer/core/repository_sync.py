@@ -194,9 +194,14 @@ def build_status(
     """
     status = repository.RepositoryStatus.model_validate(previous or {})
     conds = list(status.conditions)
-
-    def put(type_: str, ok: bool, reason: str, message: str) -> None:
-        nonlocal conds
+    verdicts = _verdicts(
+        commit=commit,
+        job_count=job_count,
+        errors=errors,
+        fetch_error=fetch_error,
+        suspended=suspended,
+    )
+    for type_, ok, reason, message in verdicts:
         conds = conditions.set_condition(
             conds,
             type_,
@@ -206,34 +211,10 @@ def build_status(
             now=now,
             observed_generation=generation,
         )
-
     update: dict[str, Any] = {"observed_generation": generation}
     if inactive_jobs is not None:
         update["inactive_jobs"] = list(inactive_jobs)
-    if suspended:
-        put(
-            conditions.READY,
-            False,
-            conditions.SUSPENDED,
-            "spec.suspend is true: no sync until it is false; jobs stay as last synced",
-        )
-    elif fetch_error is not None:
-        reason, message = fetch_error
-        put(conditions.SYNCED, False, reason, message)
-        put(conditions.READY, False, reason, f"jobs may be out of date: {message}")
-    else:
-        put(conditions.SYNCED, True, "Fetched", f"fetched commit {commit}")
-        if errors:
-            files = ", ".join(sorted({e.file for e in errors}))
-            put(
-                conditions.READY,
-                False,
-                conditions.INVALID_DEFINITIONS,
-                f"{len(errors)} error(s) in {files}; the jobs these files defined before "
-                "are kept as they were until a commit fixes them",
-            )
-        else:
-            put(conditions.READY, True, "Synced", f"{job_count} job(s) in sync with {commit}")
+    if not suspended and fetch_error is None:
         update |= {"commit": commit, "job_count": job_count, "errors": list(errors)}
     update["conditions"] = conds
     old_body = base.to_body(status)
@@ -244,6 +225,49 @@ def build_status(
     if changed:
         new_body["lastSyncTime"] = types.rfc3339(now)
     return new_body, changed
+
+
+def _verdicts(
+    *,
+    commit: str | None,
+    job_count: int | None,
+    errors: Sequence[repository.DefinitionError],
+    fetch_error: tuple[str, str] | None,
+    suspended: bool,
+) -> list[tuple[str, bool, str, str]]:
+    """The conditions the sync's outcome sets, in order: (type, ok, reason, message)."""
+    if suspended:
+        return [
+            (
+                conditions.READY,
+                False,
+                conditions.SUSPENDED,
+                "spec.suspend is true: no sync until it is false; jobs stay as last synced",
+            )
+        ]
+    if fetch_error is not None:
+        reason, message = fetch_error
+        return [
+            (conditions.SYNCED, False, reason, message),
+            (conditions.READY, False, reason, f"jobs may be out of date: {message}"),
+        ]
+    fetched = (conditions.SYNCED, True, "Fetched", f"fetched commit {commit}")
+    if not errors:
+        return [
+            fetched,
+            (conditions.READY, True, "Synced", f"{job_count} job(s) in sync with {commit}"),
+        ]
+    files = ", ".join(sorted({e.file for e in errors}))
+    return [
+        fetched,
+        (
+            conditions.READY,
+            False,
+            conditions.INVALID_DEFINITIONS,
+            f"{len(errors)} error(s) in {files}; the jobs these files defined before "
+            "are kept as they were until a commit fixes them",
+        ),
+    ]
 
 
 def _without_time(status: Mapping[str, Any]) -> dict[str, Any]:
