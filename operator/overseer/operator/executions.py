@@ -305,22 +305,36 @@ async def _observe(
             env.client, env.post_event, body, requests=spec.signals, status=status, pod=pod
         )
     if status.phase in execution_.TERMINAL_PHASES:
-        env.tracker.cancel(key)
-        if job is not None and (
-            execution_observed.job_is_stuck(job, observed.pod)
-            or execution_observed.killed_but_retried(status, job)
-        ):
-            # Nothing will ever run (an image that cannot be pulled), or a kill must not be
-            # retried: stop the Job's pods now, not once the output is archived.
-            log.info("execution %s: %s; deleting its Job", key, status.reason)
-            await env.client.delete_job(key.namespace, job["metadata"]["name"])
-        elif due := await collect.after_end(
-            key, body, status, job=job, pod=(pod_name, observed.pod_gone), env=env
-        ):
-            delay = (due - datetime.now(UTC)).total_seconds() + 0.5
-            env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
+        await _ended(key, body, status, job=job, observed=observed, pod_name=pod_name, env=env)
     elif derived.recheck_at is not None:
         delay = (derived.recheck_at - datetime.now(UTC)).total_seconds() + 0.5
+        env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
+
+
+async def _ended(
+    key: Key,
+    body: Mapping[str, Any],
+    status: execution_.ExecutionStatus,
+    *,
+    job: Mapping[str, Any] | None,
+    observed: execution_phase.Observed,
+    pod_name: str | None,
+    env: Environment,
+) -> None:
+    """An ended execution: stop a Job that must not go on, else collect it when due."""
+    env.tracker.cancel(key)
+    if job is not None and (
+        execution_observed.job_is_stuck(job, observed.pod)
+        or execution_observed.killed_but_retried(status, job)
+    ):
+        # Nothing will ever run (an image that cannot be pulled), or a kill must not be
+        # retried: stop the Job's pods now, not once the output is archived.
+        log.info("execution %s: %s; deleting its Job", key, status.reason)
+        await env.client.delete_job(key.namespace, job["metadata"]["name"])
+    elif due := await collect.after_end(
+        key, body, status, job=job, pod=(pod_name, observed.pod_gone), env=env
+    ):
+        delay = (due - datetime.now(UTC)).total_seconds() + 0.5
         env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
 
 
