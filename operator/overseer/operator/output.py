@@ -237,11 +237,7 @@ class Followers:
             if any(isinstance(f, protocol.Exit) for f in frames.values()):
                 self._report_lost(key, pod, seen, env)
                 return True
-            try:
-                current = await env.client.get("Pod", key.namespace, pod)
-            except errors.KubeError as error:
-                log.warning("execution %s: %s", key, error.message)
-                current = {}
+            current = await _pod_now(key, pod, env)
             if current is None:
                 return False  # deleted: there is nothing more to read
             if partial is not None and container_terminated(current):
@@ -254,17 +250,37 @@ class Followers:
                         *(key, pod, seen.highest, expected),
                     )
                     continue
-                # The supervisor wrote no exit frame (it was killed, say), or the rest
-                # of the log is in a file the API no longer serves.
-                self._take(key, protocol.decode_all([partial]), writer, frames, seen)
-                writer.commit(seen.highest)
-                if expected is not None and seen.highest < expected:
-                    seen.lost += expected - seen.highest
-                self._report_lost(key, pod, seen, env)
+                self._end_cut(
+                    key, pod, partial, expected, writer=writer, frames=frames, seen=seen, env=env
+                )
                 return True
             delay = backoff.delay(failures, first=self._retry[0], ceiling=self._retry[1])
             failures += 1
             await asyncio.sleep(delay)
+
+    def _end_cut(
+        self,
+        key: context.Key,
+        pod: str,
+        partial: bytes,
+        expected: int | None,
+        *,
+        writer: archive_.Writer,
+        frames: dict[int, protocol.Frame],
+        seen: log_sequence.Seen,
+        env: context.Environment,
+    ) -> None:
+        """End a log that stopped short of an exit frame: keep what it has, count the rest.
+
+        The supervisor wrote no exit frame (it was killed, say), or the rest of the log
+        is in a file the API no longer serves: ``partial`` (a line the stream cut) is
+        taken as it is, and the frames up to the summary's ``expected`` seq are lost.
+        """
+        self._take(key, protocol.decode_all([partial]), writer, frames, seen)
+        writer.commit(seen.highest)
+        if expected is not None and seen.highest < expected:
+            seen.lost += expected - seen.highest
+        self._report_lost(key, pod, seen, env)
 
     async def _stream(
         self,
@@ -355,6 +371,17 @@ class Followers:
                 frames[record.seq] = record
                 news = True
         return news
+
+
+async def _pod_now(
+    key: context.Key, pod: str, env: context.Environment
+) -> Mapping[str, Any] | None:
+    """The pod as it is now: None once deleted, ``{}`` when it cannot be read."""
+    try:
+        return await env.client.get("Pod", key.namespace, pod)
+    except errors.KubeError as error:
+        log.warning("execution %s: %s", key, error.message)
+        return {}
 
 
 def _summary_seq(pod: Mapping[str, Any]) -> int | None:
