@@ -102,7 +102,6 @@ async def send(
 ) -> Result:
     """Make one attempt to deliver ``message``; never raises for a failed delivery."""
     now = now or datetime.now(UTC)
-    attempts = message.attempts + 1
     answer = _Answer(None, None, None)
     error: errors.WebhookError | None
     try:
@@ -124,11 +123,25 @@ async def send(
                 event_id=message.event_id,
                 url=message.url,
                 status="Delivered",
-                attempts=attempts,
+                attempts=message.attempts + 1,
                 delivered_at=now,
             ),
             status_code=answer.status_code,
         )
+    return _failed(message, error, answer, now=now, policy=policy, secret=secret)
+
+
+def _failed(
+    message: core.Message,
+    error: errors.WebhookError,
+    answer: _Answer,
+    *,
+    now: datetime,
+    policy: SendPolicy,
+    secret: str,
+) -> Result:
+    """The record of a failed attempt: Pending (tried again later) or Failed."""
+    attempts = message.attempts + 1
     text = errors.scrub(error.message, [secret])[:_MAX_ERROR]
     next_at = None
     if not error.stalled:
