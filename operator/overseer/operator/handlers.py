@@ -17,7 +17,9 @@ import kopf
 from overseer import errors
 from overseer.core import execution_job, sync
 from overseer.crd import base
+from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
+from overseer.crd import repository as repository_crd
 from overseer.operator import admission, context, executions, parse_cache, repositories, runtime
 
 PREFIX = "overseer.dev"
@@ -83,7 +85,7 @@ async def close(*, memo: kopf.Memo, **_: Any) -> None:
     await runtime.of(memo).close()
 
 
-@kopf.index(base.GROUP, base.VERSION, "overseerjobs")
+@kopf.index(base.GROUP, base.VERSION, job_crd.KIND.plural)
 def jobs_by_repository(
     *,
     namespace: str | None,
@@ -108,7 +110,7 @@ def jobs_by_repository(
     }
 
 
-@kopf.on.update(base.GROUP, base.VERSION, "overseerrepositories")
+@kopf.on.update(base.GROUP, base.VERSION, repository_crd.KIND.plural)
 def wake_sync(*, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A changed spec or a sync request (annotation) runs the sync now, not at the interval."""
     wake = runtime.of(memo).wakes.get((namespace or "", name))
@@ -116,7 +118,7 @@ def wake_sync(*, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) ->
         wake.set()
 
 
-@kopf.daemon(base.GROUP, base.VERSION, "overseerrepositories", cancellation_timeout=2.0)
+@kopf.daemon(base.GROUP, base.VERSION, repository_crd.KIND.plural, cancellation_timeout=2.0)
 async def run_syncs(
     *,
     name: str,
@@ -179,8 +181,8 @@ async def _sleep(delay: float, wake: asyncio.Event, stopped: kopf.DaemonStopped)
 # --- executions ---------------------------------------------------------------------------
 
 
-@kopf.on.resume(base.GROUP, base.VERSION, "overseerexecutions")
-@kopf.on.create(base.GROUP, base.VERSION, "overseerexecutions")
+@kopf.on.resume(base.GROUP, base.VERSION, execution_crd.KIND.plural)
+@kopf.on.create(base.GROUP, base.VERSION, execution_crd.KIND.plural)
 async def start_execution(
     *,
     body: kopf.Body,
@@ -233,7 +235,7 @@ async def follow_job(
 # --- webhooks -----------------------------------------------------------------------------
 
 
-@kopf.on.event(base.GROUP, base.VERSION, "overseerexecutions")
+@kopf.on.event(base.GROUP, base.VERSION, execution_crd.KIND.plural)
 async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Each change of an execution (the listing at start-up too) may owe deliveries.
     Async so that it runs in the event loop, where the lanes live; it never blocks."""
@@ -243,7 +245,7 @@ async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo
 # --- signals ------------------------------------------------------------------------------
 
 
-@kopf.on.field(base.GROUP, base.VERSION, "overseerexecutions", field="spec.signals")
+@kopf.on.field(base.GROUP, base.VERSION, execution_crd.KIND.plural, field="spec.signals")
 async def signal_execution(
     *, namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -255,7 +257,7 @@ async def signal_execution(
 # --- concurrency and schedules ----------------------------------------------------------
 
 
-@kopf.index(base.GROUP, base.VERSION, "overseerexecutions")
+@kopf.index(base.GROUP, base.VERSION, execution_crd.KIND.plural)
 def executions_by_scope(
     *, namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[admission.ScopeKey, admission.IndexEntry] | None:
@@ -263,7 +265,7 @@ def executions_by_scope(
     return admission.index_entry(namespace, name, spec, status)
 
 
-@kopf.on.event(base.GROUP, base.VERSION, "overseerexecutions")
+@kopf.on.event(base.GROUP, base.VERSION, execution_crd.KIND.plural)
 async def free_slot(
     *,
     type: str | None,
@@ -289,7 +291,7 @@ async def free_slot(
         )
 
 
-@kopf.on.event(base.GROUP, base.VERSION, "overseerjobs")
+@kopf.on.event(base.GROUP, base.VERSION, job_crd.KIND.plural)
 async def schedule_job(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Every change of a job may start, wake or stop its schedule."""
     runtime.of(memo).scheduler.observe(body, deleted=type == "DELETED")
