@@ -29,10 +29,10 @@ from typing import Any
 
 from croniter import croniter
 
-from overseer.core import names
-from overseer.crd import base, types
+from overseer.core import execution_resource, names
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
+from overseer.crd import types
 
 TOO_MANY_MISSED = 100
 """More missed times than this is worth a warning (Kubernetes CronJob's threshold)."""
@@ -242,27 +242,13 @@ def build_scheduled_execution(
     Its execution id is the scheduled time, so its name depends on nothing else: a
     second attempt for the same time (a restart, a double wake) is refused with 409.
     ``commit`` is the repository's ``status.commit`` (whose ``bin/`` is kept, see
-    ``docs/repositories.rst``); the job's ``source.commit`` when unknown.
+    ``docs/repositories.rst``); the job's ``source.commit`` when unknown. Built by the
+    one execution builder, :func:`overseer.core.execution_resource.build_execution`.
     """
-    job_name = str(job["metadata"]["name"])
-    execution_id = names.execution_id(scheduled)
-    spec = execution_.ExecutionSpec.model_validate(
-        {
-            "job": job_name,
-            "executionId": execution_id,
-            "trigger": {"type": "schedule"},
-            "definition": job["spec"]["definition"],
-            "commit": commit or job["spec"]["source"]["commit"],
-        }
+    return execution_resource.build_execution(
+        job,
+        names.execution_id(scheduled),
+        trigger=execution_.Trigger(type="schedule"),
+        commit=commit,
+        annotations={SCHEDULED_TIME_ANNOTATION: types.rfc3339(scheduled)},
     )
-    return {
-        "apiVersion": base.API_VERSION,
-        "kind": execution_.KIND.kind,
-        "metadata": {
-            "name": names.execution_resource_name(job_name, execution_id),
-            "namespace": job["metadata"]["namespace"],
-            "labels": {execution_.JOB_LABEL: job_name},
-            "annotations": {SCHEDULED_TIME_ANNOTATION: types.rfc3339(scheduled)},
-        },
-        "spec": base.to_body(spec),
-    }
