@@ -441,3 +441,21 @@ class PayloadTooLargeError(InvalidRequestError):
     """The request's body is larger than the route accepts."""
 
     reason = "PayloadTooLarge"
+
+
+class JobInactiveError(ConflictError):
+    """The job is deactivated: it executes again once reactivated (PUT /jobs/{name})."""
+
+    reason = "JobInactive"
+
+
+class ConcurrencyLimitError(ConflictError):
+    """The job's concurrency policy (forbid) refuses one more execution now."""
+
+    reason = "ConcurrencyLimit"
+
+
+class ExecutionFinishedError(ConflictError):
+    """The execution has ended: it cannot be signalled any more."""
+
+    reason = "ExecutionFinished"

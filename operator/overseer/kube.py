@@ -23,7 +23,7 @@ from lightkube.resources.authentication_v1 import TokenReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import ConfigMap, Pod, Secret
+from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret
 from lightkube.types import CascadeType, PatchType
 
 from overseer import errors, kube_client, kube_exec, kube_watch
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 HTTPError = httpx2.HTTPError
 
 FIELD_MANAGER = "overseer"
+API_FIELD_MANAGER = "overseer-api"
+"""The API's field manager: it owns ``spec.active`` of jobs, the sync never applies it."""
 
 OverseerRepository = generic_resource.create_namespaced_resource(
     base.GROUP, base.VERSION, repository_crd.KIND.kind, repository_crd.KIND.plural
@@ -57,6 +59,7 @@ _RESOURCES: dict[str, Any] = {
     "Job": Job,
     "Pod": Pod,
     "Lease": Lease,
+    "Event": Event,
 }
 # Cluster-scoped reviews: created to ask a question, never stored by the API server.
 _REVIEWS: dict[str, Any] = {
@@ -87,10 +90,15 @@ class Kube:
         self.writes: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None) -> Kube:
-        """In-cluster credentials, or KUBECONFIG / ``kubeconfig`` when given."""
+    def connect(cls, kubeconfig: str | None = None, field_manager: str = FIELD_MANAGER) -> Kube:
+        """In-cluster credentials, or KUBECONFIG / ``kubeconfig`` when given.
+
+        ``field_manager`` names this process's writes (creates and patches); the API
+        passes its own (``API_FIELD_MANAGER``), so what it owns (``spec.active``) is told
+        apart from what the operator's sync applies.
+        """
         config = KubeConfig.from_file(kubeconfig).get() if kubeconfig else None
-        return cls(lightkube.AsyncClient(config=config, field_manager=FIELD_MANAGER))
+        return cls(lightkube.AsyncClient(config=config, field_manager=field_manager))
 
     async def close(self) -> None:
         await self._client.close()
@@ -263,7 +271,8 @@ class Kube:
     async def patch_merge(
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Merge-patch (RFC 7386) the object, such as annotations that may not exist yet."""
+        """Merge-patch (RFC 7386) the object, such as annotations that may not exist yet; the
+        object as patched."""
         self._count("patch", kind)
         try:
             result = await self._client.patch(
@@ -275,11 +284,11 @@ class Kube:
 
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """Apply a JSON patch (RFC 6902) to the object: appends to a list without a race."""
+    ) -> dict[str, Any]:
+        """Apply a JSON patch (RFC 6902): appends to a list without a race; the object after."""
         self._count("patch", kind)
         try:
-            await self._client.patch(
+            result = await self._client.patch(
                 _RESOURCES[kind],
                 name,
                 [dict(op) for op in operations],
@@ -288,6 +297,7 @@ class Kube:
             )
         except (ApiError, HTTPError) as error:
             raise _wrap(error, f"patching {kind} {namespace}/{name}") from None
+        return _as_dict(result)
 
     async def list(
         self, kind: str, namespace: str, labels: Mapping[str, str] | None = None

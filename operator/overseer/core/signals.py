@@ -101,10 +101,13 @@ def parse_signal(text: str | None) -> str:
     return name
 
 
-def build_request(text: str | None, now: datetime) -> execution.SignalRequest:
-    """The ``spec.signals`` entry that asks for ``text`` at ``now`` (aware), as the API
-    appends it (JSON patch ``add /spec/signals/-``). Raises :class:`errors.SignalError`."""
-    return execution.SignalRequest(signal=parse_signal(text), requested_at=now)
+def build_request(
+    text: str | None, now: datetime, by: str | None = None
+) -> execution.SignalRequest:
+    """The ``spec.signals`` entry that asks for ``text`` at ``now`` (aware) on behalf of
+    ``by``, as the API appends it (JSON patch ``add /spec/signals/-``). Raises
+    :class:`errors.SignalError`."""
+    return execution.SignalRequest(signal=parse_signal(text), requested_at=now, requested_by=by)
 
 
 def signal_number(name: str) -> int:

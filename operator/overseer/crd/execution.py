@@ -104,6 +104,9 @@ class SignalRequest(base.Model):
         description="Signal name such as SIGTERM."
     )
     requested_at: datetime = Field(description="When it was requested.")
+    requested_by: Annotated[str, Field(max_length=256)] | None = Field(
+        default=None, description="Who requested it through the API."
+    )
 
 
 class ExecutionSpec(base.Model):
