@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import uvicorn
@@ -54,7 +54,20 @@ class _NoCluster:
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         raise errors.KubeError("no cluster")
 
-    async def create(self, body: dict[str, Any]) -> dict[str, Any] | None:
+    async def create(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        raise errors.KubeError("no cluster")
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        raise errors.KubeError("no cluster")
+
+    async def patch_merge(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        raise errors.KubeError("no cluster")
+
+    async def patch_json(
+        self, kind: str, namespace: str, name: str, operations: Any
+    ) -> dict[str, Any]:
         raise errors.KubeError("no cluster")
 
     def watch(self, kind: str, namespace: str) -> Any:

@@ -18,12 +18,12 @@ from fastapi.routing import APIRoute
 from overseer import archive as archive_
 from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, paths
 from overseer_api import settings as settings_
-from overseer_api.routers import health, hooks, jobs
+from overseer_api.routers import executions, health, hooks, jobs
 
 TITLE = "Overseer"
 VERSION = "0.1.0"
 
-NAMESPACED: tuple[APIRouter, ...] = (jobs.router, hooks.router)
+NAMESPACED: tuple[APIRouter, ...] = (jobs.router, executions.router, hooks.router)
 """Routers served on the default namespace and under /namespaces/{namespace}."""
 
 

@@ -24,7 +24,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol
 
 from overseer import errors
-from overseer.core import names
+from overseer.core import concurrency, names
+from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
 from overseer.crd import job as job_
 
@@ -228,6 +229,16 @@ class Cache:
             if body is not None:
                 yield body
 
+    def display_name(self, namespace: str, job: str) -> str:
+        """The display name of the job with resource name ``job`` (itself once deleted)."""
+        body = self._namespace(namespace).jobs.get(job)
+        return job if body is None else _display(body)
+
+    def all_executions(self, namespace: str) -> Iterator[Body]:
+        """Every execution of the namespace, in no particular order."""
+        for executions in self._namespace(namespace).executions.values():
+            yield from executions.values()
+
     def executions_of(self, namespace: str, job: str) -> dict[str, Body]:
         """A job's executions by id (``job`` is its resource name)."""
         return self._namespace(namespace).executions.get(job, {})
@@ -239,6 +250,22 @@ class Cache:
             msg = f"the job has no execution {execution_id!r}; GET the job to see its executions"
             raise errors.ExecutionNotFoundError(msg)
         return body
+
+    def scope_executions(
+        self, namespace: str, job: str, limit: defn.Concurrency | None
+    ) -> list[Body]:
+        """The executions sharing a concurrency limit with ``job``'s: its own, or every
+        execution whose definition names the same group."""
+        data = self._namespace(namespace)
+        if limit is None or not limit.group:
+            return list(data.executions.get(job, {}).values())
+        scope = concurrency.scope_of({"definition": {"concurrency": {"group": limit.group}}})
+        return [
+            body
+            for executions in data.executions.values()
+            for body in executions.values()
+            if concurrency.scope_of(body.get("spec") or {}) == scope
+        ]
 
     def sizes(self) -> dict[tuple[str, str], int]:
         """Objects held per (kind, namespace), for /metrics."""

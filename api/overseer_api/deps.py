@@ -7,26 +7,25 @@ dependency builds a client or reads a setting by itself.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Path, Request
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer_api import auth, cache, idempotency, kubernetes_auth, settings, sync_requests
+from overseer_api import actions, auth, cache, idempotency, kubernetes_auth, settings, sync_requests
 
 
 class KubeApi(
     cache.WatchSource,
     auth.SecretReader,
+    actions.Writer,
     kubernetes_auth.Reviewer,
     idempotency.ClaimStore,
     sync_requests.Patcher,
     Protocol,
 ):
     """What the API uses of :class:`overseer.kube.Kube`."""
-
-    async def create(self, body: dict[str, Any]) -> dict[str, Any] | None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +38,7 @@ class State:
     cache: cache.Cache
     authenticator: auth.Authenticator
     idempotency: idempotency.Idempotency
+    ids: actions.Ids = dataclasses.field(default_factory=actions.Ids)
 
 
 def state(request: Request) -> State:

@@ -32,7 +32,7 @@ def id_key(execution_id: str) -> tuple[int, int]:
     return int(seconds or 0), int(micros or 0)
 
 
-def _time(text: object) -> datetime | None:
+def parse_time(text: object) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -58,7 +58,7 @@ def job_summary(request: Request, job: Body) -> schemas.JobSummary:
         active=bool(spec.get("active", True)),
         source=schemas.Source.model_validate(spec.get("source", {})),
         schedule=schemas.Schedule.model_validate(schedule) if schedule else None,
-        next_run=_time(status.get("nextScheduleTime")),
+        next_run=parse_time(status.get("nextScheduleTime")),
         last_execution=last,
     )
 
@@ -85,7 +85,7 @@ def _parameters(definition: Body) -> dict[str, schemas.Parameter]:
     }
 
 
-def _public_definition(definition: Body) -> dict[str, Any]:
+def public_definition(definition: Body) -> dict[str, Any]:
     """The definition without the defaults of secret parameters."""
     public = copy.deepcopy(dict(definition))
     for parameter in (public.get("parameters") or {}).values():
@@ -99,7 +99,10 @@ def job_detail(request: Request, job: Body, executions: Mapping[str, Body]) -> s
     spec = job.get("spec", {})
     annotations = job["metadata"].get("annotations") or {}
     changed = None
-    by, at = annotations.get(ACTIVE_BY_ANNOTATION), _time(annotations.get(ACTIVE_AT_ANNOTATION))
+    by, at = (
+        annotations.get(ACTIVE_BY_ANNOTATION),
+        parse_time(annotations.get(ACTIVE_AT_ANNOTATION)),
+    )
     if by and at:
         changed = schemas.ActiveChange(by=by, at=at)
     namespace = job["metadata"]["namespace"]
@@ -114,7 +117,7 @@ def job_detail(request: Request, job: Body, executions: Mapping[str, Body]) -> s
     ]
     return schemas.JobDetail(
         **summary.model_dump(),
-        definition=_public_definition(spec.get("definition", {})),
+        definition=public_definition(spec.get("definition", {})),
         parameters=_parameters(spec.get("definition", {})),
         active_changed=changed,
         executions=refs,

@@ -7,6 +7,7 @@ the API is tested on exactly what the operator stores.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -58,13 +59,18 @@ def write_tokens(path: Path, tokens: Mapping[str, tuple[str, list[str]]]) -> Pat
 
 
 class WatchFeed:
-    """A stand-in for ``Kube.watch`` and ``read_secret``: lists what it holds, then
-    streams what tests push. Unknown calls fail loudly."""
+    """A stand-in for what the API uses of ``Kube``: ``watch`` lists what it holds, then
+    streams what tests push; writes are kept and answered as the API server would."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.queues: dict[tuple[str, str], asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self.unreachable = False
+        self.version = 1000
+        self.stored: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []
+        self.patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.refuse_create: str | None = None
 
     def add(self, kind: str, body: dict[str, Any]) -> None:
         key = (kind, body["metadata"]["namespace"])
@@ -85,5 +91,63 @@ class WatchFeed:
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         raise AssertionError(f"unexpected read of Secret {namespace}/{name}")
 
-    async def create(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        raise AssertionError(f"unexpected create of {body['kind']}")
+    # --- writes: kept in ``created`` and ``patches``, answered like the API server ---
+
+    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        body = copy.deepcopy(body)
+        body["metadata"]["resourceVersion"] = str(self.version)
+        body["metadata"].setdefault("uid", f"uid-{self.version}")
+        return body
+
+    async def create(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        key = (body["kind"], body["metadata"]["namespace"], body["metadata"]["name"])
+        if self.refuse_create:
+            raise errors.KubeError(self.refuse_create)
+        if key in self.stored:
+            return None
+        self.stored[key] = self._stamp(dict(body))
+        self.created.append(self.stored[key])
+        return copy.deepcopy(self.stored[key])
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.stored.get((kind, namespace, name))
+        return copy.deepcopy(found) if found else None
+
+    def _current(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        if (kind, namespace, name) in self.stored:
+            return self.stored[(kind, namespace, name)]
+        for body in self.objects.get((kind, namespace), []):
+            if body["metadata"]["name"] == name:
+                return body
+        raise errors.KubeError(f"{kind} {namespace}/{name} not found", 404)
+
+    async def patch_merge(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        body = _merge(copy.deepcopy(self._current(kind, namespace, name)), patch)
+        self.patches.append((kind, name, dict(patch)))
+        self.stored[(kind, namespace, name)] = self._stamp(body)
+        return copy.deepcopy(self.stored[(kind, namespace, name)])
+
+    async def patch_json(
+        self, kind: str, namespace: str, name: str, operations: Any
+    ) -> dict[str, Any]:
+        body = copy.deepcopy(self._current(kind, namespace, name))
+        for op in operations:
+            assert op["op"] == "add" and op["path"] == "/spec/signals/-", op
+            body["spec"].setdefault("signals", []).append(op["value"])
+        self.patches.append((kind, name, {"json": list(operations)}))
+        self.stored[(kind, namespace, name)] = self._stamp(body)
+        return copy.deepcopy(self.stored[(kind, namespace, name)])
+
+
+def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+    return target

@@ -1,12 +1,14 @@
-"""``/jobs`` and ``/jobs/{name}``: the jobs, from the cache."""
+"""``/jobs`` and ``/jobs/{name}``: list and read jobs (from the cache), execute, (de)activate."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
-from overseer_api import deps, pagination, paths, views
+from overseer_api import actions, deps, execution_views, pagination, paths, views
+from overseer_api.schemas import executions as executions_schemas
 from overseer_api.schemas import jobs as schemas
 from overseer_api.schemas import problems
 
@@ -86,3 +88,74 @@ async def get_job(
     job = cache.job(namespace, name)
     executions = cache.executions_of(namespace, job["metadata"]["name"])
     return views.job_detail(request, job, executions)
+
+
+Parameters = dict[str, str | int | float | bool]
+
+
+def _text(value: str | int | float | bool) -> str:
+    """A parameter as the job receives it: text as sent; true/false and numbers as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@router.post(
+    "/jobs/{name}",
+    status_code=201,
+    responses={
+        409: {"model": problems.Problem, "description": "Inactive, or concurrency refuses."},
+        422: {"model": problems.Problem, "description": "Bad parameters, each named."},
+    },
+)
+async def execute_job(
+    *,
+    request: Request,
+    response: Response,
+    state: deps.StateDep,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    name: JobNameDep,
+    caller: deps.ExecuteCallerDep,
+    parameters: Annotated[
+        Parameters | None,
+        Body(description="Parameter values by name (texts; numbers and booleans as JSON)."),
+    ] = None,
+) -> executions_schemas.Created:
+    """Execute the job with these parameters: 201 with the execution's URL in Location."""
+    job = cache.job(namespace, name)
+    launch = actions.Launch(
+        parameters={k: _text(v) for k, v in (parameters or {}).items()}, caller=caller
+    )
+    created = await actions.create_execution(state.kube, cache, state.ids, job, launch)
+    return execution_views.created(request, response, created, name)
+
+
+@router.delete("/jobs/{name}")
+async def deactivate_job(
+    *,
+    request: Request,
+    state: deps.StateDep,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    name: JobNameDep,
+    caller: deps.AdminCallerDep,
+) -> schemas.JobDetail:
+    """Deactivate the job: it refuses executions and its schedule stops; git syncs keep it so."""
+    job = await actions.set_active(state.kube, cache, cache.job(namespace, name), False, caller)
+    return views.job_detail(request, job, cache.executions_of(namespace, job["metadata"]["name"]))
+
+
+@router.put("/jobs/{name}")
+async def activate_job(
+    *,
+    request: Request,
+    state: deps.StateDep,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    name: JobNameDep,
+    caller: deps.AdminCallerDep,
+) -> schemas.JobDetail:
+    """Reactivate a deactivated job."""
+    job = await actions.set_active(state.kube, cache, cache.job(namespace, name), True, caller)
+    return views.job_detail(request, job, cache.executions_of(namespace, job["metadata"]["name"]))

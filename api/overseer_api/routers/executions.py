@@ -1,0 +1,174 @@
+"""``/jobs/{name}/{id}`` (read, repeat, signal) and ``/executions``."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from overseer import errors
+from overseer.core import names
+from overseer_api import actions, deps, execution_views, pagination, views
+from overseer_api.routers import jobs as jobs_router
+from overseer_api.schemas import executions as schemas
+from overseer_api.schemas import problems
+
+router = APIRouter(tags=["executions"], responses=jobs_router.router.responses)
+
+
+def _execution_id(
+    id: Annotated[
+        str,
+        Path(
+            max_length=64,
+            description="Execution id: 1489895624.840211 (1489888092.0 and 1489888092 too).",
+        ),
+    ],
+) -> str:
+    try:
+        return names.execution_id(names.parse_execution_id(id))
+    except ValueError:
+        msg = f"{id!r} is not an execution id; ids look like 1489895624.840211"
+        raise errors.ExecutionNotFoundError(msg) from None
+
+
+IdDep = Annotated[str, Depends(_execution_id)]
+
+
+@router.get("/jobs/{name}/{id}")
+async def get_execution(
+    *,
+    request: Request,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    name: jobs_router.JobNameDep,
+    execution_id: IdDep,
+    _: deps.CallerDep,
+) -> schemas.ExecutionDetail:
+    """One execution: phase, trigger, parameters (secret ones as ***), events, outcome,
+    signal requests and their fate, webhook deliveries, output sizes and URLs."""
+    job = cache.job(namespace, name)
+    execution = cache.execution(namespace, job["metadata"]["name"], execution_id)
+    return execution_views.detail(request, execution, name)
+
+
+@router.post(
+    "/jobs/{name}/{id}",
+    status_code=201,
+    responses={409: {"model": problems.Problem}, 422: {"model": problems.Problem}},
+)
+async def repeat_execution(
+    *,
+    request: Request,
+    response: Response,
+    state: deps.StateDep,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    name: jobs_router.JobNameDep,
+    execution_id: IdDep,
+    caller: deps.ExecuteCallerDep,
+    revision: Annotated[
+        Literal["latest"] | None,
+        Query(description="latest: the job's current definition; else the same as before."),
+    ] = None,
+) -> schemas.Created:
+    """Repeat an execution: same parameters, same frozen definition and commit (or the
+    job's current definition with ``?revision=latest``)."""
+    job = cache.job(namespace, name)
+    old = cache.execution(namespace, job["metadata"]["name"], execution_id)
+    launch = actions.Launch(
+        parameters=old["spec"].get("parameters") or {},
+        caller=caller,
+        repeat_of=old,
+        latest=revision == "latest",
+    )
+    created = await actions.create_execution(state.kube, cache, state.ids, job, launch)
+    return execution_views.created(request, response, created, name)
+
+
+def _signal_text(request: Request, signal: str | None) -> str | None:
+    """``?signal=HUP``, or the original's bare ``?HUP``; None (TERM) without either."""
+    if signal is not None:
+        return signal
+    pairs = urllib.parse.parse_qsl(request.url.query, keep_blank_values=True)
+    bare = [key for key, value in pairs if not value]
+    return bare[0] if len(bare) == 1 and len(pairs) == 1 else None
+
+
+@router.put(
+    "/jobs/{name}/{id}",
+    status_code=202,
+    responses={400: {"model": problems.Problem}, 409: {"model": problems.Problem}},
+)
+async def signal_execution(
+    *,
+    request: Request,
+    state: deps.StateDep,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    name: jobs_router.JobNameDep,
+    execution_id: IdDep,
+    caller: deps.ExecuteCallerDep,
+    signal: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="HUP, SIGHUP, 1...; the bare form ?HUP too; TERM when none is given.",
+        ),
+    ] = None,
+) -> schemas.SignalAccepted:
+    """Send a signal to the running job's process group: 202, the operator delivers it."""
+    job = cache.job(namespace, name)
+    execution = cache.execution(namespace, job["metadata"]["name"], execution_id)
+    text = _signal_text(request, signal)
+    patched, index = await actions.request_signal(state.kube, cache, execution, text, caller)
+    return schemas.SignalAccepted(
+        id=execution_id,
+        signal=patched["spec"]["signals"][index]["signal"],
+        index=index,
+        url=execution_views.detail_url(request, patched, name),
+    )
+
+
+@router.get("/executions")
+async def list_executions(
+    *,
+    request: Request,
+    cache: deps.CacheDep,
+    namespace: deps.NamespaceDep,
+    _: deps.CallerDep,
+    job: Annotated[str | None, Query(max_length=1024, description="A job's display name.")] = None,
+    phase: Annotated[str | None, Query(max_length=32, description="Pending, Running...")] = None,
+    limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
+    continue_: Annotated[str | None, Query(alias="continue", max_length=4096)] = None,
+) -> schemas.ExecutionPage:
+    """Every execution, newest first, a page at a time; filters ``job`` and ``phase``."""
+    after = pagination.decode(continue_)
+    if job is not None:
+        resource = cache.job(namespace, job)["metadata"]["name"]
+        bodies = list(cache.executions_of(namespace, resource).values())
+    else:
+        bodies = list(cache.all_executions(namespace))
+    keyed = sorted(
+        ((views.id_key(b["spec"]["executionId"]), b["metadata"]["name"], b) for b in bodies),
+        key=lambda item: (item[0], item[1]),
+        reverse=True,
+    )
+    if isinstance(after, list) and len(after) == 2:
+        cursor = (views.id_key(after[0]), after[1])
+        keyed = [item for item in keyed if (item[0], item[1]) < cursor]
+    items: list[schemas.ExecutionSummary] = []
+    last: tuple[str, str] | None = None
+    more = False
+    for _key, resource_name, body in keyed:
+        if phase is not None and (body.get("status") or {}).get("phase") != phase:
+            continue
+        if len(items) == limit:
+            more = True
+            break
+        display = cache.display_name(namespace, body["spec"]["job"])
+        items.append(execution_views.summary(request, body, display))
+        last = (body["spec"]["executionId"], resource_name)
+    cursor_text = pagination.encode(list(last)) if more and last else None
+    return schemas.ExecutionPage(items=items, continue_=cursor_text)
