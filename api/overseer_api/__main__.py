@@ -105,7 +105,7 @@ def openapi() -> dict[str, Any]:
 
 def serve(config: settings.Settings) -> None:
     async def run() -> None:
-        client = kube.Kube.connect(config.kubeconfig)
+        client = kube.Kube.connect(config.kubeconfig, field_manager=kube.API_FIELD_MANAGER)
         try:
             api = app.create_app(config, client, archive.LocalArchive(config.archive_dir))
             server = uvicorn.Server(

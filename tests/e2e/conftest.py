@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.api_process import ApiProcess, run_api
 from tests.support.cluster import REPO, Cluster, Kube
 from tests.support.operator import OperatorProcess, run_operator
 
@@ -31,3 +32,10 @@ def operator(kube: Kube, overseer_crds: None, tmp_path: Path) -> Iterator[Operat
         # The operator's finalizer holds each repository until its sync daemon stops:
         # delete them while the operator still runs, or the namespace never goes away.
         kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
+
+
+@pytest.fixture
+def api(kube: Kube, operator: OperatorProcess, tmp_path: Path) -> Iterator[ApiProcess]:
+    """The real API as a process beside the operator: same namespace, same archive."""
+    with run_api(kube.cluster, kube.namespace, tmp_path) as process:
+        yield process

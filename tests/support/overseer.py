@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from overseer.core import names
+from overseer.core import execution_resource, names
+from overseer.crd import execution as execution_
 from tests.support.cluster import Kube
 
 
@@ -72,19 +73,10 @@ def execution(
     ``source.commit`` (the default) is the same until a later commit leaves the job as
     it was.
     """
-    execution_id = execution_id or names.execution_id(datetime.now(UTC))
-    spec: dict[str, Any] = {
-        "job": job["metadata"]["name"],
-        "executionId": execution_id,
-        "trigger": {"type": trigger},
-        "definition": job["spec"]["definition"],
-        "commit": commit or job["spec"]["source"]["commit"],
-    }
-    if parameters is not None:
-        spec["parameters"] = parameters
-    return {
-        "apiVersion": "overseer.dev/v1alpha1",
-        "kind": "OverseerExecution",
-        "metadata": {"name": names.execution_resource_name(job["metadata"]["name"], execution_id)},
-        "spec": spec,
-    }
+    return execution_resource.build_execution(
+        job,
+        execution_id or names.execution_id(datetime.now(UTC)),
+        trigger=execution_.Trigger(type=trigger),
+        parameters=parameters,
+        commit=commit,
+    )
