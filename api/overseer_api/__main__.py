@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import uvicorn
@@ -68,6 +68,11 @@ class _NoCluster:
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Any
     ) -> dict[str, Any]:
+        raise errors.KubeError("no cluster")
+
+    def list(
+        self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         raise errors.KubeError("no cluster")
 
     def watch(self, kind: str, namespace: str) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -48,6 +48,10 @@ class Writer(Protocol):
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Any
     ) -> dict[str, Any]: ...
+
+    def list(
+        self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,7 +160,7 @@ async def create_execution(
             store.put(created)
             what = "repeated" if old is not None else "executed"
             message = f"{what} job {job['spec']['displayName']!r}: execution {execution_id}"
-            await _record(kube, created, "Created", message, launch.caller)
+            await record(kube, created, "Created", message, launch.caller)
             return created
     msg = f"no free execution id for job {job_name} after {MAX_ID_ATTEMPTS} tries; retry"
     raise errors.ConflictError(msg)
@@ -193,7 +197,7 @@ async def set_active(
     store.put(patched)
     verb = "activated" if active else "deactivated"
     reason = "Activated" if active else "Deactivated"
-    await _record(kube, patched, reason, f"{verb} job {job['spec']['displayName']!r}", caller)
+    await record(kube, patched, reason, f"{verb} job {job['spec']['displayName']!r}", caller)
     return patched
 
 
@@ -215,13 +219,14 @@ async def request_signal(
     )
     store.put(patched)
     message = f"requested {request.signal} for execution {eid}"
-    await _record(kube, patched, "SignalRequested", message, caller)
+    await record(kube, patched, "SignalRequested", message, caller)
     return patched, len(patched["spec"].get("signals") or ()) - 1
 
 
-async def _record(
-    kube: Writer, involved: Body, reason: str, message: str, caller: auth.Caller
+async def record(
+    kube: Writer, involved: Mapping[str, Any], reason: str, message: str, caller: auth.Caller
 ) -> None:
+    """A Kubernetes Event about ``involved`` saying ``caller`` did it; a refusal is logged."""
     event = audit.build_event(involved, reason, message, who=caller.name, now=datetime.now(UTC))
     try:
         await kube.create(event)

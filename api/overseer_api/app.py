@@ -16,14 +16,15 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from overseer import archive as archive_
-from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, paths
+from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, metrics, paths
 from overseer_api import settings as settings_
-from overseer_api.routers import executions, health, hooks, jobs
+from overseer_api.routers import executions, health, hooks, jobs, sync
+from overseer_api.routers import metrics as metrics_router
 
 TITLE = "Overseer"
 VERSION = "0.1.0"
 
-NAMESPACED: tuple[APIRouter, ...] = (jobs.router, executions.router, hooks.router)
+NAMESPACED: tuple[APIRouter, ...] = (jobs.router, executions.router, sync.router, hooks.router)
 """Routers served on the default namespace and under /namespaces/{namespace}."""
 
 
@@ -54,17 +55,19 @@ def create_app(
     authenticator: auth.Authenticator | None = None,
 ) -> FastAPI:
     """The API, serving ``settings``'s namespaces from caches fed by ``kube``."""
+    store = cache.Cache(kube, settings.served_namespaces)
     state = deps.State(
         settings=settings,
         kube=kube,
         archive=archive,
-        cache=cache.Cache(kube, settings.served_namespaces),
+        cache=store,
         authenticator=authenticator or build_authenticator(settings, kube),
         idempotency=idempotency.Idempotency(
             kube,
             ttl=timedelta(seconds=settings.idempotency_ttl),
             wait=settings.idempotency_wait,
         ),
+        metrics=metrics.Metrics(store),
     )
 
     @contextlib.asynccontextmanager
@@ -91,8 +94,12 @@ def create_app(
     )
     app.state.overseer = state
     errors.install(app)
+    # The last added runs first: slashes are kept escaped before the metrics see the
+    # scope the router fills in (its route template).
+    app.add_middleware(metrics.RequestMetrics, metrics=state.metrics)
     app.add_middleware(paths.KeepEncodedSlashes)
     app.include_router(health.router)
+    app.include_router(metrics_router.router)
     for router in NAMESPACED:
         app.include_router(router)
         app.include_router(

@@ -13,7 +13,8 @@ from fastapi import Depends, Path, Request
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer_api import actions, auth, cache, idempotency, kubernetes_auth, settings, sync_requests
+from overseer_api import actions, auth, cache, idempotency, kubernetes_auth, metrics, settings
+from overseer_api import sync_requests
 
 
 class KubeApi(
@@ -38,6 +39,7 @@ class State:
     cache: cache.Cache
     authenticator: auth.Authenticator
     idempotency: idempotency.Idempotency
+    metrics: metrics.Metrics
     ids: actions.Ids = dataclasses.field(default_factory=actions.Ids)
 
 

@@ -162,8 +162,37 @@ async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI document that every error is ``application/problem+json``.
+
+    FastAPI documents a response model under ``application/json``, and its own 422 as
+    ``HTTPValidationError``; errors are answered as problem details, so each 4xx and 5xx
+    response is moved to that media type, with the Problem schema.
+    """
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in (operation.get("responses") or {}).items():
+                content = response.get("content") or {}
+                if str(status)[:1] in "45" and "application/json" in content:
+                    content.pop("application/json")
+                    content[MEDIA_TYPE] = {"schema": problem}
+    schemas = openapi.get("components", {}).get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return openapi
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers on ``app`` (called by ``create_app`` only)."""
+    """Register the handlers on ``app`` (called by ``create_app`` only), and document them."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(errors.OverseerError, overseer_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -110,6 +110,12 @@ class WatchFeed:
         self.created.append(self.stored[key])
         return copy.deepcopy(self.stored[key])
 
+    async def list(
+        self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        for body in self.objects.get((kind, namespace), []):
+            yield copy.deepcopy(body)
+
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         found = self.stored.get((kind, namespace, name))
         return copy.deepcopy(found) if found else None

@@ -15,6 +15,7 @@ from overseer_api.schemas import problems
 router = APIRouter(
     tags=["jobs"],
     responses={
+        400: {"model": problems.Problem, "description": "Malformed JSON or query."},
         401: {"model": problems.Problem, "description": "No valid bearer token."},
         403: {"model": problems.Problem, "description": "The token lacks the scope."},
         404: {"model": problems.Problem, "description": "No such job or namespace."},

@@ -1,0 +1,53 @@
+"""``POST /sync``: ask the operator to sync repositories now (admin scope)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from overseer import errors
+from overseer_api import actions, deps, sync_requests
+from overseer_api.routers import jobs as jobs_router
+from overseer_api.schemas import sync as schemas
+
+router = APIRouter(tags=["sync"], responses=jobs_router.router.responses)
+
+
+@router.post("/sync", status_code=202)
+async def sync(
+    *,
+    state: deps.StateDep,
+    namespace: deps.NamespaceDep,
+    caller: deps.AdminCallerDep,
+    repository: Annotated[
+        str | None, Query(max_length=253, description="Only this repository; all when absent.")
+    ] = None,
+) -> schemas.SyncRequested:
+    """Sync every repository of the namespace (or ``?repository=``) now, not at its interval:
+    202, the operator does it (the repositories' status says when it is done)."""
+    if repository is None:
+        names = sorted(
+            [r["metadata"]["name"] async for r in state.kube.list("OverseerRepository", namespace)]
+        )
+    else:
+        names = [repository]
+    when = datetime.now(UTC)
+    for name in names:
+        try:
+            await sync_requests.request_sync(state.kube, namespace, name, caller.name)
+        except errors.KubeError as error:
+            if error.status == 404:
+                msg = f"no repository is named {name!r} in {namespace!r}"
+                raise errors.NotFoundError(msg) from None
+            raise
+        body = {
+            "apiVersion": "overseer.dev/v1alpha1",
+            "kind": "OverseerRepository",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        await actions.record(
+            state.kube, body, "SyncRequested", f"requested a sync of {name}", caller
+        )
+    return schemas.SyncRequested(repositories=names, requested_at=when)
