@@ -41,7 +41,11 @@ class KubeClient(Protocol):
 
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
-    ) -> None: ...
+    ) -> dict[str, Any]: ...
+
+    async def patch_merge(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
 
     def list(
         self, kind: str, namespace: str, labels: Mapping[str, str] | None = None

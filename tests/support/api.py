@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from overseer import errors
+from overseer import errors, kube_watch
 from overseer.core import definitions as definitions_
 from overseer.core import names, repository_sync
 from overseer.crd import definition as defn
 from overseer_api import auth
+from tests.support import fake_kube
 
 OWNER = repository_sync.Owner(namespace="default", name="repo", uid="uid-1")
 
@@ -58,13 +59,15 @@ def write_tokens(path: Path, tokens: Mapping[str, tuple[str, list[str]]]) -> Pat
     return path
 
 
-class WatchFeed:
-    """A stand-in for what the API uses of ``Kube``: ``watch`` lists what it holds, then
-    streams what tests push; writes are kept and answered as the API server would."""
+class WatchFeed(fake_kube.FakeKube):
+    """The one fake client, planned for the API: ``watch`` lists what it holds, then
+    streams what tests push; the writes the API makes are kept and answered as the API
+    server would. Any other call still raises."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.objects: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.queues: dict[tuple[str, str], asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
+        self.queues: dict[tuple[str, str], asyncio.Queue[kube_watch.WatchEvent]] = {}
         self.unreachable = False
         self.version = 1000
         self.stored: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -76,7 +79,7 @@ class WatchFeed:
         key = (kind, body["metadata"]["namespace"])
         self.objects.setdefault(key, []).append(body)
 
-    async def watch(self, kind: str, namespace: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def watch(self, kind: str, namespace: str) -> AsyncIterator[kube_watch.WatchEvent]:
         if self.unreachable:
             raise errors.KubeError("connection refused")
         queue = self.queues.setdefault((kind, namespace), asyncio.Queue())
@@ -84,12 +87,9 @@ class WatchFeed:
         while True:
             yield await queue.get()
 
-    async def push(self, kind: str, event: str, body: dict[str, Any]) -> None:
+    async def push(self, kind: str, event: kube_watch.WatchType, body: dict[str, Any]) -> None:
         await self.queues[(kind, body["metadata"]["namespace"])].put((event, body))
         await asyncio.sleep(0)
-
-    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
-        raise AssertionError(f"unexpected read of Secret {namespace}/{name}")
 
     # --- writes: kept in ``created`` and ``patches``, answered like the API server ---
 
@@ -137,7 +137,7 @@ class WatchFeed:
         return copy.deepcopy(self.stored[(kind, namespace, name)])
 
     async def patch_json(
-        self, kind: str, namespace: str, name: str, operations: Any
+        self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
         body = copy.deepcopy(self._current(kind, namespace, name))
         for op in operations:

@@ -57,8 +57,13 @@ class FakeKube:
 
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
-    ) -> None:
+    ) -> dict[str, Any]:
         unplanned("patch_json", kind, namespace, name, operations)
+
+    async def patch_merge(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        unplanned("patch_merge", kind, namespace, name, patch)
 
     async def list(
         self, kind: str, namespace: str, labels: Mapping[str, str] | None = None

@@ -65,8 +65,9 @@ class FakeKube(fake_kube.FakeKube):
 
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
-    ) -> None:
+    ) -> dict[str, Any]:
         self.patches.append((name, [dict(operation) for operation in operations]))
+        return dict(self.bodies.get(name) or {})  # the object after: unused by the admission
 
 
 @pytest.fixture
