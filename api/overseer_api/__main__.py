@@ -78,9 +78,6 @@ class _NoCluster:
     def watch(self, kind: str, namespace: str) -> Any:
         raise errors.KubeError("no cluster")
 
-    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        raise errors.KubeError("no cluster")
-
     async def replace(self, body: dict[str, Any]) -> dict[str, Any] | None:
         raise errors.KubeError("no cluster")
 
@@ -89,15 +86,7 @@ class _NoCluster:
     ) -> bool:
         raise errors.KubeError("no cluster")
 
-    def list(self, kind: str, namespace: str, labels: Any = None) -> Any:
-        raise errors.KubeError("no cluster")
-
     async def review(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-        raise errors.KubeError("no cluster")
-
-    async def patch_merge(
-        self, kind: str, namespace: str, name: str, patch: dict[str, Any]
-    ) -> dict[str, Any]:
         raise errors.KubeError("no cluster")
 
 

@@ -13,8 +13,16 @@ from fastapi import Depends, Path, Request
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer_api import actions, auth, cache, idempotency, kubernetes_auth, metrics, settings
-from overseer_api import sync_requests
+from overseer_api import (
+    actions,
+    auth,
+    cache,
+    idempotency,
+    kubernetes_auth,
+    metrics,
+    settings,
+    sync_requests,
+)
 
 
 class KubeApi(

@@ -1,4 +1,6 @@
-"""POST /sync and GET /metrics through the ASGI app."""
+"""POST /sync and GET /metrics through the ASGI app.
+The client is the one fake (``tests.support.fake_kube``, planned as ``api.WatchFeed``).
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The writes reach a typed stand-in of ``Kube`` that answers as the API server does; what
 they write (the execution object, the patches) is checked exactly. The same routes on
 the real cluster: ``tests/e2e/test_api_*.py``.
+
+The client is the one fake (``tests.support.fake_kube``, planned as ``api.WatchFeed``).
 """
 
 from __future__ import annotations
@@ -275,3 +277,17 @@ async def test_unknown_execution_and_malformed_id_404(client: httpx.AsyncClient)
         response = await client.get(path)
         assert response.status_code == 404, path
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_idempotency_key_returns_the_first_execution_again(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    headers = {"Idempotency-Key": "deploy-42"}
+    first = await client.post("/jobs/A%20job", json={"positional_var": "a"}, headers=headers)
+    again = await client.post("/jobs/A%20job", json={"positional_var": "a"}, headers=headers)
+    other = await client.post("/jobs/A%20job", json={"positional_var": "b"}, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert other.status_code == 422
+    assert len([b for b in feed.created if b["kind"] == EXECUTION]) == 1

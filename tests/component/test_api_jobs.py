@@ -1,4 +1,5 @@
-"""The API's job routes through the ASGI app: caches fed by a watch feed, real auth."""
+"""The API's job routes through the ASGI app: caches fed by the one fake client
+(``tests.support.fake_kube``, planned as ``api.WatchFeed``), real token auth."""
 
 from __future__ import annotations
 
@@ -150,7 +151,10 @@ async def test_list_pages_are_stable_while_jobs_change(
 async def test_list_filters(client: httpx.AsyncClient, feed: api.WatchFeed) -> None:
     await feed.push("OverseerJob", "ADDED", api.job_body({"name": "Backup"}, active=False))
     await feed.push("OverseerJob", "ADDED", api.job_body({"name": "Deploy"}))
-    names = lambda r: [j["name"] for j in r.json()["items"]]  # noqa: E731
+
+    def names(response: httpx.Response) -> list[str]:
+        return [j["name"] for j in response.json()["items"]]
+
     assert names(await client.get("/jobs", params={"active": "false"})) == ["Backup"]
     assert names(await client.get("/jobs", params={"q": "epl"})) == ["Deploy"]
     assert names(await client.get("/jobs", params={"repository": "nope"})) == []

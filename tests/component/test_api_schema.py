@@ -3,6 +3,8 @@
 The app runs in process (ASGI) on a typed stand-in of Kube holding a few jobs and
 executions, with the caches filled as a first LIST would; requests carry an admin
 token (every route reachable) and bounded examples keep the run short.
+
+The client is the one fake (``tests.support.fake_kube``, planned as ``api.WatchFeed``).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
     suppress_health_check=list(hypothesis.HealthCheck),
     derandomize=True,
 )
-def test_no_server_error_and_every_answer_fits_the_schema(case: schemathesis.Case) -> None:
+def test_no_server_error_and_every_answer_fits_the_schema(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(
         headers={"Authorization": f"Bearer {TOKEN}"},
         checks=[

@@ -113,12 +113,24 @@ class WatchFeed(fake_kube.FakeKube):
     async def list(
         self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        for body in self.objects.get((kind, namespace), []):
-            yield copy.deepcopy(body)
+        stored = [b for (k, ns, _), b in self.stored.items() if (k, ns) == (kind, namespace)]
+        for body in [*self.objects.get((kind, namespace), []), *stored]:
+            found = body["metadata"].get("labels") or {}
+            if all(found.get(k) == v for k, v in (labels or {}).items()):
+                yield copy.deepcopy(body)
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         found = self.stored.get((kind, namespace, name))
         return copy.deepcopy(found) if found else None
+
+    async def replace(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        key = (body["kind"], body["metadata"]["namespace"], body["metadata"]["name"])
+        current = self.stored.get(key)
+        version = body["metadata"].get("resourceVersion")
+        if current is None or current["metadata"]["resourceVersion"] != version:
+            return None  # changed or gone since it was read: the caller reads it again
+        self.stored[key] = self._stamp(dict(body))
+        return copy.deepcopy(self.stored[key])
 
     def _current(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         if (kind, namespace, name) in self.stored:

@@ -47,6 +47,17 @@ class FakeKube:
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         unplanned("get", kind, namespace, name)
 
+    async def replace(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        unplanned("replace", body)
+
+    async def delete_unchanged(
+        self, kind: str, namespace: str, name: str, resource_version: str
+    ) -> bool:
+        unplanned("delete_unchanged", kind, namespace, name, resource_version)
+
+    async def review(self, kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        unplanned("review", kind)  # never the spec: it may hold a caller's token
+
     async def delete_job(self, namespace: str, name: str) -> None:
         unplanned("delete_job", namespace, name)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from overseer import errors
 from overseer.core import names
-from overseer_api import actions, deps, execution_views, pagination, views
+from overseer_api import actions, creation, deps, execution_views, pagination, views
 from overseer_api.routers import jobs as jobs_router
 from overseer_api.schemas import executions as schemas
 from overseer_api.schemas import problems
@@ -72,6 +72,7 @@ async def repeat_execution(
         Literal["latest"] | None,
         Query(description="latest: the job's current definition; else the same as before."),
     ] = None,
+    idempotency_key: jobs_router.IdempotencyKeyHeader = None,
 ) -> schemas.Created:
     """Repeat an execution: same parameters, same frozen definition and commit (or the
     job's current definition with ``?revision=latest``)."""
@@ -83,7 +84,12 @@ async def repeat_execution(
         repeat_of=old,
         latest=revision == "latest",
     )
-    created = await actions.create_execution(state.kube, cache, state.ids, job, launch)
+    payload = {"repeat": execution_id, "revision": revision}
+    created, replayed = await creation.create(
+        state, request, job, launch, payload=payload, key=idempotency_key
+    )
+    if replayed:
+        response.status_code = 200
     return execution_views.created(request, response, created, name)
 
 

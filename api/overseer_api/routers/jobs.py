@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
-from overseer_api import actions, deps, execution_views, pagination, paths, views
+from overseer_api import actions, creation, deps, execution_views, pagination, paths, views
 from overseer_api.schemas import executions as executions_schemas
 from overseer_api.schemas import jobs as schemas
 from overseer_api.schemas import problems
@@ -31,6 +31,14 @@ def _job_name(
 
 
 JobNameDep = Annotated[str, Depends(_job_name)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Send the same key again to get the same execution, not a new one.",
+    ),
+]
 
 
 @router.get("/jobs")
@@ -122,13 +130,19 @@ async def execute_job(
         Parameters | None,
         Body(description="Parameter values by name (texts; numbers and booleans as JSON)."),
     ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> executions_schemas.Created:
-    """Execute the job with these parameters: 201 with the execution's URL in Location."""
+    """Execute the job with these parameters: 201 with the execution's URL in Location
+    (200 and the same execution for a repeated ``Idempotency-Key``)."""
     job = cache.job(namespace, name)
     launch = actions.Launch(
         parameters={k: _text(v) for k, v in (parameters or {}).items()}, caller=caller
     )
-    created = await actions.create_execution(state.kube, cache, state.ids, job, launch)
+    created, replayed = await creation.create(
+        state, request, job, launch, payload=parameters or {}, key=idempotency_key
+    )
+    if replayed:
+        response.status_code = 200
     return execution_views.created(request, response, created, name)
 
 
