@@ -189,11 +189,6 @@ def test_repeat_freezes_the_old_definition_and_latest_runs_the_new(
     assert output(kube, synced["Version"], latest["id"]) == b"two\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compat-a (issue 9): the bin/ bundle of an older commit is kept while an ended "
-    "execution that ran it exists; until then the repeat fails BinNotKept",
-)
 def test_a_repeat_after_git_changed_runs_the_old_definition(
     kube: Kube, api: ApiProcess, synced: dict[str, dict[str, Any]], upstream: Upstream
 ) -> None:
