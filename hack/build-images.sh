@@ -131,6 +131,9 @@ if [[ ! -e $out/library-$key.tar ]]; then
     chmod -R u=rwX,go=rX /opt/overseer/library
     chmod 0755 /opt/overseer/library/bin/*
     python3 -m compileall -q --invalidation-mode unchecked-hash /opt/overseer/library/overseer_library'
+  # The operator resolves user and group names with its own copy of these two files
+  # (operator/overseer/core/accounts.py): refuse an image they no longer describe.
+  "$top/.venv/bin/python" "$here/check-accounts.py" "$scratch/library/etc/passwd" "$scratch/library/etc/group"
 fi
 pack localhost/overseer/library:dev "$key" "$scratch/library" \
   --entrypoint /opt/overseer/library/bin/overseer-supervisor --user 10001:10001 \

@@ -64,6 +64,7 @@ def test_all_fields() -> None:
     complete: [https://a.example.com/x, http://b.example.com/y]
     custom-event: []
   image: registry.example.com/backup:1.2
+  imageAccounts: {users: {backup: 1000}}
   resources: {requests: {cpu: 0.5, memory: 256Mi}, limits: {memory: 1Gi, cpu: 2}}
   retries: 3
 """
@@ -344,3 +345,17 @@ def test_schedule_with_required_parameter_is_an_error() -> None:
 def test_check_definition_is_empty_for_a_valid_job() -> None:
     job = definitions.parse_job_file("a.yml", README_FILE).jobs[0].definition
     assert definitions.check_definition(job) == []
+
+
+def test_user_and_group_names_are_checked_at_sync_against_the_image_accounts() -> None:
+    ok = definitions.parse_job_file("a.yml", "- name: A job\n  user: nobody\n  group: nogroup\n")
+    assert not ok.failed, ok.errors
+    root = definitions.parse_job_file("b.yml", "- name: B\n  user: root\n")
+    [error] = root.errors
+    assert (error.field, error.line) == ("user", 2)
+    assert "uid 0" in error.message and "restricted" in error.message
+    custom = definitions.parse_job_file("c.yml", "- name: C\n  image: app:1\n  group: web\n")
+    [error] = custom.errors
+    assert error.field == "group" and "imageAccounts.groups" in error.message
+    mapped = "- name: C\n  image: app:1\n  group: web\n  imageAccounts: {groups: {web: 3000}}\n"
+    assert not definitions.parse_job_file("c.yml", mapped).failed

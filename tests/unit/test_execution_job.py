@@ -424,6 +424,27 @@ def test_retries_are_the_backoff_limit(retries: int | None, limit: int) -> None:
         ({"group": "overseer"}, 10001, 10001),
         ({"group": 0}, 10001, 0),
         ({"image": "python:3.12"}, 10001, 10001),
+        # Names from the library image's /etc/passwd and /etc/group (the original's example)
+        ({"user": "nobody", "group": "nogroup"}, 65534, 65534),
+        ({"user": "nobody"}, 65534, 65534),
+        ({"user": "sync"}, 4, 65534),  # group unset: the user's primary group
+        ({"user": "www-data", "group": "staff"}, 33, 50),
+        # Another image: names from the job's imageAccounts
+        (
+            {"image": "app:1", "user": "app", "imageAccounts": {"users": {"app": 1000}}},
+            1000,
+            1000,
+        ),
+        (
+            {
+                "image": "app:1",
+                "user": "app",
+                "group": "web",
+                "imageAccounts": {"users": {"app": 1000}, "groups": {"web": 3000}},
+            },
+            1000,
+            3000,
+        ),
     ],
 )
 def test_user_and_group_become_numeric_ids(definition: dict[str, Any], uid: int, gid: int) -> None:
@@ -435,10 +456,17 @@ def test_user_and_group_become_numeric_ids(definition: dict[str, Any], uid: int,
 @pytest.mark.parametrize(
     ("definition", "field", "words"),
     [
-        ({"user": "app"}, "user", "numeric ids"),
-        ({"group": "staff"}, "group", "numeric ids"),
+        ({"user": "app"}, "user", "imageAccounts.users"),
+        ({"group": "wheel"}, "group", "imageAccounts.groups"),
+        ({"image": "python:3.12", "user": "nobody"}, "user", "the image python:3.12"),
         ({"user": 0}, "user", "root"),
         ({"user": "0"}, "user", "root"),
+        ({"user": "root"}, "user", "uid 0"),
+        (
+            {"image": "x:1", "user": "admin", "imageAccounts": {"users": {"admin": 0}}},
+            "user",
+            "root",
+        ),
         ({"env": {"OVERSEER_JOB": "x"}}, "env.OVERSEER_JOB", "Overseer's own"),
         ({"env": {"overseer_token": "x"}}, "env.overseer_token", "Overseer's own"),
         ({"env": {"A": "x\x00y"}}, "env.A", "NUL"),

@@ -23,7 +23,7 @@ from typing import Any
 import pydantic
 
 from overseer import errors as overseer_errors
-from overseer.core import cmdspec, documents, field_errors, names
+from overseer.core import accounts, cmdspec, documents, field_errors, names
 from overseer.crd import definition as defn
 from overseer.crd import repository
 
@@ -200,11 +200,14 @@ def parse_template(job: defn.JobDefinition) -> cmdspec.Template | None:
 
 
 def check_definition(job: defn.JobDefinition) -> list[tuple[str | None, str]]:
-    """Rules beyond the model's: the cmdspec grammar and the parameters it uses.
+    """Rules beyond the model's: the cmdspec grammar and the parameters it uses, and
+    user and group names the image's accounts hold, never root
+    (:mod:`overseer.core.accounts`).
 
     Returns ``(field, message)`` pairs; empty when the job is valid.
     """
     problems: list[tuple[str | None, str]] = []
+    problems.extend(accounts.resolve(job)[1])
     template = None
     if job.cmdspec is not None:
         try:

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from overseer import errors
+from overseer.core import accounts, names
 from overseer.core import bundle as bundle_
 from overseer.core import execution_command as command
-from overseer.core import names
 from overseer.crd import base, types
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
@@ -30,7 +30,7 @@ from overseer_library import control
 from overseer_library import settings as supervisor_settings
 from overseer_library.commands import param
 
-LIBRARY_IMAGE = "localhost/overseer/library:dev"
+LIBRARY_IMAGE = accounts.LIBRARY_IMAGE
 LIBRARY_ROOT = "/opt/overseer/library"
 SUPERVISOR = f"{LIBRARY_ROOT}/bin/overseer-supervisor"
 REPO_BIN = supervisor_settings.DEFAULT_REPO_BIN
@@ -44,9 +44,8 @@ SCRIPT_ENV = command.SCRIPT_ENV
 
 CONTAINER = "job"
 INIT_CONTAINER = "overseer-library"
-LIBRARY_USER = "overseer"
-LIBRARY_UID = 10001
-"""The ``overseer`` user and group of the library image; jobs run as them by default."""
+LIBRARY_USER = accounts.LIBRARY_USER
+LIBRARY_UID = accounts.LIBRARY_UID
 RESERVED_ENV_PREFIX = "OVERSEER_"
 
 EXECUTION_LABEL = "overseer.dev/execution"
@@ -124,44 +123,18 @@ def parameters_secret_name(execution_name: str) -> str:
 # --- checks ----------------------------------------------------------------------------
 
 
-def account_id(value: int | str | None) -> int | None:
-    """A user or group as a number: numbers as they are, ``overseer`` as 10001.
-
-    Raises ValueError for any other name: Kubernetes takes numeric ids only and cannot
-    look a name up in the image.
-    """
-    if value is None or isinstance(value, int):
-        return value
-    if value.isdigit():
-        return int(value)
-    if value == LIBRARY_USER:
-        return LIBRARY_UID
-    msg = (
-        f"{value!r} is a name, and Kubernetes runs pods with numeric ids only; write the "
-        f"number (such as 1000), or {LIBRARY_USER!r} for the library image's {LIBRARY_UID}"
-    )
-    raise ValueError(msg)
-
-
-def check_runnable(definition: defn.JobDefinition) -> list[tuple[str, str]]:
+def check_runnable(
+    definition: defn.JobDefinition, library_image: str = LIBRARY_IMAGE
+) -> list[tuple[str, str]]:
     """What stops a valid definition from becoming a pod: ``(field, message)`` pairs.
 
-    User and group names other than ``overseer``, user 0 (root: the restricted Pod
-    Security Standard forbids it), environment names under ``OVERSEER_`` (Overseer's
-    own), NUL in an environment value, and two parameters that differ only by case
-    (they would share one ``OVERSEER_PARAM_`` variable).
+    User and group names the image's accounts do not hold, and root (uid 0: the
+    restricted Pod Security Standard forbids it), see :mod:`overseer.core.accounts`;
+    environment names under ``OVERSEER_`` (Overseer's own), NUL in an environment value,
+    and two parameters that differ only by case (they would share one
+    ``OVERSEER_PARAM_`` variable).
     """
-    problems: list[tuple[str, str]] = []
-    for field in ("user", "group"):
-        try:
-            number = account_id(getattr(definition, field))
-        except ValueError as error:
-            problems.append((field, str(error)))
-            continue
-        if field == "user" and number == 0:
-            problems.append(
-                ("user", "user 0 is root, which executions may not run as; use another uid")
-            )
+    _, problems = accounts.resolve(definition, library_image)
     for name, value in sorted((definition.env or {}).items()):
         if name.upper().startswith(RESERVED_ENV_PREFIX):
             problems.append(
@@ -288,14 +261,14 @@ def _container_security() -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def _pod_security(definition: defn.JobDefinition) -> dict[str, Any]:
-    user = account_id(definition.user)
-    group = account_id(definition.group)
-    uid = LIBRARY_UID if user is None else user
+def _pod_security(definition: defn.JobDefinition, library_image: str) -> dict[str, Any]:
+    ids, problems = accounts.resolve(definition, library_image)
+    if ids is None:
+        raise errors.DefinitionNotRunnableError(problems)
     return {
         "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid if group is None else group,
+        "runAsUser": ids.uid,
+        "runAsGroup": ids.gid,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -382,7 +355,7 @@ def build_execution_job(
     """
     settings = settings or JobSettings()
     definition = context.spec.definition
-    problems = check_runnable(definition)
+    problems = check_runnable(definition, settings.library_image)
     if problems:
         raise errors.DefinitionNotRunnableError(problems)
     plan = command.plan(definition, context.spec.parameters)
@@ -392,7 +365,7 @@ def build_execution_job(
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": _pod_security(definition),
+        "securityContext": _pod_security(definition, settings.library_image),
         "containers": [_job_container(context, plan, mounts, settings, custom_image=custom_image)],
         "volumes": volumes,
     }

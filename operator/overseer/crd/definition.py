@@ -173,6 +173,25 @@ Command = Annotated[str | list[str], BeforeValidator(_command)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+AccountName = Annotated[str, Field(pattern=types.ACCOUNT_NAME_PATTERN, max_length=64)]
+AccountId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class ImageAccounts(base.Model):
+    """User and group names of the job's image, for ``user`` and ``group`` names.
+
+    Kubernetes runs pods with numeric ids and never reads the image's account files;
+    the library image's are known to Overseer, another image's are given here.
+    """
+
+    users: dict[AccountName, AccountId] | None = Field(
+        default=None, description="User name to uid, as in the image's /etc/passwd."
+    )
+    groups: dict[AccountName, AccountId] | None = Field(
+        default=None, description="Group name to gid, as in the image's /etc/group."
+    )
+
+
 class Settings(base.Model):
     """Fields a job shares with the repository-wide defaults in ``overseer.yml``."""
 
@@ -192,6 +211,13 @@ class Settings(base.Model):
     )
     image: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^\S+$")] | None = Field(
         default=None, description="Container image to run the job in; the library image if unset."
+    )
+    image_accounts: ImageAccounts | None = Field(
+        default=None,
+        description=(
+            "Names of the image's users and groups (name to id), for user and group names "
+            "in an image other than the library image."
+        ),
     )
     resources: Resources | None = None
     retries: Annotated[int, Field(ge=0, le=100)] | None = Field(
