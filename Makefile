@@ -31,7 +31,7 @@ crds: deps ## regenerate the CRDs in charts/ and manifests/ from the Python mode
 manifests: deps ## render manifests/overseer.yaml from charts/overseer
 	@hack/render-manifests.sh
 
-lint: deps ## ruff, mypy --strict, import contracts (library: stdlib only), CRD and manifest drift
+lint: deps ## ruff, mypy --strict, import contracts (library: stdlib only), size limits, CRD and manifest drift
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
@@ -39,6 +39,8 @@ lint: deps ## ruff, mypy --strict, import contracts (library: stdlib only), CRD 
 	@.venv/bin/mypy $$(grep -rl --include='*.py' fake_kube tests)
 	@.venv/bin/lint-imports
 	@$(PY) hack/check_stdlib_only.py
+	@# functions over 60 lines need a '# long because ...' beside them
+	@$(PY) hack/long-functions.py
 	@$(PY) -m overseer.crd.render --check
 	@hack/render-manifests.sh --check
 
