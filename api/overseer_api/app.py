@@ -47,16 +47,15 @@ def build_authenticator(settings: settings_.Settings, kube: deps.KubeApi) -> aut
     return auth.build_authenticator(settings, kube)
 
 
-def create_app(
+def _build_state(
     settings: settings_.Settings,
     kube: deps.KubeApi,
     archive: archive_.Archive,
-    *,
-    authenticator: auth.Authenticator | None = None,
-) -> FastAPI:
-    """The API, serving ``settings``'s namespaces from caches fed by ``kube``."""
+    authenticator: auth.Authenticator | None,
+) -> deps.State:
+    """What the routes share: the caches fed by ``kube``, auth, idempotency claims, metrics."""
     store = cache.Cache(kube, settings.served_namespaces)
-    state = deps.State(
+    return deps.State(
         settings=settings,
         kube=kube,
         archive=archive,
@@ -69,6 +68,17 @@ def create_app(
         ),
         metrics=metrics.Metrics(store),
     )
+
+
+def create_app(
+    settings: settings_.Settings,
+    kube: deps.KubeApi,
+    archive: archive_.Archive,
+    *,
+    authenticator: auth.Authenticator | None = None,
+) -> FastAPI:
+    """The API, serving ``settings``'s namespaces from caches fed by ``kube``."""
+    state = _build_state(settings, kube, archive, authenticator)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
