@@ -142,6 +142,25 @@ class Idempotency:
                 )
             await asyncio.sleep(self._poll)
 
+    async def run(
+        self,
+        namespace: str,
+        caller: str,
+        key: str | None,
+        digest: str,
+        action: Callable[[], Awaitable[str]],
+    ) -> Outcome:
+        """Run ``action`` once per ``key`` (always without one): for POSTs that create
+        nothing to label, such as ``POST /sync``, whose result (a short JSON text) is kept
+        in the claim and replayed as it was."""
+        if key is None:
+            return Outcome(await action(), replayed=False)
+
+        async def act(claim: str) -> str:
+            return await action()
+
+        return await self.once(namespace, caller, key, digest, action=act)
+
     async def create_execution(
         self, namespace: str, caller: str, key: str | None, digest: str, create: Create
     ) -> Outcome:
