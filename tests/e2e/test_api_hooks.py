@@ -17,8 +17,7 @@ import httpx
 import pytest
 
 from overseer.core import push_hooks, sync
-from overseer_api import auth
-from tests.support.api_server import run_api
+from tests.support.api_process import run_api
 from tests.support.cluster import Kube
 
 pytestmark = pytest.mark.cluster
@@ -59,9 +58,7 @@ def test_signed_pushes_request_a_sync_and_forged_ones_are_refused(
     kube.kubectl("create", "secret", "generic", "hooks", f"--from-literal=token={SECRET}")
     for body in (repository("jobs", "hooks"), repository("plain", None)):
         kube.kubectl("apply", "-f", "-", input=json.dumps(body))
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps({"ci": {"sha256": auth.hash_token("t"), "scopes": ["read"]}}))
-    with run_api(kube.cluster, kube.namespace, tmp_path, tokens_file=str(tokens)) as api:
+    with run_api(kube.cluster, kube.namespace, tmp_path) as api:
         hook = f"{api.url}/hooks/git/jobs"
 
         # When a delivery is forged, or unsigned: 401, nothing requested

@@ -12,14 +12,21 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from overseer import errors
 from overseer import kube as kube_
 from overseer.core import idempotency as core
 from overseer_api.idempotency import Idempotency
+from tests.support.api_process import TOKENS, run_api
 from tests.support.cluster import Kube
+from tests.support.gitserver import Upstream
+from tests.support.operator import OperatorProcess
+from tests.support.overseer import repository, wait_for_jobs
 
 pytestmark = pytest.mark.cluster
 
@@ -156,3 +163,56 @@ async def test_an_abandoned_claim_recovers_what_its_holder_made(
     # Then it gets what the dead holder made, and nothing runs twice
     assert (outcome.result, outcome.replayed) == (orphan, True)
     assert made(kube) == [orphan]
+
+
+# --- through the real API process -------------------------------------------------------
+
+
+def executions_of(kube: Kube) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        kube.kubectl("get", "overseerexecutions", "-o", "json").stdout
+    )["items"]
+    return items
+
+
+@pytest.fixture
+def quick_job(kube: Kube, operator: OperatorProcess, tmp_path: Path) -> None:
+    """A synced job ``Quick`` (no parameters) in the test's namespace."""
+    upstream = Upstream.create(tmp_path / "git" / "jobs.git")
+    upstream.commit({"jobs.yml": "- name: Quick\n  command: 'true'\n"}, "a quick job")
+    kube.apply(repository("jobs", upstream.file_url))
+    wait_for_jobs(kube, {"Quick"})
+
+
+async def test_twenty_concurrent_posts_with_one_key_create_one_execution_and_survive_a_restart(
+    kube: Kube, quick_job: None, tmp_path: Path
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS['runner'][0]}", "Idempotency-Key": "deploy-42"}
+    # Given the API, and twenty identical POSTs with one Idempotency-Key at once
+    with run_api(kube.cluster, kube.namespace, tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as client:
+            answers = await asyncio.gather(
+                *(client.post("/jobs/Quick", json={}) for _ in range(20))
+            )
+            # Then one created the execution (201) and the others got it (200)
+            assert sorted(a.status_code for a in answers) == [200] * 19 + [201], [
+                a.text for a in answers if a.status_code not in {200, 201}
+            ]
+            ids = {a.json()["id"] for a in answers}
+            assert len(ids) == 1
+            assert {a.headers["location"] for a in answers} == {answers[0].headers["location"]}
+            # And the same key with another body is refused, naming the problem
+            other = await client.post("/jobs/Quick", json={"x": "1"})
+            assert other.status_code == 422, other.text
+            assert other.json()["type"].endswith("/idempotency-key-reused")
+    executions = executions_of(kube)
+    assert [e["spec"]["executionId"] for e in executions] == list(ids)
+    assert core.CLAIM_LABEL in executions[0]["metadata"]["labels"]
+    # When the API restarts (a new process: nothing kept in memory) and the key returns
+    with run_api(kube.cluster, kube.namespace, tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as client:
+            again = await client.post("/jobs/Quick", json={})
+    # Then it answers the same execution, and still only one exists
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] in ids
+    assert len(executions_of(kube)) == 1

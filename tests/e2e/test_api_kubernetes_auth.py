@@ -17,7 +17,7 @@ import pytest
 from overseer import kube as kube_
 from overseer_api import auth
 from overseer_api.kubernetes_auth import KubernetesAuthenticator
-from tests.support.api_server import run_api
+from tests.support.api_process import run_api
 from tests.support.cluster import Kube
 
 pytestmark = pytest.mark.cluster
@@ -80,7 +80,8 @@ def test_the_api_in_kubernetes_mode_answers_by_rbac(
 ) -> None:
     # Given the two ServiceAccounts and the API in kubernetes mode
     tokens = service_account_tokens(kube)
-    with run_api(kube.cluster, kube.namespace, tmp_path, auth="kubernetes") as api:
+    kubernetes_mode = {"OVERSEER_API_AUTH": "kubernetes"}
+    with run_api(kube.cluster, kube.namespace, tmp_path, extra_env=kubernetes_mode) as api:
         jobs = f"{api.url}/jobs"
 
         def get(token: str | None) -> httpx.Response:

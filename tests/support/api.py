@@ -132,6 +132,15 @@ class WatchFeed(fake_kube.FakeKube):
         self.stored[key] = self._stamp(dict(body))
         return copy.deepcopy(self.stored[key])
 
+    async def delete_unchanged(
+        self, kind: str, namespace: str, name: str, resource_version: str
+    ) -> bool:
+        current = self.stored.get((kind, namespace, name))
+        if current is None or current["metadata"]["resourceVersion"] != resource_version:
+            return False
+        del self.stored[(kind, namespace, name)]
+        return True
+
     def _current(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         if (kind, namespace, name) in self.stored:
             return self.stored[(kind, namespace, name)]
