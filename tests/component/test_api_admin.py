@@ -80,6 +80,29 @@ async def test_sync_requests_every_repository_or_one_saying_who(
     assert reader.status_code == 403
 
 
+async def test_sync_with_an_idempotency_key_requests_once_and_replays_its_answer(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    key = {"Idempotency-Key": "nightly-sync-1"}
+    first = await client.post("/sync", params={"repository": "beta"}, headers=key)
+    again = await client.post("/sync", params={"repository": "beta"}, headers=key)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json() == first.json()
+    assert [name for _, name, _ in feed.patches] == ["beta"]  # requested once
+    # The same key for another request is refused; a failed request frees its key
+    other = await client.post("/sync", params={"repository": "alpha"}, headers=key)
+    assert other.status_code == 422, other.text
+    assert other.json()["type"].endswith("/idempotency-key-reused")
+    retried = {"Idempotency-Key": "k2"}
+    assert (
+        await client.post("/sync", params={"repository": "nope"}, headers=retried)
+    ).status_code == 404
+    feed.add("OverseerRepository", repository("nope"))
+    assert (
+        await client.post("/sync", params={"repository": "nope"}, headers=retried)
+    ).status_code == 202
+
+
 async def test_metrics_count_requests_by_route_template_and_show_the_caches(
     client: httpx.AsyncClient,
 ) -> None:
