@@ -298,6 +298,12 @@ class WebhookRejectedError(WebhookError):
     reason = "Rejected"
 
 
+class WebhookGoneError(WebhookRejectedError):
+    """The receiver answered 410 Gone: nothing more is sent to that URL for the execution."""
+
+    reason = "Gone"
+
+
 class WebhookServerError(WebhookError):
     """The receiver answered 5xx, 408 or 429: retry later."""
 
@@ -365,6 +371,12 @@ class ExecutionNotFoundError(NotFoundError):
     """The job has no execution with this id."""
 
     reason = "ExecutionNotFound"
+
+
+class DeliveryNotFoundError(NotFoundError):
+    """The execution has no webhook delivery with this id."""
+
+    reason = "DeliveryNotFound"
 
 
 class NamespaceNotServedError(NotFoundError):

@@ -14,8 +14,17 @@ alive, so a TLS session verified for one name is never reused for another name o
 the same address. Environment proxies are ignored (``trust_env=False``): a proxy
 would resolve the name itself and defeat the check.
 
+Name resolution runs on a thread pool of its own (:class:`Resolver`), never on
+asyncio's default executor: git syncs run there (``asyncio.to_thread``), and a DNS
+server that never answers for a hook's domain would otherwise hold its threads and
+stall every sync. One lookup per host runs at a time, so a name that never resolves
+holds one thread, whatever the number of deliveries waiting on it.
+
 Redirects are not followed and count as a permanent failure: they could point
-anywhere. Response bodies are read up to a bound, only to quote them in the error.
+anywhere. ``410 Gone`` is final for the URL: nothing more is sent to it for the
+execution (:func:`overseer.core.webhooks.plan_deliveries`). A failing attempt is tried
+again with backoff up to the retry horizon (:mod:`overseer.core.delivery_retry`), then
+recorded GivenUp. Response bodies are read up to a bound, only to quote them in the error.
 The signing secret is never logged nor quoted, and URLs are shown as scheme, host and
 port only, since hook URLs often carry a token in their path.
 """
@@ -23,7 +32,9 @@ port only, since hook URLs often carry a token in their path.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
+import functools
 import ipaddress
 import logging
 import socket
@@ -35,6 +46,7 @@ import httpx
 
 import overseer
 from overseer import errors
+from overseer.core import delivery_retry
 from overseer.core import webhooks as core
 from overseer.crd import execution as execution_
 
@@ -49,7 +61,7 @@ class SendPolicy:
     """How deliveries are made: URL policy, retries, timeout of one attempt, bounds."""
 
     url: core.UrlPolicy = core.DEFAULT_URL_POLICY
-    retry: core.RetryPolicy = core.DEFAULT_RETRY
+    retry: delivery_retry.RetryPolicy = delivery_retry.DEFAULT_RETRY
     timeout: float = 10.0
     max_response_bytes: int = 4096
 
@@ -99,6 +111,7 @@ async def send(
     policy: SendPolicy = DEFAULT_POLICY,
     *,
     now: datetime | None = None,
+    resolver: Resolver | None = None,
 ) -> Result:
     """Make one attempt to deliver ``message``; never raises for a failed delivery."""
     now = now or datetime.now(UTC)
@@ -106,7 +119,9 @@ async def send(
     error: errors.WebhookError | None
     try:
         async with asyncio.timeout(policy.timeout):
-            answer = await _post(message, secret, client, policy, now)
+            answer = await _post(
+                message, secret, client, policy, now, resolver=resolver or _resolver()
+            )
         error = answer.error
     except errors.WebhookError as exc:
         error = exc
@@ -125,6 +140,8 @@ async def send(
                 status="Delivered",
                 attempts=message.attempts + 1,
                 delivered_at=now,
+                retry_since=message.retry_since,
+                replays=message.replays,
             ),
             status_code=answer.status_code,
         )
@@ -140,20 +157,24 @@ def _failed(
     policy: SendPolicy,
     secret: str,
 ) -> Result:
-    """The record of a failed attempt: Pending (tried again later) or Failed."""
+    """The record of a failed attempt: Pending (retried), GivenUp, Gone or Failed."""
     attempts = message.attempts + 1
+    # A record without retrySince after an attempt was written by an operator before
+    # this field (or pruned by an older CRD): its horizon counts from the event, as then.
+    since = message.retry_since or (message.event_time if message.attempts else now)
     text = errors.scrub(error.message, [secret])[:_MAX_ERROR]
+    state: execution_.DeliveryState = "Failed"
     next_at = None
-    if not error.stalled:
-        next_at = core.next_attempt(
-            attempts,
-            now,
-            since=message.event_time,
-            policy=policy.retry,
-            retry_after=answer.retry_after,
+    if isinstance(error, errors.WebhookGoneError):
+        state = "Gone"
+    elif not error.stalled:
+        next_at = delivery_retry.next_attempt(
+            attempts, now, since=since, policy=policy.retry, retry_after=answer.retry_after
         )
+        state = "Pending" if next_at else "GivenUp"
         if next_at is None:
-            text = f"gave up after {attempts} attempts: {text}"[:_MAX_ERROR]
+            horizon = _duration(policy.retry.horizon)
+            text = f"gave up after {attempts} attempts over {horizon}: {text}"[:_MAX_ERROR]
     logger.warning(
         "webhook %s to %s failed (attempt %d): %s",
         message.key,
@@ -165,10 +186,12 @@ def _failed(
         record=execution_.Delivery(
             event_id=message.event_id,
             url=message.url,
-            status="Pending" if next_at else "Failed",
+            status=state,
             attempts=attempts,
             last_error=text,
             next_attempt_at=next_at,
+            retry_since=since,
+            replays=message.replays,
         ),
         status_code=answer.status_code,
         error=error,
@@ -181,10 +204,12 @@ async def _post(
     client: httpx.AsyncClient,
     policy: SendPolicy,
     now: datetime,
+    *,
+    resolver: Resolver,
 ) -> _Answer:
     """POST once; what the receiver answered. Raises if the target is refused."""
     target = core.check_url(message.url, policy.url)
-    address = target.address or await _resolve(target, policy.url)
+    address = target.address or await _resolve(target, policy.url, resolver)
     shown = core.display_url(message.url)
     # Sign at send time: receivers refuse stale timestamps, so each attempt signs anew.
     headers = core.sign(secret, message.key, int(time.time()), message.body)
@@ -215,29 +240,91 @@ async def _post(
             f"{shown} answered {code}, a redirect: not followed (it could point anywhere); "
             "configure the final URL"
         )
+    elif code == 410:
+        error = errors.WebhookGoneError(
+            f"{said}; nothing more is sent to this URL for this execution"
+        )
     elif 400 <= code < 500 and code not in {408, 429}:
         error = errors.WebhookRejectedError(f"{said}; not retried, fix the receiver")
     else:
         error = errors.WebhookServerError(f"{said}; retried with backoff")
-    retry_after = core.parse_retry_after(response.headers.get("Retry-After"), now)
+    retry_after = delivery_retry.parse_retry_after(response.headers.get("Retry-After"), now)
     return _Answer(code, retry_after, error)
 
 
-async def _resolve(target: core.Target, policy: core.UrlPolicy) -> core.Address:
+class Resolver:
+    """Name resolution of webhook hosts, on threads of its own (see the module's doc).
+
+    Build one per process (:class:`overseer.operator.deliveries.Deliveries` does) and
+    :meth:`close` it at shutdown.
+    """
+
+    def __init__(self, threads: int = 4) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            threads, thread_name_prefix="webhook-dns"
+        )
+        self._lookups: dict[tuple[str, int], asyncio.Future[list[core.Address]]] = {}
+
+    async def resolve(self, host: str, port: int) -> list[core.Address]:
+        """The addresses of ``host``; raises ``OSError`` as ``getaddrinfo`` does."""
+        key = (host, port)
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            loop = asyncio.get_running_loop()
+            call = functools.partial(_addresses, host, port)
+            lookup = loop.run_in_executor(self._pool, call)
+            self._lookups[key] = lookup
+
+            def done(finished: asyncio.Future[list[core.Address]]) -> None:
+                if self._lookups.get(key) is finished:
+                    del self._lookups[key]
+                if not finished.cancelled():
+                    finished.exception()  # retrieved: every waiter may have timed out
+
+            lookup.add_done_callback(done)
+        # Shielded: one delivery timing out must not cancel the lookup others wait on.
+        return await asyncio.shield(lookup)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _addresses(host: str, port: int) -> list[core.Address]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+_shared: list[Resolver] = []
+
+
+def _resolver() -> Resolver:
+    """The process's resolver for callers that pass none (created on first use)."""
+    if not _shared:
+        _shared.append(Resolver())
+    return _shared[0]
+
+
+async def _resolve(target: core.Target, policy: core.UrlPolicy, resolver: Resolver) -> core.Address:
     """Resolve the name; check every address; return the first to connect to."""
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        addresses = await resolver.resolve(target.host, target.port)
     except OSError as exc:
         raise errors.WebhookUnreachableError(
             f"webhook host {target.host!r} could not be resolved: {exc}"
         ) from None
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         raise errors.WebhookUnreachableError(f"webhook host {target.host!r} has no address")
     for address in addresses:
         core.check_address(address, policy)
     return addresses[0]
+
+
+def _duration(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _host_header(target: core.Target) -> str:

@@ -20,6 +20,7 @@ from standardwebhooks import webhooks as standard
 
 import overseer
 from overseer import errors, webhooks
+from overseer.core import delivery_retry
 from overseer.core import webhooks as core
 from overseer.crd import execution
 from tests.support import recorder
@@ -203,14 +204,41 @@ async def test_408_and_503_are_retried(client: httpx.AsyncClient) -> None:
         assert result.retry, status
 
 
-async def test_giving_up_after_the_last_attempt(client: httpx.AsyncClient) -> None:
+async def test_giving_up_at_the_retry_horizon(client: httpx.AsyncClient) -> None:
     policy = webhooks.SendPolicy(
-        url=core.UrlPolicy(allow_private=True), retry=core.RetryPolicy(max_attempts=3)
+        url=core.UrlPolicy(allow_private=True),
+        retry=delivery_retry.RetryPolicy(horizon=timedelta(minutes=10)),
     )
+    began = datetime.now(UTC) - timedelta(minutes=10)
     with scripted(Reply(500)) as server:
-        result = await webhooks.send(message(server.url, attempts=2), SECRET, client, policy)
-    assert result.record.status == "Failed" and result.record.attempts == 3
-    assert (result.record.last_error or "").startswith("gave up after 3 attempts")
+        owed = message(server.url, attempts=40)._replace(retry_since=began)
+        result = await webhooks.send(owed, SECRET, client, policy)
+    assert result.record.status == "GivenUp" and result.record.attempts == 41
+    assert result.record.retry_since == began and result.record.next_attempt_at is None
+    assert (result.record.last_error or "").startswith("gave up after 41 attempts over 10m: ")
+    # Within the horizon, the 41st failure is retried like the first
+    with scripted(Reply(500)) as server:
+        owed = message(server.url, attempts=40)._replace(retry_since=datetime.now(UTC))
+        assert (await webhooks.send(owed, SECRET, client, policy)).retry
+
+
+async def test_a_record_without_its_start_counts_the_horizon_from_the_event(
+    client: httpx.AsyncClient,
+) -> None:
+    # Written by an operator older than retrySince: the horizon still ends
+    old_event = datetime.now(UTC) - timedelta(hours=25)
+    with scripted(Reply(500)) as server:
+        owed = message(server.url, attempts=3)._replace(event_time=old_event)
+        result = await webhooks.send(owed, SECRET, client, PRIVATE)
+    assert result.record.status == "GivenUp" and result.record.retry_since == old_event
+
+
+async def test_410_gone_is_final_and_recorded_gone(client: httpx.AsyncClient) -> None:
+    with scripted(Reply(410, body=b"this hook was deleted")) as server:
+        result = await webhooks.send(message(server.url), SECRET, client, PRIVATE, now=NOW)
+    assert isinstance(result.error, errors.WebhookGoneError) and result.status_code == 410
+    assert result.record.status == "Gone" and result.record.next_attempt_at is None
+    assert "nothing more is sent to this URL" in (result.record.last_error or "")
 
 
 async def test_connection_refused_is_retried(client: httpx.AsyncClient) -> None:

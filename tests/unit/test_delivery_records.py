@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from overseer import errors
 from overseer.core import delivery_records
+from overseer.core import webhooks as core
 from overseer.crd import execution
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -94,3 +98,53 @@ def test_hooks_and_job_name_are_read_from_the_frozen_definition() -> None:
     assert delivery_records.hooks_of({}) == {}
     assert delivery_records.plan_from_status({"definition": {"name": "x"}}, None) == []
     assert delivery_records.job_name({"job": "res-name"}) == "res-name"
+
+
+def test_given_up_and_gone_are_final() -> None:
+    given_up = record("start", "GivenUp", 300, last_error="gave up")
+    gone = record("complete", "Gone", 1, last_error="410")
+    late = [record("start", "Pending", 301), record("complete", "Pending", 2)]
+    assert delivery_records.merge_records([given_up, gone], late) == [given_up, gone]
+
+
+def test_a_gone_url_owes_nothing_more_for_that_execution() -> None:
+    start = execution.Event(id="start", status="start", time=T0)
+    done = execution.Event(id="complete", status="complete", time=T0 + timedelta(seconds=5))
+    hooks = {"start": [A, B], "complete": [A, B]}
+    owed = core.plan_deliveries(hooks, [start, done], [record("start", "Gone", 1, url=A)])
+    assert [(o.event.id, o.url) for o in owed] == [("start", B), ("complete", B)]
+
+
+def test_a_replay_resets_the_delivery_to_owed_now_with_a_new_horizon() -> None:
+    # Given a delivery given up after its horizon, and one the receiver said is gone
+    given_up = record("start", "GivenUp", 300, last_error="gave up", retry_since=T0)
+    gone = record("complete", "Gone", 1, url=B, last_error="answered 410")
+    other = record("complete", "Delivered", 1, delivered_at=T0)
+    current = [given_up, other, gone]
+    later = T0 + timedelta(days=3)
+    # When each is replayed by its id
+    replayed = delivery_records.replay(current, delivery_records.delivery_id(given_up), later)
+    # Then it is Pending, due at once, its attempts counted afresh from the replay
+    assert replayed == [
+        record("start", "Pending", 0, retry_since=later, replays=1),
+        other,
+        gone,
+    ]
+    again = delivery_records.replay(replayed, delivery_records.delivery_id(gone), later)
+    assert again[2] == record("complete", "Pending", 0, url=B, retry_since=later, replays=1)
+    # And the ids are stable, short and URL-safe, one per (event, URL)
+    ids = {delivery_records.delivery_id(r) for r in current}
+    assert len(ids) == 3 and all(i.isalnum() and len(i) == 16 for i in ids)
+    # And an unknown id is refused, naming it
+    with pytest.raises(errors.DeliveryNotFoundError, match="nosuchdelivery"):
+        delivery_records.replay(current, "nosuchdelivery", later)
+
+
+def test_a_replayed_record_then_moves_forward_again() -> None:
+    replayed = delivery_records.replay(
+        [record("start", "GivenUp", 300)],
+        delivery_records.delivery_id(record("start", "GivenUp", 300)),
+        T0,
+    )
+    attempt = record("start", "Delivered", 1, delivered_at=T0, retry_since=T0, replays=1)
+    assert delivery_records.merge_records(replayed, [attempt]) == [attempt]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,16 @@ def test_webhook_settings_defaults_and_overrides() -> None:
     assert [str(n) for n in webhooks.url_policy.service_cidrs] == ["10.96.0.0/12"]
     assert (webhooks.timeout, webhooks.concurrency) == (3.0, 4)
     assert webhooks.send_policy.timeout == 3.0
+    # retried up to a horizon of 24 hours, not a count; every bound a setting
+    retry = Settings.from_env({}).webhooks.send_policy.retry
+    assert (retry.first, retry.max_delay) == (timedelta(seconds=1), timedelta(minutes=5))
+    assert retry.horizon == timedelta(hours=24)
+    assert Settings.from_env({}).webhooks.host_concurrency == 4
+    compressed = Settings.from_env(
+        {"OVERSEER_WEBHOOK_RETRY_HORIZON": "2s", "OVERSEER_WEBHOOK_HOST_CONCURRENCY": "2"}
+    ).webhooks
+    assert compressed.send_policy.retry.horizon == timedelta(seconds=2)
+    assert compressed.host_concurrency == 2
     # the secret never shows in a repr (settings may be logged)
     assert secret not in repr(Settings.from_env({"OVERSEER_WEBHOOK_SECRET": secret}))
 
@@ -98,6 +109,9 @@ def test_webhook_settings_defaults_and_overrides() -> None:
         ({"OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/33"}, "OVERSEER_WEBHOOK_ALLOWED"),
         ({"OVERSEER_WEBHOOK_TIMEOUT": "soon"}, "OVERSEER_WEBHOOK_TIMEOUT"),
         ({"OVERSEER_WEBHOOK_CONCURRENCY": "0"}, "OVERSEER_WEBHOOK_CONCURRENCY"),
+        ({"OVERSEER_WEBHOOK_RETRY_HORIZON": "0s"}, "OVERSEER_WEBHOOK_RETRY_HORIZON"),
+        ({"OVERSEER_WEBHOOK_RETRY_MIN": "10m"}, "OVERSEER_WEBHOOK_RETRY_MIN"),
+        ({"OVERSEER_WEBHOOK_HOST_CONCURRENCY": "20"}, "OVERSEER_WEBHOOK_HOST_CONCURRENCY"),
     ],
 )
 def test_bad_webhook_settings_are_refused_naming_them(env: dict[str, str], words: str) -> None:

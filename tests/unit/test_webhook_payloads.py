@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from overseer import errors
-from overseer.core import webhooks
+from overseer.core import delivery_retry, webhooks
 from overseer.crd import execution, types
 
 UID = "6f1c0c2e-8d7e-4a34-9d5c-3c1a2b4e5f60"
@@ -149,29 +149,38 @@ def test_a_bad_secret_is_refused_without_quoting_it(secret: str) -> None:
 
 @pytest.mark.parametrize("rand", [0.0, 0.5, 1.0])
 def test_backoff_doubles_with_bounded_jitter_and_a_ceiling(rand: float) -> None:
-    policy = webhooks.RetryPolicy(max_attempts=100, max_age=timedelta(days=30))
+    policy = delivery_retry.RetryPolicy(horizon=timedelta(days=30))
     for attempts, nominal in [(1, 1), (2, 2), (3, 4), (4, 8), (9, 256), (10, 300), (40, 300)]:
-        when = webhooks.next_attempt(attempts, T0, policy=policy, rand=lambda: rand)
+        when = delivery_retry.next_attempt(attempts, T0, policy=policy, rand=lambda: rand)
         assert when is not None
         delay = (when - T0).total_seconds()
         assert nominal * (1 - policy.jitter) <= delay <= nominal
         assert delay == pytest.approx(nominal * (1 - policy.jitter * rand))
 
 
-def test_backoff_gives_up_after_max_attempts_or_max_age() -> None:
-    policy = webhooks.RetryPolicy(max_attempts=3, max_age=timedelta(minutes=10))
-    assert webhooks.next_attempt(2, T0, policy=policy) is not None
-    assert webhooks.next_attempt(3, T0, policy=policy) is None
-    old = T0 - timedelta(minutes=10)
-    assert webhooks.next_attempt(1, T0, since=old, policy=policy) is None
-    assert webhooks.next_attempt(1, T0, since=T0, policy=policy) is not None
+def test_backoff_goes_on_up_to_the_horizon_whatever_the_count() -> None:
+    # The default: capped at 5 minutes, given up 24 hours after the run of attempts began
+    policy = delivery_retry.DEFAULT_RETRY
+    assert policy.horizon == timedelta(hours=24)
+    began = T0 - timedelta(hours=23)
+    when = delivery_retry.next_attempt(250, T0, since=began, rand=lambda: 0)
+    assert when == T0 + timedelta(minutes=5)  # attempt 250, still retried, at the cap
+    late = T0 - timedelta(hours=23, minutes=58)
+    assert delivery_retry.next_attempt(250, T0, since=late, rand=lambda: 0) is None
+    assert delivery_retry.next_attempt(1, T0, since=T0 - timedelta(hours=24)) is None
+    # A horizon set by the operator's settings
+    short = delivery_retry.RetryPolicy(horizon=timedelta(minutes=10))
+    assert (
+        delivery_retry.next_attempt(1, T0, since=T0 - timedelta(minutes=10), policy=short) is None
+    )
+    assert delivery_retry.next_attempt(1, T0, since=T0, policy=short) is not None
 
 
 def test_retry_after_is_a_lower_bound_capped() -> None:
-    when = webhooks.next_attempt(1, T0, retry_after=timedelta(seconds=30), rand=lambda: 0)
+    when = delivery_retry.next_attempt(1, T0, retry_after=timedelta(seconds=30), rand=lambda: 0)
     assert when == T0 + timedelta(seconds=30)
-    capped = webhooks.next_attempt(1, T0, retry_after=timedelta(days=2), rand=lambda: 0)
-    assert capped == T0 + webhooks.DEFAULT_RETRY.max_retry_after
+    capped = delivery_retry.next_attempt(1, T0, retry_after=timedelta(days=2), rand=lambda: 0)
+    assert capped == T0 + delivery_retry.DEFAULT_RETRY.max_retry_after
 
 
 @pytest.mark.parametrize(
@@ -185,7 +194,7 @@ def test_retry_after_is_a_lower_bound_capped() -> None:
     ],
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    delay = webhooks.parse_retry_after(value, T0)
+    delay = delivery_retry.parse_retry_after(value, T0)
     assert (None if delay is None else delay.total_seconds()) == pytest.approx(seconds)
 
 

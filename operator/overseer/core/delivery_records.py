@@ -8,20 +8,26 @@ answered here without I/O:
   Failed, which are final), so folding an old record in never undoes a newer one, and
   a duplicate sent after an operator restart never turns Delivered back into Pending.
 - :func:`next_in_lane`: the next delivery to one URL. Each URL is a lane: its events
-  go in event order, so the first one owed blocks the others until it is Delivered
-  or Failed; :func:`wait_until` says when it may be tried again.
+  go in event order, so the first one owed blocks the others until it is final
+  (Delivered, Failed, GivenUp, Gone); :func:`wait_until` says when it may be tried again.
+
+And one for the API: :func:`replay` (``POST .../deliveries/{id}``, the id being
+:func:`delivery_id`) resets a delivery to owed. That is all a replay is: the operator's
+lane sees a Pending record, due now, and sends it under the same ``webhook-id``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from overseer import errors
 from overseer.core import webhooks
 from overseer.crd import execution as execution_
 
-FINAL = frozenset({"Delivered", "Failed"})
+FINAL = frozenset({"Delivered", "Failed", "GivenUp", "Gone"})
 
 
 def _rank(record: execution_.Delivery) -> tuple[int, int]:
@@ -33,8 +39,9 @@ def merge_records(
 ) -> list[execution_.Delivery]:
     """``current`` with ``new`` folded in, one record per (event, URL), in first-seen order.
 
-    A final record (Delivered, Failed) is never replaced; a Pending one is replaced by
-    a final one, or by a Pending one with more attempts.
+    A final record (Delivered, Failed, GivenUp, Gone) is never replaced; a Pending one
+    is replaced by a final one, or by a Pending one with more attempts. (A replay,
+    which moves a record back, is :func:`replay`: it writes the list itself.)
     """
     merged = {(r.event_id, r.url): r for r in current}
     for record in new:
@@ -96,3 +103,42 @@ def wait_until(owed: webhooks.Owed, now: datetime) -> datetime | None:
         return None
     assert owed.record is not None and owed.record.next_attempt_at is not None
     return owed.record.next_attempt_at
+
+
+def delivery_id(record: execution_.Delivery) -> str:
+    """The id of one delivery (event and URL) in URLs: 16 hex digits, stable, not the URL."""
+    digest = hashlib.sha256(f"{record.event_id}\0{record.url}".encode()).hexdigest()
+    return digest[:16]
+
+
+def replay(
+    current: Sequence[execution_.Delivery], delivery: str, now: datetime
+) -> list[execution_.Delivery]:
+    """``current`` with delivery ``delivery`` owed again, due at once, from ``now``.
+
+    Any state may be replayed: GivenUp, Failed or Gone once the receiver is fixed, or
+    Delivered to send it again (receivers deduplicate by ``webhook-id``). Its attempts
+    count afresh and its retry horizon starts at ``now``; ``replays`` counts the resets.
+    Raises :class:`overseer.errors.DeliveryNotFoundError` when no record has that id.
+    """
+    replayed: list[execution_.Delivery] = []
+    found = False
+    for record in current:
+        if delivery_id(record) != delivery:
+            replayed.append(record)
+            continue
+        found = True
+        reset = execution_.Delivery(
+            event_id=record.event_id,
+            url=record.url,
+            status="Pending",
+            retry_since=now,
+            replays=(record.replays or 0) + 1,
+        )
+        replayed.append(reset)
+    if not found:
+        raise errors.DeliveryNotFoundError(
+            f"the execution has no webhook delivery {delivery!r}; list the execution's "
+            "deliveries for their ids"
+        )
+    return replayed

@@ -1,4 +1,4 @@
-"""Webhooks, the pure half: payloads, what is still owed, signatures, backoff, URL policy.
+"""Webhooks, the pure half: payloads, what is still owed, signatures, URL policy.
 
 Every status event of an execution is posted to each URL configured for its status.
 This module decides *what* to send and *when*; :mod:`overseer.webhooks` sends it.
@@ -9,10 +9,9 @@ This module decides *what* to send and *when*; :mod:`overseer.webhooks` sends it
   ``event``): derived from the execution's uid and the event's id, so a retry or an
   operator restart sends the same id and receivers can deduplicate on it.
 - :func:`plan_deliveries` lists the (event, URL) pairs still owed (at least once).
-- :func:`sign` produces the Standard Webhooks headers; :func:`next_attempt` the
-  bounded exponential backoff with jitter (:mod:`overseer.core.backoff`);
-  :func:`check_url` the URL policy on what can be seen without DNS (the adapter checks
-  every resolved address too).
+- :func:`sign` produces the Standard Webhooks headers (when to try again is
+  :mod:`overseer.core.delivery_retry`); :func:`check_url` the URL policy on what can
+  be seen without DNS (the adapter checks every resolved address too).
 """
 
 from __future__ import annotations
@@ -20,20 +19,17 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import email.utils
 import hashlib
 import hmac
 import ipaddress
 import json
-import random
 import socket
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
 
 from overseer import errors
-from overseer.core import backoff
 from overseer.crd import execution as execution_
 from overseer.crd import types
 
@@ -111,17 +107,20 @@ def plan_deliveries(
     events: Sequence[execution_.Event],
     deliveries: Iterable[execution_.Delivery],
 ) -> list[Owed]:
-    """The (event, URL) deliveries not yet Delivered nor given up (Failed), in order.
+    """The (event, URL) deliveries still Pending or never tried, in order.
 
     Events in their order, then URLs in the order configured (duplicates once). A
     Pending record stays owed until it is Delivered or Failed: at least once.
     """
     records = {(d.event_id, d.url): d for d in deliveries}
+    gone = {url for (_, url), d in records.items() if d.status == "Gone"}
     owed: list[Owed] = []
     for event in events:
         key = local_event_id(event)
         for url in dict.fromkeys(hooks.get(event.status, ())):
             record = records.get((key, url))
+            if url in gone:
+                continue  # the receiver said 410 Gone: nothing more for this execution
             if record is None or record.status == "Pending":
                 owed.append(Owed(event, url, record))
     return owed
@@ -143,6 +142,9 @@ class Message(NamedTuple):
     body: bytes
     event_time: datetime
     attempts: int = 0
+    retry_since: datetime | None = None
+    """When the run of attempts began (None before the first): the horizon counts from it."""
+    replays: int | None = None
 
 
 def build_message(
@@ -163,6 +165,8 @@ def build_message(
         body=render_body(payload),
         event_time=owed.event.time,
         attempts=owed.record.attempts if owed.record else 0,
+        retry_since=owed.record.retry_since if owed.record else None,
+        replays=owed.record.replays if owed.record else None,
     )
 
 
@@ -196,75 +200,6 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str
         "webhook-timestamp": str(timestamp),
         "webhook-signature": f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}",
     }
-
-
-# --- backoff ----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff: ``first``, doubling, capped at ``max_delay``, minus jitter.
-
-    Gives up after ``max_attempts`` attempts, or once the next attempt would come more
-    than ``max_age`` after the event. ``jitter`` is the fraction a delay may shrink by.
-    """
-
-    first: timedelta = timedelta(seconds=1)
-    max_delay: timedelta = timedelta(minutes=5)
-    max_attempts: int = 15
-    max_age: timedelta = timedelta(hours=24)
-    jitter: float = 0.2
-    max_retry_after: timedelta = timedelta(hours=1)
-
-
-DEFAULT_RETRY = RetryPolicy()
-
-
-def next_attempt(
-    attempts: int,
-    now: datetime,
-    *,
-    since: datetime | None = None,
-    policy: RetryPolicy = DEFAULT_RETRY,
-    retry_after: timedelta | None = None,
-    rand: Callable[[], float] = random.random,
-) -> datetime | None:
-    """When to try again after ``attempts`` failed attempts, or None to give up.
-
-    ``since`` is the event's time (for ``max_age``); ``retry_after`` the receiver's
-    Retry-After, honoured as a lower bound up to ``max_retry_after``.
-    """
-    if attempts >= policy.max_attempts:
-        return None
-    delay = backoff.delay(
-        attempts - 1,
-        first=policy.first.total_seconds(),
-        ceiling=policy.max_delay.total_seconds(),
-        jitter=policy.jitter,
-        rand=rand,
-    )
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, policy.max_retry_after).total_seconds())
-    when = now + timedelta(seconds=delay)
-    if since is not None and when - since > policy.max_age:
-        return None
-    return when
-
-
-def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
-    """A Retry-After header (seconds or an HTTP date) as a delay; None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when - now, timedelta(0))
 
 
 # --- URL policy -------------------------------------------------------------------------

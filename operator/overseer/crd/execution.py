@@ -20,7 +20,7 @@ PHASES: tuple[Phase, ...] = ("Pending", "Running", "Complete", "Failed", "TimedO
 TERMINAL_PHASES: frozenset[Phase] = frozenset({"Complete", "Failed", "TimedOut", "Killed"})
 
 TriggerType = Literal["api", "schedule", "repeat", "manual"]
-DeliveryState = Literal["Pending", "Delivered", "Failed"]
+DeliveryState = Literal["Pending", "Delivered", "Failed", "GivenUp", "Gone"]
 SignalResult = Literal["Sent", "Refused", "NotDelivered", "Failed"]
 SIGNAL_PATTERN = r"^SIG[A-Z0-9+]+$"
 OutputState = Literal["Archiving", "Complete", "Incomplete"]
@@ -182,11 +182,27 @@ class Delivery(base.StatusModel):
 
     event_id: str = Field(description="Id of the event delivered.")
     url: str = Field(description="URL the event is posted to.")
-    status: DeliveryState = Field(description="Pending, Delivered or Failed (gave up).")
-    attempts: Annotated[int, Field(ge=0)] = Field(default=0, description="Attempts so far.")
+    status: DeliveryState = Field(
+        description=(
+            "Pending (owed), Delivered, Failed (refused or rejected: not retried), GivenUp"
+            " (still failing at the retry horizon) or Gone (the receiver answered 410: nothing"
+            " more goes to this URL for this execution)."
+        )
+    )
+    attempts: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Attempts so far (since the last replay)."
+    )
     last_error: str | None = Field(default=None, description="Error of the latest failed attempt.")
     next_attempt_at: datetime | None = Field(default=None, description="When to try again.")
     delivered_at: datetime | None = Field(default=None, description="When it was delivered.")
+    retry_since: datetime | None = Field(
+        default=None,
+        description="When this run of attempts began (the first, or the replay); the retry"
+        " horizon counts from it.",
+    )
+    replays: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Times the delivery was replayed (reset to owed) on request."
+    )
 
 
 class SignalDelivery(base.StatusModel):

@@ -19,12 +19,21 @@ the :class:`~overseer.operator.context.Tracker`'s that the observe path holds
 while it writes the status, after re-reading the execution, and written as a merge
 patch of ``deliveries`` alone: neither writer undoes the other's.
 
-At least once: a delivery stays owed until its Delivered or Failed record is
-written. An operator stopped between the receiver's answer and that write sends it
-again after its restart, under the same ``webhook-id``. A refused URL or a rejected
-delivery is Failed at once, with a Warning Event on the execution, and never
-retried. Without a signing secret nothing is sent: the delivery stays Pending with
-an error saying so, and is sent once the operator runs with a secret.
+At least once: a delivery stays owed until a final record (Delivered, Failed,
+GivenUp, Gone) is written. An operator stopped between the receiver's answer and that
+write sends it again after its restart, under the same ``webhook-id``. A refused URL
+or a rejected delivery is Failed at once, with a Warning Event on the execution, and
+never retried; a failing one is retried up to the horizon, then GivenUp; a ``410
+Gone`` ends its URL's lane for the execution. Each comes with a Warning Event.
+
+Isolation: besides ``concurrency`` over all lanes, at most ``host_concurrency``
+attempts are in flight to one host (scheme, host and port). A lane takes its host's
+slot before a shared one, so the lanes of a receiver that hangs wait on their host's
+slots, never on the shared ones: they hold at most ``host_concurrency`` of those, and
+another receiver waits for nothing but its own answer.
+
+Without a signing secret nothing is sent: the delivery stays Pending with an error
+saying so, and is sent once the operator runs with a secret.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +90,8 @@ class Deliveries:
         self._post_event = post_event
         self._http = http or webhooks.new_client(self._policy)
         self._slots = asyncio.Semaphore(settings.webhooks.concurrency)
+        self._hosts = _HostSlots(settings.webhooks.host_concurrency)
+        self._resolver = webhooks.Resolver()
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._wake: dict[Lane, asyncio.Event] = {}
         self._output = output or context.NoOutput()
@@ -118,6 +129,7 @@ class Deliveries:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._http.aclose()
+        self._resolver.close()
 
     @property
     def lanes(self) -> frozenset[Lane]:
@@ -233,18 +245,21 @@ class Deliveries:
             if await self._record(key, record):
                 self._post_event(body, "Warning", "WebhookNotSigned", NOT_SIGNED)
             return None  # sent by the next operator, started with a secret
-        async with self._slots:
-            result = await webhooks.send(message, self._webhooks.secret, self._http, self._policy)
+        async with self._hosts.hold(url), self._slots:  # the host's first: see the module
+            result = await webhooks.send(
+                message, self._webhooks.secret, self._http, self._policy, resolver=self._resolver
+            )
         if not await self._record(key, result.record):
             return None  # nothing changed (the execution is gone): stop rather than loop
-        if result.record.status == "Failed":
+        state = result.record.status
+        if state in {"Failed", "GivenUp", "Gone"}:
             reason = f"Webhook{result.error.reason}" if result.error else "WebhookFailed"
             self._post_event(
                 body,
                 "Warning",
-                reason,
-                f"webhook {head.event.status} to {core.display_url(url)} failed: "
-                f"{result.record.last_error}",
+                "WebhookGivenUp" if state == "GivenUp" else reason,
+                f"webhook {head.event.status} to {core.display_url(url)} "
+                f"{'given up' if state == 'GivenUp' else 'failed'}: {result.record.last_error}",
             )
         return _NOW
 
@@ -268,6 +283,29 @@ class Deliveries:
                 {"deliveries": [base.to_body(d) for d in merged]},
             )
             return True
+
+
+class _HostSlots:
+    """A semaphore per host (scheme, host and port), dropped once nobody holds or awaits it."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, url: str) -> AsyncIterator[None]:
+        host = core.display_url(url)  # scheme://host:port/…, the path left out
+        slot, users = self._slots.get(host, (asyncio.Semaphore(self._limit), 0))
+        self._slots[host] = (slot, users + 1)
+        try:
+            async with slot:
+                yield
+        finally:
+            slot, users = self._slots[host]
+            if users == 1:
+                del self._slots[host]
+            else:
+                self._slots[host] = (slot, users - 1)
 
 
 _NOW = datetime.min.replace(tzinfo=UTC)

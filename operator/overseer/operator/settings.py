@@ -19,7 +19,7 @@ from pydantic_settings import NoDecode
 
 from overseer import errors, webhooks
 from overseer import settings as shared
-from overseer.core import bundle, execution_job
+from overseer.core import bundle, delivery_retry, execution_job
 from overseer.core import retention as retention_
 from overseer.core import webhooks as core_webhooks
 
@@ -62,10 +62,12 @@ class WebhookSettings:
     url_policy: core_webhooks.UrlPolicy
     timeout: float
     concurrency: int
+    host_concurrency: int
+    retry: delivery_retry.RetryPolicy
 
     @property
     def send_policy(self) -> webhooks.SendPolicy:
-        return webhooks.SendPolicy(url=self.url_policy, timeout=self.timeout)
+        return webhooks.SendPolicy(url=self.url_policy, retry=self.retry, timeout=self.timeout)
 
 
 class Settings(shared.OverseerSettings):
@@ -118,6 +120,14 @@ class Settings(shared.OverseerSettings):
     """Longest one webhook attempt may take: resolution, connection and the answer."""
     webhook_concurrency: int = pydantic.Field(default=16, ge=1)
     """Webhook attempts in flight at once, over all executions."""
+    webhook_host_concurrency: int = pydantic.Field(default=4, ge=1)
+    """Webhook attempts in flight at once to one host, so a hung one holds no more."""
+    webhook_retry_min: shared.Duration = 1.0
+    """First wait before a failed webhook delivery is tried again, doubled each time."""
+    webhook_retry_max: shared.Duration = 300.0
+    """Longest wait between two attempts of a failing webhook delivery."""
+    webhook_retry_horizon: shared.Duration = 86400.0
+    """How long a failing webhook delivery is tried again before it is given up."""
 
     @pydantic.field_validator("library_image")
     @classmethod
@@ -161,6 +171,12 @@ class Settings(shared.OverseerSettings):
         if self.retry_max < self.retry_min:
             msg = "OVERSEER_RETRY_MIN must be > 0 and <= OVERSEER_RETRY_MAX"
             raise ValueError(msg)
+        if self.webhook_retry_max < self.webhook_retry_min:
+            msg = "OVERSEER_WEBHOOK_RETRY_MIN must be <= OVERSEER_WEBHOOK_RETRY_MAX"
+            raise ValueError(msg)
+        if self.webhook_host_concurrency > self.webhook_concurrency:
+            msg = "OVERSEER_WEBHOOK_HOST_CONCURRENCY must be <= OVERSEER_WEBHOOK_CONCURRENCY"
+            raise ValueError(msg)
         return self
 
     @property
@@ -195,4 +211,10 @@ class Settings(shared.OverseerSettings):
             url_policy=policy,
             timeout=self.webhook_timeout,
             concurrency=self.webhook_concurrency,
+            host_concurrency=self.webhook_host_concurrency,
+            retry=delivery_retry.RetryPolicy(
+                first=timedelta(seconds=self.webhook_retry_min),
+                max_delay=timedelta(seconds=self.webhook_retry_max),
+                horizon=timedelta(seconds=self.webhook_retry_horizon),
+            ),
         )
