@@ -15,27 +15,17 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import uvicorn
-from pydantic import ValidationError
 
 from overseer import archive, errors, kube
+from overseer import settings as shared
 from overseer_api import app, settings
-
-
-def settings_help() -> str:
-    """One paragraph per setting: its variable, default and description."""
-    lines = ["settings (environment variables):"]
-    for name, field in settings.Settings.model_fields.items():
-        variable = settings.ENV_PREFIX + name.upper()
-        default = "" if field.is_required() else f" (default: {field.default!r})"
-        lines.append(f"  {variable}{default}\n      {field.description}")
-    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m overseer_api",
         description="Overseer's REST API. Without a command, serve it.",
-        epilog=settings_help(),
+        epilog=shared.help_text(settings.Settings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -126,11 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n")
         return 0
     try:
-        config = settings.Settings()
-    except ValidationError as error:
-        for problem in error.errors():
-            variable = settings.ENV_PREFIX + "_".join(map(str, problem["loc"])).upper()
-            print(f"{variable}: {problem['msg']}", file=sys.stderr)
+        config = settings.Settings.from_env()
+    except errors.SettingsError as error:
+        print(error.message, file=sys.stderr)
         return 2
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

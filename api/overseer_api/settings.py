@@ -1,9 +1,10 @@
-"""The API's settings: read once at start-up from ``OVERSEER_API_*`` variables, validated.
+"""The API's settings: ``OVERSEER_API_*`` variables, read once in ``__main__``, passed down.
 
+Declared on the shared :class:`overseer.settings.OverseerSettings` (pydantic-settings,
+durations as :data:`overseer.settings.Duration`, ``--help`` generated from the model).
 The prefix is the API's own, not the operator's ``OVERSEER_``: the two are separate
-processes (separate Deployments in the chart, or two host processes in one shell for
+processes (separate containers in the chart, or two host processes in one shell for
 development and tests), and a variable meant for one must never change the other.
-``python -m overseer_api --help`` lists every setting, generated from this model.
 """
 
 from __future__ import annotations
@@ -11,31 +12,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from overseer import settings as shared
 from overseer.core import names
-from overseer.crd import types
 
 ENV_PREFIX = "OVERSEER_API_"
-
-
-def _seconds(value: object) -> object:
-    """A duration such as ``10s`` or ``24h`` (or a number of seconds) as seconds."""
-    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
-        return types.parse_duration(value.strip()).total_seconds()
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 AuthMode = Literal["token", "kubernetes"]
 
 
-class Settings(BaseSettings):
+class Settings(shared.OverseerSettings):
     """Everything the API needs to know about its environment; immutable once built."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     namespace: str = Field(
         default="default",
@@ -74,8 +65,8 @@ class Settings(BaseSettings):
             " development); same format as the Secret's data."
         ),
     )
-    tokens_refresh: float = Field(
-        default=30.0, gt=0, description="Seconds between two reads of the tokens."
+    tokens_refresh: shared.Duration = Field(
+        default=30.0, description="How often the tokens are read again (a duration)."
     )
     host: str = Field(
         default="0.0.0.0",  # noqa: S104 - it serves in a pod, behind its Service
@@ -97,9 +88,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level."
     )
-    auth_cache_ttl: Seconds = Field(
+    auth_cache_ttl: shared.Duration = Field(
         default=10.0,
-        gt=0,
         description=(
             "kubernetes mode: how long a TokenReview or SubjectAccessReview answer is kept "
             "(a duration such as 10s); a revoked token or RoleBinding takes effect within it."
@@ -108,7 +98,7 @@ class Settings(BaseSettings):
     auth_cache_size: int = Field(
         default=4096, ge=1, description="kubernetes mode: answers kept at most, per kind."
     )
-    idempotency_ttl: Seconds = Field(
+    idempotency_ttl: shared.Duration = Field(
         default=86400.0,
         ge=86400.0,
         description=(
@@ -116,11 +106,10 @@ class Settings(BaseSettings):
             "POST with the same key within it returns the first one's result."
         ),
     )
-    idempotency_wait: float = Field(
+    idempotency_wait: shared.Duration = Field(
         default=10.0,
-        gt=0,
         description=(
-            "Seconds a POST waits for another one with the same Idempotency-Key to finish "
+            "How long a POST waits for another one with the same Idempotency-Key to finish "
             "before answering 409."
         ),
     )

@@ -111,7 +111,8 @@ class OverseerSettings(BaseSettings):
     def env_name(cls, field: str) -> str:
         """The variable a field is read from."""
         alias = cls.model_fields[field].validation_alias
-        return alias if isinstance(alias, str) else f"{ENV_PREFIX}{field.upper()}"
+        prefix = cls.model_config.get("env_prefix") or ENV_PREFIX  # the API's is its own
+        return alias if isinstance(alias, str) else f"{prefix}{field.upper()}"
 
 
 def _describe(model: type[OverseerSettings], error: pydantic.ValidationError) -> str:

@@ -19,7 +19,7 @@ from tests.e2e.test_executions import ENDED, listed, stdout_of
 from tests.support.api_process import TOKENS, ApiProcess
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
-from tests.support.overseer import eventually, jobs, repository, request_sync, wait_for_jobs
+from tests.support.overseer import eventually, jobs, repository, wait_for_jobs
 
 pytestmark = pytest.mark.cluster
 
@@ -116,6 +116,8 @@ def test_jobs_by_name_bad_input_and_auth(
         ("POST", "/jobs/a%2Fb/1489895624.840211"),
         ("PUT", "/jobs/a%2Fb/1489895624.840211"),
         ("GET", "/executions"),
+        ("POST", "/sync"),
+        ("GET", f"/namespaces/{kube.namespace}/jobs"),
     ]
     for method, route in routes:
         response = anonymous.request(method, route)
@@ -155,9 +157,13 @@ def test_deactivation_refuses_executions_and_survives_a_sync(
     )["items"]
     assert [e["reason"] for e in events] == ["Deactivated"]
     assert "token:boss" in events[0]["message"]
-    # When git changes and the repository syncs
+    # When git changes and a sync is requested through the API
     commit = upstream.commit({"more.yml": OTHERS.replace('"true"', '"echo hi"')}, "change")
-    request_sync(kube, "jobs")
+    synced_now = boss.post("/sync", params={"repository": "jobs"})
+    assert synced_now.status_code == 202, synced_now.text
+    assert synced_now.json()["repositories"] == ["jobs"]
+    annotations = kube.get("overseerrepository", "jobs")["metadata"]["annotations"]
+    assert annotations["overseer.dev/requested-sync-by"] == "token:boss"
     eventually(
         lambda: jobs(kube)["Sauvegarde é"]["spec"]["source"]["commit"] == commit, 60, "the sync"
     )
