@@ -20,8 +20,8 @@ import collections
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from overseer import errors
 from overseer.core import concurrency, names
@@ -36,6 +36,9 @@ EXECUTION = execution_.KIND.kind
 KINDS = (JOB, EXECUTION)
 RETRY_MIN = 1.0
 RETRY_MAX = 30.0
+MAX_DERIVED = 100_000
+"""Derived values kept at most (see :meth:`Cache.derived`)."""
+T = TypeVar("T")
 
 Body = dict[str, Any]
 
@@ -120,6 +123,7 @@ class Cache:
         self.namespaces = tuple(namespaces)
         self._data = {ns: _Namespace() for ns in self.namespaces}
         self._listed: set[tuple[str, str]] = set()
+        self._derived: dict[tuple[str, str], tuple[str, Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------
@@ -228,6 +232,22 @@ class Cache:
             body = data.jobs.get(name)
             if body is not None:
                 yield body
+
+    def derived(self, body: Mapping[str, Any], compute: Callable[[Mapping[str, Any]], T]) -> T:
+        """``compute(body)``, computed once per version of the object (a job's parameters,
+        say): what a read derives from a resource costs nothing the second time."""
+        meta = body["metadata"]
+        key = (str(meta.get("namespace")), str(meta["name"]))
+        version = str(meta.get("resourceVersion") or "")
+        found = self._derived.get(key)
+        if found is not None and version and found[0] == version:
+            value: T = found[1]
+            return value
+        value = compute(body)
+        if len(self._derived) > MAX_DERIVED:
+            self._derived.clear()  # jobs come and go; never let old versions pile up
+        self._derived[key] = (version, value)
+        return value
 
     def display_name(self, namespace: str, job: str) -> str:
         """The display name of the job with resource name ``job`` (itself once deleted)."""

@@ -51,34 +51,41 @@ class State:
     ids: actions.Ids = dataclasses.field(default_factory=actions.Ids)
 
 
-def state(request: Request) -> State:
+def current(request: Request) -> State:
+    """The app's state (a plain function, for code that has the request)."""
     found: State = request.app.state.overseer
     return found
+
+
+# Dependencies are coroutines: FastAPI runs a plain function in a thread pool, which
+# costs more than the lookup itself on every request.
+async def state(request: Request) -> State:
+    return current(request)
 
 
 StateDep = Annotated[State, Depends(state)]
 
 
-def _settings(request: Request) -> settings.Settings:
-    return state(request).settings
+async def _settings(request: Request) -> settings.Settings:
+    return current(request).settings
 
 
-def _kube(request: Request) -> KubeApi:
-    return state(request).kube
+async def _kube(request: Request) -> KubeApi:
+    return current(request).kube
 
 
-def _archive(request: Request) -> archive_.Archive:
-    return state(request).archive
+async def _archive(request: Request) -> archive_.Archive:
+    return current(request).archive
 
 
-def _cache(request: Request) -> cache.Cache:
-    found = state(request).cache
+async def _cache(request: Request) -> cache.Cache:
+    found = current(request).cache
     found.check_ready()
     return found
 
 
-def _idempotency(request: Request) -> idempotency.Idempotency:
-    return state(request).idempotency
+async def _idempotency(request: Request) -> idempotency.Idempotency:
+    return current(request).idempotency
 
 
 SettingsDep = Annotated[settings.Settings, Depends(_settings)]
@@ -97,18 +104,18 @@ AdminCallerDep = Annotated[auth.Caller, Depends(auth.require(auth.Scope.ADMIN))]
 """A caller allowed to activate, deactivate and sync."""
 
 
-def path_namespace(
+async def path_namespace(
     namespace: Annotated[str, Path(description="A namespace the operator watches.")],
 ) -> str:
     """The ``{namespace}`` of ``/namespaces/{namespace}/...`` (declares it in OpenAPI)."""
     return namespace
 
 
-def _namespace(request: Request) -> str:
-    current = state(request)
-    namespace = str(request.path_params.get("namespace") or current.settings.namespace)
-    if namespace not in current.cache.namespaces:
-        served = ", ".join(current.cache.namespaces)
+async def _namespace(request: Request) -> str:
+    found = current(request)
+    namespace = str(request.path_params.get("namespace") or found.settings.namespace)
+    if namespace not in found.cache.namespaces:
+        served = ", ".join(found.cache.namespaces)
         msg = f"namespace {namespace!r} is not served by this API; it serves {served}"
         raise errors.NamespaceNotServedError(msg)
     return namespace

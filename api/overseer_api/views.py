@@ -15,7 +15,7 @@ from fastapi import Request
 from overseer import errors
 from overseer.core import cmdspec
 from overseer.crd import definition as defn
-from overseer_api import urls
+from overseer_api import cache, urls
 from overseer_api.schemas import jobs as schemas
 
 Body = Mapping[str, Any]
@@ -94,9 +94,17 @@ def public_definition(definition: Body) -> dict[str, Any]:
     return public
 
 
-def job_detail(request: Request, job: Body, executions: Mapping[str, Body]) -> schemas.JobDetail:
+def _static(job: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, schemas.Parameter]]:
+    """What a job's detail derives from its definition alone (once per version)."""
+    definition = job.get("spec", {}).get("definition", {})
+    return public_definition(definition), _parameters(definition)
+
+
+def job_detail(
+    request: Request, job: Body, executions: Mapping[str, Body], store: cache.Cache
+) -> schemas.JobDetail:
     summary = job_summary(request, job)
-    spec = job.get("spec", {})
+    definition, parameters = store.derived(job, _static)
     annotations = job["metadata"].get("annotations") or {}
     changed = None
     by, at = (
@@ -116,9 +124,9 @@ def job_detail(request: Request, job: Body, executions: Mapping[str, Body]) -> s
         for eid in latest
     ]
     return schemas.JobDetail(
-        **summary.model_dump(),
-        definition=public_definition(spec.get("definition", {})),
-        parameters=_parameters(spec.get("definition", {})),
+        **dict(summary),
+        definition=definition,
+        parameters=parameters,
         active_changed=changed,
         executions=refs,
     )

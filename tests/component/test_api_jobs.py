@@ -184,3 +184,18 @@ async def test_auth_401_without_or_with_a_wrong_token(client: httpx.AsyncClient)
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="overseer"'
         assert "wrong" not in response.text
+
+
+async def test_a_changed_definition_is_shown_at_once(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    # What a job's detail derives from its definition is kept per resourceVersion:
+    # a new version must never be answered from the old one.
+    def job(default: str, version: int) -> dict[str, object]:
+        definition = {"name": "P", "cmdspec": "run x", "parameters": {"x": {"default": default}}}
+        return api.job_body(definition, version=version)
+
+    await feed.push("OverseerJob", "ADDED", job("one", 10))
+    assert (await client.get("/jobs/P")).json()["parameters"]["x"]["default"] == "one"
+    await feed.push("OverseerJob", "MODIFIED", job("two", 11))
+    assert (await client.get("/jobs/P")).json()["parameters"]["x"]["default"] == "two"

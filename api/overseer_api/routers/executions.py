@@ -17,7 +17,7 @@ from overseer_api.schemas import problems
 router = APIRouter(tags=["executions"], responses=jobs_router.router.responses)
 
 
-def _execution_id(
+async def _execution_id(
     id: Annotated[
         str,
         Path(

@@ -24,7 +24,7 @@ router = APIRouter(
 )
 
 
-def _job_name(
+async def _job_name(
     name: Annotated[str, Path(description="The job's display name, URL-encoded.")],
 ) -> str:
     return paths.segment(name)
@@ -96,7 +96,7 @@ async def get_job(
     """One job: its definition, parameters, source, activation and latest executions."""
     job = cache.job(namespace, name)
     executions = cache.executions_of(namespace, job["metadata"]["name"])
-    return views.job_detail(request, job, executions)
+    return views.job_detail(request, job, executions, cache)
 
 
 Parameters = dict[str, str | int | float | bool]
@@ -158,7 +158,9 @@ async def deactivate_job(
 ) -> schemas.JobDetail:
     """Deactivate the job: it refuses executions and its schedule stops; git syncs keep it so."""
     job = await actions.set_active(state.kube, cache, cache.job(namespace, name), False, caller)
-    return views.job_detail(request, job, cache.executions_of(namespace, job["metadata"]["name"]))
+    return views.job_detail(
+        request, job, cache.executions_of(namespace, job["metadata"]["name"]), cache
+    )
 
 
 @router.put("/jobs/{name}")
@@ -173,4 +175,6 @@ async def activate_job(
 ) -> schemas.JobDetail:
     """Reactivate a deactivated job."""
     job = await actions.set_active(state.kube, cache, cache.job(namespace, name), True, caller)
-    return views.job_detail(request, job, cache.executions_of(namespace, job["metadata"]["name"]))
+    return views.job_detail(
+        request, job, cache.executions_of(namespace, job["metadata"]["name"]), cache
+    )
