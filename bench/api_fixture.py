@@ -77,6 +77,18 @@ def execution(job_body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def mark_archived(body: dict[str, Any], root: Path, mib: int) -> None:
+    """The execution's status as the operator leaves it once its output is whole."""
+    meta = body["metadata"]
+    body["status"]["archive"] = {
+        "backend": "local",
+        "location": archive.LocalArchive(root).location(meta["namespace"], meta["name"]),
+        "state": "Complete",
+        "stdout": {"size": mib * 2**20},
+        "stderr": {"size": 0},
+    }
+
+
 def stdout_path() -> str:
 
     return f"/jobs/{quoted(JOB_NAME)}/{names.execution_id(EXECUTION_TIME)}/stdout"
@@ -129,6 +141,7 @@ def serve_fixture(folder: Path, jobs: int, stdout_mib: int, port: int) -> None:
     root = folder / "archive"
     if stdout_mib:
         archive_stdout(root, finished, stdout_mib)
+        mark_archived(finished, root, stdout_mib)
     source = Listed({"OverseerJob": bodies, "OverseerExecution": [finished]})
     config = settings.Settings(
         namespace=NAMESPACE, auth="token", tokens_file=write_tokens(folder), archive_dir=root
