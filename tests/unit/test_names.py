@@ -90,10 +90,47 @@ def test_execution_id_round_trips() -> None:
     assert names.next_execution_id("1489895624.999999") == "1489895625.000000"
 
 
-@pytest.mark.parametrize("bad", ["1489895624", "1489895624.84", "abc.123456", "-1.000000", ""])
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("1489895624.840211", "1489895624.840211"),
+        # the original's own forms: its webhook example, and a time with no fraction
+        ("1489888092.0", "1489888092.000000"),
+        ("1489888092", "1489888092.000000"),
+        ("1489895624.84", "1489895624.840000"),
+        ("1489895624.84021", "1489895624.840210"),
+    ],
+)
+def test_the_original_id_forms_mean_the_six_digit_id(given: str, canonical: str) -> None:
+    assert names.canonical_execution_id(given) == canonical
+    assert names.parse_execution_id(given) == names.parse_execution_id(canonical)
+    assert names.execution_resource_name("a-job", given) == names.execution_resource_name(
+        "a-job", canonical
+    )
+    assert names.next_execution_id(given) == names.next_execution_id(canonical)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "abc.123456",
+        "-1.000000",
+        "",
+        "1489895624.",
+        ".840211",
+        "1489895624.8402111",
+        "1e9",
+        "1489895624,840211",
+        "1489895624.84 1",
+        " 1489888092.0",
+        "١٤٨٩٨٩٥٦٢٤.0",  # digits of another script: int() would take them
+    ],
+)
 def test_parse_execution_id_refuses_other_forms(bad: str) -> None:
     with pytest.raises(ValueError, match="is not an execution id"):
         names.parse_execution_id(bad)
+    with pytest.raises(ValueError, match="is not an execution id"):
+        names.canonical_execution_id(bad)
 
 
 def test_execution_id_refuses_naive_and_pre_epoch() -> None:

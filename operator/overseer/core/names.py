@@ -4,7 +4,8 @@ A job's display name is any text ("Nightly backup", "A job", "Sauvegarde é"); i
 resource name is a DNS-1123 label: a readable slug plus a hash of the exact display
 name, so two names that slug alike ("A job", "a job") still differ. Execution ids keep
 the original's form, the creation time in seconds with microseconds
-(``1489895624.840211``).
+(``1489895624.840211``); the original's shorter forms (``1489888092.0``,
+``1489888092``) are read as the same instant (:func:`canonical_execution_id`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ FALLBACK_SLUG = "job"
 """Slug used when nothing of the display name survives transliteration."""
 
 EXECUTION_ID_PATTERN = re.compile(r"^([0-9]+)\.([0-9]{6})$")
+"""The canonical form, the only one stored in resources: six fraction digits."""
+ACCEPTED_ID_PATTERN = re.compile(r"([0-9]+)(?:\.([0-9]{1,6}))?", re.ASCII)
+"""What an id may look like where it comes in: the original's floats (``1489888092.0``)."""
+MICROSECOND_DIGITS = 6
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -93,13 +98,27 @@ def execution_id(when: datetime) -> str:
     return f"{seconds}.{delta.microseconds:06d}"
 
 
-def parse_execution_id(text: str) -> datetime:
-    """The UTC time an execution id stands for; ValueError when it is not one."""
-    match = EXECUTION_ID_PATTERN.fullmatch(text)
+def canonical_execution_id(text: str) -> str:
+    """The six-digit form of an id: ``1489888092.0`` -> ``1489888092.000000``.
+
+    ValueError when ``text`` is not an id. The original's ids were Python floats, so
+    fewer fraction digits (or none) are the same instant; more than six are refused
+    rather than rounded.
+    """
+    match = ACCEPTED_ID_PATTERN.fullmatch(text)
     if match is None:
-        msg = f"{text!r} is not an execution id; ids look like 1489895624.840211"
+        msg = (
+            f"{text!r} is not an execution id; ids look like 1489895624.840211 "
+            "(1489895624.84 and 1489895624 are read as 1489895624.840000 and 1489895624.000000)"
+        )
         raise ValueError(msg)
-    return _EPOCH + timedelta(seconds=int(match[1]), microseconds=int(match[2]))
+    return f"{match[1]}.{(match[2] or '').ljust(MICROSECOND_DIGITS, '0')}"
+
+
+def parse_execution_id(text: str) -> datetime:
+    """The UTC time an execution id (any form :func:`canonical_execution_id` reads) stands for."""
+    seconds, microseconds = canonical_execution_id(text).split(".")
+    return _EPOCH + timedelta(seconds=int(seconds), microseconds=int(microseconds))
 
 
 def execution_id_order(text: str) -> datetime:
@@ -121,14 +140,11 @@ def execution_resource_name(job_name: str, execution_id_: str) -> str:
     When the job name is too long to fit, its head is kept and its own hash replaces
     the rest, so the name stays unique per job and execution id.
     """
-    match = EXECUTION_ID_PATTERN.fullmatch(execution_id_)
-    if match is None:
-        msg = f"{execution_id_!r} is not an execution id; ids look like 1489895624.840211"
-        raise ValueError(msg)
+    seconds, microseconds = canonical_execution_id(execution_id_).split(".")
     if not is_dns_label(job_name):
         msg = f"{job_name!r} is not a job resource name (a DNS-1123 label)"
         raise ValueError(msg)
-    suffix = f"-{match[1]}-{match[2]}"
+    suffix = f"-{seconds}-{microseconds}"
     room = MAX_NAME_LENGTH - len(suffix)
     head = job_name
     if len(head) > room:
