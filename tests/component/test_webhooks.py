@@ -20,7 +20,7 @@ from standardwebhooks import webhooks as standard
 
 import overseer
 from overseer import errors, webhooks
-from overseer.core import delivery_retry
+from overseer.core import delivery_retry, webhook_payload
 from overseer.core import webhooks as core
 from overseer.crd import execution
 from tests.support import recorder
@@ -126,7 +126,7 @@ async def test_delivered_signed_with_the_standard_headers(client: httpx.AsyncCli
     assert request.body == sent.body
     assert headers["content-type"] == "application/json"
     assert headers["user-agent"] == f"overseer/{overseer.__version__}"
-    assert headers["webhook-id"] == core.event_key(
+    assert headers["webhook-id"] == webhook_payload.event_key(
         UID, execution.Event(status="x", id="complete", time=NOW)
     )
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60

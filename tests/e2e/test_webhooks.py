@@ -9,6 +9,7 @@ and what ``status.deliveries`` says.
 from __future__ import annotations
 
 import base64
+import decimal
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,7 +113,7 @@ def headers_of(request: recorder.Request) -> dict[str, str]:
 
 
 def received(receiver: recorder.Recorder, execution_id: str) -> list[recorder.Request]:
-    return [r for r in receiver.requests if json.loads(r.body)["execution"] == execution_id]
+    return [r for r in receiver.requests if json.loads(r.body)["executionId"] == execution_id]
 
 
 def wait_received(
@@ -179,7 +180,12 @@ def test_each_status_event_is_posted_in_order_signed_and_recorded(
         assert payload["event"].startswith("msg_")
         # with the original's fields
         assert payload["job"] == "Deploy"
-        assert payload["execution"] == execution_id
+        # execution a JSON number with the id's exact digits, executionId the same as text
+        assert f'"execution":{execution_id},'.encode() in request.body
+        assert json.loads(request.body, parse_float=decimal.Decimal)["execution"] == (
+            decimal.Decimal(execution_id)
+        )
+        assert payload["executionId"] == execution_id
         assert payload["status"] == event["status"]
         assert payload["metadata"] == f"{API_URL}/jobs/Deploy/{execution_id}"
         assert payload["data"] == event.get("data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import decimal
 import hashlib
 import hmac
 import ipaddress
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from overseer import errors
-from overseer.core import delivery_retry, webhooks
+from overseer.core import delivery_retry, webhook_payload, webhooks
 from overseer.crd import execution, types
 
 UID = "6f1c0c2e-8d7e-4a34-9d5c-3c1a2b4e5f60"
@@ -24,11 +25,11 @@ def event(status: str, id: str | None = None, data: object = None) -> execution.
     return execution.Event(id=id or status, status=status, time=T0, data=data)
 
 
-def body(ev: execution.Event, job: str = "A job") -> bytes:
-    payload = webhooks.build_payload(
-        job=job, execution_id="1489895624.840211", execution_uid=UID, event=ev, api_url=API
+def body(ev: execution.Event, job: str = "A job", execution_id: str = "1489895624.840211") -> bytes:
+    payload = webhook_payload.build_payload(
+        job=job, execution_id=execution_id, execution_uid=UID, event=ev, api_url=API
     )
-    return webhooks.render_body(payload)
+    return webhook_payload.render_body(payload)
 
 
 # --- payload -----------------------------------------------------------------------------
@@ -37,22 +38,52 @@ def body(ev: execution.Event, job: str = "A job") -> bytes:
 @pytest.mark.parametrize("status", ["start", "complete", "fail", "time-out"])
 def test_payload_of_a_standard_status_is_exact(status: str) -> None:
     key = "msg_" + hashlib.sha256(f"{UID}\0{status}".encode()).hexdigest()[:32]
+    # the original's four fields first, with the original's types: execution a number
     expected = (
-        f'{{"event":"{key}","job":"A job","execution":"1489895624.840211",'
-        f'"status":"{status}","time":"2017-03-19T04:33:44.840211Z",'
+        '{"job":"A job","execution":1489895624.840211,'
+        f'"status":"{status}",'
         '"metadata":"https://overseer.example.com/api/jobs/A%20job/1489895624.840211",'
-        '"data":null}'
+        f'"executionId":"1489895624.840211","event":"{key}",'
+        '"time":"2017-03-19T04:33:44.840211Z","data":null}'
     )
     assert body(event(status)).decode() == expected
+
+
+@pytest.mark.parametrize(
+    "execution_id",
+    # a whole second keeps its six zeros; more digits than a float holds keep every one
+    ["1489888092.000000", "9999999999.999999", "99999999999.000001", "0.000001"],
+)
+def test_execution_is_a_json_number_with_the_ids_exact_digits(execution_id: str) -> None:
+    raw = body(event("start"), execution_id=execution_id)
+    assert f'"execution":{execution_id},'.encode() in raw
+    assert f'"executionId":"{execution_id}",'.encode() in raw
+    parsed = json.loads(raw, parse_float=decimal.Decimal)
+    assert parsed["execution"] == decimal.Decimal(execution_id)
+    assert isinstance(json.loads(raw)["execution"], float)  # a number, not a string
+    assert parsed["executionId"] == execution_id
+
+
+def test_the_signature_covers_the_bytes_with_the_number() -> None:
+    owed = webhooks.Owed(event("start"), "https://a.example/h", None)
+    message = webhooks.build_message(
+        owed, job="A job", execution_id="9999999999.999999", execution_uid=UID, api_url=API
+    )
+    assert b'"execution":9999999999.999999,' in message.body
+    assert message.body == body(event("start"), execution_id="9999999999.999999")
+    headers = webhooks.sign("k", message.key, 1, message.body)
+    digest = hmac.new(b"k", f"{message.key}.1.".encode() + message.body, hashlib.sha256)
+    assert headers["webhook-signature"] == "v1," + base64.b64encode(digest.digest()).decode()
 
 
 def test_payload_of_a_custom_event_carries_its_data() -> None:
     ev = event("half-way", id="pod-x:3", data={"done": 50, "note": "été"})
     key = "msg_" + hashlib.sha256(f"{UID}\0pod-x:3".encode()).hexdigest()[:32]
-    assert json.loads(body(ev, job="Nightly/backup ü")) == {
+    assert json.loads(body(ev, job="Nightly/backup ü"), parse_float=decimal.Decimal) == {
         "event": key,
         "job": "Nightly/backup ü",
-        "execution": "1489895624.840211",
+        "execution": decimal.Decimal("1489895624.840211"),
+        "executionId": "1489895624.840211",
         "status": "half-way",
         "time": "2017-03-19T04:33:44.840211Z",
         "metadata": (
@@ -64,9 +95,10 @@ def test_payload_of_a_custom_event_carries_its_data() -> None:
 
 
 def test_event_key_is_stable_and_distinct() -> None:
-    assert webhooks.event_key(UID, event("start")) == webhooks.event_key(UID, event("start"))
-    assert webhooks.event_key(UID, event("start")) != webhooks.event_key(UID, event("complete"))
-    assert webhooks.event_key(UID, event("start")) != webhooks.event_key("other", event("start"))
+    key = webhook_payload.event_key
+    assert key(UID, event("start")) == key(UID, event("start"))
+    assert key(UID, event("start")) != key(UID, event("complete"))
+    assert key(UID, event("start")) != key("other", event("start"))
 
 
 def test_naive_time_is_read_as_utc() -> None:
@@ -101,7 +133,7 @@ def test_plan_skips_delivered_and_given_up_keeps_pending() -> None:
         owed[0], job="j", execution_id="1.000000", execution_uid=UID, api_url=API
     )
     assert (message.attempts, message.event_id) == (2, "start")
-    assert message.key == webhooks.event_key(UID, event("start"))
+    assert message.key == webhook_payload.event_key(UID, event("start"))
 
 
 def test_is_due() -> None:

@@ -1,13 +1,12 @@
-"""Webhooks, the pure half: payloads, what is still owed, signatures, URL policy.
+"""Webhooks, the pure half: what is still owed, messages, signatures, URL policy.
 
 Every status event of an execution is posted to each URL configured for its status.
 This module decides *what* to send and *when*; :mod:`overseer.webhooks` sends it.
 
-- :func:`build_payload` renders the JSON body (the original Overseer's ``job``,
-  ``execution``, ``status`` and ``metadata``, plus ``event``, ``time`` and ``data``).
-- :func:`event_key` is the event's global id (``webhook-id`` and the payload's
-  ``event``): derived from the execution's uid and the event's id, so a retry or an
-  operator restart sends the same id and receivers can deduplicate on it.
+- :func:`build_message` is one owed delivery's exact body and ids, from
+  :mod:`overseer.core.webhook_payload` (the body; its ``event`` key is derived from the
+  execution's uid and the event's id, so a retry or an operator restart sends the same
+  id and receivers can deduplicate on it).
 - :func:`plan_deliveries` lists the (event, URL) pairs still owed (at least once).
 - :func:`sign` produces the Standard Webhooks headers (when to try again is
   :mod:`overseer.core.delivery_retry`); :func:`check_url` the URL policy on what can
@@ -22,69 +21,18 @@ import dataclasses
 import hashlib
 import hmac
 import ipaddress
-import json
 import socket
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, TypedDict
+from typing import NamedTuple
 
 from overseer import errors
+from overseer.core import webhook_payload
 from overseer.crd import execution as execution_
-from overseer.crd import types
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
 SIGNATURE_VERSION = "v1"
-
-# --- payload ----------------------------------------------------------------------------
-
-
-class Payload(TypedDict):
-    """The JSON body of a webhook; field order is the order they are rendered in."""
-
-    event: str
-    job: str
-    execution: str
-    status: str
-    time: str
-    metadata: str
-    data: Any
-
-
-def event_key(execution_uid: str, event: execution_.Event) -> str:
-    """The event's global id: the same for every attempt and across operator restarts."""
-    local = local_event_id(event)
-    digest = hashlib.sha256(f"{execution_uid}\0{local}".encode()).hexdigest()
-    return f"msg_{digest[:32]}"
-
-
-def execution_url(api_url: str, job: str, execution_id: str) -> str:
-    """The execution's URL on the API: ``{api}/jobs/{url-encoded job name}/{id}``."""
-    return f"{api_url.rstrip('/')}/jobs/{urllib.parse.quote(job, safe='')}/{execution_id}"
-
-
-def build_payload(
-    *, job: str, execution_id: str, execution_uid: str, event: execution_.Event, api_url: str
-) -> Payload:
-    """The body posted for ``event`` of execution ``execution_id`` of job ``job``.
-
-    ``job`` is the job's display name (its ``name`` in git), not the resource name.
-    """
-    return Payload(
-        event=event_key(execution_uid, event),
-        job=job,
-        execution=execution_id,
-        status=event.status,
-        time=types.rfc3339(event.time),
-        metadata=execution_url(api_url, job, execution_id),
-        data=event.data,
-    )
-
-
-def render_body(payload: Payload) -> bytes:
-    """The exact bytes sent and signed: compact JSON, UTF-8."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
 
 # --- what is owed -----------------------------------------------------------------------
 
@@ -95,11 +43,6 @@ class Owed(NamedTuple):
     event: execution_.Event
     url: str
     record: execution_.Delivery | None
-
-
-def local_event_id(event: execution_.Event) -> str:
-    """The id a :class:`Delivery` record names its event by (the execution's own id)."""
-    return event.id if event.id else f"{event.status}@{types.rfc3339(event.time)}"
 
 
 def plan_deliveries(
@@ -116,7 +59,7 @@ def plan_deliveries(
     gone = {url for (_, url), d in records.items() if d.status == "Gone"}
     owed: list[Owed] = []
     for event in events:
-        key = local_event_id(event)
+        key = webhook_payload.local_event_id(event)
         for url in dict.fromkeys(hooks.get(event.status, ())):
             record = records.get((key, url))
             if url in gone:
@@ -151,7 +94,7 @@ def build_message(
     owed: Owed, *, job: str, execution_id: str, execution_uid: str, api_url: str
 ) -> Message:
     """The message for an owed delivery; ``attempts`` carries on from its record."""
-    payload = build_payload(
+    payload = webhook_payload.build_payload(
         job=job,
         execution_id=execution_id,
         execution_uid=execution_uid,
@@ -160,9 +103,9 @@ def build_message(
     )
     return Message(
         url=owed.url,
-        event_id=local_event_id(owed.event),
+        event_id=webhook_payload.local_event_id(owed.event),
         key=payload["event"],
-        body=render_body(payload),
+        body=webhook_payload.render_body(payload),
         event_time=owed.event.time,
         attempts=owed.record.attempts if owed.record else 0,
         retry_since=owed.record.retry_since if owed.record else None,
