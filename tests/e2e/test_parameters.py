@@ -126,3 +126,18 @@ def test_a_secret_value_arrives_exactly_and_is_not_in_the_job(
     [job] = listed(kube, "jobs", got["execution"])
     assert SECRET not in json.dumps(job)
     assert "'s3cr3t'" not in json.dumps(job)
+
+
+def test_a_parameter_too_long_for_the_kernel_is_refused_naming_it_before_any_container(
+    kube: Kube, synced: dict[str, dict[str, Any]]
+) -> None:
+    # When a value is longer than Linux takes as one argument or variable (E2BIG)
+    name, _ = execute(kube, synced["Cmdspec"], {**VALUES, "big": "x" * 300_000})
+    # Then the execution fails at once, naming the parameter and the limit
+    status = wait_for_phase(kube, name, ENDED, timeout=60)
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidParameters"), status
+    assert "big: is 300000 bytes" in status["message"]
+    assert "MAX_ARG_STRLEN" in status["message"]
+    # And no container was ever tried
+    assert listed(kube, "jobs", name) == []
+    assert listed(kube, "pods", name) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from overseer import errors
 from overseer.core import cmdspec
@@ -26,6 +27,17 @@ from overseer_library.commands import param
 SCRIPT_ENV = "OVERSEER_SCRIPT"
 NOOP = ("/bin/true",)
 SHELL = "/bin/sh"
+
+MAX_ARG_STRLEN = 32 * 4096
+"""Linux's limit on one argument or ``NAME=value`` variable, its NUL included (32 pages)."""
+ARG_BUDGET = 1024 * 1024
+"""What the job's argv and environment may take (strings, NULs, pointers): half of the
+2 MiB Linux allows with the usual 8 MiB stack limit (a quarter of ``RLIMIT_STACK``); the
+rest is left to the image's and the container runtime's variables."""
+OWN_ALLOWANCE = 4096
+"""Overseer's own variables and the supervisor's options, counted as a whole."""
+POINTER = 8
+"""Each string also costs its pointer in ``argv``/``envp`` (64-bit)."""
 
 
 def escape(text: str) -> str:
@@ -78,7 +90,127 @@ def plan(definition: defn.JobDefinition, supplied: Mapping[str, str]) -> Plan:
         raise errors.ParameterError(nul)
     if template is not None:
         cmdspec.build_argv(template, values, accepted)  # refuses '-' leading positionals
-    return Plan(template, values, accepted)
+    result = Plan(template, values, accepted)
+    check_exec_size(definition, result)
+    return result
+
+
+# --- what execve accepts ----------------------------------------------------------------
+
+
+class _Piece(NamedTuple):
+    """One argv or environment string, and what it comes from: a parameter or a field."""
+
+    owner: str
+    parameter: bool
+    text: str
+
+    @property
+    def size(self) -> int:
+        return len(self.text.encode("utf-8", "surrogatepass")) + 1
+
+
+def _argv_pieces(definition: defn.JobDefinition, plan: Plan) -> list[_Piece]:
+    """The job's argv with real values (secret ones too: the kubelet substitutes them)."""
+    if plan.template is not None:
+        pieces = [_Piece("cmdspec", False, plan.template.program)]
+        for item in plan.template.items:
+            if isinstance(item, cmdspec.Literal):
+                pieces.append(_Piece("cmdspec", False, item.value))
+                continue
+            value = plan.values.get(item.name)
+            if value is None:
+                continue
+            if isinstance(item, cmdspec.Option) and item.joined:
+                pieces.append(_Piece(item.name, True, f"{item.flag}={value}"))
+                continue
+            if isinstance(item, cmdspec.Option):
+                pieces.append(_Piece("cmdspec", False, item.flag))
+            pieces.append(_Piece(item.name, True, value))
+        return pieces
+    if isinstance(definition.command, list):
+        return [_Piece("command", False, arg) for arg in definition.command]
+    if isinstance(definition.command, str):
+        return [_Piece("command", False, text) for text in (SHELL, "-c", definition.command)]
+    if definition.script is not None:
+        return [_Piece(n, True, plan.values.get(n, "")) for n in sorted(plan.accepted)]
+    return [_Piece("command", False, arg) for arg in NOOP]
+
+
+def _env_pieces(definition: defn.JobDefinition, plan: Plan) -> list[_Piece]:
+    pieces = [_Piece(f"env.{n}", False, f"{n}={v}") for n, v in (definition.env or {}).items()]
+    pieces.append(_Piece("name", False, f"OVERSEER_JOB={definition.name}"))
+    pieces += [_Piece(n, True, f"{param_env_name(n)}={v}") for n, v in plan.values.items()]
+    if definition.script is not None:
+        pieces.append(_Piece("script", False, f"{SCRIPT_ENV}={definition.script}"))
+    return pieces
+
+
+def check_exec_size(definition: defn.JobDefinition, plan: Plan) -> None:
+    """Refuse what the kernel would refuse with E2BIG when the container starts.
+
+    Each argument and ``NAME=value`` variable must stay under :data:`MAX_ARG_STRLEN`
+    and all of them under :data:`ARG_BUDGET`. A parameter's value travels twice for a
+    ``cmdspec`` (argument and ``OVERSEER_PARAM_`` variable). Raises
+    :class:`errors.DefinitionNotRunnableError` for the definition's own text (naming the
+    field) and :class:`errors.ParameterError` naming the parameter; a value is never
+    quoted, since it may be a secret.
+    """
+    pieces = [*_argv_pieces(definition, plan), *_env_pieces(definition, plan)]
+    longest: dict[tuple[bool, str], int] = {}
+    for piece in pieces:
+        key = (piece.parameter, piece.owner)
+        longest[key] = max(longest.get(key, 0), piece.size)
+    single = [(key, size) for key, size in longest.items() if size > MAX_ARG_STRLEN]
+    fields = [
+        (
+            owner,
+            f"is {size - 1} bytes as one argument or variable, over Linux's limit of "
+            f"{MAX_ARG_STRLEN} (MAX_ARG_STRLEN), so no container could start with it",
+        )
+        for (is_parameter, owner), size in sorted(single)
+        if not is_parameter
+    ]
+    if fields:
+        raise errors.DefinitionNotRunnableError(fields)
+    if single:
+        raise errors.ParameterError(
+            [_too_long_problem(owner, plan) for (_, owner), _ in sorted(single)]
+        )
+    total = OWN_ALLOWANCE + sum(piece.size + POINTER for piece in pieces)
+    if total <= ARG_BUDGET:
+        return
+    shares: dict[tuple[bool, str], int] = {}
+    for piece in pieces:
+        shares[piece.parameter, piece.owner] = shares.get((piece.parameter, piece.owner), 0)
+        shares[piece.parameter, piece.owner] += piece.size + POINTER
+    # The definition alone over the budget is its fault; otherwise the largest value's.
+    alone = OWN_ALLOWANCE + sum(size for (is_param, _), size in shares.items() if not is_param)
+    blamed = [
+        (size, owner)
+        for (is_param, owner), size in shares.items()
+        if is_param != (alone > ARG_BUDGET)
+    ]
+    share, owner = max(blamed)
+    message = (
+        f"the job's arguments and environment would take {total} bytes in total, over the "
+        f"{ARG_BUDGET} Overseer allows below Linux's limit (E2BIG at container start); "
+        f"this is the largest part ({share} bytes): pass large data in a file or at a URL"
+    )
+    if alone > ARG_BUDGET:
+        raise errors.DefinitionNotRunnableError([(owner, message)])
+    raise errors.ParameterError([errors.Problem(owner, message)])
+
+
+def _too_long_problem(name: str, plan: Plan) -> errors.Problem:
+    size = len(plan.values[name].encode("utf-8", "surrogatepass"))
+    room = MAX_ARG_STRLEN - 1 - len(f"{param_env_name(name)}=")
+    return errors.Problem(
+        name,
+        f"is {size} bytes; Linux refuses one argument or variable over {MAX_ARG_STRLEN} "
+        f"bytes (MAX_ARG_STRLEN), and this value travels as {param_env_name(name)}: "
+        f"keep it under {room + 1} bytes, or pass large data in a file or at a URL",
+    )
 
 
 def _cmdspec_args(template: cmdspec.Template, plan: Plan) -> list[str]:
