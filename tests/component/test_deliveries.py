@@ -198,3 +198,45 @@ async def test_a_terminal_event_is_held_back_for_a_while_only(receiver: recorder
     finally:
         await lanes.close()
     assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start", "complete"]
+
+
+async def test_a_start_on_a_whole_second_waits_for_the_frames_microseconds(
+    receiver: recorder.Recorder,
+) -> None:
+    # The pod status said the container started (whole seconds) before the supervisor's
+    # start frame was read: sent now, the start would carry the pod's coarse time.
+    body = execution(f"{receiver.url}/hook")
+    whole = datetime.now(UTC).replace(microsecond=0)
+    body["status"]["events"] = [
+        {"id": "start", "status": "start", "time": whole.isoformat().replace("+00:00", "Z")}
+    ]
+    kube = FakeKube(body)
+    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    try:
+        lanes.notice(kube.body or {})
+        await asyncio.sleep(1.0)
+        assert receiver.requests == []
+        # the start frame is read: the status has its microseconds, and they go out
+        assert kube.body is not None
+        kube.body["status"]["events"][0]["time"] = "2026-11-29T09:00:00.250001Z"
+        lanes.notice(kube.body)
+        await asyncio.to_thread(receiver.wait_for, 1)
+    finally:
+        await lanes.close()
+    assert json.loads(receiver.requests[0].body)["time"] == "2026-11-29T09:00:00.250001Z"
+
+
+async def test_a_start_never_refined_goes_out_after_a_while(receiver: recorder.Recorder) -> None:
+    body = execution(f"{receiver.url}/hook")
+    whole = datetime.now(UTC).replace(microsecond=0)
+    body["status"]["events"] = [
+        {"id": "start", "status": "start", "time": whole.isoformat().replace("+00:00", "Z")}
+    ]
+    kube = FakeKube(body)
+    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    try:
+        lanes.notice(kube.body or {})
+        await asyncio.to_thread(receiver.wait_for, 1, 15)
+    finally:
+        await lanes.close()
+    assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start"]

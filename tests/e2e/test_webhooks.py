@@ -12,6 +12,7 @@ import base64
 import decimal
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,10 @@ def verify(headers: dict[str, str], body: bytes) -> bool:
     return True
 
 
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def headers_of(request: recorder.Request) -> dict[str, str]:
     return {k.lower(): v for k, v in request.headers.items()}
 
@@ -190,6 +195,12 @@ def test_each_status_event_is_posted_in_order_signed_and_recorded(
         assert payload["metadata"] == f"{API_URL}/jobs/Deploy/{execution_id}"
         assert payload["data"] == event.get("data")
     assert json.loads(requests[1].body)["data"] == {"pct": 40}
+    # And start, the custom event and complete carry the supervisor's microsecond times,
+    # in order, in the status and in what was sent
+    recorded = [parse_time(e["time"]) for e in status["events"]]
+    assert recorded[0] < recorded[1] < recorded[2], status["events"]
+    assert all(t.microsecond for t in recorded), status["events"]
+    assert [parse_time(json.loads(r.body)["time"]) for r in requests] == recorded
     assert len({headers_of(r)["webhook-id"] for r in requests}) == 3
     # And the execution records each delivery as Delivered, once
     deliveries = status["deliveries"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from overseer.core import execution_phase as ep
+from overseer.core import execution_status as es
 from overseer.crd import execution
 from overseer_library import protocol
 
@@ -529,44 +530,44 @@ def event(status: str, seconds: float, id_: str | None = None) -> execution.Even
 def test_merging_a_rederivation_adds_nothing() -> None:
     observed = ep.Observed(job(), pod(state=terminated(0)))
     derived = derive(observed, decoded(START, EVENT, EVENT2, EXIT0))
-    once = ep.merge_events([], derived.events)
+    once = es.merge_events([], derived.events)
     assert [e.status for e in once] == ["start", "deploying", "deployed", "complete"]
-    assert ep.merge_events(once, derived.events) == once
+    assert es.merge_events(once, derived.events) == once
     # After an operator restart the log is read again from the start.
     again = derive(observed, decoded(START, EVENT, EVENT2, EXIT0) * 2)
-    assert ep.merge_events(once, again.events) == once
+    assert es.merge_events(once, again.events) == once
 
 
 def test_merging_while_running_then_at_the_end_adds_only_what_is_new() -> None:
     early = derive(ep.Observed(job(), pod(state=running())), decoded(START, EVENT))
-    recorded = ep.merge_events([], early.events)
+    recorded = es.merge_events([], early.events)
     late = derive(
         ep.Observed(job(), pod(state=terminated(0))), decoded(START, EVENT, EVENT2, EXIT0)
     )
-    merged = ep.merge_events(recorded, late.events)
+    merged = es.merge_events(recorded, late.events)
     assert [e.id for e in merged] == ["start", f"{POD}:3", f"{POD}:4", "complete"]
     assert merged[:2] == recorded
 
 
 def test_one_start_and_one_terminal_event_at_most_the_first_recorded_wins() -> None:
     recorded = [event("start", 1), event("complete", 9)]
-    merged = ep.merge_events(recorded, [event("start", 2, "start-2"), event("fail", 20)])
+    merged = es.merge_events(recorded, [event("start", 2, "start-2"), event("fail", 20)])
     assert merged == recorded
 
 
 def test_events_are_ordered_start_custom_by_time_terminal() -> None:
-    merged = ep.merge_events(
+    merged = es.merge_events(
         [event("complete", 9), event("b", 5, "p:2")],
         [event("a", 3, "p:1"), event("start", 1), event("c", 8, "q:1")],
     )
     assert [e.status for e in merged] == ["start", "a", "b", "c", "complete"]
-    assert ep.merge_events(merged, merged) == merged
+    assert es.merge_events(merged, merged) == merged
 
 
 def test_events_without_an_id_are_known_by_status_and_time() -> None:
     plain = execution.Event(status="note", time=at(4))
-    assert ep.merge_events([plain], [execution.Event(status="note", time=at(4))]) == [plain]
-    assert len(ep.merge_events([plain], [execution.Event(status="note", time=at(5))])) == 2
+    assert es.merge_events([plain], [execution.Event(status="note", time=at(4))]) == [plain]
+    assert len(es.merge_events([plain], [execution.Event(status="note", time=at(5))])) == 2
 
 
 def test_custom_events_of_two_attempts_are_distinct() -> None:
@@ -576,7 +577,7 @@ def test_custom_events_of_two_attempts_are_distinct() -> None:
     second = derive(
         ep.Observed(job(backoff=1), pod(state=running()), pod_name="p-2"), decoded(EVENT)
     )
-    merged = ep.merge_events(ep.merge_events([], first.events), second.events)
+    merged = es.merge_events(es.merge_events([], first.events), second.events)
     assert [e.id for e in merged if e.status == "deploying"] == ["p-1:3", "p-2:3"]
 
 
@@ -585,7 +586,7 @@ def test_custom_events_of_two_attempts_are_distinct() -> None:
 
 def test_derive_status_writes_the_outcome_and_the_duration() -> None:
     derived = derive(ep.Observed(job(), pod(state=terminated(0))), decoded(START, EXIT0))
-    status = ep.derive_status(execution.ExecutionStatus(), derived)
+    status = es.derive_status(execution.ExecutionStatus(), derived)
     assert (status.phase, status.exit_code, status.reason) == ("Complete", 0, "Completed")
     assert status.start_time == at(1.5)
     assert status.duration == "6.6s"
@@ -594,13 +595,13 @@ def test_derive_status_writes_the_outcome_and_the_duration() -> None:
 
 
 def test_a_terminal_status_never_changes_phase() -> None:
-    done = ep.derive_status(
+    done = es.derive_status(
         execution.ExecutionStatus(),
         derive(ep.Observed(job(), pod(state=terminated(0))), decoded(START, EXIT0)),
     )
     later = derive(ep.Observed(job(), None, pod_name=POD, pod_gone=True), decoded(START))
     assert later.phase == "Failed"
-    status = ep.derive_status(done, later)
+    status = es.derive_status(done, later)
     assert (status.phase, status.reason, status.exit_code) == ("Complete", "Completed", 0)
     assert [e.status for e in status.events] == ["start", "complete"]
 
@@ -609,18 +610,18 @@ def test_a_terminal_status_gains_details_from_the_same_outcome() -> None:
     timed_out = ep.Observed(
         job(conditions=[("FailureTarget", "DeadlineExceeded")], deadline=5), pod(state=running())
     )
-    first = ep.derive_status(execution.ExecutionStatus(), derive(timed_out, decoded(START)))
+    first = es.derive_status(execution.ExecutionStatus(), derive(timed_out, decoded(START)))
     assert (first.phase, first.exit_code) == ("TimedOut", None)
     ended = dataclasses.replace(
         timed_out, pod=pod(state=terminated(143, message=summary(None, 15)))
     )
-    second = ep.derive_status(first, derive(ended, decoded(START)))
+    second = es.derive_status(first, derive(ended, decoded(START)))
     assert (second.phase, second.exit_code, second.signal) == ("TimedOut", 143, "SIGTERM")
     assert second.completion_time == first.completion_time
 
 
 def test_running_never_goes_back_to_pending_and_the_first_start_is_kept() -> None:
-    first = ep.derive_status(
+    first = es.derive_status(
         execution.ExecutionStatus(),
         derive(ep.Observed(job(backoff=1), pod(state=running(started=2)))),
     )
@@ -629,7 +630,7 @@ def test_running_never_goes_back_to_pending_and_the_first_start_is_kept() -> Non
             job(backoff=1, failed=1), pod(phase="Pending", state=waiting("ContainerCreating"))
         )
     )
-    status = ep.derive_status(first, retry)
+    status = es.derive_status(first, retry)
     assert status.phase == "Running"
     assert status.start_time == at(2)
 
@@ -708,3 +709,65 @@ def test_a_kill_requested_within_the_whole_second_the_pod_says_it_ended_counts()
     # A request a second later than that came after the end
     late = dataclasses.replace(observed, signals=[request("SIGKILL", 10.2)])
     assert derive(late, decoded(START), now=30).reason == "Signalled"
+
+
+# --- times to the microsecond ----------------------------------------------------------
+
+
+def test_the_pods_whole_second_times_give_way_to_the_supervisors_frames() -> None:
+    # Given a start seen in the pod status before the log was read (whole seconds: the
+    # container started at 1.x, the pod says 1), refined by the start frame, then a
+    # complete seen in the pod status before the exit frame was read
+    early = derive(ep.Observed(job(), pod(state=running(started=1))))
+    ended_unread = derive(
+        ep.Observed(job(), pod(state=terminated(0, finished=8))), decoded(START, EVENT, EVENT2)
+    )
+    status = es.derive_status(execution.ExecutionStatus(), early)
+    assert [(e.status, e.time) for e in status.events] == [("start", at(1))]
+    assert status.start_time == at(1)
+    status = es.derive_status(status, ended_unread)
+    assert [(e.status, e.time) for e in status.events] == [
+        ("start", at(1.5)),
+        ("deploying", at(2.25)),
+        ("deployed", at(3.5)),
+        ("complete", at(8)),
+    ]
+    # When the whole log is read: the exit frame's microseconds replace the pod's too
+    read = derive(
+        ep.Observed(job(), pod(state=terminated(0, finished=8))),
+        decoded(START, EVENT, EVENT2, EXIT0),
+    )
+    status = es.derive_status(status, read)
+    exited = datetime.fromtimestamp(unix(8.123456), UTC)
+    assert [(e.id, e.status, e.time) for e in status.events] == [
+        ("start", "start", at(1.5)),
+        (f"{POD}:3", "deploying", at(2.25)),
+        (f"{POD}:4", "deployed", at(3.5)),
+        ("complete", "complete", exited),
+    ]
+    assert status.events[0].data == {"pod": POD}
+    assert status.events[-1].data == {"exitCode": 0, "reason": "Completed"}
+    times = [e.time for e in status.events]
+    assert times == sorted(times) and len(set(times)) == 4
+    assert (status.start_time, status.completion_time) == (at(1.5), exited)
+    # And deriving again changes nothing
+    assert es.derive_status(status, read) == status
+
+
+def test_a_time_from_a_frame_is_never_replaced() -> None:
+    recorded = [event("start", 1.5), event("complete", 8.25)]
+    assert es.merge_events(recorded, [event("start", 1.75), event("complete", 8.5)]) == recorded
+
+
+def test_a_later_attempts_start_frame_does_not_move_the_first_attempts_start() -> None:
+    first = es.derive_status(
+        execution.ExecutionStatus(),
+        derive(ep.Observed(job(backoff=1), pod(state=running(started=2)), pod_name="p-1")),
+    )
+    second = derive(
+        ep.Observed(job(backoff=1, failed=1), pod(state=running(started=5)), pod_name="p-2"),
+        decoded(protocol.encode(protocol.Start(1, 7, "backup", unix(5.5)))),
+    )
+    status = es.derive_status(first, second)
+    assert [(e.status, e.time) for e in status.events] == [("start", at(2))]
+    assert status.start_time == at(2)

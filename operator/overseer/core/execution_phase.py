@@ -4,7 +4,8 @@ Pure: the batch/v1 Job and the pod of the latest attempt (plain dicts, as read),
 supervisor frames decoded from that pod's log (``overseer_library.protocol``), the
 signals requested through the execution, and ``now`` in; a :class:`Derived` out.
 Deriving again from the same input gives the same result, so the operator can re-read a
-log from its start after a restart: :func:`merge_events` adds nothing twice.
+log from its start after a restart: :mod:`overseer.core.execution_status` folds the result
+into the stored status and adds nothing twice.
 
 The outcome comes from the container's exit code in the pod status, which the job
 cannot forge; frames add what the pod status cannot say (the signal, custom events,
@@ -15,7 +16,7 @@ microsecond times) and stand in for it only when the pod is gone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,6 @@ from overseer.core import execution_facts, execution_job
 from overseer.core.execution_facts import (
     START_FAILED,
     Facts,
-    aware,
     container_state,
     from_unix,
     get,
@@ -374,66 +374,3 @@ def _pending_problem(
 
 
 # --- folding into the status -----------------------------------------------------------
-
-
-def _identity(event: execution_.Event) -> str:
-    return event.id if event.id else f"{event.status}@{aware(event.time).isoformat()}"
-
-
-def _rank(event: execution_.Event) -> tuple[int, datetime]:
-    order = 0 if event.status == START else 2 if event.status in TERMINAL_STATUSES else 1
-    return order, aware(event.time)
-
-
-def merge_events(
-    recorded: Sequence[execution_.Event], derived: Iterable[execution_.Event]
-) -> list[execution_.Event]:
-    """``recorded`` plus the derived events it lacks: idempotent, ordered.
-
-    An event is known by its ``id`` (by status and time when it has none); there is one
-    ``start`` and one terminal event at most, the first recorded winning. The result is
-    ``start``, custom events by time (stable), then the terminal event.
-    """
-    merged = list(recorded)
-    seen = {_identity(event) for event in merged}
-    for event in derived:
-        kinds = {e.status for e in merged}
-        if _identity(event) in seen:
-            continue
-        if event.status == START and START in kinds:
-            continue
-        if event.status in TERMINAL_STATUSES and kinds & TERMINAL_STATUSES:
-            continue
-        merged.append(event)
-        seen.add(_identity(event))
-    return sorted(merged, key=_rank)
-
-
-_FILLED = ("exit_code", "signal", "start_time", "completion_time", "pod_name")
-
-
-def derive_status(
-    previous: execution_.ExecutionStatus, derived: Derived
-) -> execution_.ExecutionStatus:
-    """The status to write: ``previous`` updated by ``derived``.
-
-    A terminal phase never changes (a pod deleted after the job completed does not turn
-    it into a failure); it only gains the details it lacked from a derivation of the same
-    phase. A running execution never goes back to Pending (a retry's new pod). The first
-    start time is kept.
-    """
-    values = previous.model_dump(by_alias=False)
-    values["events"] = merge_events(previous.events, derived.events)
-    if previous.phase in execution_.TERMINAL_PHASES:
-        if derived.phase == previous.phase:
-            for field in _FILLED:
-                if values[field] is None:
-                    values[field] = getattr(derived, field)
-        return execution_.ExecutionStatus.model_validate(values)
-    if not (previous.phase == "Running" and derived.phase == "Pending"):
-        values.update(phase=derived.phase, reason=derived.reason, message=derived.message)
-    for field in _FILLED:
-        new = getattr(derived, field)
-        if new is not None and not (field == "start_time" and values[field] is not None):
-            values[field] = new
-    return execution_.ExecutionStatus.model_validate(values)

@@ -62,7 +62,10 @@ Lane = tuple[context.Key, str]
 """One execution and one URL: its deliveries go one at a time, in event order."""
 
 TERMINAL_HOLD = timedelta(seconds=30)
-"""Longest a terminal event waits for the execution's log to be read (see _hold_terminal)."""
+"""Longest a terminal event waits for the execution's log to be read (see _hold)."""
+REFINE_HOLD = timedelta(seconds=5)
+"""Longest a start or terminal event on a whole second (the pod status's time) waits, from
+that time, for the supervisor's frame to give it microseconds (see _hold)."""
 NOT_SIGNED = (
     "not sent: the operator has no webhook signing secret; set OVERSEER_WEBHOOK_SECRET "
     "(the chart's webhooks.signingSecret.existingSecret) and restart it"
@@ -193,31 +196,36 @@ class Deliveries:
         head = delivery_records.next_in_lane(owed, url)
         if head is None:
             return None
-        if (held := self._hold_terminal(key, body, head)) is not None:
+        if (held := self._hold(key, body, head)) is not None:
             return held
         until = delivery_records.wait_until(head, datetime.now(UTC))
         if until is not None:
             return until
         return await self._attempt(key, body, head)
 
-    def _hold_terminal(
-        self, key: context.Key, body: Mapping[str, Any], head: core.Owed
-    ) -> datetime | None:
-        """When to look again, while a terminal event waits for the log to be read.
+    def _hold(self, key: context.Key, body: Mapping[str, Any], head: core.Owed) -> datetime | None:
+        """When to look again, while a start or terminal event waits for the log.
 
-        Custom events still in the unread log would join the status before the terminal
-        event (after an operator restart, the outcome is known from the pod before the
-        log is read again): sent now, the terminal one would overtake them. Held at most
-        :data:`TERMINAL_HOLD` after the end, so a log that cannot be read delays it only.
+        A start or terminal time on a whole second comes from the pod status, read before
+        the supervisor's frame: held up to :data:`REFINE_HOLD` after it, so the frame's
+        microseconds go out (receivers order by ``time``). And custom events still in
+        the unread log would join the status before the terminal event (after an
+        operator restart, the outcome is known from the pod before the log is read
+        again): a terminal event waits for the log, at most :data:`TERMINAL_HOLD` after
+        the end, so a log that cannot be read delays it only.
         """
-        if head.event.status not in execution_phase.TERMINAL_STATUSES:
-            return None
-        status = body.get("status") or {}
-        if self._output.settled(key, status.get("podName"), False):
+        event = head.event
+        terminal = event.status in execution_phase.TERMINAL_STATUSES
+        if not terminal and event.status != execution_phase.START:
             return None
         now = datetime.now(UTC)
-        ended = head.event.time if head.event.time.tzinfo else head.event.time.replace(tzinfo=UTC)
-        if now - ended > TERMINAL_HOLD:
+        when = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
+        if when.microsecond == 0 and now - when < REFINE_HOLD:
+            return now + timedelta(seconds=0.5)
+        status = body.get("status") or {}
+        if not terminal or self._output.settled(key, status.get("podName"), False):
+            return None
+        if now - when > TERMINAL_HOLD:
             return None
         return now + timedelta(seconds=1)
 

@@ -41,6 +41,7 @@ from overseer.core import (
     execution_job,
     execution_observed,
     execution_phase,
+    execution_status,
     field_errors,
     names,
 )
@@ -351,7 +352,7 @@ async def _record(
 ) -> execution_.ExecutionStatus:
     """Fold ``derived`` into the execution's status; write it, and report, if it changed."""
     previous = _status(body)
-    status = execution_phase.derive_status(previous, derived)
+    status = execution_status.derive_status(previous, derived)
     if job is not None and status.job_name is None:
         status = status.model_copy(update={"job_name": job["metadata"]["name"]})
     if (archive := env.output.archive(key, status.pod_name)) is not None:
