@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -203,9 +204,11 @@ def test_values_reach_the_pod(render: Render) -> None:
 
 
 def test_webhook_values_reach_the_operator_as_settings_it_accepts(render: Render) -> None:
-    # Without values: no secret (nothing is sent), private targets refused
+    # Without values: the generated signing secret, private targets refused
     env = {e["name"]: e for e in operator_container(render())["env"]}
-    assert "OVERSEER_WEBHOOK_SECRET" not in env
+    assert env["OVERSEER_WEBHOOK_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "overseer-webhooks", "key": "secret"}
+    }
     # the metadata URL is the API's Service, never localhost
     assert env["OVERSEER_API_URL"]["value"] == "http://overseer-api.overseer-system.svc:80"
     env = {e["name"]: e for e in operator_container(render(VARIANTS["no api"]))["env"]}
@@ -234,6 +237,45 @@ def test_webhook_values_reach_the_operator_as_settings_it_accepts(render: Render
     assert [str(n) for n in settings.url_policy.allowed] == ["10.20.0.0/16", "fd00::/8"]
     assert [str(n) for n in settings.url_policy.service_cidrs] == ["10.96.0.0/12"]
     assert (settings.timeout, settings.url_policy.allow_private) == (3.0, False)
+
+
+def generated_secrets(rendered: Rendered) -> list[dict[str, Any]]:
+    return [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == "overseer-webhooks"]
+
+
+def test_default_values_generate_a_signing_secret_the_operator_reads(render: Render) -> None:
+    # Given the chart's default values, twice (helm template: no release to look up)
+    first, second = render(), render()
+    [secret] = generated_secrets(first)
+    [again] = generated_secrets(second)
+    # Then a Secret holds a Standard Webhooks secret of 32 random bytes
+    assert secret["type"] == "Opaque"
+    assert secret["metadata"]["namespace"] == "overseer-system"
+    assert secret["metadata"]["labels"]["app.kubernetes.io/instance"] == "overseer"
+    text = base64.b64decode(secret["data"]["secret"]).decode()
+    assert text.startswith("whsec_")
+    assert len(base64.b64decode(text.removeprefix("whsec_"), validate=True)) == 32
+    assert again["data"] != secret["data"], "random per new release"
+    # And the operator signs with it, and accepts it at start-up
+    env = {e["name"]: e for e in operator_container(first)["env"]}
+    ref = env["OVERSEER_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == ("overseer-webhooks", "secret")
+    settings = Settings.from_env({"OVERSEER_WEBHOOK_SECRET": text}).webhooks
+    assert settings.secret == text
+    # And the template keeps an installed release's secret across upgrades (lookup)
+    template = (CHART / "templates" / "webhook-secret.yaml").read_text()
+    assert 'lookup "v1" "Secret" .Release.Namespace' in template
+
+
+def test_a_secret_of_ones_own_or_none_generates_nothing(render: Render) -> None:
+    own = render({"webhooks": {"signingSecret": {"existingSecret": "mine", "key": "k"}}})
+    assert generated_secrets(own) == []
+    env = {e["name"]: e for e in operator_container(own)["env"]}
+    assert env["OVERSEER_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
+    off = render({"webhooks": {"signingSecret": {"generate": False}}})
+    assert generated_secrets(off) == []
+    env = {e["name"]: e for e in operator_container(off)["env"]}
+    assert "OVERSEER_WEBHOOK_SECRET" not in env
 
 
 def test_the_service_account_token_is_mounted_only_where_asked(render: Render) -> None:

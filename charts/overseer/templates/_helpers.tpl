@@ -334,3 +334,17 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
   emptyDir:
     sizeLimit: 64Mi
 {{- end }}
+
+{{/*
+The Secret the operator signs webhooks with: the one named by
+webhooks.signingSecret.existingSecret, else the generated FULLNAME-webhooks, else
+(generation off) none: empty.
+*/}}
+{{- define "overseer.webhookSecretName" -}}
+{{- $signing := .Values.webhooks.signingSecret }}
+{{- if $signing.existingSecret }}
+{{- $signing.existingSecret }}
+{{- else if $signing.generate }}
+{{- printf "%s-webhooks" (include "overseer.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
