@@ -19,7 +19,7 @@ from tests.e2e.test_executions import ENDED, execute, listed, stdout_of, wait_fo
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.operator import OperatorProcess
-from tests.support.overseer import repository, wait_for_jobs
+from tests.support.overseer import eventually, repository, wait_for_jobs
 
 pytestmark = pytest.mark.cluster
 
@@ -141,3 +141,23 @@ def test_a_parameter_too_long_for_the_kernel_is_refused_naming_it_before_any_con
     # And no container was ever tried
     assert listed(kube, "jobs", name) == []
     assert listed(kube, "pods", name) == []
+
+
+def test_a_refused_secret_value_is_quoted_in_no_status_nor_event(
+    kube: Kube, synced: dict[str, dict[str, Any]]
+) -> None:
+    # When a secret value is refused (it starts with '-', and the cmdspec has no --)
+    name, _ = execute(kube, synced["Secret"], {"token": "-hunter2-s3cr3t"})
+    status = wait_for_phase(kube, name, ENDED, timeout=60)
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidParameters"), status
+    # Then the message names the parameter, never the value
+    assert "token" in status["message"]
+    assert "hunter2" not in json.dumps(status)
+
+    def events() -> str | None:
+        out = kube.kubectl(
+            "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
+        ).stdout
+        return out if "InvalidParameters" in out else None
+
+    assert "hunter2" not in eventually(events, 60, "the Warning Event of the refusal")

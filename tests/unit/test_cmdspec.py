@@ -276,3 +276,33 @@ def test_a_real_process_receives_the_values_unchanged() -> None:
         argv[0] = sys.executable
         out = subprocess.run(argv, capture_output=True, check=True, text=True).stdout
         assert json.loads(out) == [value, "--some-opt", value]
+
+
+# --- secret values are never quoted -------------------------------------------------------
+
+SECRET_VALUE = "-hunter2-s3cr3t"
+
+
+def test_a_refused_secret_value_is_never_quoted() -> None:
+    template = cmdspec.parse_cmdspec("login token")
+    declared = {"token": defn.Parameter(secret=True)}
+    with pytest.raises(errors.ParameterError, match="token") as caught:
+        cmdspec.build_argv(template, {"token": SECRET_VALUE}, declared)
+    assert "hunter2" not in str(caught.value)
+    assert "secret" in str(caught.value)
+    allowed = {"token": defn.Parameter(secret=True, allowed=["a", "b"])}
+    with pytest.raises(errors.ParameterError, match="not allowed") as caught:
+        cmdspec.resolve_parameters({"token": SECRET_VALUE}, allowed)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_refused_plain_value_is_quoted_to_help() -> None:
+    template = cmdspec.parse_cmdspec("login token")
+    with pytest.raises(errors.ParameterError, match="'-hunter2-s3cr3t' starts with '-'"):
+        cmdspec.build_argv(template, {"token": SECRET_VALUE}, None)
+
+
+def test_a_secret_default_outside_allowed_is_not_quoted() -> None:
+    with pytest.raises(ValueError, match="default") as caught:
+        defn.Parameter(secret=True, default="hunter2", allowed=["a"])
+    assert "hunter2" not in str(caught.value)

@@ -225,6 +225,11 @@ def effective_parameters(
     return {}
 
 
+def shown(value: str, spec: defn.Parameter | None) -> str:
+    """How a message may name a value: quoted, unless the parameter is secret."""
+    return "the value (secret, not shown)" if spec is not None and spec.secret else repr(value)
+
+
 def resolve_parameters(
     supplied: Mapping[str, str], accepted: Mapping[str, defn.Parameter]
 ) -> dict[str, str]:
@@ -250,7 +255,8 @@ def resolve_parameters(
             continue
         if spec.allowed is not None and value not in spec.allowed:
             choices = ", ".join(repr(a) for a in spec.allowed)
-            problems.append(errors.Problem(name, f"{value!r} is not allowed; use one of {choices}"))
+            what = shown(value, spec)
+            problems.append(errors.Problem(name, f"{what} is not allowed; use one of {choices}"))
             continue
         values[name] = value
     if problems:
@@ -299,11 +305,13 @@ def build_argv(
             )
             omitted = None
         if value.startswith("-") and value != "-" and not item.after_end_of_options:
+            spec = (declared or {}).get(item.name)
             problems.append(
                 errors.Problem(
                     item.name,
-                    f"{value!r} starts with '-', so {template.program} would read it as an "
-                    "option; the job's cmdspec must put -- before this parameter to accept it",
+                    f"{shown(value, spec)} starts with '-', so {template.program} would read "
+                    "it as an option; the job's cmdspec must put -- before this parameter to "
+                    "accept it",
                 )
             )
         argv.append(value)

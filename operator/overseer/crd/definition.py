@@ -39,7 +39,11 @@ class Parameter(base.Model):
         default=None, description="The only values accepted, when given."
     )
     secret: bool = Field(
-        default=False, description="Whether the value is hidden from API output and events."
+        default=False,
+        description=(
+            "Whether the value is kept out of the Job (it reaches the pod from a Secret) and "
+            "out of Overseer's messages and Events; it stays in the execution's spec."
+        ),
     )
 
     @model_validator(mode="after")
@@ -54,7 +58,8 @@ class Parameter(base.Model):
                 msg = "'allowed' lists a value twice"
                 raise ValueError(msg)
             if self.default is not None and self.default not in self.allowed:
-                msg = f"the default {self.default!r} is not one of the allowed values"
+                shown = "(secret, not shown)" if self.secret else repr(self.default)
+                msg = f"the default {shown} is not one of the allowed values"
                 raise ValueError(msg)
         return self
 

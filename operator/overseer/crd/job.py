@@ -97,7 +97,9 @@ KIND = base.Kind(
     description="A job defined in a repository; executing it creates an OverseerExecution.",
     columns=(
         base.PrinterColumn("Display name", ".spec.displayName", description="Name as in git."),
-        base.PrinterColumn("Active", ".spec.active", "boolean", "Whether it can run."),
+        base.PrinterColumn(
+            "Active", ".spec.active", "boolean", "Inactive: not scheduled, executions refused."
+        ),
         base.PrinterColumn("Schedule", ".spec.definition.schedule.cron", description="Cron."),
         base.PrinterColumn("Last status", ".status.lastStatus", description="Latest phase."),
         base.PrinterColumn(
