@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,6 +98,28 @@ class Cluster:
         path = Path(configured) if configured else LOCAL_STATE / "logs" / "audit.log"
         local = self.context == "overseer-local" or configured
         return path if local and path.exists() else None
+
+    def require_audit_log(self) -> Path:
+        """The audit log, or the test ends at once: failed where there must be one.
+
+        The local cluster (hack/cluster.sh) always writes one, and so must a cluster
+        whose log is named by ``OVERSEER_TEST_AUDIT_LOG``: a missing one is a failure.
+        Another cluster may have none: the test is skipped, saying so, before it runs.
+        """
+        path = self.audit_log
+        if path is not None:
+            return path
+        configured = os.environ.get("OVERSEER_TEST_AUDIT_LOG")
+        if configured or self.context == "overseer-local":
+            where = configured or str(LOCAL_STATE / "logs" / "audit.log")
+            pytest.fail(
+                f"the API server's audit log {where} is missing or unreadable; the local "
+                "cluster writes it (hack/cluster.sh): writes cannot be counted without it"
+            )
+        pytest.skip(
+            f"context {self.context!r} has no API server audit log this host can read; "
+            "set OVERSEER_TEST_AUDIT_LOG to count writes"
+        )
 
     def audited_writes(self, since: int, namespace: str) -> list[dict[str, Any]]:
         """Write requests in NAMESPACE audited after byte offset SINCE of the audit log."""

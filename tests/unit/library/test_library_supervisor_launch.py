@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -108,7 +107,7 @@ def test_no_command_is_a_usage_error() -> None:
     assert b"give the job's program" in run.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+@pytest.mark.usefixtures("as_root")
 def test_the_job_runs_as_the_requested_user_and_group_and_can_still_send_events() -> None:
     script = 'id -u; id -g; id -G; echo "$HOME $USER"; event as-nobody; echo "event rc=$?"'
     script += '; stat -c "%a %U" "${OVERSEER_CONTROL_SOCKET%/*}" "$OVERSEER_CONTROL_SOCKET"'
@@ -124,7 +123,7 @@ def test_the_job_runs_as_the_requested_user_and_group_and_can_still_send_events(
     assert run.events() == [("as-nobody", None)]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+@pytest.mark.usefixtures("as_root")
 def test_a_script_runs_as_the_requested_user() -> None:
     env = clean_env(JOB_SCRIPT='id -un; printf "%s|" "$@"')
     options = ["--script-env", "JOB_SCRIPT", "--user", "nobody"]
@@ -145,7 +144,7 @@ def test_a_shared_directory_is_refused_for_the_control_socket(tmp_path: Path) ->
     assert not run.frames(protocol.Start)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+@pytest.mark.usefixtures("as_root")
 def test_numeric_ids_work_without_passwd_entries_when_the_group_is_given() -> None:
     options = ["--user", "4321", "--group", "4322"]
     with supervise(["sh", "-c", "id -u; id -G"], options=options) as run:
@@ -153,7 +152,7 @@ def test_numeric_ids_work_without_passwd_entries_when_the_group_is_given() -> No
     assert run.output("stdout") == b"4321\n4322\n"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start as another user")
+@pytest.mark.usefixtures("as_root")
 def test_switching_users_without_root_is_refused_clearly() -> None:
     nobody = {"user": 65534, "group": 65534, "extra_groups": []}
     with supervise(["id"], options=["--user", "0"], shared=True, **nobody) as run:
