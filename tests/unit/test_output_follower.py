@@ -135,14 +135,17 @@ async def test_output_is_archived_and_frames_are_kept_for_the_status(
     writer = store.open(KEY.namespace, KEY.name)
     assert (writer.pod, writer.last_seq, writer.complete) == (POD, 6, True)
     writer.close()
-    # Once done, its frames are dropped; the archive's state stays, with the sizes
-    assert not followers.frames(KEY, POD)
+    # Once done, the frames stay for the observation that sees the pod's end after the
+    # log was read (its exit time); the archive's state stays, with the sizes
+    assert [type(f).__name__ for f in followers.frames(KEY, POD)] == ["Start", "Event", "Exit"]
+    assert not followers.frames(KEY, "another-pod")
     assert followers.archive(KEY, POD) == reported(store, stdout=22, stderr=4)
     # A retry's pod, whose log is not read yet, is still being archived
     assert followers.archive(KEY, "a-retry-pod") == reported(store, 22, 4, "Archiving")
     # And once the output is removed (retention), nothing is known
     followers.remove(KEY)
     assert followers.archive(KEY, POD) is None
+    assert not followers.frames(KEY, POD)
 
 
 async def test_a_broken_stream_is_read_again_and_nothing_is_archived_twice(

@@ -40,6 +40,8 @@ COMMIT_INTERVAL = 1.0
 """Seconds between two records of the archive's state while output flows."""
 MAX_REREADS = 3
 """Times a log that ended short of the supervisor's last ``seq`` is read again."""
+KEPT_READ_LOGS = 1024
+"""Fully read logs whose frames stay: the pod may show the end after the exit frame."""
 
 
 def container_started(pod: Mapping[str, Any] | None) -> bool:
@@ -63,13 +65,14 @@ class Followers:
         # that follower's own closing observation, say): followed once that one ends.
         self._next: dict[context.Key, tuple[Mapping[str, Any], context.Environment]] = {}
         self._frames: dict[context.Key, tuple[str, dict[int, protocol.Frame]]] = {}
+        self._done: dict[context.Key, tuple[str, dict[int, protocol.Frame]]] = {}
         self._unarchived: set[context.Key] = set()
         # The archive's state for the status, with its pod; kept after the follower ends
         # (a failed observation tried again needs it) until the output is removed.
         self._reports: dict[context.Key, tuple[str, execution_.Archive]] = {}
 
     def frames(self, key: context.Key, pod: str | None) -> Sequence[protocol.Record]:
-        pod_name, frames = self._frames.get(key, ("", {}))
+        pod_name, frames = self._frames.get(key) or self._done.get(key) or ("", {})
         if pod is None or pod != pod_name:
             return ()
         return [frames[seq] for seq in sorted(frames)]
@@ -94,6 +97,7 @@ class Followers:
         return pod is None or gone
 
     def remove(self, key: context.Key) -> None:
+        self._done.pop(key, None)
         self._archive.remove(key.namespace, key.name)
         self._reports.pop(key, None)
 
@@ -159,6 +163,10 @@ class Followers:
             seen = log_sequence.Seen(writer.last_seq)
             complete = await self._read(key, pod, writer, frames, seen=seen, env=env)
             writer.commit(complete=complete)
+            if complete:  # for later observations; the oldest go first
+                self._done[key] = (pod, frames)
+                if len(self._done) > KEPT_READ_LOGS:
+                    del self._done[next(iter(self._done))]
             await self._report(key, pod, "Complete" if complete and not seen.lost else "Incomplete")
             done = "read all of" if complete else "stopped reading"
             log.info(
