@@ -52,11 +52,6 @@ def synced(kube: Kube, operator: OperatorProcess, tmp_path: Path) -> dict[str, A
     return job
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 1 (compat-a): user and group names (nobody, nogroup) are refused "
-    "as DefinitionNotRunnable until names are resolved against the image",
-)
 def test_the_original_example_job_runs_unchanged_to_complete(
     kube: Kube, synced: dict[str, Any]
 ) -> None:
