@@ -1,4 +1,5 @@
-"""What the supervisor prepares before it starts the job: identity, PATH, environment, files.
+"""What the supervisor prepares before it starts the job: identity, PATH, environment, files,
+and the two system calls it makes for itself (become a subreaper, count a pipe's bytes).
 
 The functions that only compute (``resolve_identity``, ``build_path``, ``build_env``) are
 kept apart from the few that touch the file system (``make_private_dir``,
@@ -7,17 +8,24 @@ kept apart from the few that touch the file system (``make_private_dir``,
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import grp
 import os
 import pwd
 import stat
+import struct
+import termios
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 EXIT_USAGE = 2
 EXIT_SETUP = 125
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
+PR_SET_CHILD_SUBREAPER: Final = 36
 DEFAULT_IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -176,3 +184,17 @@ def write_script(directory: str, text: bytes, identity: Identity | None) -> tupl
         os.close(fd)
     hand_over(path, identity)
     return path, text.startswith(b"#!")
+
+
+def available(fd: int) -> int:
+    """How many bytes a pipe holds right now."""
+    raw = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return int(struct.unpack("i", raw)[0])
+
+
+def become_subreaper() -> None:
+    """Adopt orphans even when not PID 1 (tests, a shared process namespace)."""
+    if os.getpid() == 1:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

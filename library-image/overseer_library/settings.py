@@ -12,6 +12,8 @@ from overseer_library import control
 
 DEFAULT_REPO_BIN: Final = "/overseer/repo-bin"
 DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+DEFAULT_KILL_AFTER: Final = 30.0
+ENV_KILL_AFTER: Final = "OVERSEER_KILL_AFTER"
 LIBRARY_BIN: Final = os.path.join(
     os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "bin"
 )
@@ -31,6 +33,7 @@ class Settings:
     control_socket: str = control.DEFAULT_SOCKET
     termination_log: str = DEFAULT_TERMINATION_LOG
     drain_timeout: float = 2.0
+    kill_after: float = DEFAULT_KILL_AFTER
 
 
 def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -66,6 +69,14 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=2.0,
         help="after the job exits, how long to wait for processes it left "
         "behind to close its output (default %(default)s)",
+    )
+    parser.add_argument(
+        "--kill-after",
+        metavar="S",
+        type=float,
+        default=environ.get(ENV_KILL_AFTER) or DEFAULT_KILL_AFTER,
+        help="after the job is sent SIGTERM (received or requested), how long it may take "
+        f"to end before its group gets SIGKILL (default ${ENV_KILL_AFTER} or %(default)s)",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROGRAM ARG...")
     return parser
@@ -118,6 +129,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         parser.error(f"--script-env: environment variable {args.script_env} is not set")
     if args.drain_timeout < 0:
         parser.error("--drain-timeout must not be negative")
+    if args.kill_after < 0:
+        parser.error("--kill-after must not be negative")
     return Settings(
         command=tuple(command),
         script_env=args.script_env,
@@ -128,4 +141,5 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         control_socket=args.control_socket,
         termination_log=args.termination_log,
         drain_timeout=args.drain_timeout,
+        kill_after=args.kill_after,
     )

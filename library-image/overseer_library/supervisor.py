@@ -11,17 +11,13 @@ One thread and one selector do all of it; memory stays bounded whatever the job 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import fcntl
 import os
 import select
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import termios
 import time
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -31,28 +27,13 @@ from overseer_library import control, launch, protocol, settings
 READ_SIZE: Final = 64 * 1024
 MAX_CLIENTS: Final = 32
 REAP_INTERVAL: Final = 1.0
-PR_SET_CHILD_SUBREAPER: Final = 36
 NOT_FORWARDED: Final = frozenset({signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE})
 
 Handler = Callable[[selectors.SelectorKey], None]
 
 
-def _available(fd: int) -> int:
-    """How many bytes a pipe holds right now."""
-    raw = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
-    return int(struct.unpack("i", raw)[0])
-
-
 def _ignore_signal(signum: int, frame: object) -> None:
     """Signals are read from the wakeup pipe; the Python-level handler does nothing."""
-
-
-def _become_subreaper() -> None:
-    """Adopt orphans even when not PID 1 (tests, a shared process namespace)."""
-    if os.getpid() == 1:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 class Supervisor:
@@ -72,6 +53,7 @@ class Supervisor:
         self._child: subprocess.Popen[bytes] | None = None
         self._status: int | None = None
         self._deadline = 0.0
+        self._kill_at: float | None = None
         self._cleanup: list[Callable[[], None]] = []
 
     # -- frames ---------------------------------------------------------------------------
@@ -125,7 +107,7 @@ class Supervisor:
     def _drain_available(self) -> None:
         """Emit what the pipes hold now: everything written before this moment."""
         for stream in list(self._pipes):
-            pending = _available(self._pipes[stream])
+            pending = launch.available(self._pipes[stream])
             while pending > 0:
                 count = self._read(stream, min(pending, READ_SIZE))
                 if count <= 0:
@@ -172,7 +154,20 @@ class Supervisor:
         except OSError as exc:
             return f"cannot signal the job: {exc.strerror}"
         self._emit(protocol.Signal(self._next_seq(), signum, source, time.time()))
+        if signum == signal.SIGTERM and self._kill_at is None:
+            self._kill_at = time.monotonic() + self._settings.kill_after
         return None
+
+    def _escalate(self) -> None:
+        """TERM was not enough: KILL the job's group (once), so it frees its slot."""
+        self._kill_at = float("inf")
+        self._log(
+            "warning",
+            f"the job did not end within {self._settings.kill_after:g}s of SIGTERM "
+            "(killAfter): sent SIGKILL to its process group",
+        )
+        with contextlib.suppress(OSError):
+            os.killpg(self._pgid or 0, signal.SIGKILL)
 
     def _reap(self) -> None:
         while True:
@@ -283,7 +278,7 @@ class Supervisor:
         config = self._settings
         identity = launch.resolve_identity(config.user, config.group)
         identity = launch.check_switch(identity, os.geteuid(), os.getuid(), os.getgid())
-        _become_subreaper()
+        launch.become_subreaper()
         self._install_signals()
         self._listen(identity)
         argv = list(config.command)
@@ -345,6 +340,10 @@ class Supervisor:
         while True:
             # SIGCHLD tells when the job exits; polling once a second covers a lost wake-up.
             timeout = REAP_INTERVAL
+            if self._kill_at is not None and self._status is None:
+                if self._kill_at <= time.monotonic():
+                    self._escalate()
+                timeout = max(0.0, min(timeout, self._kill_at - time.monotonic()))
             if self._status is not None:
                 timeout = min(timeout, self._deadline - time.monotonic())
                 if not self._pipes or timeout <= 0:

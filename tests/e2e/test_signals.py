@@ -36,7 +36,8 @@ while :; do sleep 1; done
 """
 JOBS = yaml.safe_dump(
     [
-        {"name": "Traps", "command": ["sh", "-c", TRAPS]},
+        # Long enough that the TERM the test sends never escalates to KILL by itself.
+        {"name": "Traps", "command": ["sh", "-c", TRAPS], "killAfter": "10m"},
         {"name": "Quick", "command": "true"},
         {"name": "Retried", "command": ["sleep", "300"], "retries": 2},
     ]

@@ -702,3 +702,15 @@ def test_a_context_from_an_execution_without_bin() -> None:
     read = execution_job.ExecutionContext.from_body(body)
     assert (read.bundle_name, read.bundle_items) == (None, ())
     assert read.spec == ctx.spec
+
+
+@pytest.mark.parametrize(("kill_after", "seconds", "grace"), [(None, "30", 40), ("3s", "3", 13)])
+def test_kill_after_reaches_the_supervisor_and_bounds_the_grace_period(
+    kill_after: str | None, seconds: str, grace: int
+) -> None:
+    definition = {} if kill_after is None else {"killAfter": kill_after}
+    job = execution_job.build_execution_job(context(definition))
+    env = {e["name"]: e.get("value") for e in container(job)["env"]}
+    assert env["OVERSEER_KILL_AFTER"] == seconds
+    # Kubernetes' own SIGKILL (pod deletion, a time-out) waits past the supervisor's
+    assert pod_spec(job)["terminationGracePeriodSeconds"] == grace

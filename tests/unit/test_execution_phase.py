@@ -654,6 +654,17 @@ def test_a_requested_kill_ends_it_killed_with_sigkill() -> None:
     assert derived.events[-1].data == {"exitCode": 137, "signal": "SIGKILL", "reason": "Killed"}
 
 
+def test_the_kill_after_an_ignored_requested_term_ends_it_killed() -> None:
+    # TERM was asked for and ignored; killAfter later the supervisor sent KILL.
+    state = terminated(137, message=summary(None, 9))
+    observed = ep.Observed(job(), pod(phase="Failed", state=state), signals=[request("SIGTERM", 2)])
+    derived = derive(observed, decoded(START))
+    assert (derived.phase, derived.reason, derived.signal) == ("Killed", "Killed", "SIGKILL")
+    # A HUP asked for is not a stop: a KILL after it is no escalation
+    observed = ep.Observed(job(), pod(phase="Failed", state=state), signals=[request("SIGHUP", 2)])
+    assert derive(observed, decoded(START)).reason == "Signalled"
+
+
 def test_an_untrapped_requested_hup_ends_it_killed() -> None:
     state = terminated(129, message=summary(None, 1))
     observed = ep.Observed(job(), pod(phase="Failed", state=state), signals=[request("SIGHUP", 2)])

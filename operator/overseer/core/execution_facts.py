@@ -162,8 +162,9 @@ class Facts:
     @property
     def stopped_on_request(self) -> bool:
         """The attempt ended because of a signal requested through the execution: killed
-        by one of them, or exited non-zero after a requested TERM, INT, QUIT or KILL it
-        caught. A caught HUP or USR1 followed, later, by a failure is a failure."""
+        by one of them (or by the KILL that follows an ignored TERM, killAfter later), or
+        exited non-zero after a requested TERM, INT, QUIT or KILL it caught. A caught HUP
+        or USR1 followed, later, by a failure is a failure."""
         requested: set[str] = set()
         for text in self.requested:
             try:
@@ -171,7 +172,14 @@ class Facts:
             except errors.SignalError:
                 continue  # refused, never sent
         if self.signal is not None:
-            return any(signals.signal_number(name) == self.signal for name in requested)
+            # A KILL after a requested TERM (or INT, QUIT) the job ignored is the
+            # supervisor's escalation (killAfter), unless the kernel's OOM killer sent it.
+            escalated = (
+                self.signal == signals.signal_number("SIGKILL")
+                and bool(requested & signals.STOPPING)
+                and self.terminated.get("reason") != "OOMKilled"
+            )
+            return escalated or any(signals.signal_number(n) == self.signal for n in requested)
         return self.code not in (None, 0) and bool(requested & signals.STOPPING)
 
     def how(self) -> str:

@@ -199,6 +199,7 @@ def _env(context: ExecutionContext, plan: command.Plan) -> list[dict[str, Any]]:
         "OVERSEER_EXECUTION": context.spec.execution_id,
         control.ENV_SOCKET: CONTROL_SOCKET,
         "OVERSEER_REPO_BIN": REPO_BIN,
+        supervisor_settings.ENV_KILL_AFTER: f"{defn.kill_after_seconds(definition):g}",
     }
     if plan.values:
         own[param.ENV_FILE] = PARAMS_FILE
@@ -363,6 +364,8 @@ def build_execution_job(
     volumes, mounts = _volumes(context, plan, custom_image=custom_image)
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
+        # Kubernetes' own KILL comes after the supervisor's (killAfter), which says why.
+        "terminationGracePeriodSeconds": math.ceil(defn.kill_after_seconds(definition)) + 10,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": _pod_security(definition, settings.library_image),

@@ -204,6 +204,13 @@ class Settings(base.Model):
         default=None, description="Environment variables of the job's process."
     )
     timeout: types.Timeout | None = None
+    kill_after: types.Timeout | None = Field(
+        default=None,
+        description=(
+            "After SIGTERM (a requested TERM, a time-out, the replace policy), how long the "
+            "job may take to end before its process group gets SIGKILL; 30s when unset."
+        ),
+    )
     concurrency: Concurrency | None = Field(
         default=None, description="Limit on executions running at once; unlimited when unset."
     )
@@ -228,6 +235,17 @@ class Settings(base.Model):
     retries: Annotated[int, Field(ge=0, le=100)] | None = Field(
         default=None, description="How many times a failed execution is retried."
     )
+
+
+DEFAULT_KILL_AFTER = 30.0
+"""Seconds between SIGTERM and SIGKILL when a job sets no ``killAfter``."""
+
+
+def kill_after_seconds(settings: Settings) -> float:
+    """The job's ``killAfter`` in seconds, or the default."""
+    if settings.kill_after is None:
+        return DEFAULT_KILL_AFTER
+    return types.timeout_seconds(settings.kill_after)
 
 
 class Defaults(Settings):

@@ -9,9 +9,10 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from library_harness import clean_env, command, pid_alive, supervise
 
-from overseer_library import protocol
+from overseer_library import protocol, settings
 
 
 def _story(records: list[protocol.Record]) -> list[tuple[str, object]]:
@@ -170,3 +171,33 @@ def test_the_control_socket_lives_in_a_private_directory_and_is_removed_at_the_e
         assert not run.socket.parent.exists()
     me = pwd.getpwuid(os.geteuid()).pw_name.encode()
     assert run.output("stdout") == b"700 " + me + b"\n600 " + me + b"\n"
+
+
+@pytest.mark.parametrize("how", ["received", "requested"])
+def test_a_job_ignoring_term_is_killed_after_kill_after(how: str) -> None:
+    # Given a job that ignores TERM, supervised with a short killAfter
+    script = "trap 'echo ignored TERM' TERM; echo ready; while :; do sleep 0.1; done"
+    with supervise(["sh", "-c", script], options=["--kill-after", "0.5"]) as run:
+        run.wait_for_output("stdout", b"ready")
+        # When TERM reaches it (sent to the supervisor, or asked for with overseer-signal)
+        started = time.monotonic()
+        if how == "received":
+            os.kill(run.proc.pid, signal.SIGTERM)
+        else:
+            env = clean_env(OVERSEER_CONTROL_SOCKET=str(run.socket))
+            assert command("overseer-signal", "TERM", env=env).returncode == 0
+        # Then, killAfter later, its group gets KILL: it ends by SIGKILL, saying why
+        assert run.wait() == 137
+        assert 0.5 <= time.monotonic() - started < 10
+    assert [f.signal for f in run.frames(protocol.Signal)] == [15]
+    assert run.frames(protocol.Exit)[0].signal == 9
+    [warning] = [f for f in run.frames(protocol.Log) if "killAfter" in f.message]
+    assert warning.level == "warning" and "0.5s" in warning.message
+
+
+def test_kill_after_comes_from_the_environment_and_must_not_be_negative() -> None:
+    parsed = settings.parse_settings(["--", "true"], {"OVERSEER_KILL_AFTER": "7.5"})
+    assert parsed.kill_after == 7.5
+    assert settings.parse_settings(["--", "true"], {}).kill_after == 30.0
+    with pytest.raises(SystemExit):
+        settings.parse_settings(["--kill-after", "-1", "--", "true"], {})
