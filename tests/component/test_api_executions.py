@@ -20,6 +20,7 @@ import pytest
 
 from overseer import archive
 from overseer.core import execution_resource
+from overseer.crd import execution as execution_
 from overseer_api import actions, settings
 from overseer_api import app as app_
 from tests.support import api
@@ -291,3 +292,54 @@ async def test_an_idempotency_key_returns_the_first_execution_again(
     assert again.headers["Location"] == first.headers["Location"]
     assert other.status_code == 422
     assert len([b for b in feed.created if b["kind"] == EXECUTION]) == 1
+
+
+async def test_kubernetes_unreachable_is_503_with_retry_after(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    feed.refuse_create = "connection refused by 10.0.0.1:6443"
+    response = await client.post("/jobs/A%20job", json={"positional_var": "a"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "retry" in response.json()["detail"]
+
+
+async def test_an_unexpected_error_is_a_500_problem_without_a_trace(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(actions, "check_executable", broken)
+    # Starlette answers, then raises again for the server to log: read the answer.
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    quiet = httpx.ASGITransport(app=transport.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=quiet, base_url="http://api.test", headers=client.headers
+    ) as raw:
+        response = await raw.post("/jobs/A%20job", json={"positional_var": "a"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "https://overseer.dev/problems/internal-error"
+    assert "secret internals" not in response.text
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="compat-b (issue 9): core.names.parse_execution_id accepts 1489888092.0 and 1489888092",
+)
+async def test_the_originals_id_forms_name_the_same_execution(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    job = api.job_body(DEPLOY)
+    execution = execution_resource.build_execution(
+        job, "1489888092.000000", trigger=execution_.Trigger(type="api")
+    )
+    await feed.push(EXECUTION, "ADDED", execution)
+    for form in ("1489888092.000000", "1489888092.0", "1489888092"):
+        response = await client.get(f"/jobs/A%20job/{form}")
+        assert response.status_code == 200, form
+        assert response.json()["id"] == "1489888092.000000"
