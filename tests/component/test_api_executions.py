@@ -327,10 +327,6 @@ async def test_an_unexpected_error_is_a_500_problem_without_a_trace(
     assert "Traceback" not in response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compat-b (issue 9): core.names.parse_execution_id accepts 1489888092.0 and 1489888092",
-)
 async def test_the_originals_id_forms_name_the_same_execution(
     client: httpx.AsyncClient, feed: api.WatchFeed
 ) -> None:

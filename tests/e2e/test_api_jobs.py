@@ -44,7 +44,10 @@ OTHERS = """\
   command: "true"
 """
 MY_COMMAND = (
-    '#!/bin/sh\nprintf "%s|" "$@"; echo\necho "SOME_ENV_VAR=$SOME_ENV_VAR"\n',
+    "#!/bin/sh\n"
+    'printf "%s|" "$@"; echo\n'
+    'echo "SOME_ENV_VAR=$SOME_ENV_VAR"\n'
+    'echo "uid=$(id -u) gid=$(id -g)"\n',
     0o755,
 )
 NAMES = {"A job", "A job without user", "Sauvegarde é", "a/b"}
@@ -184,22 +187,26 @@ def test_the_originals_example_job(
 ) -> None:
     runner = api.client("runner")
     parameters = {"positional_var": "a b", "some_opt": "$(rm -rf /)"}
-    # The job as the original wrote it names its user and group (nobody, nogroup):
-    # until names are resolved (issue 9, compat-a), the API says so before creating it
+    # The job as the original wrote it runs my_command with exactly the two parameters,
+    # its environment, as nobody:nogroup
     original = runner.post("/jobs/A%20job", json=parameters)
-    if original.status_code == 409:
-        problem = original.json()
-        assert problem["type"] == "https://overseer.dev/problems/definition-not-runnable"
-        assert "user" in problem["detail"]
-    else:
-        assert original.status_code == 201, original.text
-    # The same job without them runs my_command with exactly the two parameters and its env
+    assert original.status_code == 201, original.text
+    detail = wait_until(runner, original.json()["url"], ENDED)
+    assert detail["phase"] == "Complete", detail
+    assert output_of(kube, synced["A job"], original.json()["id"]) == (
+        b"a b|--some-opt|$(rm -rf /)|\nSOME_ENV_VAR=SOME_VALUE\nuid=65534 gid=65534\n"
+    )
+    # And the same job without user and group runs as the image's user
     created = runner.post("/jobs/A%20job%20without%20user", json=parameters)
     assert created.status_code == 201, created.text
     detail = wait_until(runner, created.json()["url"], ENDED)
     assert detail["phase"] == "Complete", detail
-    name = synced["A job without user"]["metadata"]["name"]
-    [pod] = listed(kube, "pods", f"{name}-{created.json()['id'].replace('.', '-')}")
-    assert stdout_of(kube, pod["metadata"]["name"]) == (
-        b"a b|--some-opt|$(rm -rf /)|\nSOME_ENV_VAR=SOME_VALUE\n"
-    )
+    out = output_of(kube, synced["A job without user"], created.json()["id"])
+    assert out.startswith(b"a b|--some-opt|$(rm -rf /)|\nSOME_ENV_VAR=SOME_VALUE\nuid=")
+    assert b"uid=65534" not in out
+
+
+def output_of(kube: Kube, job: dict[str, Any], execution_id: str) -> bytes:
+    name = f"{job['metadata']['name']}-{execution_id.replace('.', '-')}"
+    [pod] = listed(kube, "pods", name)
+    return stdout_of(kube, pod["metadata"]["name"])
