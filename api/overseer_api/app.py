@@ -18,13 +18,19 @@ from fastapi.routing import APIRoute
 from overseer import archive as archive_
 from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, metrics, paths
 from overseer_api import settings as settings_
-from overseer_api.routers import executions, health, hooks, jobs, sync
+from overseer_api.routers import executions, health, hooks, jobs, output, sync
 from overseer_api.routers import metrics as metrics_router
 
 TITLE = "Overseer"
 VERSION = "0.1.0"
 
-NAMESPACED: tuple[APIRouter, ...] = (jobs.router, executions.router, sync.router, hooks.router)
+NAMESPACED: tuple[APIRouter, ...] = (
+    jobs.router,
+    executions.router,
+    output.router,
+    sync.router,
+    hooks.router,
+)
 """Routers served on the default namespace and under /namespaces/{namespace}."""
 
 

@@ -85,6 +85,15 @@ class Settings(shared.OverseerSettings):
         ge=1,
         description="Seconds a 503 (cluster unreachable, caches not ready) asks clients to wait.",
     )
+    output_wait: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "Seconds the output routes wait, once an execution has ended, for its archive"
+            " to hold every byte before answering with what there is (and"
+            " Overseer-Output-Incomplete: true)."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level."
     )

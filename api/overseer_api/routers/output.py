@@ -1,0 +1,159 @@
+"""``/jobs/{name}/{id}/stdout`` and ``/stderr``: an execution's output, byte for byte.
+
+Raw bytes as ``application/octet-stream`` (``nosniff``: a browser never renders a job's
+output as a page), streamed from the archive in bounded chunks. ``Range`` asks for one
+byte range (206); ``?follow=true`` streams the output as the job writes it. Headers that
+say how whole the answer is (see :mod:`overseer_api.output`):
+
+``Overseer-Output-State``
+   ``Complete``, ``Running``, ``Archiving`` or ``Incomplete``: the output's state when
+   the answer started.
+``Overseer-Output-Incomplete: true``
+   The body may hold less than the job wrote (or will write): the execution runs, the
+   archive did not get the end of the log within ``output_wait``, or lost it. Absent when
+   the output is whole.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from overseer.core import byte_range
+from overseer_api import deps, errors, output
+from overseer_api.routers import executions as executions_router
+from overseer_api.routers import jobs as jobs_router
+from overseer_api.schemas import problems
+from overseer_library import protocol
+
+OCTET_STREAM = "application/octet-stream"
+STATE_HEADER = "Overseer-Output-State"
+INCOMPLETE_HEADER = "Overseer-Output-Incomplete"
+
+_BYTES: dict[str, Any] = {OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}}
+router = APIRouter(
+    tags=["output"],
+    responses={
+        **jobs_router.router.responses,
+        200: {"content": _BYTES, "description": "The whole output."},
+        206: {"content": _BYTES, "description": "The byte range asked for (Content-Range)."},
+        416: {"model": problems.Problem, "description": "No byte of the range exists."},
+    },
+)
+
+
+FollowQuery = Annotated[
+    bool,
+    Query(
+        description=(
+            "Stream the output as the job writes it, and end once the execution has ended"
+            " and its output is archived (Range is then ignored)."
+        )
+    ),
+]
+
+
+@router.get("/jobs/{name}/{id}/stdout", response_class=Response)
+async def read_stdout(
+    *,
+    request: Request,
+    cache: deps.CacheDep,
+    archive: deps.ArchiveDep,
+    settings: deps.SettingsDep,
+    namespace: deps.NamespaceDep,
+    name: jobs_router.JobNameDep,
+    execution_id: executions_router.IdDep,
+    _: deps.CallerDep,
+    follow: FollowQuery = False,
+) -> Response:
+    """What the execution wrote to stdout, byte for byte (``Range``, ``follow``)."""
+    where = _Where(cache, namespace, name, execution_id)
+    return await _read(request, where, archive, settings, "stdout", follow=follow)
+
+
+@router.get("/jobs/{name}/{id}/stderr", response_class=Response)
+async def read_stderr(
+    *,
+    request: Request,
+    cache: deps.CacheDep,
+    archive: deps.ArchiveDep,
+    settings: deps.SettingsDep,
+    namespace: deps.NamespaceDep,
+    name: jobs_router.JobNameDep,
+    execution_id: executions_router.IdDep,
+    _: deps.CallerDep,
+    follow: FollowQuery = False,
+) -> Response:
+    """What the execution wrote to stderr, byte for byte (``Range``, ``follow``)."""
+    where = _Where(cache, namespace, name, execution_id)
+    return await _read(request, where, archive, settings, "stderr", follow=follow)
+
+
+class _Where:
+    """One execution in the cache (404 problems when the job or the execution is not)."""
+
+    def __init__(self, cache: deps.CacheDep, namespace: str, name: str, execution_id: str):
+        self.cache, self.namespace, self.execution_id = cache, namespace, execution_id
+        self.job = cache.job(namespace, name)["metadata"]["name"]
+        self.resource = str(self.lookup()["metadata"]["name"])
+
+    def lookup(self) -> output.Body:
+        return self.cache.execution(self.namespace, self.job, self.execution_id)
+
+
+def _headers(state: output.State | None) -> dict[str, str]:
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "no-store",
+    }
+    if state is not None:
+        headers[STATE_HEADER] = state
+        if state != "Complete":
+            headers[INCOMPLETE_HEADER] = "true"
+    return headers
+
+
+async def _read(
+    request: Request,
+    where: _Where,
+    archive: deps.ArchiveDep,
+    settings: deps.SettingsDep,
+    stream: protocol.Stream,
+    *,
+    follow: bool,
+) -> Response:
+    namespace, resource = where.namespace, where.resource
+    if follow:
+        headers = _headers(output.derive_state(where.lookup()))
+        headers["X-Accel-Buffering"] = "no"  # a proxy must pass each chunk on at once
+        chunks = output.follow(
+            archive,
+            (namespace, resource),
+            stream,
+            where.lookup,
+            wait=settings.output_wait,
+        )
+        return StreamingResponse(chunks, media_type=OCTET_STREAM, headers=headers)
+    state = await output.wait_settled(
+        archive, (namespace, resource), where.lookup, settings.output_wait
+    )
+    stat = await archive.stat(namespace, resource)
+    size = stat.sizes.get(stream, 0) if stat is not None else 0
+    plan = byte_range.parse_range(
+        request.headers.get("range"), size, if_range="if-range" in request.headers
+    )
+    headers = _headers(state)
+    if isinstance(plan, byte_range.Unsatisfiable):
+        headers["Content-Range"] = plan.content_range
+        detail = f"{plan.reason}; ask for bytes between 0 and {max(size - 1, 0)}"
+        return errors.respond(416, "RangeNotSatisfiable", detail, headers=headers)
+    start, stop, status = 0, size, 200
+    if isinstance(plan, byte_range.Part):
+        start, stop, status = plan.start, plan.stop, 206
+        headers["Content-Range"] = plan.content_range
+    headers["Content-Length"] = str(stop - start)
+    chunks = archive.read_range(namespace, resource, stream, start, stop)
+    return StreamingResponse(chunks, status_code=status, media_type=OCTET_STREAM, headers=headers)
