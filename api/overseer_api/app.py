@@ -114,6 +114,13 @@ def create_app(
     # scope the router fills in (its route template).
     app.add_middleware(metrics.RequestMetrics, metrics=state.metrics)
     app.add_middleware(paths.KeepEncodedSlashes)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    """Health and metrics once; every other router on the default namespace and under
+    ``/namespaces/{namespace}``."""
     app.include_router(health.router)
     app.include_router(metrics_router.router)
     for router in NAMESPACED:
@@ -124,4 +131,3 @@ def create_app(
             dependencies=[Depends(deps.path_namespace)],
             generate_unique_id_function=_namespaced_operation_id,
         )
-    return app
