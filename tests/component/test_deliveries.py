@@ -6,11 +6,12 @@ import asyncio
 import copy
 import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from overseer.crd.types import rfc3339
 from overseer.operator import context, deliveries
 from overseer.operator.settings import Settings
 from tests.support import fake_kube, recorder
@@ -41,6 +42,10 @@ class FakeKube(fake_kube.FakeKube):
 
 
 def execution(url: str) -> dict[str, Any]:
+    # Ended an hour ago: long past the terminal event's hold-back (30 s), well inside the
+    # retry horizon (24 h from the event), which a fixed date would soon leave behind.
+    start = datetime.now(UTC) - timedelta(hours=1)
+    end = start + timedelta(seconds=5)
     return {
         "apiVersion": "overseer.dev/v1alpha1",
         "kind": "OverseerExecution",
@@ -52,8 +57,8 @@ def execution(url: str) -> dict[str, Any]:
         },
         "status": {
             "events": [
-                {"id": "start", "status": "start", "time": "2026-11-29T09:00:00Z"},
-                {"id": "complete", "status": "complete", "time": "2026-11-29T09:00:05Z"},
+                {"id": "start", "status": "start", "time": rfc3339(start)},
+                {"id": "complete", "status": "complete", "time": rfc3339(end)},
             ]
         },
     }
