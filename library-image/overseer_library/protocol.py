@@ -16,6 +16,10 @@ ASCII-only JSON object, and a newline.  Every line the supervisor writes stays b
 :data:`MAX_FRAME_LINE` bytes, under containerd's 16 KiB log-line split.
 """
 
+# long because it is the whole wire format, both ends (frames, their encoder and decoder,
+# the termination summary), which the supervisor and the operator import as one module
+# and docs/supervisor-protocol.rst specifies as one: apart, the two ends could drift.
+
 from __future__ import annotations
 
 import base64
