@@ -37,7 +37,6 @@ import pydantic
 from overseer import errors, kube_client
 from overseer.core import (
     backoff,
-    bundle,
     execution_job,
     execution_observed,
     execution_phase,
@@ -48,8 +47,7 @@ from overseer.core import (
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.crd import job as job_crd
-from overseer.crd import repository as repository_crd
-from overseer.operator import collect
+from overseer.operator import collect, execution_inputs
 from overseer.operator.context import Environment, Key
 
 log = logging.getLogger(__name__)
@@ -71,7 +69,7 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
     if not status.get("jobName"):
         try:
             context = execution_job.ExecutionContext.from_body(
-                body, await _read_bundle(body, env.client)
+                body, await execution_inputs.read_bundle(body, env.client)
             )
             secret = execution_job.build_parameters_secret(context)
             job = execution_job.build_execution_job(context, env.settings.job_settings)
@@ -101,77 +99,19 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
     await observe_execution(key, env)
 
 
-async def _read_bundle(body: Mapping[str, Any], client: kube_client.KubeClient) -> dict[str, Any]:
-    """The ``bin/`` ConfigMap of the execution's repository and commit.
-
-    Found by its commit label, so that an execution of a job deleted from git since
-    finds it too. Raises :class:`errors.BinNotKeptError` when there is none: the sync keeps the
-    newest commit's bundle and those of executions that have not ended, and running
-    without the ``bin/`` the job was written for would fail in confusing ways.
-    """
-    namespace = body["metadata"]["namespace"]
-    spec = body.get("spec") or {}
-    commit = str(spec.get("commit", ""))
-    job = await client.get(job_crd.KIND.kind, namespace, str(spec.get("job", "")))
-    repository = job["spec"]["source"]["repository"] if job is not None else None
-    labels = {
-        bundle.LABEL_MANAGED_BY: bundle.MANAGER,
-        bundle.LABEL_COMMIT: bundle.label_value(commit),
-    }
-    async for configmap in client.list("ConfigMap", namespace, labels):
-        annotations = configmap["metadata"].get("annotations") or {}
-        if annotations.get(bundle.ANNOTATION_COMMIT) != commit:
-            continue
-        if repository is None or annotations.get(bundle.ANNOTATION_REPOSITORY) == repository:
-            return configmap
-    where = f"repository {repository}" if repository else "its repository"
-    raise errors.BinNotKeptError(
-        f"the bin/ of {where} at commit {commit[:12]} is no longer kept (the synced "
-        "commit's is, those of executions that have not ended, and those of the most "
-        "recent ended ones up to OVERSEER_KEPT_BUNDLES); create the execution again "
-        "with the commit in the OverseerRepository's status.commit"
-    )
-
-
 async def refuse_if_inactive(body: Mapping[str, Any], env: Environment) -> bool:
     """Refuse (Failed, ``JobInactive``, no Job) an execution of a deactivated job.
 
     However the execution was made (the scheduler, the API, a repeat, kubectl), its job
-    must be active: ``spec.active`` of its OverseerJob, or, once the job has left git,
-    the repository's ``status.inactiveJobs``. True when it was refused.
+    must be active (:func:`execution_inputs.inactive_message`). True when it was refused.
     """
-    namespace = body["metadata"]["namespace"]
-    spec = body.get("spec") or {}
-    job_name = str(spec.get("job", ""))
-    display = str((spec.get("definition") or {}).get("name", job_name))
-    job = await env.client.get(job_crd.KIND.kind, namespace, job_name)
-    if job is not None:
-        if (job.get("spec") or {}).get("active", True) is not False:
-            return False
-        where = f"OverseerJob {job_name} has spec.active false"
-    else:
-        repository = await _repository_keeping_inactive(env.client, namespace, display)
-        if repository is None:
-            return False
-        where = f"OverseerRepository {repository} lists it in status.inactiveJobs"
-    message = (
-        f"the job {display!r} is deactivated ({where}); activate it again "
-        "(PUT /jobs/{name}) to run it"
-    )
-    key = Key(namespace, body["metadata"]["name"])
+    message = await execution_inputs.inactive_message(body, env.client)
+    if message is None:
+        return False
+    key = Key(body["metadata"]["namespace"], body["metadata"]["name"])
     log.info("execution %s: refused: %s", key, message)
     await refuse(key, execution_.JOB_INACTIVE, message, env)
     return True
-
-
-async def _repository_keeping_inactive(
-    client: kube_client.KubeClient, namespace: str, display_name: str
-) -> str | None:
-    """The repository that keeps ``display_name`` deactivated while it is out of git."""
-    async for repository in client.list(repository_crd.KIND.kind, namespace):
-        if display_name in ((repository.get("status") or {}).get("inactiveJobs") or ()):
-            return str(repository["metadata"]["name"])
-    return None
 
 
 async def _refuse(key: Key, reason: str, message: str, env: Environment) -> None:
