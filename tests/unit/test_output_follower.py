@@ -14,7 +14,7 @@ from tests.support import fake_kube
 from overseer import archive, errors
 from overseer.core import execution_phase
 from overseer.crd import execution as execution_
-from overseer.operator import context, executions, output
+from overseer.operator import context, executions, log_reading, output
 from overseer.operator.settings import Settings
 from overseer_library import protocol
 
@@ -299,12 +299,12 @@ async def test_a_log_that_stays_short_of_the_summary_is_read_again_a_few_times_o
     store: archive.LocalArchive,
 ) -> None:
     no_exit = LOG[: LOG.index(b'\x1eOVS1 {"type":"exit"')]
-    client = FakeKube([[no_exit]] * (output.MAX_REREADS + 1), pod=terminated(6))
+    client = FakeKube([[no_exit]] * (log_reading.MAX_REREADS + 1), pod=terminated(6))
     events: list[str] = []
     env = dataclasses.replace(env_for(client), post_event=lambda _b, _t, r, _m: events.append(r))
     followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
     await follow(followers, env)
-    assert client.follows == output.MAX_REREADS + 1
+    assert client.follows == log_reading.MAX_REREADS + 1
     assert events == ["OutputIncomplete"]
     writer = store.open(KEY.namespace, KEY.name)
     assert writer.complete
