@@ -23,12 +23,10 @@ from typing import Any
 import pydantic
 
 from overseer import errors, git, kube_client
-from overseer.core import backoff, bundle, definitions, field_errors, repository_sync, sync
-from overseer.crd import base, types
-from overseer.crd import execution as execution_crd
-from overseer.crd import job as job_crd
+from overseer.core import backoff, definitions, field_errors, repository_sync, sync
 from overseer.crd import repository as repository_crd
-from overseer.operator import events, parse_cache
+from overseer.crd import types
+from overseer.operator import events, parse_cache, repository_writes
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -202,11 +200,18 @@ async def _apply(state: _Pass) -> Outcome | None:
     repo = state.repo
     try:
         try:
-            await _carry_out(state.plan, repo.namespace, state.client, frozenset(state.inactive))
+            await repository_writes.carry_out(
+                state.plan, repo.namespace, state.client, frozenset(state.inactive)
+            )
         except* errors.OverseerError as group:
             raise group.exceptions[0] from None
         if state.revision.commit != repo.status.get("commit") or not repo.status.get("commit"):
-            await _publish_bundle(repo, state.revision, state.client, state.settings.kept_bundles)
+            await repository_writes.publish_bundle(
+                (repo.namespace, repo.name, repo.uid),
+                state.revision,
+                state.client,
+                state.settings.kept_bundles,
+            )
     except errors.OverseerError as error:
         return await state.failed(error, state.interval)
     return None
@@ -293,80 +298,6 @@ async def _read_credentials(
         raise
     except ValueError as error:
         raise errors.InvalidSpecError(f"Secret {spec.secret_ref.name}: {error}") from None
-
-
-# Writes in flight at once: one at a time leaves the API server idle between
-# round trips (10,000 jobs took 71 s); a few keep it busy without flooding
-# its priority-and-fairness queues.
-WRITE_CONCURRENCY = 8
-
-
-async def _carry_out(
-    plan: sync.Plan, namespace: str, client: kube_client.KubeClient, inactive: frozenset[str]
-) -> None:
-    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
-
-    async def apply(write: sync.Write, *, new: bool) -> None:
-        # A job coming back into git after it was deactivated is created deactivated.
-        creation = repository_sync.build_creation(write, inactive) if new else None
-        body = dict(write.body if creation is None else creation)
-        body["metadata"] = {**body["metadata"], "namespace": namespace}
-        async with limit:
-            if creation is None:
-                await client.apply(body)
-            else:
-                await client.create(body)
-
-    async def delete(name: str) -> None:
-        async with limit:
-            await client.delete(job_crd.KIND.kind, namespace, name)
-
-    # TaskGroup cancels the rest at the first failure, which then reports the sync.
-    async with asyncio.TaskGroup() as group:
-        for write in plan.create:
-            group.create_task(apply(write, new=True))
-        for write in plan.update:
-            group.create_task(apply(write, new=False))
-        for name in plan.delete:
-            group.create_task(delete(name))
-
-
-async def _publish_bundle(
-    repo: Repository, revision: git.Revision, client: kube_client.KubeClient, keep: int
-) -> None:
-    """Create the immutable bin/ ConfigMap of this commit; remove those no longer used."""
-    owner = {
-        "apiVersion": base.API_VERSION,
-        "kind": repository_crd.KIND.kind,
-        "name": repo.name,
-        "uid": repo.uid,
-    }
-    files = [(f.path, f.mode, f.data) for f in revision.bin_files]
-    await client.create(
-        bundle.build_bundle(repo.name, repo.namespace, revision.commit, files, [owner])
-    )
-    existing = {}
-    async for configmap in client.list(
-        "ConfigMap", repo.namespace, {bundle.LABEL_MANAGED_BY: bundle.MANAGER}
-    ):
-        annotations = configmap["metadata"].get("annotations") or {}
-        if annotations.get(bundle.ANNOTATION_REPOSITORY) == repo.name:
-            existing[configmap["metadata"]["name"]] = annotations.get(bundle.ANNOTATION_COMMIT, "")
-    # An execution that has not ended still mounts (or is about to mount) the bin/ of
-    # the commit it froze: keep those bundles, and the newest. One that ended may be
-    # repeated while it exists: keep its commit's too, the most recent first, up to
-    # the bound.
-    in_use = {revision.commit}
-    ran: list[tuple[str, str]] = []
-    async for execution in client.list(execution_crd.KIND.kind, repo.namespace):
-        commit = (execution.get("spec") or {}).get("commit", "")
-        if (execution.get("status") or {}).get("phase") not in execution_crd.TERMINAL_PHASES:
-            in_use.add(commit)
-        else:
-            ran.append((execution["metadata"].get("creationTimestamp") or "", commit))
-    recent = [commit for _, commit in sorted(ran, reverse=True)]
-    for name in bundle.plan_bundle_gc(existing, in_use, recent, keep):
-        await client.delete("ConfigMap", repo.namespace, name)
 
 
 async def _report_failure(
