@@ -26,8 +26,6 @@ class Settings:
 
     command: tuple[str, ...]
     script_env: str | None = None
-    user: str | None = None
-    group: str | None = None
     repo_bin: str = DEFAULT_REPO_BIN
     library_bin: str = LIBRARY_BIN
     control_socket: str = control.DEFAULT_SOCKET
@@ -59,8 +57,6 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "in environment variable VAR (with /bin/sh unless it has a #! line); "
         "the arguments after -- become its $1...",
     )
-    parser.add_argument("--user", help="run the job as this user (name or uid); needs root")
-    parser.add_argument("--group", help="run the job with this group (name or gid); needs root")
     _add_locations(parser, environ)
     parser.add_argument(
         "--drain-timeout",
@@ -134,8 +130,6 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     return Settings(
         command=tuple(command),
         script_env=args.script_env,
-        user=args.user,
-        group=args.group,
         repo_bin=args.repo_bin,
         library_bin=args.library_bin,
         control_socket=args.control_socket,

@@ -184,10 +184,10 @@ class Supervisor:
 
     # -- the control socket ---------------------------------------------------------------
 
-    def _listen(self, identity: launch.Identity | None) -> None:
+    def _listen(self) -> None:
         path = self._settings.control_socket
         directory = os.path.dirname(os.path.abspath(path))
-        if launch.make_private_dir(directory, identity):
+        if launch.make_private_dir(directory):
             self._cleanup.append(lambda: os.rmdir(directory))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -195,7 +195,6 @@ class Supervisor:
                 os.unlink(path)
             listener.bind(path)
             os.chmod(path, 0o600)
-            launch.hand_over(path, identity)
             listener.listen(MAX_CLIENTS)
         except OSError as exc:
             listener.close()
@@ -276,17 +275,15 @@ class Supervisor:
 
     def _run(self) -> int:
         config = self._settings
-        identity = launch.resolve_identity(config.user, config.group)
-        identity = launch.check_switch(identity, os.geteuid(), os.getuid(), os.getgid())
         launch.become_subreaper()
         self._install_signals()
-        self._listen(identity)
+        self._listen()
         argv = list(config.command)
         remove: tuple[str, ...] = ()
         if config.script_env is not None:
             text = os.environb.get(config.script_env.encode(), b"")
             directory = os.path.dirname(os.path.abspath(config.control_socket))
-            script, shebang = launch.write_script(directory, text, identity)
+            script, shebang = launch.write_script(directory, text)
             self._cleanup.append(lambda: os.unlink(script))
             argv = [script, *argv] if shebang else ["/bin/sh", script, *argv]
             remove = (config.script_env,)
@@ -295,14 +292,13 @@ class Supervisor:
             os.environ,
             path=path,
             control_socket=config.control_socket,
-            identity=identity,
             remove=remove,
         )
-        self._start(argv, env, identity)
+        self._start(argv, env)
         self._loop()
         return self._end()
 
-    def _start(self, argv: list[str], env: dict[str, str], who: launch.Identity | None) -> None:
+    def _start(self, argv: list[str], env: dict[str, str]) -> None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -313,9 +309,6 @@ class Supervisor:
                 stderr=err_w,
                 env=env,
                 start_new_session=True,
-                user=who.uid if who else None,
-                group=who.gid if who else None,
-                extra_groups=list(who.groups) if who else None,
             )
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise launch.LaunchError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from library_harness import BIN, PYTHON, clean_env, supervise
 
 from overseer_library import launch, protocol
@@ -107,31 +106,6 @@ def test_no_command_is_a_usage_error() -> None:
     assert b"give the job's program" in run.stderr
 
 
-@pytest.mark.usefixtures("as_root")
-def test_the_job_runs_as_the_requested_user_and_group_and_can_still_send_events() -> None:
-    script = 'id -u; id -g; id -G; echo "$HOME $USER"; event as-nobody; echo "event rc=$?"'
-    script += '; stat -c "%a %U" "${OVERSEER_CONTROL_SOCKET%/*}" "$OVERSEER_CONTROL_SOCKET"'
-    options = ["--user", "nobody", "--group", "nogroup"]
-    # shared: the job must be able to traverse to the socket's directory, as in /tmp
-    with supervise(["sh", "-c", script], options=options, shared=True) as run:
-        assert run.wait() == 0
-    assert run.output("stdout") == (
-        b"65534\n65534\n65534\n/nonexistent nobody\nevent rc=0\n"
-        # the job may use the socket, but neither list nor replace what is beside it
-        b"711 root\n600 nobody\n"
-    )
-    assert run.events() == [("as-nobody", None)]
-
-
-@pytest.mark.usefixtures("as_root")
-def test_a_script_runs_as_the_requested_user() -> None:
-    env = clean_env(JOB_SCRIPT='id -un; printf "%s|" "$@"')
-    options = ["--script-env", "JOB_SCRIPT", "--user", "nobody"]
-    with supervise(["a b", "$(id)"], options=options, env=env, shared=True) as run:
-        assert run.wait() == 0
-    assert run.output("stdout") == b"nobody\na b|$(id)|"
-
-
 def test_a_shared_directory_is_refused_for_the_control_socket(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -142,46 +116,6 @@ def test_a_shared_directory_is_refused_for_the_control_socket(tmp_path: Path) ->
     assert "not a private directory" in run.frames(protocol.Log)[0].message
     assert shared.stat().st_mode & 0o7777 == 0o1777  # left as it was
     assert not run.frames(protocol.Start)
-
-
-@pytest.mark.usefixtures("as_root")
-def test_numeric_ids_work_without_passwd_entries_when_the_group_is_given() -> None:
-    options = ["--user", "4321", "--group", "4322"]
-    with supervise(["sh", "-c", "id -u; id -G"], options=options) as run:
-        assert run.wait() == 0
-    assert run.output("stdout") == b"4321\n4322\n"
-
-
-@pytest.mark.usefixtures("as_root")
-def test_switching_users_without_root_is_refused_clearly() -> None:
-    nobody = {"user": 65534, "group": 65534, "extra_groups": []}
-    with supervise(["id"], options=["--user", "0"], shared=True, **nobody) as run:
-        assert run.wait() == 2
-    assert "need the supervisor to run as root" in run.frames(protocol.Log)[0].message
-    with supervise(["id", "-u"], options=["--user", "nobody"], shared=True, **nobody) as run:
-        assert run.wait() == 0  # asking for the user it already is changes nothing
-    assert run.output("stdout") == b"65534\n"
-
-
-def test_unknown_users_and_groups_are_usage_errors() -> None:
-    with supervise(["true"], options=["--user", "no-such-user-x"]) as run:
-        assert run.wait() == 2
-    assert "unknown user 'no-such-user-x'" in run.frames(protocol.Log)[0].message
-    with pytest.raises(launch.LaunchError, match="give --group too"):
-        launch.resolve_identity("4321", None)
-    with pytest.raises(launch.LaunchError, match="unknown group"):
-        launch.resolve_identity(None, "no-such-group-x")
-
-
-def test_identity_resolution_keeps_only_the_groups_asked_for() -> None:
-    nobody = launch.resolve_identity("nobody", None)
-    assert nobody == launch.Identity(65534, 65534, (65534,), "nobody", "/nonexistent")
-    root_with_group = launch.resolve_identity(None, "65534")
-    assert root_with_group == launch.Identity(None, 65534, (65534,))
-    with pytest.raises(launch.LaunchError, match="run as root"):
-        launch.check_switch(nobody, euid=1000, uid=1000, gid=1000)
-    assert launch.check_switch(nobody, euid=65534, uid=65534, gid=65534) is None
-    assert launch.check_switch(nobody, euid=0, uid=0, gid=0) == nobody
 
 
 def test_build_path_orders_and_deduplicates() -> None:
