@@ -26,7 +26,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret
 from lightkube.types import CascadeType, PatchType
 
-from overseer import errors, kube_client, kube_exec, kube_watch
+from overseer import errors, kube_client, kube_exec, kube_http, kube_watch
 from overseer.crd import base
 from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
@@ -102,6 +102,12 @@ class Kube:
 
     async def close(self) -> None:
         await self._client.close()
+
+    @property
+    def _http(self) -> httpx2.AsyncClient:
+        """lightkube's own httpx client, for the requests it cannot make (``kube_http``)."""
+        http: httpx2.AsyncClient = self._client._client._client
+        return http
 
     def _count(self, verb: str, kind: str) -> None:
         self.writes[f"{verb} {kind}"] += 1
@@ -199,25 +205,12 @@ class Kube:
         so this is a DELETE with a DeleteOptions body through its own HTTP client.
         """
         self._count("delete", kind)
-        doing = f"deleting {kind} {namespace}/{name}"
         api = _RESOURCES[kind]._api_info
         group, version = api.resource.group, api.resource.version
         prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        url = f"{prefix}/namespaces/{namespace}/{api.plural}/{name}"
-        options = {"preconditions": {"resourceVersion": resource_version}}
-        http: httpx2.AsyncClient = self._client._client._client  # lightkube's httpx client
-        try:
-            response = await http.request("DELETE", url, json=options)
-        except HTTPError as error:
-            raise _wrap(error, doing) from None
-        if response.status_code in {404, 409}:
-            return False
-        if response.is_error:
-            message = _status_message(response)
-            raise errors.KubeError(
-                f"{doing}: {message} (HTTP {response.status_code})", response.status_code
-            )
-        return True
+        path = f"{prefix}/namespaces/{namespace}/{api.plural}/{name}"
+        doing = f"deleting {kind} {namespace}/{name}"
+        return await kube_http.delete_unchanged(self._http, path, resource_version, doing)
 
     async def review(self, kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Ask the API server a question (TokenReview, SubjectAccessReview); its ``status``.
@@ -324,9 +317,8 @@ class Kube:
         plural = resource._api_info.plural
         path = kube_watch.collection_path(info.group, info.version, plural, namespace)
         api_version = f"{info.group}/{info.version}" if info.group else info.version
-        http: httpx2.AsyncClient = self._client._client._client  # lightkube's httpx client
         try:
-            async for event in kube_watch.follow(http, path, kind, api_version):
+            async for event in kube_watch.follow(self._http, path, kind, api_version):
                 yield event
         except (HTTPError, ValueError) as error:
             raise _wrap(error, f"watching {kind} in {namespace}") from None
@@ -337,27 +329,10 @@ class Kube:
         Ends when the container has ended and its whole log was sent (or the API server
         closes the stream: the caller reads again). Not lightkube's ``log()``: it decodes
         the stream as text and splits it with ``str.splitlines``, which also splits on
-        ``\\x1e``, the first byte of every supervisor frame. So this is a streamed GET
-        through lightkube's own HTTP client (same server, credentials and TLS), never
-        with ``timestamps``.
+        ``\\x1e``, the first byte of every supervisor frame: see :mod:`overseer.kube_http`.
         """
-        doing = f"following the log of pod {namespace}/{pod}"
-        http: httpx2.AsyncClient = self._client._client._client  # lightkube's httpx client
-        url = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
-        params = {"container": container, "follow": "true"}
-        timeout = httpx2.Timeout(30.0, read=None)  # a quiet job writes nothing for hours
-        try:
-            async with http.stream("GET", url, params=params, timeout=timeout) as response:
-                if response.is_error:
-                    await response.aread()
-                    message = _status_message(response)
-                    raise errors.KubeError(
-                        f"{doing}: {message} (HTTP {response.status_code})", response.status_code
-                    )
-                async for chunk in response.aiter_bytes():
-                    yield chunk
-        except HTTPError as error:
-            raise _wrap(error, doing) from None
+        async for chunk in kube_http.follow_log(self._http, namespace, pod, container):
+            yield chunk
 
     async def exec_in_pod(
         self,
@@ -383,17 +358,6 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return dict(obj) if not hasattr(obj, "to_dict") else obj.to_dict()
     result: dict[str, Any] = obj.to_dict()
     return result
-
-
-def _status_message(response: httpx2.Response) -> str:
-    """The ``message`` of a Kubernetes Status body, else the start of the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return response.text[:200]
 
 
 _KUBE_IS_A_CLIENT: type[kube_client.KubeClient] = Kube  # mypy checks Kube against the protocol
