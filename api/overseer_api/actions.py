@@ -25,6 +25,8 @@ from overseer.core import audit, concurrency, execution_command, execution_job, 
 from overseer.core import execution_resource as builder
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
+from overseer.crd import job as job_
+from overseer.crd import repository as repository_
 from overseer_api import auth, cache, views
 
 log = logging.getLogger(__name__)
@@ -170,7 +172,7 @@ async def _commit(kube: Writer, job: Body) -> str | None:
     """The repository's synced commit, whose ``bin/`` is surely kept (as the scheduler)."""
     source = job["spec"]["source"]
     repository = await kube.get(
-        "OverseerRepository", job["metadata"]["namespace"], source["repository"]
+        repository_.KIND.kind, job["metadata"]["namespace"], source["repository"]
     )
     return ((repository or {}).get("status") or {}).get("commit") or None
 
@@ -193,7 +195,7 @@ async def set_active(
         "spec": {"active": active},
     }
     meta = job["metadata"]
-    patched = await kube.patch_merge("OverseerJob", meta["namespace"], meta["name"], patch)
+    patched = await kube.patch_merge(job_.KIND.kind, meta["namespace"], meta["name"], patch)
     store.put(patched)
     verb = "activated" if active else "deactivated"
     reason = "Activated" if active else "Deactivated"
@@ -215,7 +217,7 @@ async def request_signal(
     meta = execution["metadata"]
     operations = [{"op": "add", "path": "/spec/signals/-", "value": value}]
     patched = await kube.patch_json(
-        "OverseerExecution", meta["namespace"], meta["name"], operations
+        execution_.KIND.kind, meta["namespace"], meta["name"], operations
     )
     store.put(patched)
     message = f"requested {request.signal} for execution {eid}"

@@ -15,6 +15,7 @@ from fastapi import Request
 
 from overseer import errors
 from overseer.core import idempotency as core
+from overseer.crd import execution as execution_
 from overseer_api import actions, deps
 
 Body = dict[str, Any]
@@ -51,7 +52,7 @@ async def create(
     for body in state.cache.executions_of(namespace, job_name).values():
         if body["metadata"]["name"] == outcome.result:
             return body, True
-    found = await state.kube.get("OverseerExecution", namespace, outcome.result)
+    found = await state.kube.get(execution_.KIND.kind, namespace, outcome.result)
     if found is None:
         msg = (
             f"the execution this Idempotency-Key made ({outcome.result}) is gone; "

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from overseer import errors
 from overseer.core import idempotency as core
+from overseer.crd import execution as execution_
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class Idempotency:
 
         async def recover(claim: str) -> str | None:
             labels = {core.CLAIM_LABEL: claim}
-            async for found in self._kube.list("OverseerExecution", namespace, labels):
+            async for found in self._kube.list(execution_.KIND.kind, namespace, labels):
                 return str(found["metadata"]["name"])
             return None
 

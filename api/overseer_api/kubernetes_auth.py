@@ -27,12 +27,14 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 from overseer.crd import base
+from overseer.crd import execution as execution_
+from overseer.crd import job as job_
 from overseer_api import auth
 
 RULES: dict[auth.Scope, tuple[tuple[str, str], ...]] = {
-    auth.Scope.READ: (("overseerjobs", "get"), ("overseerjobs", "list")),
-    auth.Scope.EXECUTE: (("overseerexecutions", "create"),),
-    auth.Scope.ADMIN: (("overseerjobs", "patch"),),
+    auth.Scope.READ: ((job_.KIND.plural, "get"), (job_.KIND.plural, "list")),
+    auth.Scope.EXECUTE: ((execution_.KIND.plural, "create"),),
+    auth.Scope.ADMIN: ((job_.KIND.plural, "patch"),),
 }
 """The (resource, verb) pairs of API group overseer.dev that each scope needs, all of them."""
 

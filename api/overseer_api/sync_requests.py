@@ -10,6 +10,7 @@ import time
 from typing import Any, Protocol
 
 from overseer.core import sync
+from overseer.crd import repository as repository_
 
 
 class Patcher(Protocol):
@@ -25,5 +26,5 @@ async def request_sync(kube: Patcher, namespace: str, repository: str, who: str)
     """
     when = time.time()
     patch = sync.build_sync_request(when, who)
-    await kube.patch_merge("OverseerRepository", namespace, repository, patch)
+    await kube.patch_merge(repository_.KIND.kind, namespace, repository, patch)
     return when

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request
 
 from overseer import errors
 from overseer.core import push_hooks
+from overseer.crd import repository as repository_
 from overseer_api import deps, sync_requests
 from overseer_api.schemas import hooks as schemas
 from overseer_api.schemas import problems
@@ -79,7 +80,7 @@ async def _hook_secret(kube_api: deps.KubeApi, namespace: str, repository: str) 
         f"no repository {repository!r} accepting push hooks in namespace {namespace!r}: "
         "its spec.hookSecretRef must name a Secret with a 'token' key"
     )
-    found = await kube_api.get("OverseerRepository", namespace, repository)
+    found = await kube_api.get(repository_.KIND.kind, namespace, repository)
     ref = ((found or {}).get("spec") or {}).get("hookSecretRef") or {}
     if not ref.get("name"):
         raise gone

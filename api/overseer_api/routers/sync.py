@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from overseer import errors
 from overseer.core import idempotency as core
+from overseer.crd import repository as repository_
 from overseer_api import actions, auth, deps, sync_requests
 from overseer_api.routers import jobs as jobs_router
 from overseer_api.schemas import sync as schemas
@@ -55,7 +56,7 @@ async def _request_syncs(
 ) -> schemas.SyncRequested:
     if repository is None:
         names = sorted(
-            [r["metadata"]["name"] async for r in state.kube.list("OverseerRepository", namespace)]
+            [r["metadata"]["name"] async for r in state.kube.list(repository_.KIND.kind, namespace)]
         )
     else:
         names = [repository]
@@ -70,7 +71,7 @@ async def _request_syncs(
             raise
         body = {
             "apiVersion": "overseer.dev/v1alpha1",
-            "kind": "OverseerRepository",
+            "kind": repository_.KIND.kind,
             "metadata": {"name": name, "namespace": namespace},
         }
         await actions.record(
