@@ -24,7 +24,9 @@ Redirects are not followed and count as a permanent failure: they could point
 anywhere. ``410 Gone`` is final for the URL: nothing more is sent to it for the
 execution (:func:`overseer.core.webhooks.plan_deliveries`). A failing attempt is tried
 again with backoff up to the retry horizon (:mod:`overseer.core.delivery_retry`), then
-recorded GivenUp. Response bodies are read up to a bound, only to quote them in the error.
+recorded GivenUp. Response bodies are read up to a bound, only to quote them in the error:
+the request asks for ``identity`` encoding and the bound applies to the bytes off the
+wire, which are never decompressed, so a compressed "bomb" costs nothing.
 The signing secret is never logged nor quoted, and URLs are shown as scheme, host and
 port only, since hook URLs often carry a token in their path.
 """
@@ -100,7 +102,7 @@ def new_client(policy: SendPolicy = DEFAULT_POLICY) -> httpx.AsyncClient:
         trust_env=False,
         timeout=httpx.Timeout(policy.timeout),
         limits=httpx.Limits(max_keepalive_connections=0),
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
 
 
@@ -217,6 +219,7 @@ async def _post(
         {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",
             "Host": _host_header(target),
         }
     )
@@ -233,7 +236,11 @@ async def _post(
     code = response.status_code
     if 200 <= code < 300:
         return _Answer(code, None, None)
-    quoted = errors.scrub(body.decode("utf-8", "replace"), [secret]).strip()[:200]
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        quoted = errors.scrub(body.decode("utf-8", "replace"), [secret]).strip()[:200]
+    else:
+        quoted = f"(a {encoding[:20]}-encoded body, not decompressed nor quoted)"
     said = f"{shown} answered {code}" + (f": {quoted}" if quoted else "")
     if 300 <= code < 400:
         error: errors.WebhookError = errors.WebhookRejectedError(
@@ -334,9 +341,10 @@ def _host_header(target: core.Target) -> str:
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes as they came off the wire: never decompressed."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         chunks.append(chunk)
         size += len(chunk)
         if size >= limit:

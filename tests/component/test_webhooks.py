@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import logging
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -285,3 +287,23 @@ async def test_the_secret_and_the_url_path_never_reach_logs_or_errors(
         assert SECRET not in text
         assert "path-token" not in text
     assert "***" in (result.record.last_error or "")
+
+
+async def test_a_gzip_bomb_in_an_error_body_costs_no_memory(client: httpx.AsyncClient) -> None:
+    """Issue 11, item 9: 200 MB of zeros gzipped to ~200 KB, sent whatever was asked."""
+    bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)
+    reply = Reply(500, {"Content-Encoding": "gzip", "Content-Type": "text/plain"}, bomb)
+    with scripted(reply) as server:
+        tracemalloc.start()
+        try:
+            result = await webhooks.send(message(server.url + "/hook"), SECRET, client, PRIVATE)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        (_, headers, _), *_ = server.requests
+    assert peak < 2 * 1024 * 1024, f"peak {peak} bytes"
+    assert {k.lower(): v for k, v in headers.items()}["accept-encoding"] == "identity"
+    assert result.status_code == 500 and result.retry
+    assert result.record.last_error is not None
+    assert "answered 500" in result.record.last_error
+    assert "gzip" in result.record.last_error
