@@ -23,6 +23,10 @@ from overseer import errors
 
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 """Subprotocols of pods/exec over WebSocket: both end with a Status on channel 3."""
+EXEC_OUTPUT_LIMIT = 64 * 1024
+"""Bytes of stdout, and of stderr, an exec keeps; the rest is read and discarded."""
+EXEC_MESSAGE_LIMIT = 1024 * 1024
+"""Largest WebSocket message accepted (the API server sends a few KiB at a time)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +37,8 @@ class ExecResult:
     stdout: bytes
     stderr: bytes
     message: str = ""
+    truncated: bool = False
+    """stdout or stderr went past :data:`EXEC_OUTPUT_LIMIT`: the rest was discarded."""
 
 
 def parse_exec_status(data: bytes) -> tuple[int | None, str]:
@@ -62,9 +68,16 @@ def parse_exec_status(data: bytes) -> tuple[int | None, str]:
 
 async def read_channels(
     url: str, params: Sequence[tuple[str, str]], headers: Mapping[str, str], ssl: Any
-) -> dict[int, bytearray]:
-    """What an exec WebSocket sent on stdout (1), stderr (2) and its status (3)."""
+) -> tuple[dict[int, bytearray], bool]:
+    """What an exec WebSocket sent on stdout (1), stderr (2) and its status (3), each cut
+    at :data:`EXEC_OUTPUT_LIMIT`; and whether anything was cut.
+
+    A command in a job's image is the job author's: it may write without end. Memory
+    stays bounded (one message, then the kept bytes); the stream is still read to its
+    end, where the status comes, within the caller's time limit.
+    """
     output: dict[int, bytearray] = {1: bytearray(), 2: bytearray(), 3: bytearray()}
+    truncated = False
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(
@@ -73,16 +86,19 @@ async def read_channels(
             headers=dict(headers),
             ssl=ssl,
             protocols=EXEC_PROTOCOLS,
-            max_msg_size=0,
+            max_msg_size=EXEC_MESSAGE_LIMIT,
         ) as ws,
     ):
         async for frame in ws:
             if frame.type == aiohttp.WSMsgType.BINARY and frame.data:
-                if frame.data[0] in output:
-                    output[frame.data[0]] += frame.data[1:]
+                kept = output.get(frame.data[0])
+                if kept is not None:
+                    room = EXEC_OUTPUT_LIMIT - len(kept)
+                    truncated = truncated or len(frame.data) - 1 > room
+                    kept += frame.data[1 : 1 + max(room, 0)]
             elif frame.type == aiohttp.WSMsgType.ERROR:
                 raise aiohttp.ClientError(f"the exec stream failed: {ws.exception()}")
-    return output
+    return output, truncated
 
 
 async def auth_headers(auth: httpx2.Auth | None, url: str) -> dict[str, str]:
@@ -133,7 +149,7 @@ async def run(
     try:
         headers = await auth_headers(client_adapter.user_auth(config.user), url)
         async with asyncio.timeout(within):
-            output = await read_channels(url, params, headers, ssl)
+            output, truncated = await read_channels(url, params, headers, ssl)
     except aiohttp.WSServerHandshakeError as error:
         raise errors.KubeError(f"{doing}: {handshake_message(error)}", error.status) from None
     except (aiohttp.ClientError, OSError, httpx2.HTTPError) as error:
@@ -143,4 +159,4 @@ async def run(
     code, message = parse_exec_status(bytes(output[3]))
     if code is None:
         raise errors.KubeError(f"{doing}: {message}")
-    return ExecResult(code, bytes(output[1]), bytes(output[2]), message)
+    return ExecResult(code, bytes(output[1]), bytes(output[2]), message, truncated)

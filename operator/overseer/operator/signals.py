@@ -41,6 +41,9 @@ from overseer.operator import events
 
 log = logging.getLogger(__name__)
 
+MAX_QUOTED = 500
+"""Characters of overseer-signal's stderr quoted in a signal delivery's message."""
+
 COMMAND = f"{execution_job.LIBRARY_ROOT}/bin/overseer-signal"
 SUPERVISOR_TIMEOUT = 10.0
 """How long ``overseer-signal`` waits for the supervisor's answer."""
@@ -211,7 +214,9 @@ class SignalSender:
                 result.exit_code,
             )
             return None
-        said = result.stderr.decode(errors="replace").strip() or result.message
+        said = (result.stderr.decode(errors="replace").strip() or result.message)[:MAX_QUOTED]
+        if result.truncated:
+            said += " (its output was cut at the bound)"
         reason = f"{signal} could not be sent: overseer-signal exited {result.exit_code}: {said}"
         if result.exit_code == 1 and not last:
             # The supervisor not listening yet (just started) or already gone (the job
