@@ -321,11 +321,12 @@ NAMESPACED = (
 )
 CRDS = expand("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
 NAMESPACES = expand("", "namespaces", "list watch")
+SERVICE_RANGES = expand("networking.k8s.io", "servicecidrs", "list") | expand("", "services", "get")
 
 
 def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(render: Render) -> None:
     rendered = render()
-    assert grants(rendered.one("ClusterRole")["rules"]) == NAMESPACED | CRDS
+    assert grants(rendered.one("ClusterRole")["rules"]) == NAMESPACED | CRDS | SERVICE_RANGES
     assert of_component(rendered.of_kind("Role"), "operator") == []
     binding = rendered.one("ClusterRoleBinding")
     assert binding["subjects"] == [
@@ -337,7 +338,7 @@ def test_watched_namespaces_get_roles_and_only_cluster_scoped_reads_stay_cluster
     render: Render,
 ) -> None:
     rendered = render(VARIANTS["watching two namespaces"])
-    assert grants(rendered.one("ClusterRole")["rules"]) == CRDS | NAMESPACES
+    assert grants(rendered.one("ClusterRole")["rules"]) == CRDS | NAMESPACES | SERVICE_RANGES
     roles = {
         r["metadata"]["namespace"]: grants(r["rules"])
         for r in of_component(rendered.of_kind("Role"), "operator")
@@ -358,6 +359,21 @@ def test_no_wildcards_and_secrets_are_never_listed(variant: Rendered) -> None:
             assert "*" not in (group, resource, verb), role["metadata"]["name"]
             if resource == "secrets":
                 assert verb in {"get", "create"}
+
+
+def test_service_ranges_are_read_only_when_not_given(render: Render) -> None:
+    rules = render().one("ClusterRole")["rules"]
+    services = [r for r in rules if r["resources"] == ["services"]]
+    assert services == [
+        {
+            "apiGroups": [""],
+            "resources": ["services"],
+            "resourceNames": ["kubernetes"],
+            "verbs": ["get"],
+        }
+    ]
+    given = render({"webhooks": {"serviceCidrs": ["10.96.0.0/12"]}})
+    assert not grants(given.one("ClusterRole")["rules"]) & SERVICE_RANGES
 
 
 def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:

@@ -306,10 +306,10 @@ def test_link_local_needs_its_own_permission() -> None:
 
 
 def test_service_cidr_and_allowed_ranges() -> None:
-    svc = webhooks.UrlPolicy(service_cidrs=(ipaddress.ip_network("198.51.100.0/24"),))
+    svc = webhooks.UrlPolicy(service_cidrs=(ipaddress.ip_network("34.118.224.0/20"),))
     with pytest.raises(errors.WebhookUrlRefusedError, match="cluster-internal"):
-        webhooks.check_url("http://198.51.100.7/", svc)
-    webhooks.check_url("http://198.51.100.7/")
+        webhooks.check_url("http://34.118.224.7/", svc)
+    webhooks.check_url("http://34.118.224.7/")
     allowed = webhooks.UrlPolicy(allowed=(ipaddress.ip_network("10.1.0.0/16"),))
     webhooks.check_url("http://10.1.2.3/", allowed)
     with pytest.raises(errors.WebhookUrlRefusedError):

@@ -150,6 +150,17 @@ docs/install.rst says why each one is needed; keep the two in step.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
+{{- if not .Values.webhooks.serviceCidrs }}
+# Webhooks refuse ClusterIPs: with no serviceCidrs given, the operator reads the cluster's
+# Service ranges at start-up (docs/security.rst).
+- apiGroups: [networking.k8s.io]
+  resources: [servicecidrs]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [services]
+  resourceNames: [kubernetes]
+  verbs: [get]
+{{- end }}
 {{- if .Values.watchNamespaces }}
 # kopf serving a list of namespaces watches namespaces to start and stop with them.
 - apiGroups: [""]

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from overseer import errors
-from overseer.core import webhook_payload
+from overseer.core import addresses, webhook_payload
 from overseer.crd import execution as execution_
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
@@ -147,8 +147,8 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str
 
 # --- URL policy -------------------------------------------------------------------------
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = addresses.Network
+Address = addresses.Address
 
 LINK_LOCAL: tuple[Network, ...] = (
     ipaddress.ip_network("169.254.0.0/16"),
@@ -224,35 +224,47 @@ def _literal(host: str) -> Address | None:
             return ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
     return address
 
 
 def check_address(address: Address, policy: UrlPolicy = DEFAULT_URL_POLICY) -> None:
-    """Raise :class:`overseer.errors.WebhookUrlRefusedError` if ``address`` may not be posted to."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Raise :class:`overseer.errors.WebhookUrlRefusedError` if ``address`` may not be posted to.
+
+    An IPv6 form carrying an IPv4 address is judged by that address
+    (:func:`overseer.core.addresses.unwrap`). Special-purpose ranges are refused even when
+    private targets are allowed; only ``policy.allowed`` lets them through.
+    """
+    unwrapped = addresses.unwrap(address)
+    shown = str(address) if unwrapped == address else f"{address} (carrying {unwrapped})"
+    address = unwrapped
     if any(address in net for net in policy.allowed):
         return
     if any(address in net for net in LINK_LOCAL) or address.is_link_local:
         if policy.allow_link_local:
             return
         raise errors.WebhookUrlRefusedError(
-            f"webhook address {address} is link-local (where cloud metadata lives): refused; "
+            f"webhook address {shown} is link-local (where cloud metadata lives): refused; "
             "allow link-local webhook targets in the operator's settings if this is intended"
         )
     if address.is_multicast:
-        raise errors.WebhookUrlRefusedError(f"webhook address {address} is multicast: refused")
+        raise errors.WebhookUrlRefusedError(f"webhook address {shown} is multicast: refused")
+    if addresses.is_special(address):
+        raise errors.WebhookUrlRefusedError(
+            f"webhook address {shown} is in an IANA special-purpose range (reserved, "
+            "documentation, benchmarking, broadcast, protocol assignments): refused; list "
+            "its network in the operator's allowed webhook networks if this is intended"
+        )
     if any(address in net for net in LOOPBACK) or address.is_loopback:
         kind = "loopback"
     elif any(address in net for net in (*policy.private, *policy.service_cidrs)):
         kind = "cluster-internal or private"
+    elif not address.is_global:
+        kind = "not globally routable"
     else:
         return
     if not policy.allow_private:
         raise errors.WebhookUrlRefusedError(
-            f"webhook address {address} is {kind}: refused; allow private webhook targets "
+            f"webhook address {shown} is {kind}: refused; allow private webhook targets "
             "in the operator's settings if this is intended"
         )
 

@@ -45,7 +45,8 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
     # The settings were built once by __main__ (kopf.run's memo): never read again here.
-    memo[runtime.RUNTIME_KEY] = runtime.Runtime.start(runtime.settings_of(memo))
+    ours = await runtime.with_cluster_service_cidrs(runtime.settings_of(memo))
+    memo[runtime.RUNTIME_KEY] = runtime.Runtime.start(ours)
 
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")

@@ -14,6 +14,7 @@ import logging
 import kopf
 
 from overseer import archive, kube
+from overseer.core import addresses
 from overseer.operator import admission, context, deliveries, events, output, scheduler, signals
 from overseer.operator.settings import Settings
 
@@ -102,3 +103,30 @@ def of(memo: kopf.Memo) -> Runtime:
         msg = "the operator's runtime is not built: the start-up handler has not run"
         raise TypeError(msg)
     return value
+
+
+async def with_cluster_service_cidrs(settings: Settings) -> Settings:
+    """``settings`` with the cluster's Service CIDRs refused by webhooks, when none were given.
+
+    A ClusterIP may lie outside the private ranges (GKE's default is 34.118.224.0/20), so
+    an empty ``OVERSEER_SERVICE_CIDR`` is filled from the cluster: the ServiceCIDR objects
+    (``networking.k8s.io/v1``), else the widest range the API server accepts around the
+    ``default/kubernetes`` Service's ClusterIP (/12 for IPv4, /108 for IPv6). The API
+    server's ``--service-cluster-ip-range`` flag itself is not readable through the API.
+    """
+    if settings.service_cidr:
+        return settings
+    client = kube.Kube.connect(settings.kubeconfig)
+    try:
+        cidrs, cluster_ips = await client.read_service_cidrs()
+    finally:
+        await client.close()
+    ranges = addresses.plan_service_ranges(cidrs, cluster_ips)
+    if not ranges:
+        log.warning(
+            "the cluster's Service CIDR could not be read: set OVERSEER_SERVICE_CIDR "
+            "(webhooks.serviceCidrs in the chart) so hooks cannot reach Services by ClusterIP"
+        )
+        return settings
+    log.info("webhooks refuse the cluster's Service range(s) %s", ", ".join(map(str, ranges)))
+    return settings.model_copy(update={"service_cidr": ranges})
