@@ -204,6 +204,13 @@ class GitError(OverseerError):
     reason = "GitError"
 
 
+class RepositoryTooLargeError(GitError):
+    """The repository holds more than the operator's bounds allow: the user must act."""
+
+    policy = Policy.STALLED
+    reason = "RepositoryTooLarge"
+
+
 class GitInvalidSourceError(GitError):
     """The URL, ref or path of a repository cannot be used as written."""
 

@@ -5,7 +5,10 @@ subprocess); async callers run :func:`fetch_revision` in a thread.
 
 One bare mirror per repository URL lives under ``cache_dir``; the first fetch
 creates it, later ones fetch into it, shallow (``--depth 1``) where the server
-allows. Files are read from git objects, never from a checkout.
+allows. Files are read from git objects, never from a checkout, and only once the tree's sizes
+(read from object headers, not contents) fit the repository's :class:`Limits`: a job file
+over its bound is reported in ``Revision.too_large``, unread; too many files, too many
+bytes of job files or ``bin/``, or a mirror too large raise a stalled error.
 
 Secrets never reach argv nor the URL: :mod:`overseer.git_environment` hands them to
 git through files in a private folder, for one fetch; certificate and host-key checks
@@ -43,6 +46,7 @@ BIN_DIR = "bin"
 _MODE_EXECUTABLE = 0o111
 _MODE_SYMLINK = 0o120000
 _MODE_SUBMODULE = 0o160000
+MIB = 1024 * 1024
 
 # The value types of the pure core, under the names callers have always used.
 Source = git_source.Source
@@ -50,6 +54,8 @@ Credentials = git_source.Credentials
 NO_CREDENTIALS = git_source.NO_CREDENTIALS
 DEFAULT_HTTPS_USERNAME = git_source.DEFAULT_HTTPS_USERNAME
 SCHEMES = git_source.SCHEMES
+Limits = git_source.Limits
+DEFAULT_LIMITS = git_source.DEFAULT_LIMITS
 
 
 class BinFile(NamedTuple):
@@ -77,6 +83,7 @@ class Revision:
     defaults: bytes | None
     bin_files: tuple[BinFile, ...]
     ignored: tuple[str, ...] = ()
+    too_large: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 def mirror_path(cache_dir: Path, url: str) -> Path:
@@ -90,6 +97,7 @@ def fetch_revision(
     cache_dir: Path,
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Revision:
     """Fetch ``source`` into its mirror under ``cache_dir`` and read its files.
 
@@ -110,10 +118,17 @@ def fetch_revision(
             repo = _open_mirror(mirror)
             try:
                 commit = _fetch(repo, source, env, timeout, credentials)
-                return _read(repo, source, path, commit)
+                if _size(mirror) > limits.max_mirror_bytes:
+                    # Shallow fetches pile up over time: start afresh before refusing.
+                    repo.close()
+                    shutil.rmtree(mirror)
+                    repo = _open_mirror(mirror)
+                    commit = _fetch(repo, source, env, timeout, credentials)
+                    _check_mirror(mirror, source, limits)
+                return _read(repo, source, path, commit, limits)
             finally:
                 repo.close()
-    except errors.GitError:
+    except errors.OverseerError:
         raise
     except Exception as exc:  # the adapter's boundary: no library error escapes unwrapped
         detail = errors.scrub(f"{type(exc).__name__}: {exc}", secrets)
@@ -121,6 +136,26 @@ def fetch_revision(
         raise errors.GitError(
             f"reading {url} failed: {detail}; Overseer retries with backoff"
         ) from None
+
+
+def _size(folder: Path) -> int:
+    return sum(
+        entry.stat().st_size
+        for entry in folder.rglob("*")
+        if entry.is_file() and not entry.is_symlink()
+    )
+
+
+def _check_mirror(mirror: Path, source: Source, limits: Limits) -> None:
+    size = _size(mirror)
+    if size > limits.max_mirror_bytes:
+        shutil.rmtree(mirror, ignore_errors=True)
+        raise errors.RepositoryTooLargeError(
+            f"{git_source.display_url(source.url)} takes {size // MIB} MiB on the operator's "
+            f"disk even fetched shallow (its git mirror may take {limits.max_mirror_bytes // MIB} "
+            "MiB): keep job definitions in a smaller repository, or ask the operator's "
+            "administrator to raise OVERSEER_REPOSITORY_MAX_MIRROR_SIZE"
+        )
 
 
 def _url_key(url: str) -> str:
@@ -242,7 +277,73 @@ def _resolve(repo: git.Repo, name: str, source: Source) -> str:
 # --- reading files at a commit ------------------------------------------------------------
 
 
-def _read(repo: git.Repo, source: Source, path: str, commit: str) -> Revision:
+def _read(repo: git.Repo, source: Source, path: str, commit: str, limits: Limits) -> Revision:
+    root = _root(repo, source, path, commit)
+    prefix = f"{path}/" if path else ""
+    job_files: dict[str, Any] = {}
+    bin_files: list[tuple[str, int, Any]] = []
+    ignored: list[str] = []
+    defaults: Any = None
+    count = 0
+
+    def hidden(item: Any, _depth: int) -> bool:
+        return bool(item.name.startswith("."))
+
+    for item in root.traverse(prune=hidden):
+        relative = item.path[len(prefix) :]
+        if item.type == "tree":
+            continue
+        count += 1
+        if count > limits.max_files:
+            raise _too_large(source, f"more than {limits.max_files} files")
+        in_bin = relative.startswith(BIN_DIR + "/")
+        if item.type != "blob" or stat.S_IFMT(item.mode) in (_MODE_SYMLINK, _MODE_SUBMODULE):
+            if in_bin or relative == definitions.DEFAULTS_FILE or definitions.is_job_file(relative):
+                ignored.append(relative)
+            continue
+        if in_bin:
+            mode = 0o755 if item.mode & _MODE_EXECUTABLE else 0o644
+            bin_files.append((relative[len(BIN_DIR) + 1 :], mode, item))
+        elif relative == definitions.DEFAULTS_FILE:
+            defaults = item
+        elif definitions.is_job_file(relative):
+            job_files[relative] = item
+    # Sizes come from object headers (git cat-file --batch-check): nothing is read yet.
+    named = {definitions.DEFAULTS_FILE: defaults} if defaults is not None else {}
+    wanted = {**job_files, **named}
+    too_large = {p: int(b.size) for p, b in wanted.items() if b.size > limits.max_file_bytes}
+    job_bytes = sum(int(b.size) for p, b in wanted.items() if p not in too_large)
+    if job_bytes > limits.max_job_bytes:
+        over = f"{job_bytes // MIB} MiB of job files (over {limits.max_job_bytes // MIB} MiB)"
+        raise _too_large(source, over)
+    bin_bytes = sum(int(b.size) for _, _, b in bin_files)
+    if bin_bytes > limits.max_bin_bytes:
+        raise errors.BundleTooLargeError(
+            f"bin/ holds {bin_bytes} bytes, over the {limits.max_bin_bytes} bytes one "
+            "ConfigMap carries: move large files out of bin/ (into the job's image, say)"
+        )
+    logger.info(
+        "read commit %s of %s: %d job files, %d bin/ files%s%s",
+        commit[:12],
+        git_source.display_url(source.url),
+        len(job_files),
+        len(bin_files),
+        f", ignored {len(ignored)}" if ignored else "",
+        f", {len(too_large)} too large to read" if too_large else "",
+    )
+    unread = definitions.DEFAULTS_FILE in too_large
+    return Revision(
+        source=source,
+        commit=commit,
+        job_files={p: _blob_bytes(b) for p, b in sorted(job_files.items()) if p not in too_large},
+        defaults=None if defaults is None or unread else _blob_bytes(defaults),
+        bin_files=tuple(sorted(BinFile(p, m, _blob_bytes(b)) for p, m, b in bin_files)),
+        ignored=tuple(sorted(ignored)),
+        too_large=dict(sorted(too_large.items())),
+    )
+
+
+def _root(repo: git.Repo, source: Source, path: str, commit: str) -> Any:
     root: Any = repo.commit(commit).tree
     if path:
         try:
@@ -255,46 +356,15 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str) -> Revision:
                 f"{git_source.display_url(source.url)}: fix spec.path, or add the folder to "
                 "the repository"
             )
-    prefix = f"{path}/" if path else ""
-    job_files: dict[str, bytes] = {}
-    bin_files: list[BinFile] = []
-    ignored: list[str] = []
-    defaults: bytes | None = None
+    return root
 
-    def hidden(item: Any, _depth: int) -> bool:
-        return bool(item.name.startswith("."))
 
-    for item in root.traverse(prune=hidden):
-        relative = item.path[len(prefix) :]
-        if item.type == "tree":
-            continue
-        in_bin = relative.startswith(BIN_DIR + "/")
-        if item.type != "blob" or stat.S_IFMT(item.mode) in (_MODE_SYMLINK, _MODE_SUBMODULE):
-            if in_bin or relative == definitions.DEFAULTS_FILE or definitions.is_job_file(relative):
-                ignored.append(relative)
-            continue
-        if in_bin:
-            mode = 0o755 if item.mode & _MODE_EXECUTABLE else 0o644
-            bin_files.append(BinFile(relative[len(BIN_DIR) + 1 :], mode, _blob_bytes(item)))
-        elif relative == definitions.DEFAULTS_FILE:
-            defaults = _blob_bytes(item)
-        elif definitions.is_job_file(relative):
-            job_files[relative] = _blob_bytes(item)
-    logger.info(
-        "read commit %s of %s: %d job files, %d bin/ files%s",
-        commit[:12],
-        git_source.display_url(source.url),
-        len(job_files),
-        len(bin_files),
-        f", ignored {len(ignored)}" if ignored else "",
-    )
-    return Revision(
-        source=source,
-        commit=commit,
-        job_files=dict(sorted(job_files.items())),
-        defaults=defaults,
-        bin_files=tuple(sorted(bin_files)),
-        ignored=tuple(sorted(ignored)),
+def _too_large(source: Source, what: str) -> errors.RepositoryTooLargeError:
+    return errors.RepositoryTooLargeError(
+        f"{git_source.display_url(source.url)} holds {what} under spec.path: point spec.path "
+        "at the folder that holds the job definitions, split them into several "
+        "repositories, or ask the operator's administrator to raise the bound "
+        "(docs/security.rst)"
     )
 
 

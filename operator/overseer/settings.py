@@ -53,6 +53,26 @@ DurationOrZero = Annotated[
 """As :data:`Duration`, where ``0`` is allowed."""
 
 
+_SIZE_UNITS = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+
+
+def parse_bytes(value: Any) -> Any:
+    """A size in bytes, written as a number with an optional ``Ki``, ``Mi`` or ``Gi``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    number = text.rstrip("KMGi")
+    unit = text[len(number) :]
+    if not number.isdigit() or unit not in _SIZE_UNITS:
+        msg = f"{text!r} is not a size; write bytes, or a size such as 64Ki, 1Mi, 2Gi"
+        raise ValueError(msg)
+    return int(number) * _SIZE_UNITS[unit]
+
+
+Size = Annotated[int, pydantic.BeforeValidator(parse_bytes), pydantic.Field(ge=1)]
+"""Bytes, written in the environment as ``4096``, ``64Ki``, ``1Mi`` or ``2Gi``."""
+
+
 def format_seconds(seconds: float) -> str:
     """``3600.0`` -> ``"1h"``: a default as a user would write it."""
     for unit, size in _UNITS:

@@ -169,3 +169,23 @@ def test_jobs_do_not_share_the_defaults_objects() -> None:
     assert second.hooks is not None
     first.hooks["fail"].append("https://other.example.com/")
     assert second.hooks["fail"] == ["https://hooks.example.com/fail"]
+
+
+def test_a_file_too_large_to_read_fails_with_what_to_do() -> None:
+    result = definitions.parse_repository(
+        {"ok.yml": "- name: ok\n"}, None, too_large={"big.yml": 300 * 1024 * 1024}
+    )
+    assert [job.name for job in result.jobs.values()] == ["ok"]
+    assert result.failed_files == {"big.yml"}
+    (error,) = result.errors
+    assert error.file == "big.yml"
+    assert "300.0 MiB, over the 1 MiB" in error.message and "split it" in error.message
+
+
+def test_an_overseer_yml_too_large_to_read_fails_every_file() -> None:
+    result = definitions.parse_repository(
+        {"ok.yml": "- name: ok\n"}, None, too_large={"overseer.yml": 2 * 1024 * 1024}
+    )
+    assert result.jobs == {}
+    assert result.failed_files == {"ok.yml", "overseer.yml"}
+    assert [e.file for e in result.errors] == ["overseer.yml"]

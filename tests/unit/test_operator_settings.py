@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from overseer import errors
+from overseer.core import git_source
 from overseer.operator import __main__ as operator_main
 from overseer.operator.settings import Settings
 
@@ -168,3 +169,14 @@ def test_settings_built_by_hand_never_read_the_environment(
     monkeypatch.setenv("OVERSEER_GIT_TIMEOUT", "7s")
     assert Settings().git_timeout == 120.0
     assert Settings.from_env().git_timeout == 7.0
+
+
+def test_repository_limits_have_defaults_and_read_sizes() -> None:
+    assert Settings.from_env({}).repository_limits == git_source.DEFAULT_LIMITS
+    limits = Settings.from_env(
+        {"OVERSEER_REPOSITORY_MAX_FILES": "500", "OVERSEER_REPOSITORY_MAX_MIRROR_SIZE": "64Mi"}
+    ).repository_limits
+    assert (limits.max_files, limits.max_mirror_bytes) == (500, 64 * 1024 * 1024)
+    for bad in ("0", "1Ti", "lots", "-5"):
+        with pytest.raises(errors.SettingsError, match="OVERSEER_REPOSITORY_MAX_JOBS_SIZE"):
+            Settings.from_env({"OVERSEER_REPOSITORY_MAX_JOBS_SIZE": bad})

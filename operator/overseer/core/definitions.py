@@ -246,26 +246,49 @@ def parse_repository(
     files: Mapping[str, str | bytes],
     defaults_text: str | bytes | None = None,
     parse_file: FileParser | None = None,
+    *,
+    too_large: Mapping[str, int] | None = None,
+    limit: int = documents.MAX_BYTES,
 ) -> RepositoryResult:
     """Parse every job file of a repository, with its ``overseer.yml`` when it has one.
+
+    ``too_large`` maps the files left unread (over ``limit`` bytes) to their sizes: each
+    fails with an error that says so.
 
     When ``overseer.yml`` fails, every job file fails with it (their effective
     definitions are unknown). Files defining a job name that another place defines
     too fail as well. ``files`` maps paths (relative to the repository path) to text.
     """
+    too_large = too_large or {}
     defaults_result = DefaultsResult()
-    if defaults_text is not None:
+    if DEFAULTS_FILE in too_large:
+        defaults_result = DefaultsResult(errors=(_too_large(DEFAULTS_FILE, too_large, limit),))
+    elif defaults_text is not None:
         defaults_result = parse_defaults(defaults_text)
     if defaults_result.errors:
-        failed = frozenset(files) | {DEFAULTS_FILE}
+        failed = frozenset(files) | frozenset(too_large) | {DEFAULTS_FILE}
         return RepositoryResult({}, defaults_result.errors, failed)
     parse = parse_file or parse_job_file
     results = [parse(path, text, defaults_result.defaults) for path, text in sorted(files.items())]
+    results += [
+        FileResult(path, errors=(_too_large(path, too_large, limit),)) for path in too_large
+    ]
     duplicates = find_duplicates(results)
     errors = [e for r in results for e in r.errors] + duplicates
     failed = frozenset(r.file for r in results if r.failed) | {e.file for e in duplicates}
     jobs = {job.resource_name: job for r in results if r.file not in failed for job in r.jobs}
     return RepositoryResult(jobs, tuple(_sorted(errors)), failed)
+
+
+def _too_large(path: str, sizes: Mapping[str, int], limit: int) -> Error:
+    mib = 1024 * 1024
+    return Error(
+        file=path,
+        message=(
+            f"the file is {sizes[path] / mib:.1f} MiB, over the {limit / mib:g} MiB a file may "
+            "hold, and was not read: split it into several files"
+        ),
+    )
 
 
 def find_duplicates(results: Iterable[FileResult]) -> list[Error]:

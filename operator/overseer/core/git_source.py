@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from overseer import errors
+from overseer.core import bundle, documents
 
 DEFAULT_HTTPS_USERNAME = "x-access-token"
 SCHEMES = ("https", "http", "ssh", "git", "file")
@@ -115,6 +116,31 @@ class Credentials:
 
 
 NO_CREDENTIALS = Credentials()
+
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one repository may hold; checked from the tree's sizes before a file is read.
+
+    A repository is written by its authors, whom the operator serves but does not trust
+    with its memory or disk (``docs/security.rst``).
+    """
+
+    max_file_bytes: int = documents.MAX_BYTES
+    """A job file or ``overseer.yml`` over this is reported as that file's error, unread."""
+    max_files: int = 10_000
+    """Files under the repository's path (hidden folders aside)."""
+    max_job_bytes: int = 32 * MIB
+    """Job files and ``overseer.yml`` together."""
+    max_bin_bytes: int = bundle.MAX_BUNDLE_BYTES
+    """``bin/`` together: what one ConfigMap carries."""
+    max_mirror_bytes: int = 256 * MIB
+    """The repository's git mirror on the operator's disk, after a (shallow) fetch."""
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class ParsedSource(NamedTuple):

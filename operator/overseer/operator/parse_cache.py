@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from overseer.core import definitions
+from overseer.core import definitions, documents
 from overseer.crd import definition
 
 
@@ -21,7 +21,11 @@ class ParseCache:
         self._used: set[tuple[str, str, str]] = set()
 
     def parse_repository(
-        self, files: Mapping[str, bytes], defaults_text: bytes | None
+        self,
+        files: Mapping[str, bytes],
+        defaults_text: bytes | None,
+        too_large: Mapping[str, int] | None = None,
+        limit: int = documents.MAX_BYTES,
     ) -> definitions.RepositoryResult:
         """Blocking and CPU-bound: call it in a thread."""
         self._used = set()
@@ -37,6 +41,8 @@ class ParseCache:
                 self._results[key] = definitions.parse_job_file(path, text, defaults)
             return self._results[key]
 
-        result = definitions.parse_repository(files, defaults_text, parse_file)
+        result = definitions.parse_repository(
+            files, defaults_text, parse_file, too_large=too_large, limit=limit
+        )
         self._results = {k: v for k, v in self._results.items() if k in self._used}
         return result

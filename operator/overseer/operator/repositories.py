@@ -168,6 +168,7 @@ async def _fetch(state: _Pass) -> Outcome | None:
             credentials,
             state.settings.cache_dir,
             timeout=state.settings.git_timeout,
+            limits=state.settings.repository_limits,
         )
     except errors.OverseerError as error:
         return await state.failed(error, _interval_or(state.repo, 60.0))
@@ -180,7 +181,11 @@ async def _plan(state: _Pass) -> Outcome | None:
     # Parsing thousands of jobs takes seconds of CPU: keep it off the event loop,
     # where it would stall every watch and handler of the operator.
     parsed = await asyncio.to_thread(
-        state.cache.parse_repository, dict(state.revision.job_files), state.revision.defaults
+        state.cache.parse_repository,
+        dict(state.revision.job_files),
+        state.revision.defaults,
+        state.revision.too_large,
+        state.settings.repository_max_file_size,
     )
     state.result = repository_sync.exclude_claimed(parsed, state.claims)
     repo = state.repo

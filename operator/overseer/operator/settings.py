@@ -19,7 +19,7 @@ from pydantic_settings import NoDecode
 
 from overseer import errors, webhooks
 from overseer import settings as shared
-from overseer.core import bundle, delivery_retry, execution_job
+from overseer.core import bundle, delivery_retry, execution_job, git_source
 from overseer.core import retention as retention_
 from overseer.core import webhooks as core_webhooks
 
@@ -128,6 +128,16 @@ class Settings(shared.OverseerSettings):
     """Longest wait between two attempts of a failing webhook delivery."""
     webhook_retry_horizon: shared.Duration = 86400.0
     """How long a failing webhook delivery is tried again before it is given up."""
+    repository_max_files: int = pydantic.Field(default=git_source.DEFAULT_LIMITS.max_files, ge=1)
+    """Files a repository may hold under its path; more fails its sync (RepositoryTooLarge)."""
+    repository_max_file_size: shared.Size = git_source.DEFAULT_LIMITS.max_file_bytes
+    """Bytes of one job file or overseer.yml (1Mi); a larger one is that file's error, unread."""
+    repository_max_jobs_size: shared.Size = git_source.DEFAULT_LIMITS.max_job_bytes
+    """Bytes of a repository's job files together (32Mi); more fails its sync."""
+    repository_max_bin_size: shared.Size = git_source.DEFAULT_LIMITS.max_bin_bytes
+    """Bytes of a repository's bin/ together (1Mi, what a ConfigMap holds)."""
+    repository_max_mirror_size: shared.Size = git_source.DEFAULT_LIMITS.max_mirror_bytes
+    """Bytes of a repository's git mirror on the operator's disk (256Mi)."""
 
     @pydantic.field_validator("library_image")
     @classmethod
@@ -186,6 +196,17 @@ class Settings(shared.OverseerSettings):
         return retention_.Retention(
             finished_job_ttl=timedelta(seconds=self.finished_job_ttl),
             execution_ttl=None if ttl is None else timedelta(seconds=ttl),
+        )
+
+    @property
+    def repository_limits(self) -> git_source.Limits:
+        """What one repository may hold (docs/security.rst)."""
+        return git_source.Limits(
+            max_file_bytes=self.repository_max_file_size,
+            max_files=self.repository_max_files,
+            max_job_bytes=self.repository_max_jobs_size,
+            max_bin_bytes=self.repository_max_bin_size,
+            max_mirror_bytes=self.repository_max_mirror_size,
         )
 
     @property
