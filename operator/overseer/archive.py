@@ -8,9 +8,14 @@ classes later. Per execution, the local backend keeps a folder
 ``stdout``, ``stderr``
    The raw bytes the job wrote to each stream, appended in order.
 ``state.json``
-   What has been written: the pod it came from, the ``seq`` of the last frame taken
-   into account, the size of each stream file at that point, and whether the pod's log
-   was read to its end.
+   What has been written: the execution's uid, the pod it came from, the ``seq`` of the
+   last frame taken into account, the size of each stream file at that point, and
+   whether the pod's log was read to its end.
+
+The folder is named after the execution, and the state holds its uid: opened for
+another uid (an execution deleted and created again under its name), the folder is
+emptied first, so a new execution never appends to an old one's output. A state
+without a uid (written before uids were recorded) is taken as the opener's.
 
 Writes stream straight to the files (nothing is held in memory). The state is written
 after the data (a new file renamed over the old), and opening a folder cuts each stream
@@ -138,8 +143,9 @@ class Archive(Reader, Protocol):
     def location(self, namespace: str, name: str) -> str:
         """Where one execution's output is, for ``status.archive.location``."""
 
-    def open(self, namespace: str, name: str) -> Writer:
-        """The archive of one execution, created when it has none yet."""
+    def open(self, namespace: str, name: str, *, uid: str | None = None) -> Writer:
+        """The archive of one execution (``uid``), created when it has none yet, emptied
+        when it holds another execution's output."""
 
     def read(self, namespace: str, name: str, stream: protocol.Stream) -> bytes | None:
         """What is archived of a stream (None when nothing is); for small outputs and tests."""
@@ -168,11 +174,11 @@ class LocalArchive:
                 raise errors.ArchiveError(f"not a Kubernetes name: {part!r}")
         return self.root / namespace / name
 
-    def open(self, namespace: str, name: str) -> LocalWriter:
+    def open(self, namespace: str, name: str, *, uid: str | None = None) -> LocalWriter:
         folder = self.folder(namespace, name)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            return LocalWriter(folder)
+            return LocalWriter(folder, uid)
         except OSError as error:
             raise errors.ArchiveError(f"opening the archive {folder}: {error}") from None
 
@@ -262,9 +268,13 @@ class LocalArchive:
 class LocalWriter:
     """One execution's folder, open for appending. Not shared between tasks."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, uid: str | None = None) -> None:
         self.folder = folder
         state = _read_state(folder / STATE_FILE)
+        recorded = state.get("uid")
+        if uid is not None and isinstance(recorded, str) and recorded != uid:
+            state = {}  # another execution's output: start afresh (sizes 0 cut the files)
+        self._uid = uid if uid is not None else recorded if isinstance(recorded, str) else None
         pod, sizes = state.get("pod"), state.get("sizes")
         self._pod = pod if isinstance(pod, str) else None
         self._last_seq = _int(state.get("lastSeq"))
@@ -334,6 +344,7 @@ class LocalWriter:
                 file.flush()
                 sizes[stream] = file.tell()
             state = {
+                **({"uid": self._uid} if self._uid is not None else {}),
                 "pod": self._pod,
                 "lastSeq": self._last_seq,
                 "sizes": sizes,

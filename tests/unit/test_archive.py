@@ -162,3 +162,40 @@ def test_flushed_output_is_readable_before_it_is_committed(store: archive.LocalA
     assert store.read("ns", "x", "stdout") == b"live"
     assert not writer.complete
     writer.close()
+
+
+def test_an_archive_of_another_execution_uid_is_emptied_not_appended_to(tmp_path: Path) -> None:
+    store = archive.LocalArchive(tmp_path)
+    first = store.open("ns", "run", uid="uid-1")
+    first.begin("pod-a")
+    first.append(out(1, "stdout", b"old run\n"))
+    first.commit(1, complete=True)
+    first.close()
+    # The same execution opening it again goes on with it.
+    again = store.open("ns", "run", uid="uid-1")
+    assert (again.pod, again.complete) == ("pod-a", True)
+    again.close()
+    # An execution created again under the name starts afresh.
+    second = store.open("ns", "run", uid="uid-2")
+    assert (second.pod, second.last_seq, second.complete) == (None, 0, False)
+    second.begin("pod-b")
+    second.append(out(1, "stdout", b"new run\n"))
+    second.commit(1, complete=True)
+    second.close()
+    assert store.read("ns", "run", "stdout") == b"new run\n"
+    assert json.loads((tmp_path / "ns" / "run" / "state.json").read_text())["uid"] == "uid-2"
+
+
+def test_an_archive_written_before_uids_is_kept_by_its_opener(tmp_path: Path) -> None:
+    store = archive.LocalArchive(tmp_path)
+    legacy = store.open("ns", "run")
+    legacy.begin("pod-a")
+    legacy.append(out(1, "stdout", b"kept\n"))
+    legacy.commit(1)
+    legacy.close()
+    state = json.loads((tmp_path / "ns" / "run" / "state.json").read_text())
+    assert state.get("uid") is None
+    resumed = store.open("ns", "run", uid="uid-1")
+    assert (resumed.pod, resumed.last_seq) == ("pod-a", 1)
+    resumed.close()
+    assert store.read("ns", "run", "stdout") == b"kept\n"

@@ -189,6 +189,7 @@ def test_job_is_named_after_the_execution_labelled_and_owned_by_it() -> None:
     assert metadata["namespace"] == "team-a"
     assert metadata["labels"] == {
         "overseer.dev/execution": NAME,
+        "overseer.dev/execution-uid": context({}).uid,
         "overseer.dev/job": JOB,
         "app.kubernetes.io/managed-by": "overseer",
         "app.kubernetes.io/component": "execution",

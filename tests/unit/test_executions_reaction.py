@@ -164,3 +164,16 @@ def test_a_killed_execution_stops_its_job_only_while_retries_could_start_a_pod()
     assert not execution_observed.killed_but_retried(
         execution.ExecutionStatus(phase="Failed"), retrying
     )
+
+
+def test_whose_a_job_is_goes_by_the_owner_uid_never_the_name() -> None:
+    def owned(*refs: dict[str, str]) -> dict[str, object]:
+        return {"metadata": {"name": "run", "ownerReferences": list(refs)}}
+
+    mine = {"kind": "OverseerExecution", "name": "run", "uid": "u-2"}
+    earlier = {"kind": "OverseerExecution", "name": "run", "uid": "u-1"}
+    other = {"kind": "ConfigMap", "name": "run", "uid": "u-2"}
+    assert execution_observed.owner_of(owned(mine), "u-2", "run") == "ours"
+    assert execution_observed.owner_of(owned(earlier), "u-2", "run") == "earlier"
+    assert execution_observed.owner_of(owned(other), "u-2", "run") == "other"
+    assert execution_observed.owner_of(owned(), "u-2", "run") == "other"

@@ -49,6 +49,9 @@ LIBRARY_UID = accounts.LIBRARY_UID
 RESERVED_ENV_PREFIX = "OVERSEER_"
 
 EXECUTION_LABEL = "overseer.dev/execution"
+EXECUTION_UID_LABEL = "overseer.dev/execution-uid"
+"""The uid of the execution a Job, its pods and its Secret were made for: an execution
+created again under an old name never takes the old one's objects for its own."""
 JOB_LABEL = execution_.JOB_LABEL
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -162,6 +165,7 @@ def check_runnable(
 def _labels(context: ExecutionContext) -> dict[str, str]:
     return {
         EXECUTION_LABEL: context.name,
+        EXECUTION_UID_LABEL: context.uid,
         JOB_LABEL: context.spec.job,
         MANAGED_BY_LABEL: MANAGER,
         COMPONENT_LABEL: COMPONENT,

@@ -10,13 +10,28 @@ must be deleted to stop it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from overseer.core import execution_job, execution_phase
 from overseer.crd import execution as execution_
 
 FINISHED_JOB = frozenset({"Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"})
 """Job conditions after which the Job starts no other pod."""
+
+
+Owner = Literal["ours", "earlier", "other"]
+
+
+def owner_of(obj: Mapping[str, Any], uid: str, name: str) -> Owner:
+    """Whose a Job (or Secret) named after execution ``name`` is: this execution's
+    (``uid``), an earlier execution's of the same name (deleted, its objects awaiting the
+    garbage collector), or something else's. Never judged by the name alone."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("kind") == execution_.KIND.kind and ref.get("uid") == uid:
+            return "ours"
+        if ref.get("kind") == execution_.KIND.kind and ref.get("name") == name:
+            return "earlier"
+    return "other"
 
 
 def build_observed(
@@ -27,6 +42,7 @@ def build_observed(
     *,
     pod_deleted: bool = False,
     previous: execution_.ExecutionStatus | None = None,
+    uid: str | None = None,
 ) -> execution_phase.Observed:
     """What :func:`derive_phase` is given: the Job and the newest pod of the execution.
 
@@ -34,10 +50,12 @@ def build_observed(
     that merely carries the label could otherwise fake an outcome). ``event_pod`` is
     the pod a watch event was about: its last state when ``pod_deleted``. A pod the
     status names that is no longer there, or a recorded Job that vanished, is gone.
+    A pod labelled for another execution ``uid`` (an earlier one of the same name) is
+    never this one's.
     """
-    listed = {_uid(p): p for p in pods if _belongs(p, name, job)}
+    listed = {_uid(p): p for p in pods if _belongs(p, name, job, uid)}
     gone_uid = None
-    if event_pod is not None and _belongs(event_pod, name, job):
+    if event_pod is not None and _belongs(event_pod, name, job, uid):
         if pod_deleted:
             gone_uid = _uid(event_pod)
             listed[gone_uid] = event_pod
@@ -65,8 +83,15 @@ def _age_key(pod: Mapping[str, Any]) -> tuple[str, str]:
     return str(metadata.get("creationTimestamp") or ""), str(metadata.get("name") or "")
 
 
-def _belongs(pod: Mapping[str, Any], name: str, job: Mapping[str, Any] | None) -> bool:
+def _belongs(
+    pod: Mapping[str, Any], name: str, job: Mapping[str, Any] | None, uid: str | None = None
+) -> bool:
     """The pod's controller is the execution's Job (that very Job, when it is known)."""
+    labelled = ((pod.get("metadata") or {}).get("labels") or {}).get(
+        execution_job.EXECUTION_UID_LABEL
+    )
+    if uid is not None and labelled is not None and labelled != uid:
+        return False
     for owner in (pod.get("metadata") or {}).get("ownerReferences") or ():
         if owner.get("controller") and owner.get("kind") == "Job":
             if owner.get("name") != execution_job.job_name(name):

@@ -4,10 +4,12 @@ Two reactions, both idempotent, so kopf may call them again at any time:
 
 - :func:`start_execution` (on create, and on resume after an operator restart) builds
   the parameters Secret and the Job with :mod:`overseer.core.execution_job` and creates
-  them. Both are named after the execution: a second call finds them (409) and creates
-  nothing, and once ``status.jobName`` is recorded no call creates anything again (a
-  Job deleted by hand is not replaced). A definition or parameters that cannot run
-  fail the execution at once, with a ``fail`` event and a Warning Event, and no Job.
+  them. Both are named after the execution: a second call finds them (409) and, when
+  their owner is this execution's uid (an earlier execution's of the name, or anything
+  else's, is never adopted), creates nothing; once ``status.jobName`` is recorded no
+  call creates anything again (a Job deleted by hand is not replaced). A definition or
+  parameters that cannot run fail the execution at once, with a ``fail`` event and a
+  Warning Event, and no Job.
 - :func:`observe_execution` (on every event of the execution's Job or pods, at the
   ``recheck_at`` a derivation asks for, and right after the start) reads the execution,
   its Job and its newest pod, derives the phase with
@@ -86,17 +88,58 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
             problems = field_errors.summarize(error)
             await _refuse(key, execution_.INVALID_SPEC, f"spec is invalid: {problems}", env)
             return
-        try:
-            if secret is not None:
-                await env.client.create(secret)
-            if await env.client.create(job) is not None:
-                log.info("execution %s: created Job %s", key, job["metadata"]["name"])
-        except errors.KubeError as error:
-            if not error.stalled:
-                raise
-            await _refuse(key, error.reason, error.message, env)
+        if not await _create_all(key, body, [o for o in (secret, job) if o is not None], env):
             return
     await observe_execution(key, env)
+
+
+async def _create_all(
+    key: Key, body: Mapping[str, Any], objects: list[dict[str, Any]], env: Environment
+) -> bool:
+    """Create the execution's objects in order; False when the execution was refused."""
+    try:
+        for made in objects:
+            if not await _create_own(key, body, made, env):
+                return False
+    except errors.KubeError as error:
+        if not error.stalled:
+            raise
+        await _refuse(key, error.reason, error.message, env)
+        return False
+    return True
+
+
+async def _create_own(
+    key: Key, body: Mapping[str, Any], obj: Mapping[str, Any], env: Environment
+) -> bool:
+    """Create the execution's Secret or Job; False when the execution was refused. On a
+    409 the owner's uid decides: this execution's is fine, an earlier one's of this name
+    (awaiting the garbage collector) is waited for, anything else's is never adopted."""
+    kind, name = str(obj["kind"]), str(obj["metadata"]["name"])
+    if await env.client.create(obj) is not None:
+        log.info("execution %s: created %s %s", key, kind, name)
+        return True
+    existing = await env.client.get(kind, key.namespace, name)
+    if existing is None:
+        raise errors.KubeError(f"{kind} {name} existed, then vanished: creating it again")
+    owner = execution_observed.owner_of(existing, str(body["metadata"]["uid"]), key.name)
+    if owner == "ours":
+        return True
+    if owner == "earlier":
+        raise errors.KubeError(
+            f"{kind} {name} belongs to an earlier execution of this name, deleted and "
+            "awaiting the garbage collector: trying again"
+        )
+    await _refuse(
+        key,
+        execution_.JOB_NAME_TAKEN,
+        f"a {kind} named {name} exists in namespace {key.namespace} and is not this "
+        f"execution's (its owner is not {execution_.KIND.kind} {key.name} with uid "
+        f"{body['metadata']['uid']}): it is never adopted; delete it, or run the job again "
+        "under another execution id",
+        env,
+    )
+    return False
 
 
 async def refuse_if_inactive(body: Mapping[str, Any], env: Environment) -> bool:
@@ -210,6 +253,9 @@ async def _observe(
         return  # start_execution refuses it
     previous = _status(body)
     job = await env.client.get("Job", key.namespace, execution_job.job_name(key.name))
+    uid = str(body["metadata"].get("uid") or "")
+    if job is not None and execution_observed.owner_of(job, uid, key.name) != "ours":
+        job = None  # an earlier execution's of this name, or something else's: not ours
     # --- concurrency: an execution the admission holds back has no Job to observe yet ---
     if job is None and previous.job_name is None and previous.reason in execution_.HELD_BACK:
         return
@@ -220,7 +266,7 @@ async def _observe(
         )
     ]
     observed = execution_observed.build_observed(
-        key.name, job, pods, event_pod, pod_deleted=pod_deleted, previous=previous
+        key.name, job, pods, event_pod, pod_deleted=pod_deleted, previous=previous, uid=uid
     )
     observed = dataclasses.replace(observed, signals=tuple(spec.signals))
     pod_name = observed.pod_name or (observed.pod or {}).get("metadata", {}).get("name")

@@ -100,7 +100,8 @@ class Followers:
                 # inside the older follower's task) would never be followed.
                 self._next[key] = (pod, env)
             return
-        task = asyncio.create_task(self._follow(key, name, env), name=f"follow {key}")
+        uid = (pod["metadata"].get("labels") or {}).get(execution_job.EXECUTION_UID_LABEL)
+        task = asyncio.create_task(self._follow(key, name, uid, env), name=f"follow {key}")
         self._tasks[key] = (name, task)
 
         def forget(done: asyncio.Task[None]) -> None:
@@ -125,10 +126,14 @@ class Followers:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _follow(self, key: context.Key, pod: str, env: context.Environment) -> None:
+    async def _follow(
+        self, key: context.Key, pod: str, uid: str | None, env: context.Environment
+    ) -> None:
         writer: archive_.Writer
         try:
-            writer = self._archive.open(key.namespace, key.name)
+            # The archive keeps the execution's uid: one of an earlier execution of the
+            # same name is started afresh, never appended to.
+            writer = self._archive.open(key.namespace, key.name, uid=uid)
         except errors.ArchiveError as error:
             # Events still reach the status; the output is lost.
             log.error("execution %s: %s; its output is not archived", key, error.message)
