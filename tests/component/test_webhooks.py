@@ -22,7 +22,7 @@ from standardwebhooks import webhooks as standard
 
 import overseer
 from overseer import errors, webhooks
-from overseer.core import delivery_retry, webhook_payload
+from overseer.core import delivery_retry, url_policy, webhook_payload
 from overseer.core import webhooks as core
 from overseer.crd import execution
 from tests.support import recorder
@@ -264,7 +264,7 @@ async def test_loopback_is_refused_without_allow_private() -> None:
 
 async def test_every_resolved_address_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     # Pretend "localhost" is a public-looking name: only the resolved address betrays it.
-    monkeypatch.setattr(core, "_internal_name", lambda host, domain: False)
+    monkeypatch.setattr(url_policy, "_internal_name", lambda host, domain: False)
     policy = webhooks.SendPolicy()
     with recorder.serve() as rec:
         port = rec.url.rsplit(":", 1)[1]

@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 
 from overseer import errors
-from overseer.core import addresses, webhooks
+from overseer.core import url_policy, webhooks
 
 # Each hides a loopback, link-local or private IPv4 address in an IPv6 form.
 WRAPPED = [
@@ -113,13 +113,13 @@ def test_a_service_cidr_outside_the_private_ranges_is_refused() -> None:
 def test_the_service_range_guessed_from_the_kubernetes_service_is_the_largest_allowed(
     cluster_ip: str, network: str
 ) -> None:
-    assert addresses.widest_service_range(cluster_ip) == ipaddress.ip_network(network)
+    assert url_policy.widest_service_range(cluster_ip) == ipaddress.ip_network(network)
 
 
 def test_service_cidr_objects_win_over_the_guess() -> None:
-    found = addresses.plan_service_ranges(["10.96.0.0/16", "fd00::/112"], ["10.96.0.1"])
+    found = url_policy.plan_service_ranges(["10.96.0.0/16", "fd00::/112"], ["10.96.0.1"])
     assert found == (ipaddress.ip_network("10.96.0.0/16"), ipaddress.ip_network("fd00::/112"))
-    assert addresses.plan_service_ranges([], ["10.96.0.1"]) == (
+    assert url_policy.plan_service_ranges([], ["10.96.0.1"]) == (
         ipaddress.ip_network("10.96.0.0/12"),
     )
-    assert addresses.plan_service_ranges([], []) == ()
+    assert url_policy.plan_service_ranges([], []) == ()

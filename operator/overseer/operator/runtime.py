@@ -14,7 +14,7 @@ import logging
 import kopf
 
 from overseer import archive, kube
-from overseer.core import addresses
+from overseer.core import url_policy
 from overseer.operator import admission, context, deliveries, events, output, scheduler, signals
 from overseer.operator.settings import Settings
 
@@ -121,7 +121,7 @@ async def with_cluster_service_cidrs(settings: Settings) -> Settings:
         cidrs, cluster_ips = await client.read_service_cidrs()
     finally:
         await client.close()
-    ranges = addresses.plan_service_ranges(cidrs, cluster_ips)
+    ranges = url_policy.plan_service_ranges(cidrs, cluster_ips)
     if not ranges:
         log.warning(
             "the cluster's Service CIDR could not be read: set OVERSEER_SERVICE_CIDR "
