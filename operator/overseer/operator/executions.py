@@ -130,15 +130,12 @@ async def _create_own(
             f"{kind} {name} belongs to an earlier execution of this name, deleted and "
             "awaiting the garbage collector: trying again"
         )
-    await _refuse(
-        key,
-        execution_.JOB_NAME_TAKEN,
+    message = (
         f"a {kind} named {name} exists in namespace {key.namespace} and is not this "
         f"execution's (its owner is not {execution_.KIND.kind} {key.name} with uid "
-        f"{body['metadata']['uid']}): it is never adopted; delete it, or run the job again "
-        "under another execution id",
-        env,
+        f"{body['metadata']['uid']}): it is never adopted; delete it, or run the job again"
     )
+    await _refuse(key, execution_.JOB_NAME_TAKEN, message, env)
     return False
 
 
