@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from overseer import kube as kube_
-from overseer.operator import webhook_settings
+from overseer.operator import runtime
+from overseer.operator import settings as settings_
 from tests.e2e.test_executions import ENDED, execute, statuses, wait_for_phase
 from tests.support.cluster import REPO, Kube
 from tests.support.gitserver import Upstream
@@ -115,19 +115,13 @@ def test_a_job_flooding_events_ends_complete_with_the_overflow_counted(
 
 
 def test_the_service_range_is_read_from_the_cluster(kube: Kube) -> None:
-    async def read() -> webhook_settings.WebhookSettings:
-        client = kube_.Kube.connect(str(kube.cluster.kubeconfig))
-        try:
-            return await webhook_settings.with_cluster_service_cidrs(
-                webhook_settings.WebhookSettings(), client
-            )
-        finally:
-            await client.close()
-
-    ranges = asyncio.run(read()).url_policy.service_cidrs
+    # Given no OVERSEER_SERVICE_CIDR, when the operator starts, it reads the cluster's
+    settings = settings_.Settings(kubeconfig=str(kube.cluster.kubeconfig))
+    ranges = asyncio.run(runtime.with_cluster_service_cidrs(settings)).webhooks.url_policy
     cluster_ip = ipaddress.ip_address(
         kube.cluster.run(
             "get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}"
         ).stdout
     )
-    assert any(cluster_ip in network for network in ranges), ranges
+    # Then the kubernetes Service's ClusterIP is in a range webhooks refuse
+    assert any(cluster_ip in network for network in ranges.service_cidrs), ranges
