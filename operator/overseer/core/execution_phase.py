@@ -78,6 +78,8 @@ class Derived:
     pod_name: str | None = None
     last_seq: int = 0
     """The highest frame ``seq`` taken into account."""
+    events_dropped: int = 0
+    """Custom events of the pod's log not kept (over the bounds, see core.event_bounds)."""
     recheck_at: datetime | None = None
     """Derive again at this time even if nothing changes (a grace period ends)."""
 

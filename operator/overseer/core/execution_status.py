@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from overseer.core import event_bounds
 from overseer.core.execution_facts import aware
 from overseer.core.execution_phase import START, TERMINAL_STATUSES, Derived
 from overseer.crd import execution as execution_
@@ -88,9 +89,15 @@ def _refine_times(values: dict[str, Any], before: Sequence[execution_.Event]) ->
 
 
 def derive_status(
-    previous: execution_.ExecutionStatus, derived: Derived
+    previous: execution_.ExecutionStatus,
+    derived: Derived,
+    max_events: int = event_bounds.DEFAULT_EVENT_LIMITS.max_events,
 ) -> execution_.ExecutionStatus:
     """The status to write: ``previous`` updated by ``derived``.
+
+    Custom events stay within ``max_events`` (the first kept); those cut, and those the
+    log follower did not keep, are counted in ``eventsDropped`` (at least; it never goes
+    down).
 
     A terminal phase never changes (a pod deleted after the job completed does not turn
     it into a failure); it only gains the details it lacked from a derivation of the same
@@ -98,7 +105,12 @@ def derive_status(
     start time is kept.
     """
     values = previous.model_dump(by_alias=False)
-    values["events"] = merge_events(previous.events, derived.events)
+    merged = merge_events(previous.events, derived.events)
+    custom = [e.status != START and e.status not in TERMINAL_STATUSES for e in merged]
+    values["events"], cut = event_bounds.bound_custom_events(merged, custom, max_events)
+    # Deriving again from the same frames cuts the same events: max() counts them once.
+    dropped = max(previous.events_dropped or 0, derived.events_dropped + cut)
+    values["events_dropped"] = dropped or None
     _refine_times(values, previous.events)
     if previous.phase in execution_.TERMINAL_PHASES:
         if derived.phase == previous.phase:

@@ -231,6 +231,13 @@ class ExecutionStatus(base.StatusModel):
 
     phase: Phase | None = Field(default=None, description="Current phase.")
     events: list[Event] = Field(default_factory=list, description="Status events, in order.")
+    events_dropped: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description=(
+            "Custom events the job sent past the operator's bounds (count, size): not kept,"
+            " not delivered."
+        ),
+    )
     exit_code: int | None = Field(default=None, description="Exit code of the job's process.")
     signal: str | None = Field(default=None, description="Signal that ended the job's process.")
     start_time: datetime | None = Field(default=None, description="When the process started.")

@@ -117,6 +117,9 @@ class OutputHook(Protocol):
     def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
         """The frames read so far from the log of that pod of the execution."""
 
+    def dropped(self, key: Key, pod: str | None) -> int:
+        """Custom events of that pod's log not kept: over the execution's bounds."""
+
     def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
         """The execution's newest pod as just observed (None when gone): follow its log
         if its container has started and the log is not read yet. Must not block."""
@@ -138,6 +141,9 @@ class NoOutput:
 
     def frames(self, key: Key, pod: str | None) -> Sequence[protocol.Record]:
         return ()
+
+    def dropped(self, key: Key, pod: str | None) -> int:
+        return 0
 
     def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
         return None

@@ -269,6 +269,7 @@ async def _observe(
     pod_name = observed.pod_name or (observed.pod or {}).get("metadata", {}).get("name")
     frames = env.output.frames(key, pod_name)
     derived = execution_phase.derive_phase(observed, frames, datetime.now(UTC))
+    derived = dataclasses.replace(derived, events_dropped=env.output.dropped(key, pod_name))
     log.debug(
         "execution %s: Job %s (%s), pod %s (%s%s): %s/%s",
         key,
@@ -335,7 +336,7 @@ async def _record(
 ) -> execution_.ExecutionStatus:
     """Fold ``derived`` into the execution's status; write it, and report, if it changed."""
     previous = _status(body)
-    status = execution_status.derive_status(previous, derived)
+    status = execution_status.derive_status(previous, derived, env.settings.event_limits.max_events)
     if job is not None and status.job_name is None:
         status = status.model_copy(update={"job_name": job["metadata"]["name"]})
     if (archive := env.output.archive(key, status.pod_name)) is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer.core import backoff, execution_facts, execution_job, log_sequence
+from overseer.core import backoff, event_bounds, execution_facts, execution_job, log_sequence
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
@@ -48,7 +48,7 @@ async def read_log(
     key: context.Key,
     pod: str,
     writer: archive_.Writer,
-    frames: dict[int, protocol.Frame],
+    frames: event_bounds.KeptFrames,
     *,
     seen: log_sequence.Seen,
     env: context.Environment,
@@ -82,7 +82,7 @@ async def read_log(
         except errors.KubeError as error:  # 404: only that one is raised
             log.warning("execution %s: pod %s is gone: %s", key, pod, error.message)
             return False
-        if any(isinstance(f, protocol.Exit) for f in frames.values()):
+        if frames.ended:
             report_lost(key, pod, seen, env)
             return True
         current = await _pod_now(key, pod, env)
@@ -112,7 +112,7 @@ def _end_cut(
     expected: int | None,
     *,
     writer: archive_.Writer,
-    frames: dict[int, protocol.Frame],
+    frames: event_bounds.KeptFrames,
     seen: log_sequence.Seen,
     env: context.Environment,
 ) -> None:
@@ -134,7 +134,7 @@ async def _stream(
     pod: str,
     *,
     writer: archive_.Writer,
-    frames: dict[int, protocol.Frame],
+    frames: event_bounds.KeptFrames,
     seen: log_sequence.Seen,
     partial: bytes,
     env: context.Environment,
@@ -196,10 +196,10 @@ def _take(
     key: context.Key,
     records: Iterable[protocol.Record],
     writer: archive_.Writer,
-    frames: dict[int, protocol.Frame],
+    frames: event_bounds.KeptFrames,
     seen: log_sequence.Seen,
 ) -> bool:
-    """Archive output, keep the other frames; True when a new one of those came."""
+    """Archive output, keep the other frames (bounded); True when one was newly kept."""
     news = False
     for record in records:
         if not isinstance(record, protocol.Unframed):
@@ -213,8 +213,7 @@ def _take(
             )
         elif isinstance(record, protocol.Output):
             writer.append(record)
-        elif record.seq not in frames:
-            frames[record.seq] = record
+        elif frames.add(record):
             news = True
     return news
 

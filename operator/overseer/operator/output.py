@@ -28,7 +28,7 @@ from typing import Any
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer.core import log_sequence
+from overseer.core import event_bounds, execution_job, log_sequence
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions, log_reading
 from overseer_library import protocol
@@ -42,25 +42,38 @@ KEPT_READ_LOGS = 1024
 class Followers:
     """One log follower task per execution, and the frames each has read so far."""
 
-    def __init__(self, archive: archive_.Archive, *, retry_min: float, retry_max: float) -> None:
+    def __init__(
+        self,
+        archive: archive_.Archive,
+        *,
+        retry_min: float,
+        retry_max: float,
+        limits: event_bounds.EventLimits = event_bounds.DEFAULT_EVENT_LIMITS,
+    ) -> None:
         self._archive = archive
+        self._limits = limits
         self._retry = (retry_min, retry_max)
         self._tasks: dict[context.Key, tuple[str, asyncio.Task[None]]] = {}
         # A newer pod noticed while a follower of an older one still runs (a retry seen by
         # that follower's own closing observation, say): followed once that one ends.
         self._next: dict[context.Key, tuple[Mapping[str, Any], context.Environment]] = {}
-        self._frames: dict[context.Key, tuple[str, dict[int, protocol.Frame]]] = {}
-        self._done: dict[context.Key, tuple[str, dict[int, protocol.Frame]]] = {}
+        self._frames: dict[context.Key, tuple[str, event_bounds.KeptFrames]] = {}
+        self._done: dict[context.Key, tuple[str, event_bounds.KeptFrames]] = {}
         self._unarchived: set[context.Key] = set()
         # The archive's state for the status, with its pod; kept after the follower ends
         # (a failed observation tried again needs it) until the output is removed.
         self._reports: dict[context.Key, tuple[str, execution_.Archive]] = {}
 
     def frames(self, key: context.Key, pod: str | None) -> Sequence[protocol.Record]:
-        pod_name, frames = self._frames.get(key) or self._done.get(key) or ("", {})
-        if pod is None or pod != pod_name:
+        pod_name, frames = self._frames.get(key) or self._done.get(key) or ("", None)
+        if frames is None or pod is None or pod != pod_name:
             return ()
-        return [frames[seq] for seq in sorted(frames)]
+        return frames.values()
+
+    def dropped(self, key: context.Key, pod: str | None) -> int:
+        """Custom events of the pod's log not kept: over the execution's bounds."""
+        pod_name, frames = self._frames.get(key) or self._done.get(key) or ("", None)
+        return frames.dropped if frames is not None and pod == pod_name else 0
 
     def archive(self, key: context.Key, pod: str | None) -> execution_.Archive | None:
         if key in self._unarchived or (report := self._reports.get(key)) is None:
@@ -146,7 +159,7 @@ class Followers:
                     await executions.observe_execution(key, env)
                 return
             writer.begin(pod)
-            frames: dict[int, protocol.Frame] = {}
+            frames = event_bounds.KeptFrames(self._limits)
             self._frames[key] = (pod, frames)
             await self._report(key, pod, "Archiving")
             log.info("execution %s: following the log of pod %s", key, pod)

@@ -48,6 +48,7 @@ class Runtime:
             archive.LocalArchive(settings.archive_dir),
             retry_min=settings.retry_min,
             retry_max=settings.retry_max,
+            limits=settings.event_limits,
         )
         if not settings.webhooks.secret:
             log.warning(

@@ -19,7 +19,7 @@ from pydantic_settings import NoDecode
 
 from overseer import errors, webhooks
 from overseer import settings as shared
-from overseer.core import bundle, delivery_retry, execution_job, git_source
+from overseer.core import bundle, delivery_retry, event_bounds, execution_job, git_source
 from overseer.core import retention as retention_
 from overseer.core import webhooks as core_webhooks
 
@@ -138,6 +138,12 @@ class Settings(shared.OverseerSettings):
     """Bytes of a repository's bin/ together (1Mi, what a ConfigMap holds)."""
     repository_max_mirror_size: shared.Size = git_source.DEFAULT_LIMITS.max_mirror_bytes
     """Bytes of a repository's git mirror on the operator's disk (256Mi)."""
+    execution_max_events: int = pydantic.Field(
+        default=event_bounds.DEFAULT_EVENT_LIMITS.max_events, ge=1
+    )
+    """Custom events an execution keeps; later ones are only counted (eventsDropped)."""
+    execution_max_events_size: shared.Size = event_bounds.DEFAULT_EVENT_LIMITS.max_total_bytes
+    """Bytes of data of an execution's kept custom events together (256Ki)."""
 
     @pydantic.field_validator("library_image")
     @classmethod
@@ -207,6 +213,14 @@ class Settings(shared.OverseerSettings):
             max_job_bytes=self.repository_max_jobs_size,
             max_bin_bytes=self.repository_max_bin_size,
             max_mirror_bytes=self.repository_max_mirror_size,
+        )
+
+    @property
+    def event_limits(self) -> event_bounds.EventLimits:
+        """Custom events kept per execution (docs/security.rst)."""
+        return event_bounds.EventLimits(
+            max_events=self.execution_max_events,
+            max_total_bytes=self.execution_max_events_size,
         )
 
     @property
