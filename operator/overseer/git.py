@@ -308,20 +308,8 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str, limits: Limits
             defaults = item
         elif definitions.is_job_file(relative):
             job_files[relative] = item
-    # Sizes come from object headers (git cat-file --batch-check): nothing is read yet.
     named = {definitions.DEFAULTS_FILE: defaults} if defaults is not None else {}
-    wanted = {**job_files, **named}
-    too_large = {p: int(b.size) for p, b in wanted.items() if b.size > limits.max_file_bytes}
-    job_bytes = sum(int(b.size) for p, b in wanted.items() if p not in too_large)
-    if job_bytes > limits.max_job_bytes:
-        over = f"{job_bytes // MIB} MiB of job files (over {limits.max_job_bytes // MIB} MiB)"
-        raise _too_large(source, over)
-    bin_bytes = sum(int(b.size) for _, _, b in bin_files)
-    if bin_bytes > limits.max_bin_bytes:
-        raise errors.BundleTooLargeError(
-            f"bin/ holds {bin_bytes} bytes, over the {limits.max_bin_bytes} bytes one "
-            "ConfigMap carries: move large files out of bin/ (into the job's image, say)"
-        )
+    too_large = _check_sizes(source, {**job_files, **named}, bin_files, limits)
     logger.info(
         "read commit %s of %s: %d job files, %d bin/ files%s%s",
         commit[:12],
@@ -341,6 +329,30 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str, limits: Limits
         ignored=tuple(sorted(ignored)),
         too_large=dict(sorted(too_large.items())),
     )
+
+
+def _check_sizes(
+    source: Source,
+    wanted: Mapping[str, Any],
+    bin_files: list[tuple[str, int, Any]],
+    limits: Limits,
+) -> dict[str, int]:
+    """The job files over the per-file bound, by size; raise past the repository's bounds.
+
+    Sizes come from object headers (git cat-file --batch-check): nothing is read.
+    """
+    too_large = {p: int(b.size) for p, b in wanted.items() if b.size > limits.max_file_bytes}
+    job_bytes = sum(int(b.size) for p, b in wanted.items() if p not in too_large)
+    if job_bytes > limits.max_job_bytes:
+        over = f"{job_bytes // MIB} MiB of job files (over {limits.max_job_bytes // MIB} MiB)"
+        raise _too_large(source, over)
+    bin_bytes = sum(int(b.size) for _, _, b in bin_files)
+    if bin_bytes > limits.max_bin_bytes:
+        raise errors.BundleTooLargeError(
+            f"bin/ holds {bin_bytes} bytes, over the {limits.max_bin_bytes} bytes one "
+            "ConfigMap carries: move large files out of bin/ (into the job's image, say)"
+        )
+    return too_large
 
 
 def _root(repo: git.Repo, source: Source, path: str, commit: str) -> Any:
