@@ -8,20 +8,16 @@ classes later. Per execution, the local backend keeps a folder
 ``stdout``, ``stderr``
    The raw bytes the job wrote to each stream, appended in order.
 ``state.json``
-   What has been written: the execution's uid, the pod it came from, the ``seq`` of the
-   last frame taken into account, the size of each stream file at that point, and
-   whether the pod's log was read to its end.
+   What has been written: the execution's uid, the pod it came from, the last ``seq``
+   taken into account, each stream's size then, and whether the log was read to its end.
 
-The folder is named after the execution, and the state holds its uid: opened for
-another uid (an execution deleted and created again under its name), the folder is
-emptied first, so a new execution never appends to an old one's output. A state
-without a uid (written before uids were recorded) is taken as the opener's.
-
-Writes stream straight to the files (nothing is held in memory). The state is written
-after the data (a new file renamed over the old), and opening a folder cuts each stream
-file back to the size its state records: bytes written by an operator that stopped
-before it recorded them are dropped, and the log, read again from its start, brings
-them back once, by ``seq``. So nothing is ever written twice, or lost.
+Opened for another uid (an execution created again under its name), a folder is
+emptied first; one without a uid (older) is taken as the opener's. Writes stream
+straight to the files (nothing is held in memory). The state is written after the data
+(a new file renamed over the old), and opening a folder cuts each stream file back to
+the size its state records: bytes written by an operator that stopped before it
+recorded them are dropped, and the log, read again from its start, brings them back
+once, by ``seq``. So nothing is ever written twice, or lost.
 
 Readers (:class:`Reader`, the API's) stream ranges, or follow a stream as it grows, in
 bounded chunks; a follower sees what the writer flushed, and ends once the state is complete.
@@ -144,8 +140,7 @@ class Archive(Reader, Protocol):
         """Where one execution's output is, for ``status.archive.location``."""
 
     def open(self, namespace: str, name: str, *, uid: str | None = None) -> Writer:
-        """The archive of one execution (``uid``), created when it has none yet, emptied
-        when it holds another execution's output."""
+        """The archive of execution ``uid``: created, or emptied if another's."""
 
     def read(self, namespace: str, name: str, stream: protocol.Stream) -> bytes | None:
         """What is archived of a stream (None when nothing is); for small outputs and tests."""

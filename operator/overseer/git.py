@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import git
 
-from overseer import errors, git_environment
+from overseer import errors, git_bounds, git_environment
 from overseer.core import definitions, git_failures, git_source
 
 logger = logging.getLogger(__name__)
@@ -118,13 +118,13 @@ def fetch_revision(
             repo = _open_mirror(mirror)
             try:
                 commit = _fetch(repo, source, env, timeout, credentials)
-                if _size(mirror) > limits.max_mirror_bytes:
+                if git_bounds.mirror_size(mirror) > limits.max_mirror_bytes:
                     # Shallow fetches pile up over time: start afresh before refusing.
                     repo.close()
                     shutil.rmtree(mirror)
                     repo = _open_mirror(mirror)
                     commit = _fetch(repo, source, env, timeout, credentials)
-                    _check_mirror(mirror, source, limits)
+                    git_bounds.check_mirror(mirror, source, limits)
                 return _read(repo, source, path, commit, limits)
             finally:
                 repo.close()
@@ -136,26 +136,6 @@ def fetch_revision(
         raise errors.GitError(
             f"reading {url} failed: {detail}; Overseer retries with backoff"
         ) from None
-
-
-def _size(folder: Path) -> int:
-    return sum(
-        entry.stat().st_size
-        for entry in folder.rglob("*")
-        if entry.is_file() and not entry.is_symlink()
-    )
-
-
-def _check_mirror(mirror: Path, source: Source, limits: Limits) -> None:
-    size = _size(mirror)
-    if size > limits.max_mirror_bytes:
-        shutil.rmtree(mirror, ignore_errors=True)
-        raise errors.RepositoryTooLargeError(
-            f"{git_source.display_url(source.url)} takes {size // MIB} MiB on the operator's "
-            f"disk even fetched shallow (its git mirror may take {limits.max_mirror_bytes // MIB} "
-            "MiB): keep job definitions in a smaller repository, or ask the operator's "
-            "administrator to raise OVERSEER_REPOSITORY_MAX_MIRROR_SIZE"
-        )
 
 
 def _url_key(url: str) -> str:
@@ -295,7 +275,7 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str, limits: Limits
             continue
         count += 1
         if count > limits.max_files:
-            raise _too_large(source, f"more than {limits.max_files} files")
+            raise git_bounds.too_large_error(source, f"more than {limits.max_files} files")
         in_bin = relative.startswith(BIN_DIR + "/")
         if item.type != "blob" or stat.S_IFMT(item.mode) in (_MODE_SYMLINK, _MODE_SUBMODULE):
             if in_bin or relative == definitions.DEFAULTS_FILE or definitions.is_job_file(relative):
@@ -309,7 +289,7 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str, limits: Limits
         elif definitions.is_job_file(relative):
             job_files[relative] = item
     named = {definitions.DEFAULTS_FILE: defaults} if defaults is not None else {}
-    too_large = _check_sizes(source, {**job_files, **named}, bin_files, limits)
+    too_large = git_bounds.check_sizes(source, {**job_files, **named}, bin_files, limits)
     logger.info(
         "read commit %s of %s: %d job files, %d bin/ files%s%s",
         commit[:12],
@@ -331,30 +311,6 @@ def _read(repo: git.Repo, source: Source, path: str, commit: str, limits: Limits
     )
 
 
-def _check_sizes(
-    source: Source,
-    wanted: Mapping[str, Any],
-    bin_files: list[tuple[str, int, Any]],
-    limits: Limits,
-) -> dict[str, int]:
-    """The job files over the per-file bound, by size; raise past the repository's bounds.
-
-    Sizes come from object headers (git cat-file --batch-check): nothing is read.
-    """
-    too_large = {p: int(b.size) for p, b in wanted.items() if b.size > limits.max_file_bytes}
-    job_bytes = sum(int(b.size) for p, b in wanted.items() if p not in too_large)
-    if job_bytes > limits.max_job_bytes:
-        over = f"{job_bytes // MIB} MiB of job files (over {limits.max_job_bytes // MIB} MiB)"
-        raise _too_large(source, over)
-    bin_bytes = sum(int(b.size) for _, _, b in bin_files)
-    if bin_bytes > limits.max_bin_bytes:
-        raise errors.BundleTooLargeError(
-            f"bin/ holds {bin_bytes} bytes, over the {limits.max_bin_bytes} bytes one "
-            "ConfigMap carries: move large files out of bin/ (into the job's image, say)"
-        )
-    return too_large
-
-
 def _root(repo: git.Repo, source: Source, path: str, commit: str) -> Any:
     root: Any = repo.commit(commit).tree
     if path:
@@ -369,15 +325,6 @@ def _root(repo: git.Repo, source: Source, path: str, commit: str) -> Any:
                 "the repository"
             )
     return root
-
-
-def _too_large(source: Source, what: str) -> errors.RepositoryTooLargeError:
-    return errors.RepositoryTooLargeError(
-        f"{git_source.display_url(source.url)} holds {what} under spec.path: point spec.path "
-        "at the folder that holds the job definitions, split them into several "
-        "repositories, or ask the operator's administrator to raise the bound "
-        "(docs/security.rst)"
-    )
 
 
 def _blob_bytes(blob: Any) -> bytes:

@@ -23,7 +23,7 @@ from lightkube.resources.authentication_v1 import TokenReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret
 from lightkube.types import CascadeType, PatchType
 
 from overseer import errors, kube_client, kube_exec, kube_http, kube_watch
@@ -49,9 +49,6 @@ OverseerJob = generic_resource.create_namespaced_resource(
 )
 OverseerExecution = generic_resource.create_namespaced_resource(
     base.GROUP, base.VERSION, execution_crd.KIND.kind, execution_crd.KIND.plural
-)
-ServiceCIDR = generic_resource.create_global_resource(
-    "networking.k8s.io", "v1", "ServiceCIDR", "servicecidrs"
 )
 _RESOURCES: dict[str, Any] = {
     repository_crd.KIND.kind: OverseerRepository,
@@ -128,23 +125,6 @@ class Kube:
         data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
         data.update({k: v.encode() for k, v in (secret.stringData or {}).items()})
         return data
-
-    async def read_service_cidrs(self) -> tuple[list[str], list[str]]:
-        """The cluster's Service CIDRs (the ServiceCIDR API), and the ClusterIPs of the
-        ``default/kubernetes`` Service; either is empty when it cannot be read."""
-        cidrs: list[str] = []
-        try:
-            async for item in self._client.list(ServiceCIDR):
-                cidrs += (_as_dict(item).get("spec") or {}).get("cidrs") or []
-        except (ApiError, HTTPError) as error:
-            log.info("the ServiceCIDR API cannot be read: %s", _wrap(error, "listing").message)
-        try:
-            service = await self._client.get(Service, "kubernetes", namespace="default")
-            ips = list((service.spec and service.spec.clusterIPs) or [])
-        except (ApiError, HTTPError) as error:
-            log.info("Service default/kubernetes cannot be read: %s", _wrap(error, "").message)
-            ips = []
-        return cidrs, ips
 
     async def apply(self, body: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
         """Server-side apply of a whole object under Overseer's field manager."""

@@ -13,7 +13,7 @@ import logging
 
 import kopf
 
-from overseer import archive, kube
+from overseer import archive, kube, kube_ranges
 from overseer.core import url_policy
 from overseer.operator import admission, context, deliveries, events, output, scheduler, signals
 from overseer.operator.settings import Settings
@@ -117,11 +117,7 @@ async def with_cluster_service_cidrs(settings: Settings) -> Settings:
     """
     if settings.service_cidr:
         return settings
-    client = kube.Kube.connect(settings.kubeconfig)
-    try:
-        cidrs, cluster_ips = await client.read_service_cidrs()
-    finally:
-        await client.close()
+    cidrs, cluster_ips = await kube_ranges.read_service_cidrs(settings.kubeconfig)
     ranges = url_policy.plan_service_ranges(cidrs, cluster_ips)
     if not ranges:
         log.warning(
