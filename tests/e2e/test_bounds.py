@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import yaml
 from overseer.operator import runtime
 from overseer.operator import settings as settings_
 from tests.e2e.test_executions import ENDED, execute, statuses, wait_for_phase
-from tests.support.cluster import REPO, Kube
+from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.operator import run_operator
 from tests.support.overseer import eventually, repository, wait_for_jobs
@@ -68,33 +67,8 @@ def synced(
         kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
 
 
-@pytest.fixture
-def current_crds(kube: Kube) -> Iterator[None]:
-    """Keep this tree's CRDs applied while the test runs.
-
-    CRDs are cluster-wide, and test sessions from trees that predate
-    ``status.eventsDropped`` apply theirs at any time; the API server then prunes the
-    field from every status written until ours is applied again.
-    """
-    stop = threading.Event()
-    crds = str(REPO / "manifests" / "crds.yaml")
-
-    def keep() -> None:
-        while not stop.is_set():
-            kube.cluster.run("apply", "--server-side", "--force-conflicts", "-f", crds, check=False)
-            stop.wait(0.5)
-
-    thread = threading.Thread(target=keep, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def test_a_job_flooding_events_ends_complete_with_the_overflow_counted(
-    kube: Kube, current_crds: None, synced: dict[str, dict[str, Any]]
+    kube: Kube, synced: dict[str, dict[str, Any]]
 ) -> None:
     # When a job sends 5,000 custom events
     name, _ = execute(kube, synced["Flood"])
