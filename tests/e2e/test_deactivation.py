@@ -94,9 +94,8 @@ def test_an_execution_of_a_deactivated_job_is_refused_however_it_is_made(
     made = []
     for job_name in ("Nap", "Limited nap"):
         for trigger in ("manual", "api", "repeat"):
-            manifest = execution(synced[job_name], trigger=trigger)
-            if trigger == "repeat":
-                manifest["spec"]["trigger"]["repeatOf"] = "1489895624.840211"
+            repeat_of = "1489895624.840211" if trigger == "repeat" else None
+            manifest = execution(synced[job_name], trigger=trigger, repeat_of=repeat_of)
             kube.create(manifest)
             made.append(manifest["metadata"]["name"])
     # Then each fails at once: JobInactive, a fail event, a Warning Event, and no Job
@@ -133,8 +132,7 @@ def test_a_deactivation_survives_the_job_leaving_git_and_coming_back(
     )
     assert kept == ["Nap"]
     # And an execution of it made now (a repeat of an old one) is refused too
-    orphan = execution(nap, trigger="repeat")
-    orphan["spec"]["trigger"]["repeatOf"] = "1489895624.840211"
+    orphan = execution(nap, trigger="repeat", repeat_of="1489895624.840211")
     kube.create(orphan)
     status = ended(kube, orphan["metadata"]["name"])
     assert (status["phase"], status["reason"]) == ("Failed", "JobInactive"), status

@@ -79,9 +79,8 @@ def test_a_repeat_of_an_execution_three_commits_old_runs_its_commits_scripts(
         request_sync(kube, "jobs")
         eventually(partial(is_synced, kube, commit), what=f"commit {version} synced")
     # When the old execution is repeated: its frozen definition and commit
-    repeat = execution(job, trigger="repeat", commit=first)
+    repeat = execution(job, trigger="repeat", repeat_of=old["spec"]["executionId"], commit=first)
     repeat["spec"]["definition"] = old["spec"]["definition"]
-    repeat["spec"]["trigger"]["repeatOf"] = old["spec"]["executionId"]
     kube.create(repeat)
     # Then it completes, and ran commit 1's script
     status = ended(kube, repeat["metadata"]["name"])

@@ -65,6 +65,7 @@ def execution(
     *,
     parameters: dict[str, str] | None = None,
     trigger: str = "manual",
+    repeat_of: str | None = None,
     commit: str | None = None,
 ) -> dict[str, Any]:
     """An OverseerExecution of the OverseerJob JOB, as the API (or a person) would create it.
@@ -76,7 +77,7 @@ def execution(
     return execution_resource.build_execution(
         job,
         execution_id or names.execution_id(datetime.now(UTC)),
-        trigger=execution_.Trigger(type=trigger),
+        trigger=execution_.Trigger(type=trigger, repeat_of=repeat_of),
         parameters=parameters,
         commit=commit,
     )
