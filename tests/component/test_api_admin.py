@@ -4,7 +4,6 @@ The client is the one fake (``tests.support.fake_kube``, planned as ``api.WatchF
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -45,18 +44,8 @@ async def client(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asy
     app = app_.create_app(
         settings.Settings(tokens_file=tokens), feed, archive.LocalArchive(tmp_path)
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://api.test",
-            headers={"Authorization": f"Bearer {ADMIN}"},
-        ) as client:
-            for _ in range(100):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-                await asyncio.sleep(0.01)
-            yield client
+    async with api.client_of(app, ADMIN) as client:
+        yield client
 
 
 async def test_sync_requests_every_repository_or_one_saying_who(

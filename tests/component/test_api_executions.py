@@ -9,7 +9,6 @@ The client is the one fake (``tests.support.fake_kube``, planned as ``api.WatchF
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,18 +59,8 @@ async def client(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asy
     )
     config = settings.Settings(tokens_file=tokens)
     app = app_.create_app(config, feed, archive.LocalArchive(tmp_path / "archive"))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://api.test",
-            headers={"Authorization": f"Bearer {EXECUTOR}"},
-        ) as client:
-            for _ in range(100):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-                await asyncio.sleep(0.01)
-            yield client
+    async with api.client_of(app, EXECUTOR) as client:
+        yield client
 
 
 HOSTILE = {"positional_var": "$(rm -rf /); echo 'x' \"y\"\nz", "some_opt": "-rf"}

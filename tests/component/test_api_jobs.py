@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,18 +29,8 @@ async def client(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asy
     )
     config = settings.Settings(namespaces=("other",), tokens_file=tokens)
     app = app_.create_app(config, feed, archive.LocalArchive(tmp_path / "archive"))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://api.test",
-            headers={"Authorization": f"Bearer {READER}"},
-        ) as client:
-            for _ in range(100):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-                await asyncio.sleep(0.01)
-            yield client
+    async with api.client_of(app, READER) as client:
+        yield client
 
 
 def named(*names: str, namespace: str = "default") -> list[dict[str, object]]:

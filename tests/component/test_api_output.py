@@ -88,17 +88,8 @@ async def serving(tmp_path: Path, output_wait: float) -> AsyncIterator[Harness]:
     config = settings.Settings(namespaces=("other",), tokens_file=tokens, output_wait=output_wait)
     store = archive.LocalArchive(tmp_path / "archive")
     app = app_.create_app(config, feed, store)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {READER}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api.test", headers=headers
-        ) as client:
-            for _ in range(100):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-                await asyncio.sleep(0.01)
-            yield Harness(feed, store, client)
+    async with api.client_of(app, READER) as client:
+        yield Harness(feed, store, client)
 
 
 # Timing on a busy machine: a wait that should not happen is told from PATIENT seconds'

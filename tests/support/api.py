@@ -7,11 +7,15 @@ the API is tested on exactly what the operator stores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import httpx
+from fastapi import FastAPI
 
 from overseer import errors, kube_watch
 from overseer.core import definitions as definitions_
@@ -57,6 +61,22 @@ def write_tokens(path: Path, tokens: Mapping[str, tuple[str, list[str]]]) -> Pat
     }
     path.write_text(json.dumps(data))
     return path
+
+
+@contextlib.asynccontextmanager
+async def client_of(app: FastAPI, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of APP in this process (its lifespan run), bearing TOKEN, once ready."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api.test", headers=headers
+        ) as client:
+            for _ in range(100):
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.01)
+            yield client
 
 
 class WatchFeed(fake_kube.FakeKube):
