@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.test_api_executions import wait_until
 from tests.e2e.test_executions import ENDED, listed, stdout_of
+from tests.e2e.test_original_example import MY_COMMAND, ORIGINAL_EXAMPLE
 from tests.support.api_process import TOKENS, ApiProcess
 from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
@@ -23,16 +24,6 @@ from tests.support.overseer import eventually, jobs, repository, wait_for_jobs
 
 pytestmark = pytest.mark.cluster
 
-ORIGINAL_EXAMPLE = """\
----
-- name: A job # the job endpoint would be /job/A%20job (so maybe avoid non ascii symbols)
-  description: # an optional description
-  cmdspec: my_command positional_var --some-opt some_opt
-  env:
-    SOME_ENV_VAR: SOME_VALUE
-  user: nobody # an optional user to execute as
-  group: nogroup # an optiona group to as
-"""
 OTHERS = """\
 - name: A job without user
   cmdspec: my_command positional_var --some-opt some_opt
@@ -43,13 +34,6 @@ OTHERS = """\
 - name: a/b
   command: "true"
 """
-MY_COMMAND = (
-    "#!/bin/sh\n"
-    'printf "%s|" "$@"; echo\n'
-    'echo "SOME_ENV_VAR=$SOME_ENV_VAR"\n'
-    'echo "uid=$(id -u) gid=$(id -g)"\n',
-    0o755,
-)
 NAMES = {"A job", "A job without user", "Sauvegarde é", "a/b"}
 
 
