@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from overseer.crd import base
+from overseer.crd import base, types
 from overseer.crd import conditions as cond
 from overseer.crd import definition as defn
 
@@ -111,6 +111,27 @@ class SignalRequest(base.Model):
     )
 
 
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"  # noqa: S105 - a name pattern
+
+
+class SecretParameters(base.Model):
+    """Where the values of an execution's secret parameters are: never in the spec itself.
+
+    A Secret in the execution's namespace, owned by the execution (an ownerReference
+    with its uid: deleted with it, and never one made for anything else), with one key
+    per parameter named in ``names`` holding its value. The API creates it; see
+    ``docs/job-definitions.rst``.
+    """
+
+    secret_name: Annotated[str, Field(pattern=SECRET_NAME_PATTERN, max_length=253)] = Field(
+        description="The Secret, in the execution's namespace, owned by the execution."
+    )
+    names: Annotated[
+        list[Annotated[str, Field(pattern=types.PARAMETER_NAME_PATTERN, max_length=128)]],
+        Field(min_length=1, max_length=256),
+    ] = Field(description="The parameters whose values the Secret holds, one key each.")
+
+
 class ExecutionSpec(base.Model):
     """What to run: frozen at creation so a repeat runs exactly the same thing."""
 
@@ -123,7 +144,15 @@ class ExecutionSpec(base.Model):
         )
     )
     parameters: dict[str, str] = Field(
-        default_factory=dict, description="Parameter values supplied to this execution."
+        default_factory=dict,
+        description=(
+            "Parameter values supplied to this execution; secret ones are in"
+            " secretParameters instead."
+        ),
+    )
+    secret_parameters: SecretParameters | None = Field(
+        default=None,
+        description="The Secret holding the values of the secret parameters supplied.",
     )
     trigger: Trigger = Field(description="What started the execution.")
     definition: defn.JobDefinition = Field(description="The job definition it runs.")
@@ -139,6 +168,18 @@ class ExecutionSpec(base.Model):
         # Defaulted by the API server too, so that append works on every execution.
         json_schema_extra={"default": []},
     )
+
+    @model_validator(mode="after")
+    def _apart(self) -> ExecutionSpec:
+        both = set(self.parameters) & set(
+            self.secret_parameters.names if self.secret_parameters else ()
+        )
+        if both:
+            msg = (
+                f"parameters {', '.join(sorted(both))} are in both parameters and secretParameters"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class Event(base.StatusModel):
