@@ -15,6 +15,8 @@ import pytest
 
 from tests.support import cluster
 
+pytest_plugins = ["tests.support.s3server"]  # s3_server, s3_bucket: a real S3 server
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("overseer")
