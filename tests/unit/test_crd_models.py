@@ -30,11 +30,13 @@ def test_repository_spec_defaults_and_wire_names() -> None:
     )
     assert spec.interval == "1m"
     assert spec.suspend is False
+    assert spec.allow_insecure_http is False, "a token goes over https:// only, unless allowed"
     assert spec.secret_ref == repository.SecretReference(name="creds")
     assert base.to_body(spec) == {
         "url": "https://git.example.com/jobs.git",
         "interval": "1m",
         "secretRef": {"name": "creds"},
+        "allowInsecureHttp": False,
         "suspend": False,
     }
     # Python names are accepted too.

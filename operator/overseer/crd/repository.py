@@ -23,6 +23,7 @@ class SecretReference(base.Model):
 
     For HTTPS it holds ``token`` (and optionally ``username``); for SSH it holds
     the private key and known_hosts (docs/repositories.rst lists the key names).
+    A credentials Secret must carry the label ``overseer.dev/git-credentials: "true"``.
     """
 
     name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
@@ -47,7 +48,18 @@ class RepositorySpec(base.Model):
         default="1m", description="How often to poll, such as 30s or 5m."
     )
     secret_ref: SecretReference | None = Field(
-        default=None, description="Credentials for a private repository."
+        default=None,
+        description=(
+            "Credentials for a private repository: a Secret of the namespace labelled "
+            'overseer.dev/git-credentials: "true" (docs/repositories.rst).'
+        ),
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description=(
+            "Send the token of secretRef to an http:// URL, unencrypted (a server inside "
+            "the cluster, say). Unset: a token is sent over https:// only."
+        ),
     )
     suspend: bool = Field(default=False, description="Stop syncing while true.")
     hook_secret_ref: SecretReference | None = Field(
