@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import cluster
+from tests.support import chaos, cluster
 
 pytest_plugins = ["tests.support.s3server"]  # s3_server, s3_bucket: a real S3 server
 
@@ -27,6 +27,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run cluster tests against a KUBECONFIG context not named like a test cluster",
     )
     group.addoption(
+        "--chaos",
+        action="store_true",
+        default=False,
+        help="also run the fault suite's full runs (marked chaos; make chaos), deselected "
+        "otherwise",
+    )
+    group.addoption(
         "--no-cluster",
         action="store_true",
         default=False,
@@ -35,12 +42,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--chaos"):
+        # The full fault runs take minutes and stop shared components (the API server,
+        # containerd): only make chaos runs them. Their short slices run everywhere.
+        chaos = [item for item in items if item.get_closest_marker("chaos")]
+        if chaos:
+            config.hook.pytest_deselected(items=chaos)
+            items[:] = [item for item in items if not item.get_closest_marker("chaos")]
     if not config.getoption("--no-cluster"):
         return
     skip = pytest.mark.skip(reason="--no-cluster given")
     for item in items:
         if "cluster" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's table (make chaos): each fault, how often, what was lost."""
+    lines = chaos.table(terminalreporter.config)
+    if lines:
+        terminalreporter.section("chaos: what each fault cost")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import lightkube
 from lightkube import generic_resource
+from lightkube.config import client_adapter
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.authentication_v1 import TokenReview
@@ -78,6 +79,10 @@ def _wrap(error: Exception, doing: str) -> errors.KubeError:
     return errors.KubeError(f"{doing}: {error}")
 
 
+Timeouts = kube_http.Timeouts
+"""How long the client waits on the API server (see :mod:`overseer.kube_http`)."""
+
+
 ExecResult = kube_exec.ExecResult
 """How a command run with :meth:`Kube.exec_in_pod` ended (see :mod:`overseer.kube_exec`)."""
 
@@ -85,20 +90,38 @@ ExecResult = kube_exec.ExecResult
 class Kube:
     """An API client for one process: build it once at start-up and pass it down."""
 
-    def __init__(self, client: lightkube.AsyncClient) -> None:
+    def __init__(self, client: lightkube.AsyncClient, timeouts: Timeouts | None = None) -> None:
         self._client = client
+        self.timeouts = timeouts or Timeouts()
         self.writes: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, field_manager: str = FIELD_MANAGER) -> Kube:
+    def connect(
+        cls,
+        kubeconfig: str | None = None,
+        field_manager: str = FIELD_MANAGER,
+        *,
+        timeouts: Timeouts | None = None,
+    ) -> Kube:
         """In-cluster credentials, or KUBECONFIG / ``kubeconfig`` when given.
 
         ``field_manager`` names this process's writes (creates and patches); the API
         passes its own (``API_FIELD_MANAGER``), so what it owns (``spec.active``) is told
         apart from what the operator's sync applies.
         """
-        config = KubeConfig.from_file(kubeconfig).get() if kubeconfig else None
-        return cls(lightkube.AsyncClient(config=config, field_manager=field_manager))
+        config = (KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()).get()
+        if config is None or config.user is None:
+            raise errors.SettingsError("the kubeconfig names no current context with a user")
+        timeouts = timeouts or Timeouts()
+        # Our own transport, for TCP keepalive; it then carries lightkube's TLS settings.
+        verify = client_adapter.verify_cluster(config.cluster, config.user, config.abs_file)
+        client = lightkube.AsyncClient(
+            config=config,
+            field_manager=field_manager,
+            timeout=httpx2.Timeout(timeouts.request),
+            transport=kube_http.transport(verify),
+        )
+        return cls(client, timeouts)
 
     async def close(self) -> None:
         await self._client.close()
@@ -318,7 +341,8 @@ class Kube:
         path = kube_watch.collection_path(info.group, info.version, plural, namespace)
         api_version = f"{info.group}/{info.version}" if info.group else info.version
         try:
-            async for event in kube_watch.follow(self._http, path, kind, api_version):
+            timeout = httpx2.Timeout(self.timeouts.request, read=self.timeouts.watch_read)
+            async for event in kube_watch.follow(self._http, path, kind, api_version, timeout):
                 yield event
         except (HTTPError, ValueError) as error:
             raise _wrap(error, f"watching {kind} in {namespace}") from None
@@ -331,7 +355,8 @@ class Kube:
         the stream as text and splits it with ``str.splitlines``, which also splits on
         ``\\x1e``, the first byte of every supervisor frame: see :mod:`overseer.kube_http`.
         """
-        async for chunk in kube_http.follow_log(self._http, namespace, pod, container):
+        timeout = httpx2.Timeout(self.timeouts.request, read=self.timeouts.log_read)
+        async for chunk in kube_http.follow_log(self._http, namespace, pod, container, timeout):
             yield chunk
 
     async def exec_in_pod(

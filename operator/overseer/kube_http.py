@@ -5,16 +5,53 @@
 supervisor frame), and a DELETE with a ``resourceVersion`` precondition (lightkube's
 ``delete`` sends none). Both use the httpx client lightkube built (same server,
 credentials and TLS; ``docs/decisions.rst`` names that private part), and wrap every
-failure in :class:`overseer.errors.KubeError` as ``kube.py`` does.
+failure in :class:`overseer.errors.KubeError` as ``kube.py`` does. And how every
+connection to the API server is made: :class:`Timeouts`, TCP keepalive (:func:`transport`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx2
 
 from overseer import errors
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """How long the client waits on the API server, in seconds.
+
+    Every connection also carries TCP keepalive (:data:`KEEPALIVE`): a peer that vanished
+    is found by the kernel within about a minute, whatever the read timeouts.
+    """
+
+    request: float = 30.0
+    """Connecting, and each read of an ordinary request."""
+    log_read: float = 300.0
+    """Silence on a followed container log before it is given up and read again (from its
+    start: what was archived already is skipped). A job quiet for longer costs one more
+    reading of its log; a half-open connection costs no more than this."""
+    watch_read: float = 120.0
+    """Silence on a watch before it is resumed from its last version (the API server
+    sends a bookmark every minute or so on a quiet watch)."""
+
+
+KEEPALIVE: list[tuple[int, int, int]] = [
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3),
+]
+"""Probe an idle connection after 30 s, every 10 s, and give it up after 3 unanswered."""
+
+
+def transport(verify: ssl.SSLContext) -> httpx2.AsyncHTTPTransport:
+    """The transport of every connection to the API server: TLS as given, TCP keepalive."""
+    return httpx2.AsyncHTTPTransport(verify=verify, socket_options=KEEPALIVE)
 
 
 def status_message(response: httpx2.Response) -> str:
@@ -36,20 +73,21 @@ def _failed(doing: str, response: httpx2.Response) -> errors.KubeError:
 
 
 async def follow_log(
-    http: httpx2.AsyncClient, namespace: str, pod: str, container: str
+    http: httpx2.AsyncClient, namespace: str, pod: str, container: str, limits: httpx2.Timeout
 ) -> AsyncIterator[bytes]:
     """The container's log from its start, following it, as raw bytes chunks.
 
     Ends when the container has ended and its whole log was sent (or the API server
     closes the stream: the caller reads again). A streamed GET, never with
-    ``timestamps``.
+    ``timestamps``. A stream silent for longer than ``limits.read`` is given up
+    (:class:`errors.KubeError`): it may be a half-open connection that would never
+    say more, and the caller reads the log again.
     """
     doing = f"following the log of pod {namespace}/{pod}"
     url = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
     params = {"container": container, "follow": "true"}
-    timeout = httpx2.Timeout(30.0, read=None)  # a quiet job writes nothing for hours
     try:
-        async with http.stream("GET", url, params=params, timeout=timeout) as response:
+        async with http.stream("GET", url, params=params, timeout=limits) as response:
             if response.is_error:
                 await response.aread()
                 raise _failed(doing, response)

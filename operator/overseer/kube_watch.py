@@ -5,8 +5,11 @@ credentials and TLS): a paginated LIST gives a snapshot and its ``resourceVersio
 a WATCH from that version streams every change after it. A watch that ends (the
 server's timeout) resumes from the last version seen, bookmarks included; a version
 the server no longer keeps (410 Gone, as an HTTP status or an ``ERROR`` event) starts
-over with a new LIST. Any other refusal is raised as :class:`overseer.errors.KubeError`
-(with the HTTP status) for the caller to retry with backoff.
+over with a new LIST. A watch silent for longer than its read timeout (the server
+sends a bookmark every minute or so, so silence means a half-open connection) is
+resumed from the last version too, on a new connection. Any other refusal is raised
+as :class:`overseer.errors.KubeError` (with the HTTP status) for the caller to retry
+with backoff.
 
 What the iterator yields is ``(type, object)``: first ``("LIST", list)`` where ``list``
 is the whole ``...List`` body (``items`` and ``metadata.resourceVersion``), which
@@ -46,9 +49,10 @@ def collection_path(group: str, version: str, plural: str, namespace: str) -> st
 
 
 async def follow(
-    http: httpx2.AsyncClient, path: str, kind: str, api_version: str
+    http: httpx2.AsyncClient, path: str, kind: str, api_version: str, limits: httpx2.Timeout
 ) -> AsyncIterator[WatchEvent]:
-    """LIST then WATCH ``path`` forever (see the module's docstring)."""
+    """LIST then WATCH ``path`` forever (see the module's docstring); ``limits.read``
+    is the silence after which a WATCH is resumed on a new connection."""
     while True:
         snapshot = await _list(http, path)
         for item in snapshot["items"]:
@@ -59,10 +63,13 @@ async def follow(
         yield "LIST", snapshot
         try:
             while True:
-                async for kind_, obj in _watch(http, path, version):
-                    version = str(obj.get("metadata", {}).get("resourceVersion") or version)
-                    if kind_ != "BOOKMARK":  # a bookmark only moves the version on
-                        yield kind_, obj
+                try:
+                    async for kind_, obj in _watch(http, path, version, limits):
+                        version = str(obj.get("metadata", {}).get("resourceVersion") or version)
+                        if kind_ != "BOOKMARK":  # a bookmark only moves the version on
+                            yield kind_, obj
+                except httpx2.ReadTimeout:
+                    log.info("watch of %s: silent for %gs, watching again", path, limits.read)
         except errors.KubeError as error:
             if error.status != GONE:
                 raise
@@ -89,7 +96,7 @@ async def _list(http: httpx2.AsyncClient, path: str) -> dict[str, Any]:
 
 
 async def _watch(
-    http: httpx2.AsyncClient, path: str, version: str
+    http: httpx2.AsyncClient, path: str, version: str, limits: httpx2.Timeout
 ) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
     """One WATCH request from ``version``: its events, until the server ends it."""
     params: dict[str, str | int] = {
@@ -98,8 +105,7 @@ async def _watch(
         "allowWatchBookmarks": "true",
         "timeoutSeconds": WATCH_SECONDS,
     }
-    timeout = httpx2.Timeout(30.0, read=WATCH_SECONDS + 30.0)
-    async with http.stream("GET", path, params=params, timeout=timeout) as response:
+    async with http.stream("GET", path, params=params, timeout=limits) as response:
         if response.status_code == GONE:
             raise errors.KubeError(f"watching {path}: resourceVersion {version} expired", GONE)
         if response.is_error:

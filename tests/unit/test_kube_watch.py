@@ -16,6 +16,7 @@ import pytest
 from overseer import errors, kube_watch
 
 PATH = "/apis/overseer.dev/v1alpha1/namespaces/ns/overseerjobs"
+TIMEOUT = httpx2.Timeout(5.0, read=30.0)
 
 
 def obj(name: str, version: str) -> dict[str, Any]:
@@ -50,7 +51,9 @@ async def take(server: Server, count: int) -> list[tuple[str, Any]]:
     transport = httpx2.MockTransport(server)
     async with httpx2.AsyncClient(transport=transport, base_url="http://k") as http:
         try:
-            async for event in kube_watch.follow(http, PATH, "OverseerJob", "overseer.dev/v1"):
+            async for event in kube_watch.follow(
+                http, PATH, "OverseerJob", "overseer.dev/v1", TIMEOUT
+            ):
                 events.append(event)
                 if len(events) == count:
                     break

@@ -41,11 +41,19 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     )
     # Handler logs would otherwise become Kubernetes Events: API writes on every sync.
     settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 600
+    ours = runtime.settings_of(memo)
+    # A half-open connection never hangs a watch or a request for good: the server ends
+    # each watch, the client gives up a minute later, kopf's inactivity timeout (70 s, the
+    # server's bookmarks come every minute) resumes a silent one.
+    settings.watching.server_timeout = ours.watch_timeout
+    settings.watching.client_timeout = ours.watch_timeout + 60
+    settings.watching.connect_timeout = ours.kube_timeout
+    settings.networking.connect_timeout = ours.kube_timeout
+    settings.networking.request_timeout = ours.kube_timeout * 2
     settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
     # The settings were built once by __main__ (kopf.run's memo): never read again here.
-    ours = await runtime.with_cluster_service_cidrs(runtime.settings_of(memo))
+    ours = await runtime.with_cluster_service_cidrs(ours)
     memo[runtime.RUNTIME_KEY] = runtime.Runtime.start(ours)
 
 
@@ -239,8 +247,11 @@ async def follow_job(
 @kopf.on.event(base.GROUP, base.VERSION, execution_crd.KIND.plural)
 async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Each change of an execution (the listing at start-up too) may owe deliveries.
-    Async so that it runs in the event loop, where the lanes live; it never blocks."""
-    runtime.of(memo).deliveries.notice(dict(body), deleted=type == "DELETED")
+    Async so that it runs in the event loop, where the lanes live; it never blocks.
+    The resync keeps those not settled, to observe them again at its interval."""
+    shared = runtime.of(memo)
+    shared.deliveries.notice(dict(body), deleted=type == "DELETED")
+    shared.resync.notice(body, deleted=type == "DELETED")
 
 
 # --- signals ------------------------------------------------------------------------------

@@ -15,7 +15,16 @@ import kopf
 
 from overseer import archive, kube, kube_ranges
 from overseer.core import url_policy
-from overseer.operator import admission, context, deliveries, events, output, scheduler, signals
+from overseer.operator import (
+    admission,
+    context,
+    deliveries,
+    events,
+    output,
+    resync,
+    scheduler,
+    signals,
+)
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,13 +45,14 @@ class Runtime:
     deliveries: deliveries.Deliveries
     admission: admission.Admission
     scheduler: scheduler.Scheduler
+    resync: resync.Resync
     wakes: dict[tuple[str, str], asyncio.Event] = dataclasses.field(default_factory=dict)
     """Per repository (namespace, name): set to run its sync now (run_syncs waits on it)."""
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
         """Connect and build every helper; call it in the running event loop."""
-        client = kube.Kube.connect(settings.kubeconfig)
+        client = kube.Kube.connect(settings.kubeconfig, timeouts=settings.kube_timeouts)
         tracker = context.Tracker()
         followers = output.Followers(
             archive.LocalArchive(settings.archive_dir),
@@ -54,7 +64,8 @@ class Runtime:
             log.warning(
                 "no webhook signing secret (OVERSEER_WEBHOOK_SECRET): hooks stay Pending, unsent"
             )
-        return cls(
+        environment: list[context.Environment] = []
+        runtime = cls(
             settings=settings,
             client=client,
             tracker=tracker,
@@ -65,7 +76,10 @@ class Runtime:
             ),
             admission=admission.Admission(),
             scheduler=scheduler.Scheduler(client, settings, events.post_event),
+            resync=resync.Resync(lambda: environment[0], settings.resync_interval),
         )
+        environment.append(runtime.environment)
+        return runtime
 
     @property
     def environment(self) -> context.Environment:
@@ -81,6 +95,7 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop the helpers' tasks, then the client they use."""
+        await self.resync.close()
         await self.scheduler.close()
         await self.deliveries.close()
         self.tracker.close()

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import pydantic
 from pydantic_settings import NoDecode
 
-from overseer import errors, webhooks
+from overseer import errors, kube, webhooks
 from overseer import settings as shared
 from overseer.core import bundle, delivery_retry, event_bounds, execution_job, git_source
 from overseer.core import retention as retention_
@@ -87,6 +87,18 @@ class Settings(shared.OverseerSettings):
     """First delay after a temporary (waiting) failure, doubled each time."""
     retry_max: shared.Duration = 300.0
     """Longest delay between retries after temporary failures."""
+    kube_timeout: shared.Duration = 30.0
+    """Longest wait to connect to the API server, and for each answer of a request."""
+    log_read_timeout: shared.Duration = 300.0
+    """Silence on a followed pod log before it is given up and read again (a half-open
+    connection is found this late at most; a job quiet for longer has its log read again
+    from its start, and nothing archived twice)."""
+    watch_timeout: shared.Duration = 300.0
+    """How long the API server keeps one watch open; a watch silent for a minute longer
+    is given up and started again (a half-open connection)."""
+    resync_interval: shared.Duration = 300.0
+    """How often each execution not yet ended is observed again, even without a watch
+    event (one missed while the API server was away, say)."""
     library_image: str = execution_job.LIBRARY_IMAGE
     """The library image: executions' default image, and the supervisor's source."""
     image_pull_policy: execution_job.PullPolicy = "IfNotPresent"
@@ -222,6 +234,11 @@ class Settings(shared.OverseerSettings):
             max_events=self.execution_max_events,
             max_total_bytes=self.execution_max_events_size,
         )
+
+    @property
+    def kube_timeouts(self) -> kube.Timeouts:
+        """How long the API client waits on the API server."""
+        return kube.Timeouts(request=self.kube_timeout, log_read=self.log_read_timeout)
 
     @property
     def job_settings(self) -> execution_job.JobSettings:
