@@ -18,6 +18,10 @@ top=$(dirname "$here")
 cache=${OVERSEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/overseer}
 out="$cache/images"
 mkdir -p "$out"
+# Two builds at once (two checkouts, one cache) would debootstrap into the same
+# temporary root and remove it under each other: take turns.
+exec 9>"$cache/.build-images.lock"
+flock 9
 DEBIAN_SUITE=bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Keep in step with library-image/Dockerfile (same packages, same tree, same user).
