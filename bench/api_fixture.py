@@ -27,7 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from overseer import archive
+from overseer import archive_local
 from overseer.core import definitions, names, repository_sync, schedule
 from overseer.crd import definition as defn
 from overseer_api import app, settings
@@ -82,7 +82,7 @@ def mark_archived(body: dict[str, Any], root: Path, mib: int) -> None:
     meta = body["metadata"]
     body["status"]["archive"] = {
         "backend": "local",
-        "location": archive.LocalArchive(root).location(meta["namespace"], meta["name"]),
+        "location": archive_local.LocalArchive(root).location(meta["namespace"], meta["name"]),
         "state": "Complete",
         "stdout": {"size": mib * 2**20},
         "stderr": {"size": 0},
@@ -121,7 +121,7 @@ def write_tokens(folder: Path) -> Path:
 
 def archive_stdout(root: Path, body: dict[str, Any], mib: int) -> None:
     """``mib`` MiB of stdout archived for the execution, as the operator writes it."""
-    writer = archive.LocalArchive(root).open(
+    writer = archive_local.LocalArchive(root).open_writer(
         body["metadata"]["namespace"], body["metadata"]["name"]
     )
     writer.begin("bench-pod")
@@ -146,7 +146,7 @@ def serve_fixture(folder: Path, jobs: int, stdout_mib: int, port: int) -> None:
     config = settings.Settings(
         namespace=NAMESPACE, auth="token", tokens_file=write_tokens(folder), archive_dir=root
     )
-    api = app.create_app(config, source, archive.LocalArchive(root))  # type: ignore[arg-type]
+    api = app.create_app(config, source, archive_local.LocalArchive(root))  # type: ignore[arg-type]
     uvicorn.run(api, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 

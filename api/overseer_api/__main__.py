@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from overseer import archive, errors, kube
+from overseer import archive_factory, archive_local, errors, kube
 from overseer import settings as shared
 from overseer_api import app, settings
 
@@ -83,15 +83,16 @@ class _NoCluster:
 def openapi() -> dict[str, Any]:
     """The OpenAPI document, built without a cluster."""
     config = settings.Settings(auth="token", tokens_file=None)
-    local = archive.LocalArchive(config.archive_dir)
+    local = archive_local.LocalArchive(config.archive_dir)
     return app.create_app(config, _NoCluster(), local).openapi()
 
 
 def serve(config: settings.Settings) -> None:
     async def run() -> None:
         client = kube.Kube.connect(config.kubeconfig, field_manager=kube.API_FIELD_MANAGER)
+        output = archive_factory.build(config)  # the operator's archive, read only
         try:
-            api = app.create_app(config, client, archive.LocalArchive(config.archive_dir))
+            api = app.create_app(config, client, output)
             server = uvicorn.Server(
                 uvicorn.Config(
                     api,
@@ -104,6 +105,7 @@ def serve(config: settings.Settings) -> None:
             )
             await server.serve()
         finally:
+            await output.close()
             await client.close()
 
     asyncio.run(run())

@@ -23,7 +23,7 @@ ENV_PREFIX = "OVERSEER_API_"
 AuthMode = Literal["token", "kubernetes"]
 
 
-class Settings(shared.OverseerSettings):
+class Settings(shared.ArchiveSettings):
     """Everything the API needs to know about its environment; immutable once built."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
@@ -42,10 +42,6 @@ class Settings(shared.OverseerSettings):
     kubeconfig: str | None = Field(
         default=None,
         description="A kubeconfig file; in-cluster credentials (or KUBECONFIG) when unset.",
-    )
-    archive_dir: Path = Field(
-        default=Path("/var/lib/overseer/archive"),
-        description="Root of the local output archive (the operator's OVERSEER_ARCHIVE_DIR).",
     )
     auth: AuthMode = Field(
         default="token",

@@ -1,23 +1,12 @@
 """The output archive: each execution's stdout and stderr, byte for byte, kept after its pod.
 
-An :class:`Archive` is a backend; :class:`LocalArchive` (a directory, a volume in the
-chart) is the only one so far, and S3-compatible storage can implement the same two
-classes later. Per execution, the local backend keeps a folder
-``<root>/<namespace>/<execution name>/`` with:
-
-``stdout``, ``stderr``
-   The raw bytes the job wrote to each stream, appended in order.
-``state.json``
-   What has been written: the execution's uid, the pod it came from, the last ``seq``
-   taken into account, each stream's size then, and whether the log was read to its end.
-
-Opened for another uid (an execution created again under its name), a folder is
-emptied first; one without a uid (older) is taken as the opener's. Writes stream
-straight to the files (nothing is held in memory). The state is written after the data
-(a new file renamed over the old), and opening a folder cuts each stream file back to
-the size its state records: bytes written by an operator that stopped before it
-recorded them are dropped, and the log, read again from its start, brings them back
-once, by ``seq``. So nothing is ever written twice, or lost.
+An :class:`Archive` is a backend: :mod:`overseer.archive_local` (a directory, for host
+processes and development) or :mod:`overseer.archive_s3` (S3-compatible object storage,
+the archive of record); :mod:`overseer.archive_factory` builds the one the settings name.
+This module holds what they share: the writer's and reader's protocols, :class:`Stat`
+and :class:`Lost`. A writer holds the follower back (:meth:`Writer.ready`) while its store
+lags, so a slow or absent store delays the archive and never drops output; what could not
+be archived (the pod was deleted first) is recorded as :class:`Lost` ranges.
 
 Readers (:class:`Reader`, the API's) stream ranges, or follow a stream as it grows, in
 bounded chunks; a follower sees what the writer flushed, and ends once the state is complete.
@@ -27,24 +16,15 @@ Errors of the file system are wrapped in :class:`errors.ArchiveError` (waiting: 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable, Mapping
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, Protocol
 
-from overseer import errors
 from overseer_library import protocol
 
 STREAMS = protocol.STREAMS
-STATE_FILE = "state.json"
 CHUNK_SIZE = 256 * 1024
 """Most bytes a reader yields at once (and holds in memory)."""
-FOLLOW_POLL = 0.25
-"""Seconds a local follower waits before looking for new bytes again."""
 
 
 class Writer(Protocol):
@@ -75,7 +55,57 @@ class Writer(Protocol):
     def flush(self) -> None:
         """Make what was appended readable by others (a live follower of the output)."""
 
-    def close(self) -> None: ...
+    def lose(self, after_seq: int, before_seq: int | None, reason: str) -> None:
+        """Record that the frames after ``after_seq`` (up to ``before_seq`` excluded, or
+        all) were never read: they belong at each stream's current end."""
+
+    async def ready(self) -> None:
+        """Return once the store keeps up: the follower waits here before reading more."""
+
+    async def drain(self) -> None:
+        """Store everything appended and committed, waiting for the store as long as it
+        takes; the writer is closed then."""
+
+    def close(self) -> None:
+        """Let go at once; what was not stored is read again from the log next time."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Lost:
+    """Frames of a pod's log that were never archived, and where their bytes belong."""
+
+    after_seq: int
+    before_seq: int | None
+    """The first frame read again after the gap; None: the log's end was never read."""
+    offsets: Mapping[protocol.Stream, int]
+    """Each stream's size when the gap was found: the missing bytes belong there."""
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "afterSeq": self.after_seq,
+            "beforeSeq": self.before_seq,
+            "offsets": dict(self.offsets),
+            "reason": self.reason,
+        }
+
+
+def parse_lost(value: object) -> tuple[Lost, ...]:
+    """The ``lost`` list of a state or manifest, skipping what does not parse."""
+    found = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("afterSeq"), int):
+            continue
+        before, offsets = item.get("beforeSeq"), item.get("offsets") or {}
+        found.append(
+            Lost(
+                after_seq=item["afterSeq"],
+                before_seq=before if isinstance(before, int) else None,
+                offsets={s: int(offsets.get(s) or 0) for s in STREAMS},
+                reason=str(item.get("reason") or ""),
+            )
+        )
+    return tuple(found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,13 +117,15 @@ class Stat:
     complete: bool
     """The log of ``pod`` (the last archived) was read to its end: the sizes are final."""
     pod: str | None
+    lost: tuple[Lost, ...] = ()
+    """What is known missing (the pod was deleted before its log was read to its end)."""
 
 
 class Reader(Protocol):
     """Reads executions' output, in constant memory: what the API uses.
 
-    A backend of numbered chunk objects and a manifest (S3) can implement it too: sizes
-    from the manifest (or the chunks so far), ranges from the chunks holding them.
+    The local backend reads files; the s3 one, sizes from the manifest and ranges from
+    the chunk objects holding them.
     """
 
     async def stat(self, namespace: str, name: str) -> Stat | None:
@@ -139,262 +171,15 @@ class Archive(Reader, Protocol):
     def location(self, namespace: str, name: str) -> str:
         """Where one execution's output is, for ``status.archive.location``."""
 
-    def open(self, namespace: str, name: str, *, uid: str | None = None) -> Writer:
+    async def open(self, namespace: str, name: str, *, uid: str | None = None) -> Writer:
         """The archive of execution ``uid``: created, or emptied if another's."""
 
-    def read(self, namespace: str, name: str, stream: protocol.Stream) -> bytes | None:
-        """What is archived of a stream (None when nothing is); for small outputs and tests."""
-
     def finished_pod(self, namespace: str, name: str) -> str | None:
-        """The pod whose log is archived to its end; None while none is."""
+        """The pod whose log is archived to its end; None while none is (or not known
+        yet: the s3 backend answers from what this process wrote or opened)."""
 
-    def remove(self, namespace: str, name: str) -> None:
+    async def remove(self, namespace: str, name: str) -> None:
         """Delete one execution's output; nothing archived is fine."""
 
-
-class LocalArchive:
-    """The archive in a local directory (see the module's docstring)."""
-
-    backend = "local"
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def location(self, namespace: str, name: str) -> str:
-        return str(self.folder(namespace, name))
-
-    def folder(self, namespace: str, name: str) -> Path:
-        for part in (namespace, name):
-            if not part or "/" in part or part in (".", ".."):
-                raise errors.ArchiveError(f"not a Kubernetes name: {part!r}")
-        return self.root / namespace / name
-
-    def open(self, namespace: str, name: str, *, uid: str | None = None) -> LocalWriter:
-        folder = self.folder(namespace, name)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            return LocalWriter(folder, uid)
-        except OSError as error:
-            raise errors.ArchiveError(f"opening the archive {folder}: {error}") from None
-
-    def read(self, namespace: str, name: str, stream: protocol.Stream) -> bytes | None:
-        path = self.folder(namespace, name) / stream
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            raise errors.ArchiveError(f"reading {path}: {error}") from None
-
-    async def stat(self, namespace: str, name: str) -> Stat | None:
-        return await asyncio.to_thread(_stat, self.folder(namespace, name))
-
-    async def read_range(
-        self,
-        namespace: str,
-        name: str,
-        stream: protocol.Stream,
-        start: int = 0,
-        stop: int | None = None,
-    ) -> AsyncIterator[bytes]:
-        path = self.folder(namespace, name) / stream
-        fd = await asyncio.to_thread(_open, path)
-        try:
-            end = stop if stop is not None else 0 if fd is None else os.fstat(fd).st_size
-            offset = start
-            while offset < end:
-                data = await asyncio.to_thread(_pread, fd, min(CHUNK_SIZE, end - offset), offset)
-                if not data:
-                    raise errors.ArchiveError(f"{path} holds {offset} bytes, fewer than {end}")
-                offset += len(data)
-                yield data
-        finally:
-            if fd is not None:
-                os.close(fd)
-
-    async def follow(
-        self,
-        namespace: str,
-        name: str,
-        stream: protocol.Stream,
-        start: int = 0,
-        *,
-        give_up: Callable[[], bool] | None = None,
-    ) -> AsyncIterator[bytes]:
-        folder = self.folder(namespace, name)
-        fd, offset, complete = None, start, False
-        try:
-            while True:
-                if fd is None:
-                    fd = await asyncio.to_thread(_open, folder / stream)
-                data = await asyncio.to_thread(_pread, fd, CHUNK_SIZE, offset)
-                if data:
-                    offset += len(data)
-                    yield data
-                    continue
-                if complete:
-                    return
-                # Written after the data: once it says complete, one more read gets all.
-                state = await asyncio.to_thread(_read_state, folder / STATE_FILE)
-                complete = state.get("complete") is True
-                if not complete:
-                    if give_up is not None and give_up():
-                        return
-                    await asyncio.sleep(FOLLOW_POLL)
-        finally:
-            if fd is not None:
-                os.close(fd)
-
-    def finished_pod(self, namespace: str, name: str) -> str | None:
-        state = _read_state(self.folder(namespace, name) / STATE_FILE)
-        pod = state.get("pod")
-        return pod if state.get("complete") is True and isinstance(pod, str) else None
-
-    def remove(self, namespace: str, name: str) -> None:
-        folder = self.folder(namespace, name)
-        try:
-            shutil.rmtree(folder)
-        except FileNotFoundError:
-            return
-        except OSError as error:
-            raise errors.ArchiveError(f"removing {folder}: {error}") from None
-
-
-class LocalWriter:
-    """One execution's folder, open for appending. Not shared between tasks."""
-
-    def __init__(self, folder: Path, uid: str | None = None) -> None:
-        self.folder = folder
-        state = _read_state(folder / STATE_FILE)
-        recorded = state.get("uid")
-        if uid is not None and isinstance(recorded, str) and recorded != uid:
-            state = {}  # another execution's output: start afresh (sizes 0 cut the files)
-        self._uid = uid if uid is not None else recorded if isinstance(recorded, str) else None
-        pod, sizes = state.get("pod"), state.get("sizes")
-        self._pod = pod if isinstance(pod, str) else None
-        self._last_seq = _int(state.get("lastSeq"))
-        self._complete = state.get("complete") is True
-        self._seen = self._last_seq  # may run ahead of the recorded state until commit
-        if not isinstance(sizes, dict):
-            sizes = {}
-        self._files: dict[str, BinaryIO] = {}
-        for stream in STREAMS:
-            size = _int(sizes.get(stream))
-            file = (folder / stream).open("ab")
-            if file.tell() != size:
-                # Written by an operator that stopped before recording it: read again.
-                file.truncate(size)
-                file.seek(size)
-            self._files[stream] = file
-
-    @property
-    def pod(self) -> str | None:
-        return self._pod
-
-    @property
-    def last_seq(self) -> int:
-        return self._seen
-
-    @property
-    def complete(self) -> bool:
-        return self._complete
-
-    def begin(self, pod: str) -> None:
-        if pod != self._pod:
-            self._pod, self._last_seq, self._seen, self._complete = pod, 0, 0, False
-            self._save()
-
-    def append(self, frame: protocol.Output) -> None:
-        if frame.seq <= self._seen:
-            return
-        try:
-            self._files[frame.stream].write(frame.data)
-        except OSError as error:
-            raise errors.ArchiveError(f"writing {self.folder / frame.stream}: {error}") from None
-        self._seen = frame.seq
-
-    def commit(self, seq: int = 0, *, complete: bool = False) -> None:
-        self._seen = max(self._seen, seq)
-        changed = self._seen > self._last_seq or (complete and not self._complete)
-        self._last_seq = self._seen
-        self._complete = self._complete or complete
-        if changed:
-            self._save()
-
-    def flush(self) -> None:
-        try:
-            for file in self._files.values():
-                file.flush()
-        except OSError as error:
-            raise errors.ArchiveError(f"writing {self.folder}: {error}") from None
-
-    def close(self) -> None:
-        for file in self._files.values():
-            file.close()
-
-    def _save(self) -> None:
-        try:
-            sizes = {}
-            for stream, file in self._files.items():
-                file.flush()
-                sizes[stream] = file.tell()
-            state = {
-                **({"uid": self._uid} if self._uid is not None else {}),
-                "pod": self._pod,
-                "lastSeq": self._last_seq,
-                "sizes": sizes,
-                "complete": self._complete,
-            }
-            temporary = self.folder / f".{STATE_FILE}.tmp"
-            temporary.write_text(json.dumps(state, sort_keys=True) + "\n")
-            os.replace(temporary, self.folder / STATE_FILE)
-        except OSError as error:
-            raise errors.ArchiveError(
-                f"recording the archive state in {self.folder}: {error}"
-            ) from None
-
-
-def _read_state(path: Path) -> dict[str, object]:
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        raise errors.ArchiveError(f"reading {path}: {error}") from None
-    return state if isinstance(state, dict) else {}
-
-
-def _stat(folder: Path) -> Stat | None:
-    # The state first: when it says complete, the sizes read after it are final.
-    state = _read_state(folder / STATE_FILE)
-    sizes: dict[protocol.Stream, int] = {}
-    for stream in STREAMS:
-        try:
-            sizes[stream] = (folder / stream).stat().st_size
-        except FileNotFoundError:
-            sizes[stream] = 0
-        except OSError as error:
-            raise errors.ArchiveError(f"reading {folder / stream}: {error}") from None
-    pod = state.get("pod")
-    complete = state.get("complete") is True
-    return Stat(sizes, complete, pod if isinstance(pod, str) else None) if state else None
-
-
-def _open(path: Path) -> int | None:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise errors.ArchiveError(f"reading {path}: {error}") from None
-
-
-def _pread(fd: int | None, size: int, offset: int) -> bytes:
-    try:
-        return b"" if fd is None else os.pread(fd, size, offset)
-    except OSError as error:
-        raise errors.ArchiveError(f"reading the archive: {error}") from None
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    async def close(self) -> None:
+        """Release connections; at the process's end."""

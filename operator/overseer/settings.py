@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Self
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
 import pydantic
 from pydantic.fields import FieldInfo
@@ -181,3 +182,82 @@ def help_text(model: type[OverseerSettings]) -> str:
         doc = " ".join((info.description or "").split())
         lines.append(f"      {doc}")
     return "\n".join(lines) + "\n"
+
+
+class ArchiveSettings(OverseerSettings):
+    """Where executions' output is archived: the same fields for the operator (the writer)
+    and the API (a reader), each under its own prefix (``OVERSEER_``, ``OVERSEER_API_``)."""
+
+    archive_backend: Literal["local", "s3"] = "local"
+    """local: a directory (host processes, development); s3: S3-compatible object storage."""
+    archive_dir: Path = Path("/var/lib/overseer/archive")
+    """Root of the local output archive (an absolute path); local backend."""
+    archive_s3_endpoint: str | None = None
+    """The S3 endpoint URL (http(s)://host:port); unset: AWS S3 of the region."""
+    archive_s3_bucket: str = ""
+    """The bucket holding the output (created beforehand); s3 backend."""
+    archive_s3_prefix: str = ""
+    """A key prefix for every object (such as overseer/); unset: the bucket's top."""
+    archive_s3_region: str = "us-east-1"
+    """The bucket's region (any value for most S3-compatible stores)."""
+    archive_s3_path_style: bool = False
+    """Address the bucket in the path (endpoint/bucket/key), as MinIO and versitygw want."""
+    archive_s3_access_key_id: pydantic.SecretStr | None = None
+    """The access key id; unset (and no file): the client's default chain (IRSA, workload
+    identity, AWS_* variables, instance profile)."""
+    archive_s3_access_key_id_file: Path | None = None
+    """A file holding the access key id (a Secret's key mounted as a file)."""
+    archive_s3_secret_access_key: pydantic.SecretStr | None = None
+    """The secret access key (with the access key id)."""
+    archive_s3_secret_access_key_file: Path | None = None
+    """A file holding the secret access key."""
+    archive_s3_chunk_size: Annotated[int, pydantic.Field(le=32 * 1024**2)] = 4 * 1024**2
+    """Most bytes of one stream buffered before they are written as one object (at most
+    32Mi); also the most the follower reads ahead of a slow store, per stream."""
+    archive_s3_flush_interval: Duration = 1.0
+    """Longest time output waits in memory before it is written to the store."""
+
+    @pydantic.field_validator("archive_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            msg = f"{str(value)!r} is relative; use an absolute path"
+            raise ValueError(msg)
+        return value
+
+    @pydantic.field_validator("archive_s3_chunk_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_bytes(value)
+
+    @pydantic.model_validator(mode="after")
+    def _s3_complete(self) -> Self:
+        if self.archive_backend != "s3":
+            return self
+        if not self.archive_s3_bucket:
+            msg = f"{self.env_name('archive_s3_bucket')} is needed with the s3 archive backend"
+            raise ValueError(msg)
+        has_id = self.archive_s3_access_key_id or self.archive_s3_access_key_id_file
+        has_secret = self.archive_s3_secret_access_key or self.archive_s3_secret_access_key_file
+        if bool(has_id) != bool(has_secret):
+            msg = "give both the S3 access key id and its secret, or neither (default chain)"
+            raise ValueError(msg)
+        return self
+
+    def archive_credentials(self) -> tuple[str, str] | None:
+        """The access key id and secret (read from their files now), or None: the default
+        chain. Raises :class:`errors.SettingsError` when a file cannot be read."""
+        key_id = _secret(self.archive_s3_access_key_id, self.archive_s3_access_key_id_file)
+        secret = _secret(self.archive_s3_secret_access_key, self.archive_s3_secret_access_key_file)
+        return None if key_id is None or secret is None else (key_id, secret)
+
+
+def _secret(value: pydantic.SecretStr | None, file: Path | None) -> str | None:
+    if value is not None:
+        return value.get_secret_value().strip() or None
+    if file is None:
+        return None
+    try:
+        return file.read_text().strip() or None
+    except OSError as error:
+        raise errors.SettingsError(f"reading {file}: {error.strerror}") from None

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from overseer import archive
+from overseer import archive_local
 from overseer_api import app as app_
 from overseer_api import settings
 from tests.support import api
@@ -42,7 +42,7 @@ async def client(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asy
         tmp_path / "t.json", {"r": (READER, ["read"]), "a": (ADMIN, ["admin"])}
     )
     app = app_.create_app(
-        settings.Settings(tokens_file=tokens), feed, archive.LocalArchive(tmp_path)
+        settings.Settings(tokens_file=tokens), feed, archive_local.LocalArchive(tmp_path)
     )
     async with api.client_of(app, ADMIN) as client:
         yield client

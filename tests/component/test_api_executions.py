@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from overseer import archive
+from overseer import archive_local
 from overseer.core import execution_resource
 from overseer.crd import execution as execution_
 from overseer_api import actions, settings
@@ -58,7 +58,7 @@ async def client(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asy
         {"r": (READER, ["read"]), "x": (EXECUTOR, ["execute"]), "a": (ADMIN, ["admin"])},
     )
     config = settings.Settings(tokens_file=tokens)
-    app = app_.create_app(config, feed, archive.LocalArchive(tmp_path / "archive"))
+    app = app_.create_app(config, feed, archive_local.LocalArchive(tmp_path / "archive"))
     async with api.client_of(app, EXECUTOR) as client:
         yield client
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from overseer import archive
+from overseer import archive_local
 from overseer_api import app as app_
 from overseer_api import settings
 from tests.support import api
@@ -28,7 +28,7 @@ async def client(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asy
         tmp_path / "tokens.json", {"ci": (READER, ["read"]), "ops": (EXECUTOR, ["execute"])}
     )
     config = settings.Settings(namespaces=("other",), tokens_file=tokens)
-    app = app_.create_app(config, feed, archive.LocalArchive(tmp_path / "archive"))
+    app = app_.create_app(config, feed, archive_local.LocalArchive(tmp_path / "archive"))
     async with api.client_of(app, READER) as client:
         yield client
 
@@ -52,7 +52,7 @@ async def test_not_ready_until_every_cache_has_listed(tmp_path: Path) -> None:
     config = settings.Settings(
         tokens_file=api.write_tokens(tmp_path / "t", {"a": (READER, ["read"])})
     )
-    app = app_.create_app(config, feed, archive.LocalArchive(tmp_path))
+    app = app_.create_app(config, feed, archive_local.LocalArchive(tmp_path))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from overseer import archive
+from overseer import archive_local
 from overseer.core import names
 from overseer_api import app as app_
 from overseer_api import settings
@@ -56,7 +56,9 @@ def archived(state: str | None, **status: Any) -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, feed: api.WatchFeed, store: archive.LocalArchive, client: httpx.AsyncClient):
+    def __init__(
+        self, feed: api.WatchFeed, store: archive_local.LocalArchive, client: httpx.AsyncClient
+    ):
         self.feed, self.store, self.client = feed, store, client
 
     def write(
@@ -64,7 +66,7 @@ class Harness:
     ) -> None:
         """Archive output as the operator does (a pod's log, frames by seq)."""
         namespace, name = job["metadata"]["namespace"], execution({}, job=job)["metadata"]["name"]
-        writer = self.store.open(namespace, name)
+        writer = self.store.open_writer(namespace, name)
         if writer.pod is None:
             writer.begin("pod-a")
         seq = writer.last_seq
@@ -86,7 +88,7 @@ async def serving(tmp_path: Path, output_wait: float) -> AsyncIterator[Harness]:
     feed.add("OverseerJob", OTHER_JOB)
     tokens = api.write_tokens(tmp_path / "tokens.json", {"ci": (READER, ["read"])})
     config = settings.Settings(namespaces=("other",), tokens_file=tokens, output_wait=output_wait)
-    store = archive.LocalArchive(tmp_path / "archive")
+    store = archive_local.LocalArchive(tmp_path / "archive")
     app = app_.create_app(config, feed, store)
     async with api.client_of(app, READER) as client:
         yield Harness(feed, store, client)
@@ -314,7 +316,7 @@ async def test_follow_goes_on_after_an_attempt_while_a_retry_runs(harness: Harne
     following = asyncio.create_task(harness.client.get(f"{URL}/stdout?follow=true"))
     await asyncio.sleep(0.4)
     assert not following.done()
-    writer = harness.store.open("default", execution({})["metadata"]["name"])
+    writer = harness.store.open_writer("default", execution({})["metadata"]["name"])
     writer.begin("pod-b")
     writer.append(protocol.Output(1, "stdout", b"attempt 2\n"))
     writer.commit(1, complete=True)

@@ -17,7 +17,7 @@ import hypothesis
 import schemathesis
 from schemathesis import checks
 
-from overseer import archive
+from overseer import archive_local
 from overseer.core import execution_resource
 from overseer.crd import execution as execution_
 from overseer_api import app as app_
@@ -44,7 +44,9 @@ def _app() -> Any:
     execution["metadata"]["resourceVersion"] = "7"
     tokens = api.write_tokens(DIRECTORY / "tokens.json", {"admin": (TOKEN, ["admin"])})
     app = app_.create_app(
-        settings.Settings(tokens_file=tokens), feed, archive.LocalArchive(DIRECTORY / "archive")
+        settings.Settings(tokens_file=tokens),
+        feed,
+        archive_local.LocalArchive(DIRECTORY / "archive"),
     )
     store: cache.Cache = app.state.overseer.cache
     store.apply(cache.JOB, "default", "LIST", {"items": [job, other]})

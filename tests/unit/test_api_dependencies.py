@@ -13,7 +13,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from tests.support import api
 
-from overseer import archive
+from overseer import archive_local
 from overseer_api import app, deps, settings
 
 
@@ -35,7 +35,7 @@ def calls(dependant: Dependant) -> Iterator[Any]:
 def test_no_route_depends_on_a_plain_function(tmp_path: Path) -> None:
     tokens = api.write_tokens(tmp_path / "t.json", {"r": ("t", ["read"])})
     application = app.create_app(
-        settings.Settings(tokens_file=tokens), api.WatchFeed(), archive.LocalArchive(tmp_path)
+        settings.Settings(tokens_file=tokens), api.WatchFeed(), archive_local.LocalArchive(tmp_path)
     )
     threaded = {
         f"{route.path}: {getattr(call, '__qualname__', call)}"

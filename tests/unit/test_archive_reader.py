@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from overseer import archive, errors
+from overseer import archive, archive_local, errors
 from overseer_library import protocol
 
 NS, NAME = "team-a", "binary-d4fd03eee1-1795938121-109918"
@@ -24,14 +24,14 @@ def out(seq: int, stream: protocol.Stream, data: bytes) -> protocol.Output:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> archive.LocalArchive:
-    return archive.LocalArchive(tmp_path / "archive")
+def store(tmp_path: Path) -> archive_local.LocalArchive:
+    return archive_local.LocalArchive(tmp_path / "archive")
 
 
 def archived(
-    store: archive.LocalArchive, stdout: bytes, stderr: bytes = b"", *, complete: bool = True
+    store: archive_local.LocalArchive, stdout: bytes, stderr: bytes = b"", *, complete: bool = True
 ) -> None:
-    writer = store.open(NS, NAME)
+    writer = store.open_writer(NS, NAME)
     writer.begin("pod-a")
     writer.append(out(1, "stdout", stdout))
     writer.append(out(2, "stderr", stderr))
@@ -40,13 +40,16 @@ def archived(
 
 
 async def read(
-    store: archive.LocalArchive, stream: protocol.Stream, start: int = 0, stop: int | None = None
+    store: archive_local.LocalArchive,
+    stream: protocol.Stream,
+    start: int = 0,
+    stop: int | None = None,
 ) -> list[bytes]:
     return [chunk async for chunk in store.read_range(NS, NAME, stream, start, stop)]
 
 
 async def test_a_whole_stream_reads_byte_for_byte_in_bounded_chunks(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     archived(store, DATA, b"err \x00\x80")
     chunks = await read(store, "stdout")
@@ -70,20 +73,20 @@ async def test_a_whole_stream_reads_byte_for_byte_in_bounded_chunks(
     ],
 )
 async def test_a_range_reads_exactly_its_bytes(
-    store: archive.LocalArchive, start: int, stop: int | None
+    store: archive_local.LocalArchive, start: int, stop: int | None
 ) -> None:
     archived(store, DATA)
     assert b"".join(await read(store, "stdout", start, stop)) == DATA[start:stop]
 
 
-async def test_a_range_past_the_end_is_an_archive_error(store: archive.LocalArchive) -> None:
+async def test_a_range_past_the_end_is_an_archive_error(store: archive_local.LocalArchive) -> None:
     archived(store, b"short")
     with pytest.raises(errors.ArchiveError, match="holds 5 bytes, fewer than 9"):
         await read(store, "stdout", 0, 9)
 
 
 async def test_nothing_archived_has_no_stat_and_reads_empty(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     assert await store.stat(NS, NAME) is None
     assert await read(store, "stdout") == []
@@ -91,12 +94,12 @@ async def test_nothing_archived_has_no_stat_and_reads_empty(
         await read(store, "stdout", 0, 1)
 
 
-async def test_stat_says_sizes_completeness_and_pod(store: archive.LocalArchive) -> None:
+async def test_stat_says_sizes_completeness_and_pod(store: archive_local.LocalArchive) -> None:
     archived(store, DATA, b"e", complete=False)
     assert await store.stat(NS, NAME) == archive.Stat(
         {"stdout": len(DATA), "stderr": 1}, complete=False, pod="pod-a"
     )
-    writer = store.open(NS, NAME)
+    writer = store.open_writer(NS, NAME)
     writer.commit(complete=True)
     writer.close()
     stat = await store.stat(NS, NAME)
@@ -105,9 +108,9 @@ async def test_stat_says_sizes_completeness_and_pod(store: archive.LocalArchive)
 
 
 async def test_stat_and_reads_see_flushed_bytes_before_they_are_committed(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
-    writer = store.open(NS, NAME)
+    writer = store.open_writer(NS, NAME)
     writer.begin("pod-a")
     writer.append(out(1, "stdout", b"live"))
     writer.flush()
@@ -118,7 +121,9 @@ async def test_stat_and_reads_see_flushed_bytes_before_they_are_committed(
     writer.close()
 
 
-async def test_names_that_would_leave_the_root_are_refused(store: archive.LocalArchive) -> None:
+async def test_names_that_would_leave_the_root_are_refused(
+    store: archive_local.LocalArchive,
+) -> None:
     with pytest.raises(errors.ArchiveError):
         await store.stat(NS, "..")
     with pytest.raises(errors.ArchiveError):
@@ -130,7 +135,7 @@ async def read_from(chunks: AsyncIterator[bytes]) -> bytes:
 
 
 async def test_reading_50_mib_holds_a_few_chunks_in_memory(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     folder = store.folder(NS, NAME)
     folder.mkdir(parents=True)
@@ -138,7 +143,7 @@ async def test_reading_50_mib_holds_a_few_chunks_in_memory(
     with (folder / "stdout").open("wb") as file:
         for _ in range(50):
             file.write(block)
-    (folder / archive.STATE_FILE).write_text('{"complete": true, "pod": "p"}')
+    (folder / archive_local.STATE_FILE).write_text('{"complete": true, "pod": "p"}')
     del block
     tracemalloc.start()
     try:
@@ -159,18 +164,18 @@ async def test_reading_50_mib_holds_a_few_chunks_in_memory(
 
 
 async def follow_all(
-    store: archive.LocalArchive, stream: protocol.Stream = "stdout", start: int = 0
+    store: archive_local.LocalArchive, stream: protocol.Stream = "stdout", start: int = 0
 ) -> list[tuple[float, bytes]]:
     """Each chunk the follower yields, with when it came."""
     return [(time.monotonic(), c) async for c in store.follow(NS, NAME, stream, start)]
 
 
 async def test_a_follower_gets_bytes_as_they_are_flushed_and_ends_once_complete(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     follower = asyncio.create_task(follow_all(store))
     await asyncio.sleep(0.3)  # nothing archived yet: it waits
-    writer = store.open(NS, NAME)
+    writer = store.open_writer(NS, NAME)
     writer.begin("pod-a")
     written: list[float] = []
     for seq, line in enumerate([b"one\n", b"\x00\xff two", b" three, no newline"], start=1):
@@ -189,7 +194,7 @@ async def test_a_follower_gets_bytes_as_they_are_flushed_and_ends_once_complete(
 
 
 async def test_a_follower_starts_at_an_offset_and_sees_nothing_of_the_other_stream(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     archived(store, b"0123456789", b"stderr only")
     chunks = await asyncio.wait_for(follow_all(store, "stdout", 4), timeout=2)
@@ -197,7 +202,7 @@ async def test_a_follower_starts_at_an_offset_and_sees_nothing_of_the_other_stre
 
 
 async def test_a_follower_of_an_incomplete_archive_waits_until_told_to_give_up(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     archived(store, b"partial", complete=False)
     waiting = asyncio.create_task(follow_all(store))
@@ -212,16 +217,16 @@ async def test_a_follower_of_an_incomplete_archive_waits_until_told_to_give_up(
 
 
 async def test_bytes_written_between_a_follower_s_read_and_its_state_read_are_not_lost(
-    store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
+    store: archive_local.LocalArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archived(store, b"first ", complete=False)
-    read_state = archive._read_state
+    read_state = archive_local._read_state
 
     def writer_finishes_first(path: Path) -> dict[str, object]:
         # The follower found no new byte; the writer then appends its last bytes and
         # records the state complete, before the follower reads the state.
-        monkeypatch.setattr(archive, "_read_state", read_state)
-        writer = store.open(NS, NAME)
+        monkeypatch.setattr(archive_local, "_read_state", read_state)
+        writer = store.open_writer(NS, NAME)
         writer.append(out(3, "stdout", b"last"))
         writer.commit(3, complete=True)
         writer.close()
@@ -229,5 +234,5 @@ async def test_bytes_written_between_a_follower_s_read_and_its_state_read_are_no
 
     chunks = store.follow(NS, NAME, "stdout")
     assert await anext(chunks) == b"first "
-    monkeypatch.setattr(archive, "_read_state", writer_finishes_first)
+    monkeypatch.setattr(archive_local, "_read_state", writer_finishes_first)
     assert await asyncio.wait_for(read_from(chunks), timeout=2) == b"last"

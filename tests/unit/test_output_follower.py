@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tests.support import fake_kube
 
-from overseer import archive, errors
+from overseer import archive_local, errors
 from overseer.core import execution_phase
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions, log_reading, output
@@ -82,15 +82,16 @@ async def follow(followers: output.Followers, env: context.Environment) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> archive.LocalArchive:
-    return archive.LocalArchive(tmp_path)
+def store(tmp_path: Path) -> archive_local.LocalArchive:
+    return archive_local.LocalArchive(tmp_path)
 
 
 def reported(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
     stdout: int,
     stderr: int,
     state: execution_.OutputState = "Complete",
+    lost: list[execution_.LostOutput] | None = None,
 ) -> execution_.Archive:
     """What the status is told of the archive of KEY."""
     return execution_.Archive(
@@ -99,11 +100,24 @@ def reported(
         state=state,
         stdout=execution_.ArchivedStream(size=stdout),
         stderr=execution_.ArchivedStream(size=stderr),
+        lost=lost,
+    )
+
+
+def lost(
+    after: int, before: int | None, stdout: int, stderr: int, reason: str
+) -> execution_.LostOutput:
+    return execution_.LostOutput(
+        after_seq=after,
+        before_seq=before,
+        stdout_offset=stdout,
+        stderr_offset=stderr,
+        reason=reason,
     )
 
 
 async def test_output_is_archived_and_frames_are_kept_for_the_status(
-    store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
+    store: archive_local.LocalArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
     seen: list[list[str]] = []
@@ -119,6 +133,7 @@ async def test_output_is_archived_and_frames_are_kept_for_the_status(
         assert report.model_dump(exclude={"state", "stdout", "stderr"}) == {
             "backend": "local",
             "location": str(store.root / KEY.namespace / KEY.name),
+            "lost": None,
         }
         states.append(report.state)
 
@@ -132,7 +147,7 @@ async def test_output_is_archived_and_frames_are_kept_for_the_status(
     # The status was derived again as frames came, and once more at the end
     assert seen[-1] == ["Start", "Event", "Exit"]
     assert ["Start"] in seen
-    writer = store.open(KEY.namespace, KEY.name)
+    writer = store.open_writer(KEY.namespace, KEY.name)
     assert (writer.pod, writer.last_seq, writer.complete) == (POD, 6, True)
     writer.close()
     # Once done, the frames stay for the observation that sees the pod's end after the
@@ -143,13 +158,13 @@ async def test_output_is_archived_and_frames_are_kept_for_the_status(
     # A retry's pod, whose log is not read yet, is still being archived
     assert followers.archive(KEY, "a-retry-pod") == reported(store, 22, 4, "Archiving")
     # And once the output is removed (retention), nothing is known
-    followers.remove(KEY)
+    await followers.remove(KEY)
     assert followers.archive(KEY, POD) is None
     assert not followers.frames(KEY, POD)
 
 
 async def test_a_broken_stream_is_read_again_and_nothing_is_archived_twice(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     half = LOG.index(b"\x1eOVS1", LOG.index(b'"deploying"')) + 3  # inside the frame after it
     client = FakeKube([[LOG[:half]], [], cut(LOG, 1000)], pod=pod("running"))
@@ -161,18 +176,18 @@ async def test_a_broken_stream_is_read_again_and_nothing_is_archived_twice(
 
 
 async def test_a_log_without_exit_frame_ends_when_the_container_has_terminated(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     killed = LOG[: LOG.index(b'\x1eOVS1 {"type":"exit"')]
     client = FakeKube([[killed]], pod=pod("terminated"))
     followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
     await follow(followers, env_for(client))
-    writer = store.open(KEY.namespace, KEY.name)
+    writer = store.open_writer(KEY.namespace, KEY.name)
     assert (writer.last_seq, writer.complete) == (5, True)
     writer.close()
 
 
-async def test_a_log_read_to_its_end_is_not_read_again(store: archive.LocalArchive) -> None:
+async def test_a_log_read_to_its_end_is_not_read_again(store: archive_local.LocalArchive) -> None:
     client = FakeKube([[LOG], [LOG]])
     followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
     await follow(followers, env_for(client))
@@ -183,7 +198,7 @@ async def test_a_log_read_to_its_end_is_not_read_again(store: archive.LocalArchi
 
 
 def test_a_pod_whose_container_has_not_started_is_not_followed(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
     env = env_for(FakeKube([]))
@@ -200,7 +215,7 @@ def test_the_archive_directory_is_a_setting() -> None:
 
 
 async def test_a_follower_that_fails_is_logged_and_can_start_again(
-    store: archive.LocalArchive, caplog: pytest.LogCaptureFixture
+    store: archive_local.LocalArchive, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken(FakeKube):
         async def follow_log(
@@ -224,7 +239,7 @@ async def test_without_an_archive_the_log_is_still_followed_for_events(
 ) -> None:
     (tmp_path / "file").write_text("not a directory")
     followers = output.Followers(
-        archive.LocalArchive(tmp_path / "file"), retry_min=0.01, retry_max=0.02
+        archive_local.LocalArchive(tmp_path / "file"), retry_min=0.01, retry_max=0.02
     )
     seen: list[list[str]] = []
 
@@ -249,7 +264,7 @@ def terminated(last_seq: int) -> dict[str, Any]:
 
 
 async def test_a_log_rotated_as_the_job_ended_is_read_on_from_the_new_file(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     # The old file ends inside the frame of seq 5; the new one starts with its rest.
     inside = LOG.index(b"\x1eOVS1", LOG.index(b'"deploying"')) + 10
@@ -263,14 +278,14 @@ async def test_a_log_rotated_as_the_job_ended_is_read_on_from_the_new_file(
     assert client.follows == 2
     assert store.read(KEY.namespace, KEY.name, "stdout") == b"\x00\xff no newline and more"
     assert store.read(KEY.namespace, KEY.name, "stderr") == b"err\x80"
-    writer = store.open(KEY.namespace, KEY.name)
+    writer = store.open_writer(KEY.namespace, KEY.name)
     assert (writer.last_seq, writer.complete) == (6, True)
     writer.close()
     assert events == []
 
 
 async def test_frames_the_api_no_longer_serves_are_reported_lost(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     # Rotated twice between two reads: seq 3 and 4 are in a file nobody can read now.
     frames = list(protocol.decode_all([LOG]))
@@ -291,12 +306,13 @@ async def test_frames_the_api_no_longer_serves_are_reported_lost(
     [(kind, reason, message)] = events
     assert (kind, reason) == ("Warning", "OutputIncomplete")
     assert message.startswith("2 frame(s)")
-    # And the status is told the output misses a part
-    assert followers.archive(KEY, POD) == reported(store, 22, 0, "Incomplete")
+    # And the status is told the output misses a part, and where it belongs
+    gap = lost(2, 5, 13, 0, "LogRotated")
+    assert followers.archive(KEY, POD) == reported(store, 22, 0, "Incomplete", [gap])
 
 
 async def test_a_log_that_stays_short_of_the_summary_is_read_again_a_few_times_only(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     no_exit = LOG[: LOG.index(b'\x1eOVS1 {"type":"exit"')]
     client = FakeKube([[no_exit]] * (log_reading.MAX_REREADS + 1), pod=terminated(6))
@@ -306,13 +322,13 @@ async def test_a_log_that_stays_short_of_the_summary_is_read_again_a_few_times_o
     await follow(followers, env)
     assert client.follows == log_reading.MAX_REREADS + 1
     assert events == ["OutputIncomplete"]
-    writer = store.open(KEY.namespace, KEY.name)
+    writer = store.open_writer(KEY.namespace, KEY.name)
     assert writer.complete
     writer.close()
 
 
 async def test_a_pod_deleted_before_its_log_was_read_to_its_end_leaves_it_incomplete(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     class Deleted(FakeKube):
         async def follow_log(
@@ -321,13 +337,27 @@ async def test_a_pod_deleted_before_its_log_was_read_to_its_end_leaves_it_incomp
             yield LOG[: LOG.index(b'\x1eOVS1 {"type":"out","seq":5')]
             raise errors.KubeError("pods not found", 404)
 
+    events: list[tuple[str, str, str]] = []
+    env = dataclasses.replace(
+        env_for(Deleted([])), post_event=lambda _b, t, r, m: events.append((t, r, m))
+    )
     followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
-    await follow(followers, env_for(Deleted([])))
-    assert followers.archive(KEY, POD) == reported(store, 13, 4, "Incomplete")
+    await follow(followers, env)
+    # The loss is flagged with its range: in the status, the archive's state and an Event
+    end = lost(4, None, 13, 4, "PodDeleted")
+    assert followers.archive(KEY, POD) == reported(store, 13, 4, "Incomplete", [end])
+    stat = await store.stat(KEY.namespace, KEY.name)
+    assert stat is not None
+    assert [(x.after_seq, x.before_seq, dict(x.offsets)) for x in stat.lost] == [
+        (4, None, {"stdout": 13, "stderr": 4})
+    ]
+    [(kind, reason, message)] = events
+    assert (kind, reason) == ("Warning", "OutputIncomplete")
+    assert "deleted before its log was read to its end" in message
 
 
 async def test_after_a_restart_the_status_is_told_once_that_the_archive_is_complete(
-    store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
+    store: archive_local.LocalArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await follow(
         output.Followers(store, retry_min=0.01, retry_max=0.02), env_for(FakeKube([[LOG]]))
@@ -364,7 +394,7 @@ class Recording(FakeKube):
 
 
 async def test_a_terminal_status_gains_the_archive_s_state_when_the_log_is_read(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     # Given an execution Complete, whose status says its output is being archived
     status = {
@@ -415,7 +445,7 @@ def attempt(name: str, state: str) -> dict[str, Any]:
 
 
 async def test_the_next_attempt_is_followed_when_the_closing_observation_sees_it(
-    store: archive.LocalArchive, monkeypatch: pytest.MonkeyPatch
+    store: archive_local.LocalArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a first attempt that failed, and its retry running by the time its log ends
     first, second = f"{KEY.name}-aaaaa", f"{KEY.name}-bbbbb"
@@ -450,7 +480,7 @@ async def test_the_next_attempt_is_followed_when_the_closing_observation_sees_it
 
 
 async def test_a_fresh_follower_of_a_log_rotated_past_its_first_frames_is_incomplete(
-    store: archive.LocalArchive,
+    store: archive_local.LocalArchive,
 ) -> None:
     # Given a log whose first file (seq 1 to 3) was rotated away before it was followed
     frames = [f for f in protocol.decode_all([LOG]) if not isinstance(f, protocol.Unframed)]
@@ -462,7 +492,8 @@ async def test_a_fresh_follower_of_a_log_rotated_past_its_first_frames_is_incomp
     # When a fresh follower reads it
     await follow(followers, env)
     # Then the status says the output misses a part, and an Event names the lost frames
-    assert followers.archive(KEY, POD) == reported(store, 9, 0, "Incomplete")
+    gap = lost(0, 4, 0, 0, "LogRotated")
+    assert followers.archive(KEY, POD) == reported(store, 9, 0, "Incomplete", [gap])
     [(reason, message)] = events
     assert reason == "OutputIncomplete"
     assert message.startswith("3 frame(s)")

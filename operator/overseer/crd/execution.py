@@ -201,6 +201,19 @@ class ArchivedStream(base.StatusModel):
     )
 
 
+class LostOutput(base.StatusModel):
+    """Frames of the pod's log never archived, and where their bytes belong."""
+
+    after_seq: int = Field(description="The last frame (seq) read before the gap.")
+    before_seq: int | None = Field(
+        default=None,
+        description="The first frame read after the gap; unset: the log's end was never read.",
+    )
+    stdout_offset: int = Field(description="The stdout size where the missing bytes belong.")
+    stderr_offset: int = Field(description="The stderr size where the missing bytes belong.")
+    reason: str = Field(description="PodDeleted, LogRotated or LogCut.")
+
+
 class Archive(base.StatusModel):
     """Where the execution's stdout and stderr are kept after the pod is gone, and
     whether they are whole."""
@@ -218,6 +231,9 @@ class Archive(base.StatusModel):
     )
     stdout: ArchivedStream | None = Field(default=None, description="The stdout archived.")
     stderr: ArchivedStream | None = Field(default=None, description="The stderr archived.")
+    lost: list[LostOutput] | None = Field(
+        default=None, description="What is known missing from the output (Incomplete)."
+    )
 
 
 class Delivery(base.StatusModel):

@@ -53,7 +53,7 @@ async def after_end(
     if plan.delete_execution:
         log.info("execution %s: ended %s ago; deleting it and its output", key, _age(status))
         try:
-            env.output.remove(key)
+            await env.output.remove(key)
         except errors.ArchiveError as error:
             log.warning("execution %s: %s; trying again later", key, error.message)
             return datetime.now(UTC) + timedelta(seconds=env.settings.retry_max)

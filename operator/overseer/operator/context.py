@@ -132,7 +132,7 @@ class OutputHook(Protocol):
         """The log of the execution's newest pod (``pod``, ``gone`` when deleted) needs no
         more reading: archived to its end, or there is no pod to read. May read files."""
 
-    def remove(self, key: Key) -> None:
+    async def remove(self, key: Key) -> None:
         """Delete the execution's archived output."""
 
 
@@ -154,7 +154,7 @@ class NoOutput:
     def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
         return True
 
-    def remove(self, key: Key) -> None:
+    async def remove(self, key: Key) -> None:
         return None
 
 

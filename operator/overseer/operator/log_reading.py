@@ -125,6 +125,7 @@ def _end_cut(
     _take(key, protocol.decode_all([partial]), writer, frames, seen)
     writer.commit(seen.highest)
     if expected is not None and seen.highest < expected:
+        writer.lose(seen.highest, expected + 1, "LogCut")
         seen.lost += expected - seen.highest
     report_lost(key, pod, seen, env)
 
@@ -162,6 +163,8 @@ async def _stream(
                 writer.flush()
             if news:
                 await executions.observe_execution(key, env)
+            # A store that lags holds the reading here: the log keeps what is not read.
+            await writer.ready()
         rest = decoder.take_partial()
         writer.commit(decoder.last_seq)
     except errors.KubeError as error:
@@ -183,6 +186,11 @@ def report_lost(
         "rotated the log faster than it was followed): the archived output misses "
         "that part"
     )
+    post_lost(key, env, message)
+
+
+def post_lost(key: context.Key, env: context.Environment, message: str) -> None:
+    """Say that output was lost: in the log, and as a Warning Event of the execution."""
     log.warning("execution %s: %s", key, message)
     body = {
         "apiVersion": base.API_VERSION,
@@ -203,6 +211,8 @@ def _take(
     news = False
     for record in records:
         if not isinstance(record, protocol.Unframed):
+            if record.seq > seen.highest + 1:
+                writer.lose(seen.highest, record.seq, "LogRotated")
             seen.take(record.seq)
         if isinstance(record, protocol.Unframed):
             log.info(

@@ -94,9 +94,9 @@ class Followers:
             return False
         return pod is None or gone
 
-    def remove(self, key: context.Key) -> None:
+    async def remove(self, key: context.Key) -> None:
         self._done.pop(key, None)
-        self._archive.remove(key.namespace, key.name)
+        await self._archive.remove(key.namespace, key.name)
         self._reports.pop(key, None)
 
     def notice(
@@ -138,6 +138,7 @@ class Followers:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._archive.close()
 
     async def _follow(
         self, key: context.Key, pod: str, uid: str | None, env: context.Environment
@@ -146,7 +147,7 @@ class Followers:
         try:
             # The archive keeps the execution's uid: one of an earlier execution of the
             # same name is started afresh, never appended to.
-            writer = self._archive.open(key.namespace, key.name, uid=uid)
+            writer = await self._archive.open(key.namespace, key.name, uid=uid)
         except errors.ArchiveError as error:
             # Events still reach the status; the output is lost.
             log.error("execution %s: %s; its output is not archived", key, error.message)
@@ -168,6 +169,9 @@ class Followers:
                 key, pod, writer, frames, seen=seen, env=env, retry=self._retry
             )
             writer.commit(complete=complete)
+            if not complete:  # the pod is gone, and the rest of its log with it
+                _lost_end(key, pod, writer, seen, env)
+            await writer.drain()  # what the status says is in the store
             if complete:  # for later observations; the oldest go first
                 self._done[key] = (pod, frames)
                 if len(self._done) > KEPT_READ_LOGS:
@@ -195,12 +199,23 @@ class Followers:
             return False
         stat = await self._archive.stat(key.namespace, key.name)
         sizes = stat.sizes if stat is not None else {}
+        lost = [
+            execution_.LostOutput(
+                after_seq=item.after_seq,
+                before_seq=item.before_seq,
+                stdout_offset=item.offsets.get("stdout", 0),
+                stderr_offset=item.offsets.get("stderr", 0),
+                reason=item.reason,
+            )
+            for item in (stat.lost if stat is not None else ())
+        ]
         report = execution_.Archive(
             backend=self._archive.backend,
             location=self._archive.location(key.namespace, key.name),
             state=state,
             stdout=execution_.ArchivedStream(size=sizes.get("stdout", 0)),
             stderr=execution_.ArchivedStream(size=sizes.get("stderr", 0)),
+            lost=lost or None,
         )
         changed = self._reports.get(key) != (pod, report)
         self._reports[key] = (pod, report)
@@ -233,5 +248,31 @@ class Unarchived:
     def flush(self) -> None:
         return None
 
+    def lose(self, after_seq: int, before_seq: int | None, reason: str) -> None:
+        return None
+
+    async def ready(self) -> None:
+        return None
+
+    async def drain(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
+
+
+def _lost_end(
+    key: context.Key,
+    pod: str,
+    writer: archive_.Writer,
+    seen: log_sequence.Seen,
+    env: context.Environment,
+) -> None:
+    """The pod went before its log was read to its end: record the loss, and say so."""
+    writer.lose(seen.highest, None, "PodDeleted")
+    log_reading.post_lost(
+        key,
+        env,
+        f"the pod {pod} was deleted before its log was read to its end: the archived "
+        f"output misses what the job wrote after frame {seen.highest}",
+    )

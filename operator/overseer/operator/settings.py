@@ -70,7 +70,7 @@ class WebhookSettings:
         return webhooks.SendPolicy(url=self.url_policy, retry=self.retry, timeout=self.timeout)
 
 
-class Settings(shared.OverseerSettings):
+class Settings(shared.ArchiveSettings):
     """Everything the operator's reactions need to know about their environment."""
 
     kubeconfig: str | None = pydantic.Field(default=None, validation_alias="KUBECONFIG")
@@ -79,8 +79,6 @@ class Settings(shared.OverseerSettings):
     """Namespaces to watch, comma separated; unset: the whole cluster."""
     cache_dir: Path = Path("/var/cache/overseer")
     """Where git mirrors are kept (an emptyDir in the chart)."""
-    archive_dir: Path = Path("/var/lib/overseer/archive")
-    """Root of the local output archive (an absolute path); see overseer.archive."""
     git_timeout: shared.Duration = 120.0
     """Longest a git fetch may take before it is abandoned."""
     retry_min: shared.Duration = 5.0
@@ -163,14 +161,6 @@ class Settings(shared.OverseerSettings):
         value = value.strip()
         if not value or any(c.isspace() for c in value):
             msg = f"use an image reference, such as {execution_job.LIBRARY_IMAGE}"
-            raise ValueError(msg)
-        return value
-
-    @pydantic.field_validator("archive_dir")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        if not value.is_absolute():
-            msg = f"{str(value)!r} is relative; use an absolute path"
             raise ValueError(msg)
         return value
 
