@@ -5,7 +5,7 @@ SHELL := bash
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test bench bench-cluster bench-sync bench-executions bench-api bench-cold up down
+.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test bench bench-cluster bench-sync bench-executions bench-api bench-archive bench-cold up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,7 +51,7 @@ unit: deps ## the tests that need no cluster
 test: deps lint ## everything: lint, unit, component and cluster tests (starts the local cluster if no KUBECONFIG)
 	@.venv/bin/pytest -q
 
-bench: bench-cluster bench-sync bench-executions bench-api ## print every benchmark's figures (asserts nothing)
+bench: bench-cluster bench-sync bench-executions bench-api bench-archive ## print every benchmark's figures (asserts nothing)
 
 bench-cluster: deps ## warm cluster-up time and the running cluster's memory (restarts the cluster)
 	@bench/cluster.sh
@@ -64,6 +64,9 @@ bench-executions: deps ## time 100 executions against 100 bare Jobs, and the out
 
 bench-api: deps ## the REST API: reads against a bare endpoint, pages, POST on the cluster, 200 MiB of stdout
 	@$(PY) bench/api.py
+
+bench-archive: deps ## the output archive: MiB/s to the S3 store, a local directory and a plain upload; 1 GiB per stream with RSS
+	@$(PY) bench/archive.py
 
 bench-cold: deps ## also measure a cold Kubernetes build from empty Go caches (about 6 minutes on 2 cores)
 	@bench/cluster.sh --cold

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +64,7 @@ class S3Writer:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._closing = False
+        self._manifest_at = 0.0  # when the last manifest was stored (monotonic)
         self._task: asyncio.Task[None] | None = None
         self._failure: str | None = None
 
@@ -178,7 +179,9 @@ class S3Writer:
             await self._upload()
 
     async def _upload(self) -> None:
-        """Write the pending bytes as chunks, then the manifest; until the store takes them."""
+        """Write the pending bytes as chunks, then the manifest, until the store takes
+        them. While output flows, the manifest goes at most once per flush interval
+        (readers see the chunks it counts then); the last one always goes."""
         batch = {s: bytes(p) for s, p in self._pending.items() if p}
         for stream in batch:
             self._pending[stream] = bytearray()
@@ -186,20 +189,43 @@ class S3Writer:
         version = self._version
         state = self._state({s: self._sizes[s] + len(batch.get(s, b"")) for s in archive.STREAMS})
         self._progress.set()  # room again for the follower (the batch is held here)
-        for stream, data in batch.items():
-            await asyncio.to_thread(self._hashes[stream].update, data)
+        # Hashed while the chunks travel: the manifest, after them, needs the digests.
+        hashing = asyncio.ensure_future(self._hash(batch))
+        await self._until_stored(
+            lambda: asyncio.gather(
+                *(
+                    self._store.put(f"{self._prefix}{s}/{_key(self._sizes[s])}", data)
+                    for s, data in batch.items()
+                )
+            )
+        )
+        await hashing
+        self._sizes = state["sizes"]
+        final = self._complete or self._closing
+        if batch and not final and time.monotonic() - self._manifest_at < self._interval:
+            self._since = self._manifest_at  # owed: due one interval after the last one
+            return
         state["sha256"] = {s: h.hexdigest() for s, h in self._hashes.items()}
         manifest = json.dumps(state, sort_keys=True).encode() + b"\n"
+        await self._until_stored(
+            lambda: self._store.put(self._prefix + archive_s3_store.MANIFEST, manifest)
+        )
+        self._manifest_at, self._saved = time.monotonic(), version
+        if self._version != self._saved and self._since is None:
+            self._since = time.monotonic()
+        if state["complete"] and self._pod is not None and self._version == self._saved:
+            self._on_finished(self._pod)
+
+    async def _hash(self, batch: Mapping[protocol.Stream, bytes]) -> None:
+        for stream, data in batch.items():
+            await asyncio.to_thread(self._hashes[stream].update, data)
+
+    async def _until_stored(self, call: Callable[[], Awaitable[object]]) -> None:
+        """Make ``call`` until the store takes it, a growing delay between attempts."""
         failures = 0
         while True:
             try:
-                await asyncio.gather(
-                    *(
-                        self._store.put(f"{self._prefix}{s}/{_key(self._sizes[s])}", data)
-                        for s, data in batch.items()
-                    )
-                )
-                await self._store.put(self._prefix + archive_s3_store.MANIFEST, manifest)
+                await call()
                 break
             except errors.ArchiveError as error:
                 if self._failure != error.message:
@@ -211,11 +237,6 @@ class S3Writer:
         if failures:
             log.info("archive %s: the store took the output again", self._prefix)
         self._failure = None
-        self._sizes, self._saved = state["sizes"], version
-        if self._version != self._saved and self._since is None:
-            self._since = time.monotonic()
-        if state["complete"] and self._pod is not None and self._version == self._saved:
-            self._on_finished(self._pod)
 
     def _state(self, sizes: dict[protocol.Stream, int]) -> dict[str, Any]:
         """The manifest of what the store holds once ``sizes`` bytes are in (the hashes
