@@ -45,8 +45,9 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     # A half-open connection never hangs a watch or a request for good: the server ends
     # each watch, the client gives up a minute later, kopf's inactivity timeout (70 s, the
     # server's bookmarks come every minute) resumes a silent one.
-    settings.watching.server_timeout = ours.watch_timeout
-    settings.watching.client_timeout = ours.watch_timeout + 60
+    # kopf sends server_timeout as timeoutSeconds, which the API server parses as an int.
+    settings.watching.server_timeout = int(ours.watch_timeout)
+    settings.watching.client_timeout = int(ours.watch_timeout) + 60
     settings.watching.connect_timeout = ours.kube_timeout
     settings.networking.connect_timeout = ours.kube_timeout
     settings.networking.request_timeout = ours.kube_timeout * 2
