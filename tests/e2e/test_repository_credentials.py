@@ -9,11 +9,9 @@ or a resource's status or annotations.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,7 +27,16 @@ from tests.support.gitserver import (
     serve_sshd,
 )
 from tests.support.operator import OperatorProcess
-from tests.support.overseer import eventually, jobs, repository, request_sync, wait_for_jobs
+from tests.support.overseer import jobs, repository, request_sync, wait_for_jobs
+from tests.support.repositories import (
+    condition,
+    create_secret,
+    jobs_of,
+    mark_secret,
+    replace_secret_key,
+    wait_for_synced,
+    warning_events,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -53,60 +60,6 @@ def https_git(upstream: Upstream, tmp_path: Path) -> Iterator[HTTPGitServer]:
 
 
 # --- Given / When / Then helpers -------------------------------------------------------------
-
-
-def create_secret(
-    kube: Kube, name: str, files: dict[str, str], folder: Path, type_: str = "Opaque"
-) -> None:
-    """``kubectl create secret generic NAME --from-file=KEY=...``, as the docs show."""
-    folder.mkdir(parents=True, exist_ok=True)
-    options = []
-    for key, content in files.items():
-        path = folder / f"{name}.{key}"
-        path.write_text(content)
-        options.append(f"--from-file={key}={path}")
-    kube.kubectl("create", "secret", "generic", name, f"--type={type_}", *options)
-
-
-def replace_secret_key(kube: Kube, name: str, key: str, value: str) -> None:
-    kube.kubectl(
-        "patch", "secret", name, "--type=merge", "-p", json.dumps({"stringData": {key: value}})
-    )
-
-
-def condition(kube: Kube, name: str, type_: str) -> dict[str, Any] | None:
-    status = kube.get("overseerrepository", name).get("status") or {}
-    return next((c for c in status.get("conditions", []) if c["type"] == type_), None)
-
-
-def wait_for_synced(
-    kube: Kube, name: str, status: str, reason: str | None = None
-) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        synced = condition(kube, name, "Synced")
-        if synced and synced["status"] == status and reason in (None, synced["reason"]):
-            return synced
-        return None
-
-    found: dict[str, Any] = eventually(check, 60, f"{name} Synced={status} {reason or ''}")
-    return found
-
-
-def warning_events(kube: Kube, name: str, reason: str) -> list[dict[str, Any]]:
-    def check() -> list[dict[str, Any]]:
-        items = json.loads(
-            kube.kubectl(
-                "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
-            ).stdout
-        )["items"]
-        return [e for e in items if e["type"] == "Warning" and e["reason"] == reason]
-
-    found: list[dict[str, Any]] = eventually(check, 30, f"a Warning {reason} Event on {name}")
-    return found
-
-
-def jobs_of(kube: Kube, repository_name: str) -> list[dict[str, Any]]:
-    return [j for j in jobs(kube).values() if j["spec"]["source"]["repository"] == repository_name]
 
 
 def assert_credentials_absent(kube: Kube, operator: OperatorProcess, *credentials: str) -> None:
@@ -209,6 +162,66 @@ def test_https_certificate_from_an_unknown_ca_fails_closed_until_ca_crt_is_given
     # Then the repository syncs
     wait_for_jobs(kube, {"Private job"})
     wait_for_synced(kube, "untrusted", "True", "Fetched")
+    assert_credentials_absent(kube, operator, token)
+
+
+def test_a_secret_not_marked_for_overseer_is_never_sent_until_labelled(
+    kube: Kube,
+    operator: OperatorProcess,
+    upstream: Upstream,
+    https_git: HTTPGitServer,
+    tmp_path: Path,
+) -> None:
+    token = https_git.token
+    assert token and https_git.ca_certificate
+    # Given a Secret of the namespace with a token, made for something else: not labelled
+    # overseer.dev/git-credentials
+    files = {"token": token, "ca.crt": https_git.ca_certificate}
+    create_secret(kube, "deploy-bot", files, tmp_path / "s", marked=False)
+    # When a repository names it
+    kube.apply(repository("borrowed", https_git.url(upstream), secretRef={"name": "deploy-bot"}))
+    # Then the sync is refused before any request, so the token never left the cluster,
+    # and the status and a Warning Event name the label to add
+    synced = wait_for_synced(kube, "borrowed")
+    assert (synced["status"], synced["reason"]) == ("False", "CredentialsNotMarked"), synced
+    assert "overseer.dev/git-credentials=true" in synced["message"], synced
+    [event, *_] = warning_events(kube, "borrowed", "CredentialsNotMarked")
+    assert "overseer.dev/git-credentials=true" in event["message"]
+    assert https_git.requests == []
+    assert jobs_of(kube, "borrowed") == []
+    # When the Secret is labelled, as the message says
+    mark_secret(kube, "deploy-bot")
+    request_sync(kube, "borrowed")
+    # Then the repository syncs
+    wait_for_jobs(kube, {"Private job"})
+    wait_for_synced(kube, "borrowed", "True", "Fetched")
+    assert_credentials_absent(kube, operator, token)
+
+
+def test_a_token_over_plain_http_is_refused_unless_the_repository_allows_it(
+    kube: Kube, operator: OperatorProcess, upstream: Upstream, tmp_path: Path
+) -> None:
+    token = f"e2e-token-{secrets.token_hex(16)}"
+    with serve_http(upstream.bare.parent, token=token) as http_git:
+        # Given a repository over plain http:// and a marked Secret with its token
+        url = http_git.url(upstream)
+        assert url.startswith("http://")
+        create_secret(kube, "git-http", {"token": token}, tmp_path / "s")
+        kube.apply(repository("plain", url, secretRef={"name": "git-http"}))
+        # Then the sync is refused before any request: the token never went unencrypted
+        synced = wait_for_synced(kube, "plain")
+        assert (synced["status"], synced["reason"]) == ("False", "InsecureTransport"), synced
+        assert "spec.allowInsecureHttp" in synced["message"], synced
+        warning_events(kube, "plain", "InsecureTransport")
+        assert http_git.requests == []
+        assert jobs_of(kube, "plain") == []
+        # When the repository allows it explicitly
+        allowed = repository("plain", url, secretRef={"name": "git-http"}, allowInsecureHttp=True)
+        kube.apply(allowed)
+        # Then it syncs, with the token
+        wait_for_jobs(kube, {"Private job"})
+        wait_for_synced(kube, "plain", "True", "Fetched")
+        assert any(status == 200 for _, _, status in http_git.requests)
     assert_credentials_absent(kube, operator, token)
 
 

@@ -89,6 +89,9 @@ def run_operator(
         "OVERSEER_ARCHIVE_DIR": str(workdir / "archive"),
         "OVERSEER_RETRY_MIN": "1s",
         "OVERSEER_RETRY_MAX": "5s",
+        # The tests serve most repositories as file:// on this host: a setting for tests
+        # and development only (docs/security.rst); a test of the default overrides it.
+        "OVERSEER_GIT_ALLOW_FILE_URLS": "true",
         **(extra_env or {}),
     }
     with log_path.open("wb") as log_file:
