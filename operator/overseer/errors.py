@@ -218,11 +218,32 @@ class GitInvalidSourceError(GitError):
     reason = "InvalidSource"
 
 
+class GitSourceNotAllowedError(GitInvalidSourceError):
+    """The URL reaches where no repository may: the operator's disk (``file://``) or cache."""
+
+    policy = Policy.STALLED
+    reason = "SourceNotAllowed"
+
+
 class GitInvalidCredentialsError(GitError):
     """The credentials Secret is malformed or does not fit the URL's scheme."""
 
     policy = Policy.STALLED
     reason = "InvalidCredentials"
+
+
+class GitCredentialsNotMarkedError(GitInvalidCredentialsError):
+    """The Secret named by ``secretRef`` is not marked as git credentials for Overseer."""
+
+    policy = Policy.STALLED
+    reason = "CredentialsNotMarked"
+
+
+class GitInsecureTransportError(GitInvalidCredentialsError):
+    """A token would go over plain ``http://`` and the repository does not allow it."""
+
+    policy = Policy.STALLED
+    reason = "InsecureTransport"
 
 
 class GitAuthError(GitError):

@@ -3,9 +3,13 @@
 The only module that uses GitPython. Its API is synchronous (git runs as a
 subprocess); async callers run :func:`fetch_revision` in a thread.
 
-One bare mirror per repository URL lives under ``cache_dir``; the first fetch
-creates it, later ones fetch into it, shallow (``--depth 1``) where the server
-allows. Files are read from git objects, never from a checkout, and only once the tree's sizes
+Each repository has its own bare mirror under ``cache_dir``, in a folder named by
+the repository's uid (``owner``), never shared with another repository even on the
+same URL; the first fetch creates it, later ones fetch into it, shallow
+(``--depth 1``) where the server allows. No URL may read the cache itself: ``file://``
+is refused unless allowed, and never reaches into ``cache_dir``.
+
+Files are read from git objects, never from a checkout, and only once the tree's sizes
 (read from object headers, not contents) fit the repository's :class:`Limits`: a job file
 over its bound is reported in ``Revision.too_large``, unread; too many files, too many
 bytes of job files or ``bin/``, or a mirror too large raise a stalled error.
@@ -22,20 +26,18 @@ stderr to an error.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import logging
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import git
 
-from overseer import errors, git_bounds, git_environment
+from overseer import errors, git_bounds, git_environment, git_mirrors
 from overseer.core import definitions, git_failures, git_source
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ _MODE_SYMLINK = 0o120000
 _MODE_SUBMODULE = 0o160000
 MIB = 1024 * 1024
 
+# Where mirrors live, under the names callers have always used.
+mirror_path = git_mirrors.mirror_path
+remove_mirrors = git_mirrors.remove_mirrors
 # The value types of the pure core, under the names callers have always used.
 Source = git_source.Source
 Credentials = git_source.Credentials
@@ -86,35 +91,39 @@ class Revision:
     too_large: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
-def mirror_path(cache_dir: Path, url: str) -> Path:
-    """The bare mirror kept for ``url`` under ``cache_dir``."""
-    return Path(cache_dir) / f"{_url_key(url)}.git"
-
-
 def fetch_revision(
     source: Source,
     credentials: Credentials | None,
     cache_dir: Path,
     *,
+    owner: str,
+    allow_file_urls: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Revision:
-    """Fetch ``source`` into its mirror under ``cache_dir`` and read its files.
+    """Fetch ``source`` into the mirror of ``owner`` (the repository's uid) and read its files.
 
-    Blocking: run it in a thread. Raises an :class:`overseer.errors.GitError`
-    subclass whose policy says whether the user must act or a retry may help.
+    ``allow_file_urls``: accept ``file://`` URLs (tests, development), outside
+    ``cache_dir`` only. Blocking: run it in a thread. Raises an
+    :class:`overseer.errors.GitError` subclass whose policy says whether the user must
+    act or a retry may help.
     """
     credentials = credentials or NO_CREDENTIALS
-    parsed = git_source.parse_source(source, credentials)
+    parsed = git_source.parse_source(source, credentials, allow_file_urls=allow_file_urls)
     if credentials.token and parsed.scheme == "http":
-        logger.warning("sending a token over plain http to %s: prefer https", parsed.host)
+        logger.warning("sending a token over plain http to %s (allowInsecureHttp)", parsed.host)
     path = parsed.path
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    mirror = mirror_path(cache_dir, source.url)
+    if parsed.scheme == "file":
+        git_mirrors.check_local(source.url, cache_dir)
+    mirror = git_mirrors.mirror_path(cache_dir, owner, source.url)
+    mirror.parent.mkdir(exist_ok=True)
     secrets = credentials.secrets
     try:
-        with _locked(mirror), git_environment.environment(source.url, credentials, timeout) as env:
+        environment = git_environment.environment(source.url, parsed.scheme, credentials, timeout)
+        with git_mirrors.locked(mirror), environment as env:
+            git_mirrors.remove_other_mirrors(mirror)
             repo = _open_mirror(mirror)
             try:
                 commit = _fetch(repo, source, env, timeout, credentials)
@@ -138,23 +147,7 @@ def fetch_revision(
         ) from None
 
 
-def _url_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:32]
-
-
 # --- the mirror -----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(mirror: Path) -> Iterator[None]:
-    """Hold an exclusive lock on one mirror, across threads and processes."""
-    lock_path = mirror.with_suffix(".lock")
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _open_mirror(mirror: Path) -> git.Repo:
@@ -187,9 +180,8 @@ def _fetch(
 ) -> str:
     """Bring the wanted commit into the mirror and return its SHA."""
     ref = source.ref
-    # Even a commit already in the mirror is fetched: the mirror is shared by every
-    # repository on this URL, whatever its credentials, and only the server can tell
-    # whether these credentials may read it. git then transfers nothing.
+    # Even a commit already in the mirror is fetched: only the server can tell whether
+    # the credentials (perhaps changed since) may still read it. git then transfers nothing.
     local = _local_ref(ref)
     remote_ref = ref or "HEAD"
     logger.info("fetching %s of %s (shallow)", remote_ref, git_source.display_url(source.url))

@@ -4,7 +4,8 @@ Secrets never reach git's argv (visible in ``/proc`` and quoted by GitPython's
 exceptions) nor the URL: an HTTPS token is answered by a ``GIT_ASKPASS`` script reading
 a 0600 file, an SSH key is a 0600 file named by ``GIT_SSH_COMMAND``, a private CA is
 named by ``GIT_SSL_CAINFO``; all in a private temporary folder removed after the call.
-Only :mod:`overseer.git` uses it.
+git may use the URL's own scheme and no other, so no redirect carries a token from
+``https://`` to ``http://``. Only :mod:`overseer.git` uses it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,17 @@ Credentials = git_source.Credentials
 
 
 @contextlib.contextmanager
-def environment(url: str, credentials: Credentials, timeout: float) -> Iterator[dict[str, str]]:
-    """The environment git runs in; secrets in a private folder removed on exit."""
+def environment(
+    url: str, scheme: str, credentials: Credentials, timeout: float
+) -> Iterator[dict[str, str]]:
+    """The environment git runs in; secrets in a private folder removed on exit.
+
+    git may use ``scheme`` (the URL's, checked by :mod:`overseer.core.git_source`) and
+    no other: a redirect from ``https://`` to ``http://`` is refused, so a token never
+    leaves the transport the repository was checked for.
+    """
+    if scheme not in SCHEMES:
+        raise errors.GitInvalidSourceError(f"scheme {scheme!r} is not one Overseer allows")
     if url.startswith("https://") and "GIT_SSL_NO_VERIFY" in os.environ:
         raise errors.GitCertificateError(
             "the operator's environment sets GIT_SSL_NO_VERIFY, which would turn TLS "
@@ -48,7 +58,7 @@ def environment(url: str, credentials: Credentials, timeout: float) -> Iterator[
             "credential.helper": "",
             "http.sslVerify": "true",
             "protocol.allow": "never",
-            **{f"protocol.{scheme}.allow": "always" for scheme in SCHEMES},
+            f"protocol.{scheme}.allow": "always",
             "core.hooksPath": os.devnull,
             "gc.autoDetach": "false",
             "http.lowSpeedLimit": "1",

@@ -137,6 +137,10 @@ class Kube:
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         """The decoded data of a Secret (never logged)."""
+        return (await self.read_labelled_secret(namespace, name)).data
+
+    async def read_labelled_secret(self, namespace: str, name: str) -> kube_client.SecretContent:
+        """A Secret's labels and decoded data (never logged)."""
         try:
             secret = await self._client.get(Secret, name, namespace=namespace)
         except (ApiError, HTTPError) as error:
@@ -147,7 +151,8 @@ class Kube:
             raise _wrap(error, f"reading Secret {namespace}/{name}") from None
         data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
         data.update({k: v.encode() for k, v in (secret.stringData or {}).items()})
-        return data
+        labels = dict((secret.metadata.labels if secret.metadata else None) or {})
+        return kube_client.SecretContent(labels=labels, data=data)
 
     async def apply(self, body: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
         """Server-side apply of a whole object under Overseer's field manager."""

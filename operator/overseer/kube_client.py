@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import collections
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from overseer.kube_exec import ExecResult
     from overseer.kube_watch import WatchEvent
+
+
+class SecretContent(NamedTuple):
+    """A Secret as read: its labels and its decoded data (never logged)."""
+
+    labels: dict[str, str]
+    data: dict[str, bytes]
 
 
 class KubeClient(Protocol):
@@ -24,6 +31,8 @@ class KubeClient(Protocol):
     """Write calls made, by ``"verb Kind"`` (read by the sync's no-op check)."""
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]: ...
+
+    async def read_labelled_secret(self, namespace: str, name: str) -> SecretContent: ...
 
     async def apply(self, body: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]: ...
 

@@ -38,6 +38,8 @@ from tests.support.gitserver import (  # noqa: F401 - fixtures
 pytestmark = pytest.mark.timeout(120)
 
 JOB = b"- name: hello\n  command: echo hello\n"
+OWNER = "5f0c7d2e-0b1a-4c3d-9e8f-a1b2c3d4e5f6"
+"""The uid of the repository whose mirror the tests fetch into."""
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def mirror_commits(cache: Path, url: str) -> int:
-    return int(git("rev-list", "--count", "--all", cwd=ogit.mirror_path(cache, url)))
+    return int(git("rev-list", "--count", "--all", cwd=ogit.mirror_path(cache, OWNER, url)))
 
 
 def fetch(
@@ -66,8 +68,14 @@ def fetch(
     path: str = "",
     credentials: ogit.Credentials | None = None,
     timeout: float = 60,
+    owner: str = OWNER,
+    allow_insecure_http: bool = False,
 ) -> ogit.Revision:
-    return ogit.fetch_revision(ogit.Source(url, ref, path), credentials, cache, timeout=timeout)
+    """Fetch as the operator does for the repository ``owner``, file:// URLs allowed."""
+    source = ogit.Source(url, ref, path, allow_insecure_http=allow_insecure_http)
+    return ogit.fetch_revision(
+        source, credentials, cache, owner=owner, allow_file_urls=True, timeout=timeout
+    )
 
 
 def assert_secret_absent(secret: str, *texts: str) -> None:
@@ -95,7 +103,7 @@ def test_clone_then_incremental_shallow_fetch(
     first = fetch(url, cache)
     assert first.commit == upstream.head
     assert first.job_files == {"jobs/hello.yml": JOB, "jobs/second.yml": b"- name: second\n"}
-    mirror = ogit.mirror_path(cache, url)
+    mirror = ogit.mirror_path(cache, OWNER, url)
     assert mirror_commits(cache, url) == 1, "the first fetch must be shallow"
     assert git("rev-parse", "--is-shallow-repository", cwd=mirror) == "true"
 
@@ -103,14 +111,14 @@ def test_clone_then_incremental_shallow_fetch(
     second = fetch(url, cache)
     assert second.commit == newer != first.commit
     assert second.job_files == {"jobs/hello.yml": JOB, "jobs/third.json": b"[]"}
-    assert [p.name for p in cache.glob("*.git")] == [mirror.name], "one mirror, reused"
+    assert [p.name for p in mirror.parent.glob("*.git")] == [mirror.name], "one mirror, reused"
     git("cat-file", "-e", f"{first.commit}^{{commit}}", cwd=mirror)  # kept from the first fetch
     assert newer in (mirror / "shallow").read_text().split(), "the new commit came at depth 1"
 
 
 def test_stale_locks_of_a_killed_fetch_are_cleared(upstream: Upstream, cache: Path) -> None:
     fetch(upstream.file_url, cache)
-    mirror = ogit.mirror_path(cache, upstream.file_url)
+    mirror = ogit.mirror_path(cache, OWNER, upstream.file_url)
     (mirror / "shallow.lock").write_text("")
     (mirror / "refs" / "overseer" / "want" / "x.lock").write_text("")
     newer = upstream.commit({"jobs/new.yml": "- name: new\n"})
@@ -160,7 +168,7 @@ def test_ref_as_branch_tag_or_commit(
     revision = fetch(url, cache, ref=ref)
 
     assert revision.commit == expected
-    shallow = git("rev-parse", "--is-shallow-repository", cwd=ogit.mirror_path(cache, url))
+    shallow = git("rev-parse", "--is-shallow-repository", cwd=ogit.mirror_path(cache, OWNER, url))
     assert shallow == ("false" if kind == "short-sha" else "true"), "only short SHAs need history"
     assert ("jobs/feature.yml" in revision.job_files) == (kind == "branch")
     assert "jobs/later.yml" not in revision.job_files
@@ -175,7 +183,7 @@ def test_sha_falls_back_to_full_fetch_when_server_refuses_it(
     url = git_daemon.url(upstream)
     # Protocol v0 only serves advertised tips unless the server allows any reachable SHA:
     # an old commit is refused, as by many older servers.
-    mirror = ogit.mirror_path(cache, url)
+    mirror = ogit.mirror_path(cache, OWNER, url)
     git("init", "--quiet", "--bare", mirror)
     git("config", "protocol.version", "0", cwd=mirror)
     revision = fetch(url, cache, ref=old)
@@ -188,17 +196,17 @@ def test_sha_falls_back_to_full_fetch_when_server_refuses_it(
 def test_pinned_commit_already_fetched_is_still_checked_with_the_server(
     upstream: Upstream, cache: Path
 ) -> None:
-    # The mirror is shared by every repository on the URL: only the server can say
-    # whether this repository's credentials may read the commit (see the HTTPS tests).
+    # Only the server can say whether the repository's credentials (perhaps changed
+    # since the last fetch) may still read the commit (see the HTTPS tests).
     with serve_http(upstream.bare.parent, token=None) as server:
         url = server.url(upstream)
         fetch(url, cache, ref=upstream.head)
-        objects = git("count-objects", "-v", cwd=ogit.mirror_path(cache, url))
+        objects = git("count-objects", "-v", cwd=ogit.mirror_path(cache, OWNER, url))
         served = len(server.requests)
         again = fetch(url, cache, ref=upstream.head)
         assert again.commit == upstream.head
         assert len(server.requests) > served
-        assert git("count-objects", "-v", cwd=ogit.mirror_path(cache, url)) == objects
+        assert git("count-objects", "-v", cwd=ogit.mirror_path(cache, OWNER, url)) == objects
 
 
 def test_reads_path_inside_repo_and_bin_modes(upstream: Upstream, cache: Path) -> None:
@@ -291,7 +299,10 @@ def test_silent_server_times_out_and_is_waiting(cache: Path) -> None:
 
 
 def test_http_token_syncs(upstream: Upstream, http_git: HTTPGitServer, cache: Path) -> None:
-    revision = fetch(http_git.url(upstream), cache, credentials=ogit.Credentials(token=TOKEN))
+    credentials = ogit.Credentials(token=TOKEN)
+    revision = fetch(
+        http_git.url(upstream), cache, credentials=credentials, allow_insecure_http=True
+    )
     assert revision.commit == upstream.head
     assert any(status == 401 for _, _, status in http_git.requests), "the server checks auth"
 
@@ -300,8 +311,10 @@ def test_http_token_with_username(upstream: Upstream, git_root: Path, cache: Pat
     with serve_http(git_root, token=TOKEN, username="robot") as server:
         url = server.url(upstream)
         with pytest.raises(errors.GitAuthError):
-            fetch(url, cache, credentials=ogit.Credentials(token=TOKEN, username="human"))
-        revision = fetch(url, cache, credentials=ogit.Credentials(token=TOKEN, username="robot"))
+            human = ogit.Credentials(token=TOKEN, username="human")
+            fetch(url, cache, credentials=human, allow_insecure_http=True)
+        robot = ogit.Credentials(token=TOKEN, username="robot")
+        revision = fetch(url, cache, credentials=robot, allow_insecure_http=True)
     assert revision.commit == upstream.head
 
 
@@ -315,7 +328,8 @@ def test_wrong_token_is_stalled_and_never_quoted(
     caplog.set_level(logging.DEBUG)
     wrong = "wrong-token-7d1e9b2c44"
     with pytest.raises(errors.GitAuthError) as caught:
-        fetch(http_git.url(upstream), cache, credentials=ogit.Credentials(token=wrong))
+        credentials = ogit.Credentials(token=wrong)
+        fetch(http_git.url(upstream), cache, credentials=credentials, allow_insecure_http=True)
     assert caught.value.stalled
     assert "token" in str(caught.value)
     assert_secret_absent(wrong, caplog.text, *error_texts(caught.value))
@@ -340,11 +354,11 @@ def test_good_token_never_logged(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     credentials = ogit.Credentials(token=TOKEN)
-    fetch(http_git.url(upstream), cache, credentials=credentials)
+    fetch(http_git.url(upstream), cache, credentials=credentials, allow_insecure_http=True)
     assert "Popen" in caplog.text, "GitPython's command lines were captured"
     assert_secret_absent(TOKEN, caplog.text, repr(credentials))
     assert list(private_tmp.iterdir()) == []
-    config = (ogit.mirror_path(cache, http_git.url(upstream)) / "config").read_text()
+    config = (ogit.mirror_path(cache, OWNER, http_git.url(upstream)) / "config").read_text()
     assert TOKEN not in config
 
 
@@ -470,13 +484,16 @@ def test_https_verification_stays_on_whatever_the_environment_says(
 def test_pinned_commit_is_not_served_from_the_mirror_to_wrong_credentials(
     upstream: Upstream, https_git: HTTPGitServer, cache: Path
 ) -> None:
-    # Given a commit fetched into the shared mirror with a valid token
+    # Given a commit fetched into the repository's mirror with a valid token
     url, ca = https_git.url(upstream), https_git.ca_certificate
     assert fetch(url, cache, ref=upstream.head, credentials=https_credentials(TOKEN, ca))
-    # When another repository (maybe another namespace) asks for it with a wrong token
-    # Then the server is asked, and refuses: the mirror does not bypass authentication
-    with pytest.raises(errors.GitAuthError):
-        fetch(url, cache, ref=upstream.head, credentials=https_credentials("wrong-12345678", ca))
+    # When its Secret is changed to a wrong token, or another repository on the same URL
+    # has a wrong one
+    # Then the server is asked, and refuses: no mirror bypasses authentication
+    wrong = https_credentials("wrong-12345678", ca)
+    for owner in (OWNER, "another-repository-uid"):
+        with pytest.raises(errors.GitAuthError):
+            fetch(url, cache, ref=upstream.head, credentials=wrong, owner=owner)
 
 
 # --- SSH ------------------------------------------------------------------------------------
@@ -576,6 +593,12 @@ def test_ssh_unknown_client_key_is_stalled(
             errors.GitInvalidCredentialsError,
         ),
         (ogit.Source("git@host:r.git"), None, errors.GitHostKeyError),
+        (ogit.Source("file:///srv/r.git"), None, errors.GitSourceNotAllowedError),
+        (
+            ogit.Source("http://host/r.git"),
+            ogit.Credentials(token="t0ken-abcdefgh"),
+            errors.GitInsecureTransportError,
+        ),
         (
             ogit.Source("ssh://git@host/r.git"),
             ogit.Credentials(
@@ -594,7 +617,7 @@ def test_invalid_sources_are_stalled_before_any_io(
     cache: Path,
 ) -> None:
     with pytest.raises(error) as caught:
-        ogit.fetch_revision(source, credentials, cache)
+        ogit.fetch_revision(source, credentials, cache, owner=OWNER)
     assert caught.value.stalled
     assert "hunter2" not in str(caught.value)
     assert not cache.exists() or not list(cache.iterdir())

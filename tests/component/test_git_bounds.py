@@ -25,6 +25,7 @@ from tests.support.gitserver import Upstream, git, git_root, upstream  # noqa: F
 pytestmark = pytest.mark.timeout(300)
 
 BIG = 160 * 1024 * 1024
+OWNER = "repository-uid"
 
 PROBE = """
 import json, sys, tracemalloc
@@ -32,7 +33,7 @@ from pathlib import Path
 from overseer import git as ogit
 url, cache = sys.argv[1], Path(sys.argv[2])
 tracemalloc.start()
-revision = ogit.fetch_revision(ogit.Source(url), None, cache)
+revision = ogit.fetch_revision(ogit.Source(url), None, cache, owner="probe", allow_file_urls=True)
 peak = tracemalloc.get_traced_memory()[1]
 print(json.dumps({"peak": peak, "too_large": dict(getattr(revision, "too_large", {})),
                   "files": sorted(revision.job_files)}))
@@ -62,7 +63,9 @@ def test_a_huge_job_file_is_reported_without_being_read(upstream: Upstream, tmp_
 
 
 def fetch(url: str, cache: Path, limits: git_source.Limits) -> ogit.Revision:
-    return ogit.fetch_revision(ogit.Source(url), None, cache, limits=limits)
+    return ogit.fetch_revision(
+        ogit.Source(url), None, cache, owner=OWNER, allow_file_urls=True, limits=limits
+    )
 
 
 def test_too_many_files_fail_the_sync_with_what_to_do(upstream: Upstream, tmp_path: Path) -> None:
@@ -91,5 +94,5 @@ def test_a_mirror_over_its_bound_is_removed_and_refused(upstream: Upstream, tmp_
     cache = tmp_path / "cache"
     with pytest.raises(errors.RepositoryTooLargeError, match="mirror"):
         fetch(upstream.file_url, cache, git_source.Limits(max_mirror_bytes=100_000))
-    assert not ogit.mirror_path(cache, upstream.file_url).exists()
+    assert not ogit.mirror_path(cache, OWNER, upstream.file_url).exists()
     assert fetch(upstream.file_url, cache, git_source.Limits()).job_files

@@ -20,7 +20,7 @@ import pytest
 from tests.support.cluster import Cluster, Kube
 from tests.support.gitserver import CertificateAuthority, HTTPGitServer, Upstream, git, serve_http
 from tests.support.operator import run_operator
-from tests.support.overseer import jobs, repository, wait_for_jobs
+from tests.support.overseer import eventually, jobs, repository, wait_for_jobs
 from tests.support.repositories import create_secret, wait_for_synced, warning_events
 
 pytestmark = pytest.mark.cluster
@@ -99,6 +99,9 @@ def _steal_from_the_mirror(
     assert jobs(tenant_b) == {}
     # And tenant A's repository is untouched
     assert set(jobs(tenant_a)) == {"Tenant A job"}
+    # When tenant A's repository is deleted, Then its mirror goes with it
+    tenant_a.kubectl("delete", "overseerrepository", "private", "--timeout=60s")
+    eventually(lambda: not mirror.exists(), 30, "the deleted repository's mirror to go")
 
 
 def test_file_urls_are_refused_unless_the_operator_allows_them(

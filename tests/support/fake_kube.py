@@ -35,6 +35,9 @@ class FakeKube:
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         unplanned("read_secret", namespace, name)
 
+    async def read_labelled_secret(self, namespace: str, name: str) -> kube_client.SecretContent:
+        unplanned("read_labelled_secret", namespace, name)
+
     async def apply(self, body: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
         unplanned("apply", body)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pytest
 
 from overseer import errors
@@ -185,7 +187,7 @@ HOSTS_ONLY = git_source.Credentials(known_hosts=KNOWN_HOSTS)
         ("https://host/r.git", TOKEN_ONLY, None),
         ("https://host/r.git", TOKEN_AND_CA, None),
         ("https://host/r.git", CA_ONLY, None),
-        ("http://host/r.git", TOKEN_ONLY, None),
+        ("http://host/r.git", TOKEN_ONLY, errors.GitInsecureTransportError),
         ("git://host/r.git", git_source.NO_CREDENTIALS, None),
         ("file:///srv/r.git", git_source.NO_CREDENTIALS, None),
         ("ssh://git@host/r.git", KEY, None),
@@ -212,10 +214,10 @@ def test_credentials_must_fit_the_scheme(
 ) -> None:
     source = git_source.Source(url)
     if error is None:
-        git_source.parse_source(source, credentials)
+        git_source.parse_source(source, credentials, allow_file_urls=True)
         return
     with pytest.raises(error) as caught:
-        git_source.parse_source(source, credentials)
+        git_source.parse_source(source, credentials, allow_file_urls=True)
     assert type(caught.value) is error
     assert caught.value.stalled
     assert "credentials Secret" in caught.value.message
@@ -296,3 +298,97 @@ def test_repr_hides_every_secret() -> None:
     text = repr(credentials)
     assert TOKEN not in text and "PRIVATE-KEY-TEXT" not in text and "MIIB" not in text
     assert "bot" in text
+
+
+# --- what one repository may reach: file://, the cache, http:// with a token (issue 11) -------
+
+
+def test_file_urls_are_refused_unless_the_operator_allows_them() -> None:
+    source = git_source.Source("file:///srv/git/jobs.git")
+    with pytest.raises(errors.GitSourceNotAllowedError) as caught:
+        git_source.parse_source(source, git_source.NO_CREDENTIALS)
+    assert caught.value.stalled and caught.value.reason == "SourceNotAllowed"
+    assert "OVERSEER_GIT_ALLOW_FILE_URLS=true" in caught.value.message
+    parsed = git_source.parse_source(source, git_source.NO_CREDENTIALS, allow_file_urls=True)
+    assert parsed.scheme == "file"
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("file:///srv/git/jobs.git", "/srv/git/jobs.git"),
+        ("file://localhost/srv/git/jobs.git", "/srv/git/jobs.git"),
+        ("file:///srv/%67it/jobs.git", "/srv/git/jobs.git"),
+        ("file:///srv/cache/../git/a%2Fb", "/srv/cache/../git/a/b"),
+    ],
+)
+def test_local_path_is_the_path_git_reads(url: str, path: str) -> None:
+    assert git_source.local_path(url) == PurePosixPath(path)
+
+
+@pytest.mark.parametrize(
+    "url", ["file://", "file://host/srv/r.git", "file://%2Fsrv%2Fr.git", "file://../r.git"]
+)
+def test_local_path_must_be_absolute_and_on_this_host(url: str) -> None:
+    with pytest.raises(errors.GitInvalidSourceError, match="file:///absolute/path"):
+        git_source.local_path(url)
+
+
+def test_local_candidates_add_the_suffix_git_tries() -> None:
+    assert git_source.local_candidates(PurePosixPath("/srv/r")) == (
+        PurePosixPath("/srv/r"),
+        PurePosixPath("/srv/r.git"),
+    )
+
+
+CACHE = PurePosixPath("/var/cache/overseer")
+
+
+@pytest.mark.parametrize(
+    "resolved",
+    [
+        ["/var/cache/overseer"],
+        ["/var/cache/overseer/uid/0123.git"],
+        ["/srv/elsewhere", "/var/cache/overseer/uid/0123.git"],
+    ],
+)
+def test_a_path_into_the_cache_is_refused(resolved: list[str]) -> None:
+    with pytest.raises(errors.GitSourceNotAllowedError) as caught:
+        git_source.check_local_path("file:///x", map(PurePosixPath, resolved), CACHE)
+    assert caught.value.stalled
+    assert "git cache" in caught.value.message and "spec.url" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "resolved", [["/srv/git/jobs.git"], ["/var/cache/overseer-other/r.git"], ["/var/cache"]]
+)
+def test_a_path_outside_the_cache_is_accepted(resolved: list[str]) -> None:
+    git_source.check_local_path("file:///x", map(PurePosixPath, resolved), CACHE)
+
+
+def test_a_token_over_http_needs_the_repositorys_permission() -> None:
+    refused = git_source.Source("http://git.internal/r.git")
+    with pytest.raises(errors.GitInsecureTransportError) as caught:
+        git_source.parse_source(refused, TOKEN_ONLY)
+    assert caught.value.stalled and caught.value.reason == "InsecureTransport"
+    assert "spec.allowInsecureHttp: true" in caught.value.message
+    assert TOKEN not in caught.value.message
+    allowed = git_source.Source("http://git.internal/r.git", allow_insecure_http=True)
+    assert git_source.parse_source(allowed, TOKEN_ONLY).scheme == "http"
+    # Without a token nothing secret goes over http://: a public repository needs no permission
+    assert git_source.parse_source(refused, git_source.NO_CREDENTIALS).scheme == "http"
+
+
+@pytest.mark.parametrize("labels", [{}, {"overseer.dev/git-credentials": "false"}, {"app": "x"}])
+def test_a_secret_not_marked_for_overseer_is_refused(labels: dict[str, str]) -> None:
+    with pytest.raises(errors.GitCredentialsNotMarkedError) as caught:
+        git_source.check_marked("deploy-bot", "team-a", labels)
+    assert caught.value.stalled and caught.value.reason == "CredentialsNotMarked"
+    assert "Secret deploy-bot" in caught.value.message
+    command = "kubectl -n team-a label secret deploy-bot overseer.dev/git-credentials=true"
+    assert command in caught.value.message
+
+
+def test_a_marked_secret_is_accepted() -> None:
+    git_source.check_marked("ops-git", "team-a", {git_source.CREDENTIALS_LABEL: "true"})
+    assert git_source.CREDENTIALS_LABEL == "overseer.dev/git-credentials"

@@ -30,6 +30,12 @@ def test_defaults_and_overrides() -> None:
     assert (settings.git_timeout, settings.retry_min, settings.retry_max) == (30.0, 2.0, 60.0)
 
 
+def test_file_urls_are_refused_unless_the_operator_is_told_otherwise() -> None:
+    assert Settings.from_env({}).git_allow_file_urls is False
+    told = Settings.from_env({git_source.FILE_URLS_SETTING: "true"})
+    assert told.git_allow_file_urls is True
+
+
 def test_a_repository_keeps_ten_bin_bundles_unless_told() -> None:
     assert Settings.from_env({}).kept_bundles == 10
     assert Settings.from_env({"OVERSEER_KEPT_BUNDLES": "3"}).kept_bundles == 3

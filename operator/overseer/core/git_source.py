@@ -9,6 +9,15 @@ repository; the credentials must fit the URL's scheme (a token for HTTP(S), an S
 key for SSH, a CA only for HTTPS) and SSH always needs ``known_hosts``. Every
 refusal is an :class:`overseer.errors.GitError` subclass with a message that says
 what to fix.
+
+Repository authors are trusted with their own namespace only (``docs/security.rst``),
+so three more checks keep one repository from another's data and credentials:
+``file://`` URLs read the operator's own disk and are refused unless the operator is
+started with ``OVERSEER_GIT_ALLOW_FILE_URLS`` (tests, development), and even then
+never into the operator's git cache (:func:`check_local_path`); a credentials
+Secret must be marked for Overseer with :data:`CREDENTIALS_LABEL`
+(:func:`check_marked`); a token goes over plain ``http://`` only when the repository
+says ``allowInsecureHttp``.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ import dataclasses
 import posixpath
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 from typing import NamedTuple
 
 from overseer import errors
@@ -25,6 +35,10 @@ from overseer.core import bundle, documents
 
 DEFAULT_HTTPS_USERNAME = "x-access-token"
 SCHEMES = ("https", "http", "ssh", "git", "file")
+CREDENTIALS_LABEL = "overseer.dev/git-credentials"
+"""The label (value ``"true"``) that marks a Secret as git credentials Overseer may send."""
+FILE_URLS_SETTING = "OVERSEER_GIT_ALLOW_FILE_URLS"
+"""The operator setting that lets repositories use ``file://`` URLs (tests, development)."""
 
 _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
 _HEX_REF = re.compile(r"^[0-9a-f]{7,40}$")
@@ -34,11 +48,16 @@ _PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where job definitions come from: a git URL, a ref (None: the remote HEAD), a folder."""
+    """Where job definitions come from: a git URL, a ref (None: the remote HEAD), a folder.
+
+    ``allow_insecure_http``: the repository's ``spec.allowInsecureHttp``, which lets a
+    token go to an ``http://`` URL.
+    """
 
     url: str
     ref: str | None = None
     path: str = ""
+    allow_insecure_http: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,23 +170,48 @@ class ParsedSource(NamedTuple):
     path: str
 
 
-def parse_source(source: Source, credentials: Credentials) -> ParsedSource:
+def parse_source(
+    source: Source, credentials: Credentials, *, allow_file_urls: bool = False
+) -> ParsedSource:
     """Check ``source`` and ``credentials`` together, before any git command runs.
 
     Raises :class:`overseer.errors.GitInvalidSourceError` for a URL, ref or path that
-    cannot be used, :class:`overseer.errors.GitInvalidCredentialsError` for
-    credentials that do not fit the URL's scheme, and
-    :class:`overseer.errors.GitHostKeyError` for SSH without ``known_hosts``.
+    cannot be used (:class:`overseer.errors.GitSourceNotAllowedError` for ``file://``
+    unless ``allow_file_urls``), :class:`overseer.errors.GitInvalidCredentialsError`
+    for credentials that do not fit the URL's scheme
+    (:class:`overseer.errors.GitInsecureTransportError` for a token over ``http://``
+    the source does not allow), and :class:`overseer.errors.GitHostKeyError` for SSH
+    without ``known_hosts``.
     """
     scheme, host = parse_url(source.url)
+    if scheme == "file" and not allow_file_urls:
+        raise errors.GitSourceNotAllowedError(
+            f"URL {display_url(source.url)!r} reads the operator's own disk: file:// URLs "
+            f"are refused unless the operator runs with {FILE_URLS_SETTING}=true (tests "
+            "and development only); serve the repository over https://, ssh:// or git://"
+        )
+    if scheme == "file":
+        local_path(source.url)
     if source.ref is not None and (not source.ref or _BAD_REF.search(source.ref)):
         raise errors.GitInvalidSourceError(
             f"ref {source.ref!r} is not a valid branch, tag or commit name: fix spec.ref"
         )
+    _check_credentials(scheme, host, source, credentials)
+    return ParsedSource(scheme, host, parse_path(source.path))
+
+
+def _check_credentials(scheme: str, host: str, source: Source, credentials: Credentials) -> None:
     if credentials.token and scheme not in ("https", "http"):
         raise errors.GitInvalidCredentialsError(
             f"the credentials Secret holds a token but the URL uses {scheme}: tokens work only "
             "with https:// URLs; use ssh-privatekey and known_hosts for SSH"
+        )
+    if credentials.token and scheme == "http" and not source.allow_insecure_http:
+        raise errors.GitInsecureTransportError(
+            f"the credentials Secret holds a token and the URL {display_url(source.url)!r} "
+            "uses plain http://, where anyone on the way can read it: use https://, or set "
+            "spec.allowInsecureHttp: true if the server is only reachable over a network "
+            "you trust"
         )
     if credentials.ssh_private_key and scheme != "ssh":
         raise errors.GitInvalidCredentialsError(
@@ -185,7 +229,60 @@ def parse_source(source: Source, credentials: Credentials) -> ParsedSource:
             "(checked out of band) as known_hosts in the credentials Secret; Overseer never "
             "trusts an unknown host key"
         )
-    return ParsedSource(scheme, host, parse_path(source.path))
+
+
+def local_path(url: str) -> PurePosixPath:
+    """The absolute path git reads for a ``file://`` URL: percent-decoded, ``..`` kept.
+
+    git ignores a ``file://`` URL's host and reads the path after it, so only an empty
+    host or ``localhost`` is accepted, and the path must be absolute.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    path = urllib.parse.unquote(parsed.path)
+    if parsed.netloc not in ("", "localhost") or not path.startswith("/") or "\0" in path:
+        raise errors.GitInvalidSourceError(
+            f"URL {display_url(url)!r} is not a local path Overseer accepts: write "
+            "file:///absolute/path/to/repo.git"
+        )
+    return PurePosixPath(path)
+
+
+def local_candidates(path: PurePosixPath) -> tuple[PurePosixPath, ...]:
+    """The paths git may open for ``path``: itself, then ``path.git`` (and inside them)."""
+    return (path, path.with_name(path.name + ".git"))
+
+
+def check_local_path(url: str, resolved: Iterable[PurePosixPath], cache_dir: PurePosixPath) -> None:
+    """Refuse a ``file://`` URL that reaches into the operator's git cache.
+
+    ``resolved``: :func:`local_candidates` of the URL's path with every symlink and
+    ``..`` resolved, and ``cache_dir`` resolved the same way. Every repository has its
+    own mirror there, and a mirror holds its repository's files (a private one's
+    included) under refs Overseer names: reading one through ``file://`` would hand
+    another repository's files to whoever wrote this URL.
+    """
+    for path in resolved:
+        if path == cache_dir or cache_dir in path.parents:
+            raise errors.GitSourceNotAllowedError(
+                f"URL {display_url(url)!r} points into the operator's git cache, which holds "
+                "other repositories' mirrors: a repository may only be read from its own "
+                "server; fix spec.url"
+            )
+
+
+def check_marked(secret_name: str, namespace: str, labels: Mapping[str, str]) -> None:
+    """Refuse a Secret not labelled :data:`CREDENTIALS_LABEL` ``"true"``.
+
+    ``secretRef`` may name any Secret of the namespace, and the URL is the repository
+    author's: without the mark, a Secret meant for something else (a registry's
+    password, another service's token) could be sent to a server of the author's choosing.
+    """
+    if labels.get(CREDENTIALS_LABEL) != "true":
+        raise errors.GitCredentialsNotMarkedError(
+            f"Secret {secret_name} is not marked as git credentials for Overseer, which sends "
+            f"only such Secrets to a git server: add the label {CREDENTIALS_LABEL}=true "
+            f"(kubectl -n {namespace} label secret {secret_name} {CREDENTIALS_LABEL}=true)"
+        )
 
 
 def parse_url(url: str) -> tuple[str, str]:

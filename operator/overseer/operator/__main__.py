@@ -10,6 +10,7 @@ import kopf
 
 from overseer import errors
 from overseer import settings as shared_settings
+from overseer.core import git_source
 from overseer.operator import (
     handlers,  # noqa: F401  (registers the handlers)
     runtime,
@@ -47,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     # One line per HTTP request drowns what the operator says about syncs.
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    if settings.git_allow_file_urls:
+        logging.getLogger("overseer").warning(
+            "%s=true: repositories may read this host's folders through file:// URLs "
+            "(tests and development only)",
+            git_source.FILE_URLS_SETTING,
+        )
     kopf.run(
         standalone=True,
         clusterwide=not settings.namespaces,

@@ -175,6 +175,8 @@ async def run_syncs(
             await _sleep(outcome.delay, wake, stopped)
     finally:
         shared.wakes.pop((namespace, name), None)
+        if stopped.reason and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
+            await repositories.forget(uid, shared.settings)
 
 
 async def _sleep(delay: float, wake: asyncio.Event, stopped: kopf.DaemonStopped) -> None:

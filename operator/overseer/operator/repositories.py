@@ -23,7 +23,7 @@ from typing import Any
 import pydantic
 
 from overseer import errors, git, kube_client
-from overseer.core import backoff, definitions, field_errors, repository_sync, sync
+from overseer.core import backoff, definitions, field_errors, git_source, repository_sync, sync
 from overseer.crd import repository as repository_crd
 from overseer.crd import types
 from overseer.operator import events, parse_cache, repository_writes
@@ -161,12 +161,19 @@ async def _fetch(state: _Pass) -> Outcome | None:
         spec = _read_spec(state.repo)
         state.interval = types.parse_duration(spec.interval).total_seconds()
         credentials = await _read_credentials(state.repo, spec, state.client)
-        source = git.Source(url=spec.url, ref=spec.ref, path=spec.path or "")
+        source = git.Source(
+            url=spec.url,
+            ref=spec.ref,
+            path=spec.path or "",
+            allow_insecure_http=spec.allow_insecure_http,
+        )
         state.revision = await asyncio.to_thread(
             git.fetch_revision,
             source,
             credentials,
             state.settings.cache_dir,
+            owner=state.repo.uid,
+            allow_file_urls=state.settings.git_allow_file_urls,
             timeout=state.settings.git_timeout,
             limits=state.settings.repository_limits,
         )
@@ -268,6 +275,14 @@ async def _record(state: _Pass) -> Outcome:
     return Outcome(state.interval, commit, state.writes)
 
 
+async def forget(uid: str, settings: Settings) -> None:
+    """A deleted repository's mirrors go: a repository created again starts afresh."""
+    try:
+        await asyncio.to_thread(git.remove_mirrors, settings.cache_dir, uid)
+    except OSError as error:  # the cache is only a cache: a restart empties it anyway
+        log.warning("could not remove the mirrors of repository %s: %s", uid, error)
+
+
 async def report_suspended(repo: Repository, client: kube_client.KubeClient) -> None:
     """Say on the repository that it is suspended (once: an unchanged status is not written)."""
     status, changed = repository_sync.build_status(
@@ -296,9 +311,10 @@ async def _read_credentials(
 ) -> git.Credentials | None:
     if spec.secret_ref is None:
         return None
-    data = await client.read_secret(repo.namespace, spec.secret_ref.name)
+    secret = await client.read_labelled_secret(repo.namespace, spec.secret_ref.name)
+    git_source.check_marked(spec.secret_ref.name, repo.namespace, secret.labels)
     try:
-        return git.Credentials.from_secret_data(data)
+        return git.Credentials.from_secret_data(secret.data)
     except errors.OverseerError:
         raise
     except ValueError as error:

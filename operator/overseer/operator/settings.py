@@ -81,6 +81,8 @@ class Settings(shared.ArchiveSettings):
     """Where git mirrors are kept (an emptyDir in the chart)."""
     git_timeout: shared.Duration = 120.0
     """Longest a git fetch may take before it is abandoned."""
+    git_allow_file_urls: bool = False
+    """Let repositories use file:// URLs (tests, development; never into cache_dir)."""
     retry_min: shared.Duration = 5.0
     """First delay after a temporary (waiting) failure, doubled each time."""
     retry_max: shared.Duration = 300.0
