@@ -6,6 +6,8 @@
 #                           local images; wait until the node is Ready
 #   hack/cluster.sh down    stop all of it, unmount, remove network state
 #   hack/cluster.sh status  say what runs
+#   hack/cluster.sh stop-apiserver | start-apiserver | restart-containerd
+#                           faults for the chaos tests: stop or restart one component
 #
 # State lives in $OVERSEER_CLUSTER_DIR (default /var/lib/overseer-cluster),
 # runtime files in /run/overseer-cluster, logs in $OVERSEER_CLUSTER_DIR/logs.
@@ -210,6 +212,23 @@ prepare_host() {
   swapoff -a 2>/dev/null || true
 }
 
+# start_apiserver IP: start kube-apiserver (advertising IP) and wait until it is ready.
+start_apiserver() {
+  local ip=$1
+  start kube-apiserver "$BIN/kube-apiserver" \
+    --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --secure-port "$API_PORT" \
+    --advertise-address "$ip" --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=true \
+    --client-ca-file "$PKI/ca.crt" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$PKI/sa.pub" \
+    --service-account-signing-key-file "$PKI/sa.key" --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction,PodSecurity --profiling=false \
+    --kubelet-preferred-address-types InternalIP,Hostname \
+    --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$LOGS/audit.log" \
+    --audit-log-maxsize 100 --audit-log-maxbackup 1 --v 1
+  wait_until 120 "the API server" kubectl_admin get --raw /readyz
+}
+
 cmd_up() {
   local t0; t0=$(now_ms)
   if running kube-apiserver && running kubelet && [[ -e $STATE/admin.kubeconfig ]]; then
@@ -251,18 +270,7 @@ cmd_up() {
   start containerd containerd --config "$STATE/containerd/config.toml"
 
   step "starting the control plane"
-  start kube-apiserver "$BIN/kube-apiserver" \
-    --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --secure-port "$API_PORT" \
-    --advertise-address "$ip" --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=true \
-    --client-ca-file "$PKI/ca.crt" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
-    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
-    --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$PKI/sa.pub" \
-    --service-account-signing-key-file "$PKI/sa.key" --authorization-mode Node,RBAC \
-    --enable-admission-plugins NodeRestriction,PodSecurity --profiling=false \
-    --kubelet-preferred-address-types InternalIP,Hostname \
-    --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$LOGS/audit.log" \
-    --audit-log-maxsize 100 --audit-log-maxbackup 1 --v 1
-  wait_until 120 "the API server" kubectl_admin get --raw /readyz
+  start_apiserver "$ip"
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -377,9 +385,49 @@ cmd_status() {
   fi
 }
 
+# --- faults, for the chaos tests (tests/e2e/test_chaos_*.py, make chaos) ---------------
+# Each stops or restarts one component of the running cluster and nothing else; the
+# state, the certificates and every other process stay as they are.
+
+running_cluster() {
+  [[ -e $STATE/bin-path ]] || die "no local cluster here ($STATE): run $0 up first"
+  BIN=$(cat "$STATE/bin-path")
+}
+
+cmd_stop_apiserver() {
+  running_cluster
+  running kube-apiserver || { info "kube-apiserver is not running"; return; }
+  step "stopping kube-apiserver"
+  kill_tree_by_pidfile kube-apiserver
+}
+
+cmd_start_apiserver() {
+  running_cluster
+  local ip; ip=$(host_ip)
+  step "starting kube-apiserver"
+  start_apiserver "$ip"
+}
+
+cmd_restart_containerd() {
+  # Only containerd itself: the containers' shims (and so the containers) live on, as
+  # in a runtime upgrade or crash; the kubelet reconnects on its own.
+  running_cluster
+  local pid; pid=$(pid_of containerd) || die "containerd is not running"
+  step "restarting containerd (pid $pid)"
+  kill -TERM "$pid"
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN/pids/containerd.pid"
+  start containerd containerd --config "$STATE/containerd/config.toml"
+  wait_until 60 "containerd" ctr --address "$CONTAINERD_SOCK" version
+}
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  stop-apiserver) cmd_stop_apiserver ;;
+  start-apiserver) cmd_start_apiserver ;;
+  restart-containerd) cmd_restart_containerd ;;
+  *) echo "usage: $0 up|down|status|stop-apiserver|start-apiserver|restart-containerd" >&2; exit 2 ;;
 esac

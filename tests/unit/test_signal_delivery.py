@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,11 +90,17 @@ async def test_each_request_runs_overseer_signal_in_the_job_container_in_order()
     await deliver(
         signals.SignalSender(), client, events, [request("SIGTERM"), request("SIGHUP", 1)]
     )
-    assert client.execs == [
+    sent = [(ns, pod, container, command[5:]) for ns, pod, container, command in client.execs]
+    assert sent == [
         ("ns", "pod-1", "job", [signals.COMMAND, "--timeout", "10", "SIGTERM"]),
         ("ns", "pod-1", "job", [signals.COMMAND, "--timeout", "10", "SIGHUP"]),
     ]
     assert signals.COMMAND == "/opt/overseer/library/bin/overseer-signal"
+    # each under the once-only wrapper, with a marker of its own in the pod's /tmp
+    assert {tuple(command[:3]) for *_, command in client.execs} == {(signals.PYTHON, "-I", "-c")}
+    markers = [command[4] for *_, command in client.execs]
+    assert len(set(markers)) == 2
+    assert all(m.startswith("/tmp/.overseer-signal-") for m in markers)
     assert records(client) == [("SIGTERM", "Sent", "SIGTERM"), ("SIGHUP", "Sent", "SIGHUP")]
     assert [(t, r) for t, r, _ in events] == [("Normal", "SignalSent")] * 2
     assert "SIGTERM" in events[0][2]
@@ -201,3 +210,31 @@ async def test_a_send_cut_short_as_the_job_ends_says_it_may_have_arrived() -> No
     [record] = client.patches[-1]["signalDeliveries"]
     assert record["result"] == "NotDelivered"
     assert "may have reached the job" in record["message"] and "stream broke" in record["message"]
+
+
+def run_once(marker: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-I", "-c", signals.ONCE, str(marker), *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_once_wrapper_sends_a_request_once_even_when_asked_again(tmp_path: Path) -> None:
+    """An operator killed after sending, before recording: the next one asks again."""
+    marker, counted = tmp_path / "marker", tmp_path / "sent"
+    send = ["sh", "-c", f"echo sent >> {counted}"]
+    first, again = run_once(marker, *send), run_once(marker, *send)
+    assert (first.returncode, first.stdout) == (0, "")
+    assert (again.returncode, again.stdout) == (0, "already sent\n")
+    assert counted.read_text() == "sent\n"
+
+
+def test_the_once_wrapper_lets_a_failed_send_be_tried_again(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    failed = run_once(marker, "sh", "-c", "exit 1")
+    assert failed.returncode == 1
+    assert not marker.exists()
+    assert run_once(marker, "true").returncode == 0
+    assert marker.exists()

@@ -22,11 +22,19 @@ command says it cannot (exit status 2 to 128, HTTP 403: nothing would change by
 retrying) or after ``max_attempts`` tries; other failures (the API server, the
 supervisor not listening yet) raise :class:`overseer.errors.KubeError`, so the
 observation is tried again later.
+
+Once only, even across an operator killed between sending and recording: the exec runs
+``overseer-signal`` under :data:`ONCE`, which first creates a marker file named after the
+request (a hash of the execution's uid, the request's index and time) in the pod's own
+``/tmp``, atomically. A marker already there means an earlier try got as far as sending:
+nothing is sent, and the request is recorded as sent. A send that fails removes its
+marker, so that a later try can send.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -45,6 +53,24 @@ MAX_QUOTED = 500
 """Characters of overseer-signal's stderr quoted in a signal delivery's message."""
 
 COMMAND = f"{execution_job.LIBRARY_ROOT}/bin/overseer-signal"
+PYTHON = "/usr/bin/python3"
+"""The image's Python, which ``overseer-signal`` itself runs with."""
+ONCE = """\
+import os, subprocess, sys
+marker, command = sys.argv[1], sys.argv[2:]
+try:
+    os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+except FileExistsError:
+    print("already sent")
+    sys.exit(0)
+code = subprocess.call(command)
+code = 128 - code if code < 0 else code
+if 0 < code <= 128:
+    os.unlink(marker)
+sys.exit(code)
+"""
+"""Run ``overseer-signal`` unless a marker says the request was sent already."""
+ALREADY_SENT = b"already sent"
 SUPERVISOR_TIMEOUT = 10.0
 """How long ``overseer-signal`` waits for the supervisor's answer."""
 EXEC_TIMEOUT = 30.0
@@ -164,7 +190,8 @@ class SignalSender:
             post_event(body, "Warning", NOT_DELIVERED, step.message)
             return signals_.build_delivery(step, datetime.now(UTC))
         assert step.signal is not None and pod is not None, "a send is planned for a running pod"
-        failure = await self._send(client, ident, str(pod["metadata"]["name"]), step.signal)
+        uid = str(body["metadata"].get("uid") or "")
+        failure = await self._send(client, ident, str(pod["metadata"]["name"]), step.signal, uid)
         record = signals_.build_delivery(step, datetime.now(UTC), failed=failure)
         if failure is None:
             log.info("execution %s: sent %s to the job", key, step.signal)
@@ -181,13 +208,14 @@ class SignalSender:
         return record
 
     async def _send(
-        self, client: kube_client.KubeClient, ident: _Id, pod: str, signal: str
+        self, client: kube_client.KubeClient, ident: _Id, pod: str, signal: str, uid: str
     ) -> str | None:
-        """Run overseer-signal; None when sent, the reason it never will be otherwise.
+        """Run overseer-signal (once: :data:`ONCE`); None when sent, the reason it never
+        will be otherwise.
 
         Raises :class:`errors.KubeError` for a failure worth another try.
         """
-        command = [COMMAND, "--timeout", f"{SUPERVISOR_TIMEOUT:g}", signal]
+        command = send_command(ident, uid, signal)
         tries = self._attempts.get(ident, 0) + 1
         self._attempts[ident] = tries
         last = tries >= self.max_attempts
@@ -201,6 +229,8 @@ class SignalSender:
             self._last_error[ident] = error.message
             raise
         if result.exit_code == 0:
+            if result.stdout.strip() == ALREADY_SENT:
+                log.info("execution %s/%s: %s was sent already", ident[0], ident[1], signal)
             return None
         if result.exit_code > 128:
             # overseer-signal was itself killed: the container ended (PID 1 exited, the
@@ -224,3 +254,23 @@ class SignalSender:
             self._last_error[ident] = reason
             raise errors.KubeError(reason)
         return reason
+
+
+def send_command(ident: _Id, uid: str, signal: str) -> list[str]:
+    """The exec that sends ``signal`` for the request ``ident`` of execution ``uid``, once."""
+    namespace, name, index, _, requested_at = ident
+    request = f"{uid or namespace + '/' + name}:{index}:{requested_at.isoformat()}"
+    marker = (
+        f"{execution_job.TMP}/.overseer-signal-{hashlib.sha256(request.encode()).hexdigest()[:32]}"
+    )
+    return [
+        PYTHON,
+        "-I",
+        "-c",
+        ONCE,
+        marker,
+        COMMAND,
+        "--timeout",
+        f"{SUPERVISOR_TIMEOUT:g}",
+        signal,
+    ]
