@@ -5,7 +5,7 @@ SHELL := bash
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test bench bench-cluster bench-sync bench-executions bench-api bench-archive bench-cold up down
+.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test chaos bench bench-cluster bench-sync bench-executions bench-api bench-archive bench-cold up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ unit: deps ## the tests that need no cluster
 
 test: deps lint ## everything: lint, unit, component and cluster tests (starts the local cluster if no KUBECONFIG)
 	@.venv/bin/pytest -q
+
+chaos: deps ## the fault suite at full counts (< 15 min; stops the local API server and containerd): prints what each fault lost
+	@.venv/bin/pytest -q --chaos -k "not slice" --timeout=900 \
+		tests/component/test_half_open.py tests/e2e/test_chaos_kills.py \
+		tests/e2e/test_chaos_node.py tests/e2e/test_chaos_outage.py
 
 bench: bench-cluster bench-sync bench-executions bench-api bench-archive ## print every benchmark's figures (asserts nothing)
 
