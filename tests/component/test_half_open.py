@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from overseer import archive, kube
+from overseer import archive_local, kube
 from overseer.operator import context, output
 from overseer.operator.settings import Settings
 from overseer_library import protocol
@@ -171,7 +171,7 @@ async def test_a_followed_log_gone_silent_is_read_again_within_its_read_timeout(
     setup: Setup, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # Given a follower reading a running pod's log through the proxy
-    store = archive.LocalArchive(tmp_path / "archive")
+    store = archive_local.LocalArchive(tmp_path / "archive")
     followers = output.Followers(store, retry_min=0.05, retry_max=0.1)
     env = context.Environment(
         client=setup.client,
@@ -194,7 +194,7 @@ async def test_a_followed_log_gone_silent_is_read_again_within_its_read_timeout(
     assert took >= READ_TIMEOUT
     assert setup.server.logs == 2
     assert store.read(KEY.namespace, KEY.name, "stdout") == b"before the silence\nafter it\x00\xff"
-    writer = store.open(KEY.namespace, KEY.name)
+    writer = store.open_writer(KEY.namespace, KEY.name)
     assert (writer.pod, writer.last_seq, writer.complete) == (POD, 4, True)
     writer.close()
     await followers.close()
