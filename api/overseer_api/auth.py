@@ -1,6 +1,7 @@
 """Who calls, and whether they may: ``Authenticator``, the ``token`` mode, ``require``.
 
-Every route but the health ones depends on :func:`require` with the scope it needs.
+Every route but the health ones checks its caller with :func:`check` (through the one
+dependency of ``overseer_api.deps``) for the scope it needs.
 An :class:`Authenticator` turns a bearer token into a :class:`Caller` and decides
 whether that caller may use a scope in a namespace; :func:`build_authenticator` picks
 the one the settings name. ``token`` mode is here; ``kubernetes`` mode (TokenReview and
@@ -28,10 +29,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Protocol
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 
 from overseer import errors
 from overseer_api import settings as settings_
@@ -186,37 +186,36 @@ async def _read_file(path: Path) -> Mapping[str, bytes | str]:
     return {str(k): json.dumps(v) for k, v in data.items()}
 
 
-_bearer = HTTPBearer(auto_error=False, description="A token (token mode) or a Kubernetes token.")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+def bearer_token(request: Request) -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header, if any."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
 
 
-def require(scope: Scope) -> Callable[[Request, Credentials], Awaitable[Caller]]:
-    """A dependency: the authenticated caller, allowed ``scope`` in the request's namespace.
+async def check(
+    authenticator: Authenticator, token: str | None, scope: Scope, namespace: str
+) -> Caller:
+    """The caller ``token`` stands for, allowed ``scope`` in ``namespace``.
 
-    Raises AuthenticationError (401 with ``WWW-Authenticate``) without credentials or
-    with unknown ones, PermissionDeniedError (403, naming the scope) when not allowed.
+    Raises AuthenticationError (401 with ``WWW-Authenticate``) without a token or with an
+    unknown one, PermissionDeniedError (403, naming the scope) when not allowed.
     """
-
-    async def caller(request: Request, credentials: Credentials) -> Caller:
-        state = request.app.state.overseer
-        if credentials is None or not credentials.credentials:
-            raise errors.AuthenticationError(
-                "this route needs a bearer token: send 'Authorization: Bearer <token>'"
-            )
-        who = await state.authenticator.authenticate(credentials.credentials)
-        if who is None:
-            raise errors.AuthenticationError(
-                "the bearer token is not valid: check it, or ask for a new one"
-            )
-        namespace = request.path_params.get("namespace") or state.settings.namespace
-        if not await state.authenticator.authorize(who, scope, namespace):
-            raise errors.PermissionDeniedError(
-                f"{who.name} lacks the {scope.value!r} scope in namespace {namespace!r}; "
-                f"use a token that grants it",
-                scope.value,
-            )
-        request.state.caller = who
-        caller_: Caller = who
-        return caller_
-
-    return caller
+    if token is None:
+        raise errors.AuthenticationError(
+            "this route needs a bearer token: send 'Authorization: Bearer <token>'"
+        )
+    who = await authenticator.authenticate(token)
+    if who is None:
+        raise errors.AuthenticationError(
+            "the bearer token is not valid: check it, or ask for a new one"
+        )
+    if not await authenticator.authorize(who, scope, namespace):
+        raise errors.PermissionDeniedError(
+            f"{who.name} lacks the {scope.value!r} scope in namespace {namespace!r}; "
+            f"use a token that grants it",
+            scope.value,
+        )
+    return who

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPBearer
 
 from overseer import archive as archive_
 from overseer import errors
@@ -74,33 +75,55 @@ async def _kube(request: Request) -> KubeApi:
     return current(request).kube
 
 
-async def _archive(request: Request) -> archive_.Archive:
-    return current(request).archive
-
-
-async def _cache(request: Request) -> cache.Cache:
-    found = current(request).cache
-    found.check_ready()
-    return found
-
-
-async def _idempotency(request: Request) -> idempotency.Idempotency:
-    return current(request).idempotency
-
-
 SettingsDep = Annotated[settings.Settings, Depends(_settings)]
-IdempotencyDep = Annotated[idempotency.Idempotency, Depends(_idempotency)]
-"""Idempotency-Key claims in the cluster (``overseer_api.idempotency``)."""
 KubeDep = Annotated[KubeApi, Depends(_kube)]
-ArchiveDep = Annotated[archive_.Archive, Depends(_archive)]
-CacheDep = Annotated[cache.Cache, Depends(_cache)]
-"""The caches, once ready (503 with Retry-After before)."""
 
-CallerDep = Annotated[auth.Caller, Depends(auth.require(auth.Scope.READ))]
-"""A caller allowed to read."""
-ExecuteCallerDep = Annotated[auth.Caller, Depends(auth.require(auth.Scope.EXECUTE))]
+
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """What a route's one dependency hands it: who calls, in which namespace, the state."""
+
+    caller: auth.Caller
+    namespace: str
+    state: State
+
+    @property
+    def cache(self) -> cache.Cache:
+        return self.state.cache
+
+
+class Guard(HTTPBearer):
+    """The dependency of every route but the health ones, in one call per request: the
+    bearer token checked for ``scope`` in the request's namespace (served, or 404), and
+    the caches ready (else 503 with Retry-After).
+
+    One dependency rather than a chain of small ones: FastAPI's dependency solving costs
+    more per dependency than what most of them do (``docs/benchmarks.rst``). Being an
+    ``HTTPBearer``, it still declares the bearer scheme in the OpenAPI document.
+    """
+
+    def __init__(self, scope: auth.Scope) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="A token (token mode) or a Kubernetes token.",
+        )
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> Access:  # type: ignore[override]
+        found = current(request)
+        token = auth.bearer_token(request)
+        namespace = _served(found, request)
+        caller = await auth.check(found.authenticator, token, self.scope, namespace)
+        found.cache.check_ready()
+        return Access(caller, namespace, found)
+
+
+ReadDep = Annotated[Access, Depends(Guard(auth.Scope.READ))]
+"""A caller allowed to read, in a served namespace, with the caches ready."""
+ExecuteDep = Annotated[Access, Depends(Guard(auth.Scope.EXECUTE))]
 """A caller allowed to execute, repeat and signal."""
-AdminCallerDep = Annotated[auth.Caller, Depends(auth.require(auth.Scope.ADMIN))]
+AdminDep = Annotated[Access, Depends(Guard(auth.Scope.ADMIN))]
 """A caller allowed to activate, deactivate and sync."""
 
 
@@ -111,8 +134,8 @@ async def path_namespace(
     return namespace
 
 
-async def _namespace(request: Request) -> str:
-    found = current(request)
+def _served(found: State, request: Request) -> str:
+    """The request's namespace: ``{namespace}`` of the path, else the default one."""
     namespace = str(request.path_params.get("namespace") or found.settings.namespace)
     if namespace not in found.cache.namespaces:
         served = ", ".join(found.cache.namespaces)
@@ -121,5 +144,9 @@ async def _namespace(request: Request) -> str:
     return namespace
 
 
+async def _namespace(request: Request) -> str:
+    return _served(current(request), request)
+
+
 NamespaceDep = Annotated[str, Depends(_namespace)]
-"""The request's namespace: ``{namespace}`` of the path, else the default one."""
+"""The request's namespace, for the routes without a bearer token (push hooks)."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import urllib.parse
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from overseer import errors
 from overseer.core import names
-from overseer_api import actions, creation, deps, execution_views, pagination, views
+from overseer_api import actions, creation, deps, execution_views, pagination, paths, views
 from overseer_api.routers import jobs as jobs_router
 from overseer_api.schemas import executions as schemas
 from overseer_api.schemas import problems
@@ -17,15 +17,18 @@ from overseer_api.schemas import problems
 router = APIRouter(tags=["executions"], responses=jobs_router.router.responses)
 
 
-async def _execution_id(
-    id: Annotated[
-        str,
-        Path(
-            max_length=64,
-            description="Execution id: 1489895624.840211 (1489888092.0 and 1489888092 too).",
-        ),
-    ],
-) -> str:
+ExecutionId = Annotated[
+    str,
+    Path(
+        max_length=64,
+        description="Execution id: 1489895624.840211 (1489888092.0 and 1489888092 too).",
+    ),
+]
+"""``{id}`` as sent: :func:`execution_id` gives its one form."""
+
+
+def execution_id(id: str) -> str:
+    """The canonical form of an execution id in a path; a 404 problem when it is none."""
     try:
         return names.execution_id(names.parse_execution_id(id))
     except ValueError:
@@ -33,23 +36,15 @@ async def _execution_id(
         raise errors.ExecutionNotFoundError(msg) from None
 
 
-IdDep = Annotated[str, Depends(_execution_id)]
-
-
 @router.get("/jobs/{name}/{id}")
 async def get_execution(
-    *,
-    request: Request,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    name: jobs_router.JobNameDep,
-    execution_id: IdDep,
-    _: deps.CallerDep,
+    *, request: Request, access: deps.ReadDep, name: jobs_router.JobName, id: ExecutionId
 ) -> schemas.ExecutionDetail:
     """One execution: phase, trigger, parameters (secret ones as ***), events, outcome,
     signal requests and their fate, webhook deliveries, output sizes and URLs."""
-    job = cache.job(namespace, name)
-    execution = cache.execution(namespace, job["metadata"]["name"], execution_id)
+    name = paths.segment(name)
+    job = access.cache.job(access.namespace, name)
+    execution = access.cache.execution(access.namespace, job["metadata"]["name"], execution_id(id))
     return execution_views.detail(request, execution, name)
 
 
@@ -62,12 +57,9 @@ async def repeat_execution(
     *,
     request: Request,
     response: Response,
-    state: deps.StateDep,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    name: jobs_router.JobNameDep,
-    execution_id: IdDep,
-    caller: deps.ExecuteCallerDep,
+    access: deps.ExecuteDep,
+    name: jobs_router.JobName,
+    id: ExecutionId,
     revision: Annotated[
         Literal["latest"] | None,
         Query(description="latest: the job's current definition; else the same as before."),
@@ -76,17 +68,18 @@ async def repeat_execution(
 ) -> schemas.Created:
     """Repeat an execution: same parameters, same frozen definition and commit (or the
     job's current definition with ``?revision=latest``)."""
-    job = cache.job(namespace, name)
-    old = cache.execution(namespace, job["metadata"]["name"], execution_id)
+    name, eid = paths.segment(name), execution_id(id)
+    job = access.cache.job(access.namespace, name)
+    old = access.cache.execution(access.namespace, job["metadata"]["name"], eid)
     launch = actions.Launch(
         parameters=old["spec"].get("parameters") or {},
-        caller=caller,
+        caller=access.caller,
         repeat_of=old,
         latest=revision == "latest",
     )
-    payload = {"repeat": execution_id, "revision": revision}
+    payload = {"repeat": eid, "revision": revision}
     created, replayed = await creation.create(
-        state, request, job, launch, payload=payload, key=idempotency_key
+        access.state, request, job, launch, payload=payload, key=idempotency_key
     )
     if replayed:
         response.status_code = 200
@@ -110,12 +103,9 @@ def _signal_text(request: Request, signal: str | None) -> str | None:
 async def signal_execution(
     *,
     request: Request,
-    state: deps.StateDep,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    name: jobs_router.JobNameDep,
-    execution_id: IdDep,
-    caller: deps.ExecuteCallerDep,
+    access: deps.ExecuteDep,
+    name: jobs_router.JobName,
+    id: ExecutionId,
     signal: Annotated[
         str | None,
         Query(
@@ -125,12 +115,17 @@ async def signal_execution(
     ] = None,
 ) -> schemas.SignalAccepted:
     """Send a signal to the running job's process group: 202, the operator delivers it."""
-    job = cache.job(namespace, name)
-    execution = cache.execution(namespace, job["metadata"]["name"], execution_id)
+    name, eid = paths.segment(name), execution_id(id)
+    cache = access.cache
+    execution = cache.execution(
+        access.namespace, cache.job(access.namespace, name)["metadata"]["name"], eid
+    )
     text = _signal_text(request, signal)
-    patched, index = await actions.request_signal(state.kube, cache, execution, text, caller)
+    patched, index = await actions.request_signal(
+        access.state.kube, cache, execution, text, access.caller
+    )
     return schemas.SignalAccepted(
-        id=execution_id,
+        id=eid,
         signal=patched["spec"]["signals"][index]["signal"],
         index=index,
         url=execution_views.detail_url(request, patched, name),
@@ -141,9 +136,7 @@ async def signal_execution(
 async def list_executions(
     *,
     request: Request,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    _: deps.CallerDep,
+    access: deps.ReadDep,
     job: Annotated[str | None, Query(max_length=1024, description="A job's display name.")] = None,
     phase: Annotated[str | None, Query(max_length=32, description="Pending, Running...")] = None,
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
@@ -151,6 +144,7 @@ async def list_executions(
 ) -> schemas.ExecutionPage:
     """Every execution, newest first, a page at a time; filters ``job`` and ``phase``."""
     after = pagination.decode(continue_)
+    cache, namespace = access.cache, access.namespace
     if job is not None:
         resource = cache.job(namespace, job)["metadata"]["name"]
         bodies = list(cache.executions_of(namespace, resource).values())

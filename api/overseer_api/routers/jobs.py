@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from overseer_api import actions, creation, deps, execution_views, pagination, paths, views
 from overseer_api.schemas import executions as executions_schemas
@@ -24,13 +24,8 @@ router = APIRouter(
 )
 
 
-async def _job_name(
-    name: Annotated[str, Path(description="The job's display name, URL-encoded.")],
-) -> str:
-    return paths.segment(name)
-
-
-JobNameDep = Annotated[str, Depends(_job_name)]
+JobName = Annotated[str, Path(description="The job's display name, URL-encoded.")]
+"""``{name}`` as routed: :func:`overseer_api.paths.segment` gives the display name."""
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
@@ -45,9 +40,7 @@ IdempotencyKeyHeader = Annotated[
 async def list_jobs(
     *,
     request: Request,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    _: deps.CallerDep,
+    access: deps.ReadDep,
     active: Annotated[bool | None, Query(description="Only active (or inactive) jobs.")] = None,
     repository: Annotated[
         str | None, Query(max_length=253, description="Only the jobs of this repository.")
@@ -68,7 +61,9 @@ async def list_jobs(
     needle = q.casefold() if q else None
     items: list[schemas.JobSummary] = []
     more = False
-    for body in cache.jobs_after(namespace, after if isinstance(after, str) else None):
+    for body in access.cache.jobs_after(
+        access.namespace, after if isinstance(after, str) else None
+    ):
         spec = body.get("spec", {})
         if active is not None and bool(spec.get("active", True)) != active:
             continue
@@ -85,18 +80,11 @@ async def list_jobs(
 
 
 @router.get("/jobs/{name}")
-async def get_job(
-    *,
-    request: Request,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    name: JobNameDep,
-    _: deps.CallerDep,
-) -> schemas.JobDetail:
+async def get_job(*, request: Request, access: deps.ReadDep, name: JobName) -> schemas.JobDetail:
     """One job: its definition, parameters, source, activation and latest executions."""
-    job = cache.job(namespace, name)
-    executions = cache.executions_of(namespace, job["metadata"]["name"])
-    return views.job_detail(request, job, executions, cache)
+    job = access.cache.job(access.namespace, paths.segment(name))
+    executions = access.cache.executions_of(access.namespace, job["metadata"]["name"])
+    return views.job_detail(request, job, executions, access.cache)
 
 
 Parameters = dict[str, str | int | float | bool]
@@ -121,11 +109,8 @@ async def execute_job(
     *,
     request: Request,
     response: Response,
-    state: deps.StateDep,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    name: JobNameDep,
-    caller: deps.ExecuteCallerDep,
+    access: deps.ExecuteDep,
+    name: JobName,
     parameters: Annotated[
         Parameters | None,
         Body(description="Parameter values by name (texts; numbers and booleans as JSON)."),
@@ -134,12 +119,13 @@ async def execute_job(
 ) -> executions_schemas.Created:
     """Execute the job with these parameters: 201 with the execution's URL in Location
     (200 and the same execution for a repeated ``Idempotency-Key``)."""
-    job = cache.job(namespace, name)
+    name = paths.segment(name)
+    job = access.cache.job(access.namespace, name)
     launch = actions.Launch(
-        parameters={k: _text(v) for k, v in (parameters or {}).items()}, caller=caller
+        parameters={k: _text(v) for k, v in (parameters or {}).items()}, caller=access.caller
     )
     created, replayed = await creation.create(
-        state, request, job, launch, payload=parameters or {}, key=idempotency_key
+        access.state, request, job, launch, payload=parameters or {}, key=idempotency_key
     )
     if replayed:
         response.status_code = 200
@@ -150,31 +136,29 @@ async def execute_job(
 async def deactivate_job(
     *,
     request: Request,
-    state: deps.StateDep,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    name: JobNameDep,
-    caller: deps.AdminCallerDep,
+    access: deps.AdminDep,
+    name: JobName,
 ) -> schemas.JobDetail:
     """Deactivate the job: it refuses executions and its schedule stops; git syncs keep it so."""
-    job = await actions.set_active(state.kube, cache, cache.job(namespace, name), False, caller)
-    return views.job_detail(
-        request, job, cache.executions_of(namespace, job["metadata"]["name"]), cache
-    )
+    return await _set_active(request, access, name, False)
 
 
 @router.put("/jobs/{name}")
 async def activate_job(
     *,
     request: Request,
-    state: deps.StateDep,
-    cache: deps.CacheDep,
-    namespace: deps.NamespaceDep,
-    name: JobNameDep,
-    caller: deps.AdminCallerDep,
+    access: deps.AdminDep,
+    name: JobName,
 ) -> schemas.JobDetail:
     """Reactivate a deactivated job."""
-    job = await actions.set_active(state.kube, cache, cache.job(namespace, name), True, caller)
-    return views.job_detail(
-        request, job, cache.executions_of(namespace, job["metadata"]["name"]), cache
-    )
+    return await _set_active(request, access, name, True)
+
+
+async def _set_active(
+    request: Request, access: deps.Access, name: str, active: bool
+) -> schemas.JobDetail:
+    cache, namespace = access.cache, access.namespace
+    job = cache.job(namespace, paths.segment(name))
+    job = await actions.set_active(access.state.kube, cache, job, active, access.caller)
+    executions = cache.executions_of(namespace, job["metadata"]["name"])
+    return views.job_detail(request, job, executions, cache)

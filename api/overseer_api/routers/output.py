@@ -22,7 +22,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from overseer.core import byte_range
-from overseer_api import deps, errors, output
+from overseer_api import deps, errors, output, paths
 from overseer_api.routers import executions as executions_router
 from overseer_api.routers import jobs as jobs_router
 from overseer_api.schemas import problems
@@ -59,44 +59,36 @@ FollowQuery = Annotated[
 async def read_stdout(
     *,
     request: Request,
-    cache: deps.CacheDep,
-    archive: deps.ArchiveDep,
-    settings: deps.SettingsDep,
-    namespace: deps.NamespaceDep,
-    name: jobs_router.JobNameDep,
-    execution_id: executions_router.IdDep,
-    _: deps.CallerDep,
+    access: deps.ReadDep,
+    name: jobs_router.JobName,
+    id: executions_router.ExecutionId,
     follow: FollowQuery = False,
 ) -> Response:
     """What the execution wrote to stdout, byte for byte (``Range``, ``follow``)."""
-    where = _Where(cache, namespace, name, execution_id)
-    return await _read(request, where, archive, settings, "stdout", follow=follow)
+    return await _read(request, _Where(access, name, id), "stdout", follow=follow)
 
 
 @router.get("/jobs/{name}/{id}/stderr", response_class=Response)
 async def read_stderr(
     *,
     request: Request,
-    cache: deps.CacheDep,
-    archive: deps.ArchiveDep,
-    settings: deps.SettingsDep,
-    namespace: deps.NamespaceDep,
-    name: jobs_router.JobNameDep,
-    execution_id: executions_router.IdDep,
-    _: deps.CallerDep,
+    access: deps.ReadDep,
+    name: jobs_router.JobName,
+    id: executions_router.ExecutionId,
     follow: FollowQuery = False,
 ) -> Response:
     """What the execution wrote to stderr, byte for byte (``Range``, ``follow``)."""
-    where = _Where(cache, namespace, name, execution_id)
-    return await _read(request, where, archive, settings, "stderr", follow=follow)
+    return await _read(request, _Where(access, name, id), "stderr", follow=follow)
 
 
 class _Where:
     """One execution in the cache (404 problems when the job or the execution is not)."""
 
-    def __init__(self, cache: deps.CacheDep, namespace: str, name: str, execution_id: str):
-        self.cache, self.namespace, self.execution_id = cache, namespace, execution_id
-        self.job = cache.job(namespace, name)["metadata"]["name"]
+    def __init__(self, access: deps.Access, name: str, id: str) -> None:
+        self.cache, self.namespace = access.cache, access.namespace
+        self.archive, self.settings = access.state.archive, access.state.settings
+        self.execution_id = executions_router.execution_id(id)
+        self.job = self.cache.job(self.namespace, paths.segment(name))["metadata"]["name"]
         self.resource = str(self.lookup()["metadata"]["name"])
 
     def lookup(self) -> output.Body:
@@ -119,13 +111,12 @@ def _headers(state: output.State | None) -> dict[str, str]:
 async def _read(
     request: Request,
     where: _Where,
-    archive: deps.ArchiveDep,
-    settings: deps.SettingsDep,
     stream: protocol.Stream,
     *,
     follow: bool,
 ) -> Response:
     namespace, resource = where.namespace, where.resource
+    archive, settings = where.archive, where.settings
     if follow:
         headers = _headers(output.derive_state(where.lookup()))
         headers["X-Accel-Buffering"] = "no"  # a proxy must pass each chunk on at once

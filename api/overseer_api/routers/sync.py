@@ -26,9 +26,7 @@ async def sync(
     *,
     request: Request,
     response: Response,
-    state: deps.StateDep,
-    namespace: deps.NamespaceDep,
-    caller: deps.AdminCallerDep,
+    access: deps.AdminDep,
     repository: Annotated[
         str | None, Query(max_length=253, description="Only this repository; all when absent.")
     ] = None,
@@ -37,6 +35,7 @@ async def sync(
     """Sync every repository of the namespace (or ``?repository=``) now, not at its interval:
     202, the operator does it (the repositories' status says when it is done). A repeated
     ``Idempotency-Key`` answers 200 with the first request's answer and requests nothing."""
+    state, namespace, caller = access.state, access.namespace, access.caller
     digest = core.request_digest(request.method, request.url.path, {"repository": repository})
 
     async def request_syncs() -> str:
