@@ -245,6 +245,13 @@ async def post(url: str, count: int) -> list[float]:
     return latencies
 
 
+STEPS: dict[str, Callable[[argparse.Namespace, Path], None]] = {
+    "reads": bench_reads,
+    "stdout": bench_stdout,
+    "posts": bench_posts,
+}
+
+
 def main() -> None:
     parser = options.new_parser("bench/api.py", __doc__, "")
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the caches")
@@ -256,13 +263,17 @@ def main() -> None:
     parser.add_argument("--stdout-mib", type=int, default=200, help="size of the output")
     parser.add_argument("--port", type=int, default=18700, help="first of four ports")
     parser.add_argument("--no-cluster", action="store_true", help="skip the POST figure")
+    parser.add_argument(
+        "--only",
+        choices=sorted(STEPS),
+        action="append",
+        help="run only this part (repeat for several); the cluster is used by posts alone",
+    )
     args = parser.parse_args()
-    steps: list[Callable[[argparse.Namespace, Path], None]] = [bench_reads, bench_stdout]
-    if not args.no_cluster:
-        steps.append(bench_posts)
+    names = args.only or [n for n in STEPS if not (args.no_cluster and n == "posts")]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        for step in steps:
-            step(args, Path(tmp))
+        for name in names:
+            STEPS[name](args, Path(tmp))
 
 
 if __name__ == "__main__":

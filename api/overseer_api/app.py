@@ -119,15 +119,20 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    """Health and metrics once; every other router on the default namespace and under
-    ``/namespaces/{namespace}``."""
-    app.include_router(health.router)
-    app.include_router(metrics_router.router)
+    """Every router but health and metrics on the default namespace, then under
+    ``/namespaces/{namespace}``; health and metrics once.
+
+    A request is matched against the routes in this order, so the routes clients call
+    most come first: a probe every few seconds can afford the longer walk.
+    """
     for router in NAMESPACED:
         app.include_router(router)
+    for router in NAMESPACED:
         app.include_router(
             router,
             prefix="/namespaces/{namespace}",
             dependencies=[Depends(deps.path_namespace)],
             generate_unique_id_function=_namespaced_operation_id,
         )
+    app.include_router(health.router)
+    app.include_router(metrics_router.router)

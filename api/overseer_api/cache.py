@@ -6,6 +6,11 @@ the names ``overseer.core.names`` derives, never a scan: a job by its display na
 (``job_resource_name``), an execution by its job and id. Jobs are also kept sorted by
 display name, for pages that stay stable while jobs come and go.
 
+Every change to a job or to one of its executions (a watch event, a write, a list)
+changes the job's :meth:`Cache.stamp`, so what a read derives from a job and its
+executions (the JSON of ``GET /jobs/{name}``) is kept under that stamp
+(:meth:`Cache.memo`) and derived again only once something changed.
+
 A write the API makes is put in the cache from its response (:meth:`Cache.put`), so a
 client that writes then reads sees its write; a watch event older than what the cache
 holds (by ``resourceVersion``) does not undo it. The cache is ready once every
@@ -19,8 +24,9 @@ import bisect
 import collections
 import contextlib
 import dataclasses
+import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from overseer import errors
@@ -74,6 +80,10 @@ class _Namespace:
         default_factory=lambda: collections.defaultdict(dict)
     )
     """Execution bodies by job resource name, then execution id."""
+    epoch: int = 0
+    """Changes with every full list (a list may drop what a watch gap hid)."""
+    touched: dict[str, int] = dataclasses.field(default_factory=dict)
+    """By job resource name: when the job or one of its executions last changed."""
 
     def put_job(self, body: Body) -> None:
         name = body["metadata"]["name"]
@@ -123,7 +133,10 @@ class Cache:
         self.namespaces = tuple(namespaces)
         self._data = {ns: _Namespace() for ns in self.namespaces}
         self._listed: set[tuple[str, str]] = set()
-        self._derived: dict[tuple[str, str], tuple[str, Any]] = {}
+        self._derived: dict[Hashable, tuple[Hashable, Any]] = {}
+        self._clock = itertools.count(1)
+        self._resources: dict[str, str] = {}
+        """Resource names by display name (``names.job_resource_name``, kept)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------
@@ -176,7 +189,7 @@ class Cache:
         if data is None:
             return
         if event == "LIST":
-            fresh = _Namespace(jobs={} if kind == JOB else data.jobs)
+            fresh = _Namespace(jobs={} if kind == JOB else data.jobs, epoch=next(self._clock))
             if kind == JOB:
                 fresh.executions = data.executions
             else:
@@ -190,14 +203,21 @@ class Cache:
                 data.drop_job(body)
             else:
                 data.drop_execution(body)
+            self._touch(data, kind, body)
         else:
             self._put(data, kind, body)
+            self._touch(data, kind, body)
 
     def put(self, body: Body) -> None:
         """Take an object the API wrote (from the write's response)."""
         data = self._data.get(str(body.get("metadata", {}).get("namespace")))
         if data is not None:
             self._put(data, str(body.get("kind")), body)
+            self._touch(data, str(body.get("kind")), body)
+
+    def _touch(self, data: _Namespace, kind: str, body: Body) -> None:
+        job = body["metadata"]["name"] if kind == JOB else _execution_key(body)[0]
+        data.touched[job] = next(self._clock)
 
     @staticmethod
     def _put(data: _Namespace, kind: str, body: Body) -> None:
@@ -218,10 +238,16 @@ class Cache:
 
     def job(self, namespace: str, display_name: str) -> Body:
         """The job with this display name; JobNotFoundError when there is none."""
-        body = self._namespace(namespace).jobs.get(names.job_resource_name(display_name))
+        resource = self._resources.get(display_name) or names.job_resource_name(display_name)
+        body = self._namespace(namespace).jobs.get(resource)
         if body is None or _display(body) != display_name:
             msg = f"no job is named {display_name!r} in {namespace!r}; GET /jobs lists them"
             raise errors.JobNotFoundError(msg)
+        if display_name not in self._resources:
+            # Only names of jobs found: a client asking for random names cannot grow it.
+            if len(self._resources) > MAX_DERIVED:
+                self._resources.clear()
+            self._resources[display_name] = resource
         return body
 
     def jobs_after(self, namespace: str, after: str | None) -> Iterator[Body]:
@@ -237,13 +263,26 @@ class Cache:
         """``compute(body)``, computed once per version of the object (a job's parameters,
         say): what a read derives from a resource costs nothing the second time."""
         meta = body["metadata"]
-        key = (str(meta.get("namespace")), str(meta["name"]))
         version = str(meta.get("resourceVersion") or "")
+        key = ("derived", str(meta.get("namespace")), str(meta["name"]))
+        if not version:
+            return compute(body)
+        return self.memo(key, version, lambda: compute(body))
+
+    def stamp(self, namespace: str, job: str) -> tuple[int, int]:
+        """A value that changes whenever the job (resource name ``job``) or any of its
+        executions changes, or the namespace is listed again."""
+        data = self._namespace(namespace)
+        return data.epoch, data.touched.get(job, 0)
+
+    def memo(self, key: Hashable, version: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, kept under ``key`` until asked with another ``version``: one value
+        per key (the latest version), at most ``MAX_DERIVED`` keys."""
         found = self._derived.get(key)
-        if found is not None and version and found[0] == version:
+        if found is not None and found[0] == version:
             value: T = found[1]
             return value
-        value = compute(body)
+        value = compute()
         if len(self._derived) > MAX_DERIVED:
             self._derived.clear()  # jobs come and go; never let old versions pile up
         self._derived[key] = (version, value)

@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overseer_api import cache as cache_
 
+MAX_SERIES = 1024
+"""Labelled series the middleware keeps at hand."""
 UNMATCHED = "unmatched"
 """The route label of a request no route matched (a 404 or 405)."""
 
@@ -75,6 +77,13 @@ class Metrics:
         )
         self.registry.register(CacheCollector(store))
 
+    def series(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The request counter and latency histogram of one (method, route, status)."""
+        return (
+            self.requests.labels(method, route, str(status)),
+            self.latency.labels(method, route),
+        )
+
 
 class RequestMetrics:
     """ASGI middleware: counts and times each HTTP request under its route template."""
@@ -82,6 +91,8 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        """The labelled series of each (method, route, status) seen: ``labels()`` once."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +112,11 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or UNMATCHED
-            method = str(scope.get("method", ""))
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            key = (str(scope.get("method", "")), template, status)
+            series = self._series.get(key)
+            if series is None:
+                series = self.metrics.series(*key)
+                if len(self._series) < MAX_SERIES:  # methods are the client's to choose
+                    self._series[key] = series
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)

@@ -36,5 +36,14 @@ class KeepEncodedSlashes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: Any = scope.get("raw_path")
         if scope["type"] == "http" and isinstance(raw, bytes) and b"%" in raw:
-            scope = dict(scope, path=routing_path(raw.split(b"?", 1)[0]))
+            path = raw.split(b"?", 1)[0]
+            if needs_routing_path(path, str(scope.get("path", ""))):
+                scope = dict(scope, path=routing_path(path))
         await self.app(scope, receive, send)
+
+
+def needs_routing_path(raw_path: bytes, decoded: str) -> bool:
+    """Whether :func:`routing_path` of ``raw_path`` may differ from ``decoded``, the path
+    as the server decoded it: only when an escaped ``/`` is in it, or a ``%`` is in what it
+    decodes to (``%25``, or a ``%`` that starts no escape). Any other path routes as it is."""
+    return "%" in decoded or b"%2f" in raw_path or b"%2F" in raw_path

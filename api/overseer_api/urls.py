@@ -10,11 +10,28 @@ import urllib.parse
 
 from fastapi import Request
 
+_BASES: dict[tuple[object, ...], str] = {}
+MAX_BASES = 256
+"""Base URLs kept (they follow the Host header, which any client chooses)."""
+
 
 def base(request: Request) -> str:
     """``public_url`` when set, else the URL the request came to, without a trailing /."""
-    public = request.app.state.overseer.settings.public_url
-    return (public or str(request.base_url)).rstrip("/")
+    public: str | None = request.app.state.overseer.settings.public_url
+    if public:
+        return public.rstrip("/")
+    # Starlette builds request.base_url anew on each request: keep it by what it is
+    # made of (the scheme, the Host header, the server address and the root path).
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    roots = (scope.get("app_root_path"), scope.get("root_path"))
+    key = (scope.get("scheme"), host, scope.get("server"), roots)
+    found = _BASES.get(key)
+    if found is None:
+        if len(_BASES) >= MAX_BASES:
+            _BASES.clear()
+        found = _BASES[key] = str(request.base_url).rstrip("/")
+    return found
 
 
 def prefix(request: Request, namespace: str) -> str:

@@ -1,16 +1,22 @@
 """Builders of the API's answers from cached resource bodies (pure, given the request's URLs).
 
 Each returns a :mod:`overseer_api.schemas` model; no route returns a body as read.
+:func:`job_detail_json` keeps a job's detail as encoded JSON until the job or one of its
+executions changes, and :func:`answer` serves such JSON with its entity tag (a
+``304 Not Modified`` to a client that holds it already).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from fastapi import Request
+import pydantic
+from fastapi import Request, Response
 
 from overseer import errors
 from overseer.core import cmdspec
@@ -130,3 +136,46 @@ def job_detail(
         active_changed=changed,
         executions=refs,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """An answer's JSON, encoded, and its entity tag (a digest of those bytes)."""
+
+    body: bytes
+    etag: str
+
+
+def render(model: pydantic.BaseModel) -> Rendered:
+    body = model.model_dump_json(by_alias=True).encode()
+    return Rendered(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+
+
+def job_detail_json(request: Request, job: Body, store: cache.Cache) -> Rendered:
+    """:func:`job_detail` encoded, once per change of the job or of one of its executions
+    (``Cache.stamp``) and per base URL, since its URLs are absolute."""
+    meta = job["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    version = (store.stamp(namespace, name), urls.base(request))
+    return store.memo(
+        ("job-detail", namespace, name),
+        version,
+        lambda: render(job_detail(request, job, store.executions_of(namespace, name), store)),
+    )
+
+
+def _held(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
+    if not if_none_match:
+        return False
+    tags = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+    return any(tag in ("*", etag) for tag in tags)
+
+
+def answer(request: Request, rendered: Rendered) -> Response:
+    """``rendered`` as a JSON answer with its ``ETag``; 304 and no body when the client's
+    ``If-None-Match`` holds it already."""
+    headers = {"ETag": rendered.etag}
+    if _held(request.headers.get("if-none-match"), rendered.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from overseer import errors
@@ -21,6 +23,26 @@ from overseer_api import pagination, paths
 def test_routing_keeps_each_segment_whole(raw: bytes, routed: str, name: str) -> None:
     assert paths.routing_path(raw) == routed
     assert paths.segment(routed.split("/")[2]) == name
+
+
+@pytest.mark.parametrize(
+    "raw", [b"/jobs/A%20job", b"/jobs/%C3%A9/1.0", b"/jobs/a%3Fb%23c", b"/jobs/%ff%FE"]
+)
+def test_without_an_escaped_slash_or_percent_the_decoded_path_is_already_right(raw: bytes) -> None:
+    # The middleware leaves such paths as the server decoded them (no rewrite per request).
+    decoded = urllib.parse.unquote(raw.decode("ascii"))
+    assert not paths.needs_routing_path(raw, decoded)
+    assert paths.routing_path(raw) == decoded
+
+
+@pytest.mark.parametrize(
+    "raw", [b"/jobs/a%2fb", b"/jobs/a%2Fb", b"/jobs/100%25", b"/jobs/x%2", b"/jobs/%%341"]
+)
+def test_an_escaped_slash_or_percent_is_routed_on_the_raw_path(raw: bytes) -> None:
+    decoded = urllib.parse.unquote(raw.decode("ascii"))
+    assert paths.needs_routing_path(raw, decoded)
+    name = paths.segment(paths.routing_path(raw).split("/")[2])
+    assert name == urllib.parse.unquote(raw.decode("ascii").split("/")[2])
 
 
 def test_a_cursor_round_trips_and_a_foreign_one_is_refused() -> None:

@@ -79,12 +79,16 @@ async def list_jobs(
     return schemas.JobPage(items=items, continue_=cursor)
 
 
-@router.get("/jobs/{name}")
-async def get_job(*, request: Request, access: deps.ReadDep, name: JobName) -> schemas.JobDetail:
-    """One job: its definition, parameters, source, activation and latest executions."""
+@router.get(
+    "/jobs/{name}",
+    response_model=schemas.JobDetail,
+    responses={304: {"description": "If-None-Match holds the current ETag: no body."}},
+)
+async def get_job(*, request: Request, access: deps.ReadDep, name: JobName) -> Response:
+    """One job: its definition, parameters, source, activation and latest executions.
+    With an ``ETag``: send it back in ``If-None-Match`` for a 304 while nothing changed."""
     job = access.cache.job(access.namespace, paths.segment(name))
-    executions = access.cache.executions_of(access.namespace, job["metadata"]["name"])
-    return views.job_detail(request, job, executions, access.cache)
+    return views.answer(request, views.job_detail_json(request, job, access.cache))
 
 
 Parameters = dict[str, str | int | float | bool]

@@ -1,0 +1,75 @@
+"""The cache's stamps: what a read keeps per job (``Cache.memo`` under ``Cache.stamp``)
+is derived again after any change to the job or its executions, a full list included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.support import api
+
+from overseer.core import schedule
+from overseer_api import cache
+
+NS = "default"
+
+
+def execution(job: dict[str, Any], hour: int, version: int) -> dict[str, Any]:
+    body = schedule.build_scheduled_execution(job, datetime(2026, 12, 6, hour, tzinfo=UTC))
+    body["metadata"]["resourceVersion"] = str(version)
+    return body
+
+
+def listed(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"items": list(items), "metadata": {}}
+
+
+def test_a_stamp_changes_with_every_change_of_the_job_or_its_executions() -> None:
+    store = cache.Cache(api.WatchFeed(), [NS])
+    job = api.job_body({"name": "J", "command": "true"}, version=5)
+    other = api.job_body({"name": "Other", "command": "true"}, version=6)
+    resource = job["metadata"]["name"]
+    store.apply(cache.JOB, NS, "LIST", listed(job, other))
+    store.apply(cache.EXECUTION, NS, "LIST", listed(execution(job, 1, 7)))
+    seen = [store.stamp(NS, resource)]
+
+    def changed() -> bool:
+        seen.append(store.stamp(NS, resource))
+        return seen[-1] != seen[-2]
+
+    store.apply(cache.EXECUTION, NS, "LIST", listed(execution(job, 1, 7)))
+    assert changed()  # a list may hold anything: nothing kept from before it holds
+    store.apply(
+        cache.JOB, NS, "MODIFIED", api.job_body({"name": "Other", "command": "x"}, version=8)
+    )
+    assert not changed()  # another job's change leaves this one's kept answers alone
+    store.apply(cache.EXECUTION, NS, "ADDED", execution(job, 2, 9))
+    assert changed()
+    store.apply(cache.EXECUTION, NS, "DELETED", execution(job, 2, 10))
+    assert changed()
+    store.apply(cache.JOB, NS, "MODIFIED", api.job_body({"name": "J", "command": "y"}, version=11))
+    assert changed()
+    store.put(api.job_body({"name": "J", "command": "z"}, version=12))  # the API's own write
+    assert changed()
+    # A list after a watch gap: the execution deleted meanwhile is simply not in it.
+    store.apply(cache.EXECUTION, NS, "LIST", listed())
+    assert changed()
+    assert store.executions_of(NS, resource) == {}
+    store.apply(cache.JOB, NS, "DELETED", job)
+    assert changed()
+
+
+def test_memo_computes_once_per_version() -> None:
+    store = cache.Cache(api.WatchFeed(), [NS])
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert store.memo("k", (1, "a"), compute) == 1
+    assert store.memo("k", (1, "a"), compute) == 1
+    assert store.memo("k", (2, "a"), compute) == 2
+    assert store.memo("k", (2, "b"), compute) == 3
+    assert store.memo("other", (2, "b"), compute) == 4
+    assert len(calls) == 4
