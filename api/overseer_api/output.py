@@ -125,15 +125,17 @@ async def follow(
     lookup: Lookup,
     *,
     wait: float,
+    start: int = 0,
 ) -> AsyncIterator[bytes]:
-    """The bytes of an execution's ``stream`` (``where``: namespace, resource name) as
-    they are archived, until the output settles (see the module's docstring).
+    """The bytes of an execution's ``stream`` (``where``: namespace, resource name) from
+    byte ``start`` on, as they are archived, until the output settles (see the module's
+    docstring).
 
     A client that goes away cancels it (Starlette listens for the disconnect).
     """
     namespace, name = where
     give_up = _EndWatch(lookup, wait)
-    offset = 0
+    offset = start
     while True:
         chunks = archive.follow(namespace, name, stream, offset, give_up=give_up)
         async for chunk in chunks:

@@ -12,10 +12,18 @@ say how whole the answer is (see :mod:`overseer_api.output`):
    The body may hold less than the job wrote (or will write): the execution runs, the
    archive did not get the end of the log within ``output_wait``, or lost it. Absent when
    the output is whole.
+``Overseer-Output-Size``
+   How many bytes the archive holds of the stream (not with ``follow``).
+``Overseer-Output-Offset``
+   With ``follow``: the byte the body starts at (``?offset=N`` or ``Range: bytes=N-``,
+   for a follower resuming after a dropped connection; 0 otherwise).
+
+``HEAD`` answers a GET's headers (the size in ``Content-Length``) without the body.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -31,6 +39,9 @@ from overseer_library import protocol
 OCTET_STREAM = "application/octet-stream"
 STATE_HEADER = "Overseer-Output-State"
 INCOMPLETE_HEADER = "Overseer-Output-Incomplete"
+SIZE_HEADER = "Overseer-Output-Size"
+OFFSET_HEADER = "Overseer-Output-Offset"
+_OPEN_RANGE = re.compile(r"bytes=(\d{1,19})-")
 
 _BYTES: dict[str, Any] = {OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}}
 router = APIRouter(
@@ -49,8 +60,19 @@ FollowQuery = Annotated[
     Query(
         description=(
             "Stream the output as the job writes it, and end once the execution has ended"
-            " and its output is archived (Range is then ignored)."
+            " and its output is archived. Resume from a byte with offset (or Range: bytes=N-)."
         )
+    ),
+]
+OffsetQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description=(
+            "With follow=true: the first byte to stream (the bytes a dropped follower already"
+            " has); the same as Range: bytes=N-. Overseer-Output-Offset says where the body"
+            " starts."
+        ),
     ),
 ]
 
@@ -63,9 +85,10 @@ async def read_stdout(
     name: jobs_router.JobName,
     id: executions_router.ExecutionId,
     follow: FollowQuery = False,
+    offset: OffsetQuery = None,
 ) -> Response:
     """What the execution wrote to stdout, byte for byte (``Range``, ``follow``)."""
-    return await _read(request, _Where(access, name, id), "stdout", follow=follow)
+    return await _read(request, _Where(access, name, id), "stdout", follow, offset)
 
 
 @router.get("/jobs/{name}/{id}/stderr", response_class=Response)
@@ -76,9 +99,34 @@ async def read_stderr(
     name: jobs_router.JobName,
     id: executions_router.ExecutionId,
     follow: FollowQuery = False,
+    offset: OffsetQuery = None,
 ) -> Response:
     """What the execution wrote to stderr, byte for byte (``Range``, ``follow``)."""
-    return await _read(request, _Where(access, name, id), "stderr", follow=follow)
+    return await _read(request, _Where(access, name, id), "stderr", follow, offset)
+
+
+@router.head("/jobs/{name}/{id}/stdout", response_class=Response)
+async def head_stdout(
+    *,
+    request: Request,
+    access: deps.ReadDep,
+    name: jobs_router.JobName,
+    id: executions_router.ExecutionId,
+) -> Response:
+    """The headers a GET of stdout answers (its size in Content-Length, its state), no body."""
+    return await _read(request, _Where(access, name, id), "stdout", False, None)
+
+
+@router.head("/jobs/{name}/{id}/stderr", response_class=Response)
+async def head_stderr(
+    *,
+    request: Request,
+    access: deps.ReadDep,
+    name: jobs_router.JobName,
+    id: executions_router.ExecutionId,
+) -> Response:
+    """The headers a GET of stderr answers (its size in Content-Length, its state), no body."""
+    return await _read(request, _Where(access, name, id), "stderr", False, None)
 
 
 class _Where:
@@ -112,24 +160,16 @@ async def _read(
     request: Request,
     where: _Where,
     stream: protocol.Stream,
-    *,
     follow: bool,
+    offset: int | None,
 ) -> Response:
-    namespace, resource = where.namespace, where.resource
-    archive, settings = where.archive, where.settings
     if follow:
-        headers = _headers(output.derive_state(where.lookup()))
-        headers["X-Accel-Buffering"] = "no"  # a proxy must pass each chunk on at once
-        chunks = output.follow(
-            archive,
-            (namespace, resource),
-            stream,
-            where.lookup,
-            wait=settings.output_wait,
-        )
-        return StreamingResponse(chunks, media_type=OCTET_STREAM, headers=headers)
+        start = offset if offset is not None else _resume_from(request.headers.get("range"))
+        return _follow(where, stream, start)
+    namespace, resource = where.namespace, where.resource
+    archive = where.archive
     state = await output.wait_settled(
-        archive, (namespace, resource), where.lookup, settings.output_wait
+        archive, (namespace, resource), where.lookup, where.settings.output_wait
     )
     stat = await archive.stat(namespace, resource)
     size = stat.sizes.get(stream, 0) if stat is not None else 0
@@ -137,6 +177,7 @@ async def _read(
         request.headers.get("range"), size, if_range="if-range" in request.headers
     )
     headers = _headers(state)
+    headers[SIZE_HEADER] = str(size)
     if isinstance(plan, byte_range.Unsatisfiable):
         headers["Content-Range"] = plan.content_range
         detail = f"{plan.reason}; ask for bytes between 0 and {max(size - 1, 0)}"
@@ -146,5 +187,28 @@ async def _read(
         start, stop, status = plan.start, plan.stop, 206
         headers["Content-Range"] = plan.content_range
     headers["Content-Length"] = str(stop - start)
+    if request.method == "HEAD":
+        return Response(status_code=status, media_type=OCTET_STREAM, headers=headers)
     chunks = archive.read_range(namespace, resource, stream, start, stop)
     return StreamingResponse(chunks, status_code=status, media_type=OCTET_STREAM, headers=headers)
+
+
+def _resume_from(range_header: str | None) -> int:
+    """The N of ``Range: bytes=N-`` (a follower resuming); 0 for anything else."""
+    match = _OPEN_RANGE.fullmatch((range_header or "").strip())
+    return int(match.group(1)) if match else 0
+
+
+def _follow(where: _Where, stream: protocol.Stream, start: int) -> Response:
+    headers = _headers(output.derive_state(where.lookup()))
+    headers["X-Accel-Buffering"] = "no"  # a proxy must pass each chunk on at once
+    headers[OFFSET_HEADER] = str(start)
+    chunks = output.follow(
+        where.archive,
+        (where.namespace, where.resource),
+        stream,
+        where.lookup,
+        wait=where.settings.output_wait,
+        start=start,
+    )
+    return StreamingResponse(chunks, media_type=OCTET_STREAM, headers=headers)
