@@ -67,18 +67,6 @@ async def state(request: Request) -> State:
 StateDep = Annotated[State, Depends(state)]
 
 
-async def _settings(request: Request) -> settings.Settings:
-    return current(request).settings
-
-
-async def _kube(request: Request) -> KubeApi:
-    return current(request).kube
-
-
-SettingsDep = Annotated[settings.Settings, Depends(_settings)]
-KubeDep = Annotated[KubeApi, Depends(_kube)]
-
-
 @dataclasses.dataclass(frozen=True)
 class Access:
     """What a route's one dependency hands it: who calls, in which namespace, the state."""
