@@ -68,6 +68,11 @@ class _NoCluster:
     def watch(self, kind: str, namespace: str) -> Any:
         raise errors.KubeError("no cluster")
 
+    async def patch_status_unchanged(
+        self, kind: str, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        raise errors.KubeError("no cluster")
+
     async def replace(self, body: dict[str, Any]) -> dict[str, Any] | None:
         raise errors.KubeError("no cluster")
 

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from overseer import archive as archive_
 from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, metrics, paths
 from overseer_api import settings as settings_
-from overseer_api.routers import executions, health, hooks, jobs, output, sync
+from overseer_api.routers import deliveries, executions, health, hooks, jobs, output, sync
 from overseer_api.routers import metrics as metrics_router
 
 TITLE = "Overseer"
@@ -28,6 +28,7 @@ NAMESPACED: tuple[APIRouter, ...] = (
     jobs.router,
     executions.router,
     output.router,
+    deliveries.router,
     sync.router,
     hooks.router,
 )

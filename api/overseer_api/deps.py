@@ -21,6 +21,7 @@ from overseer_api import (
     idempotency,
     kubernetes_auth,
     metrics,
+    replays,
     settings,
     sync_requests,
 )
@@ -33,6 +34,7 @@ class KubeApi(
     kubernetes_auth.Reviewer,
     idempotency.ClaimStore,
     sync_requests.Patcher,
+    replays.StatusWriter,
     Protocol,
 ):
     """What the API uses of :class:`overseer.kube.Kube`."""

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import Request, Response
 
 from overseer import errors
-from overseer.core import execution_resource
+from overseer.core import delivery_records, execution_resource
+from overseer.crd import execution as execution_
 from overseer_api import urls, views
 from overseer_api.schemas import executions as schemas
 
@@ -86,7 +87,9 @@ def detail(request: Request, execution: Body, display: str) -> schemas.Execution
         message=status.get("message"),
         duration=status.get("duration"),
         signals=_signals(spec, status),
-        deliveries=[schemas.Delivery.model_validate(d) for d in status.get("deliveries") or ()],
+        deliveries=[
+            delivery(execution_.Delivery.model_validate(d)) for d in status.get("deliveries") or ()
+        ],
         output=schemas.Output(
             stdout_url=f"{base.url}/stdout",
             stderr_url=f"{base.url}/stderr",
@@ -107,3 +110,16 @@ def created(request: Request, response: Response, execution: Body, display: str)
         url=url,
         phase=(execution.get("status") or {}).get("phase"),
     )
+
+
+def delivery(record: execution_.Delivery) -> schemas.Delivery:
+    """One webhook delivery as the API shows it, with the id that replays it."""
+    return schemas.Delivery(
+        id=delivery_records.delivery_id(record),
+        **record.model_dump(
+            include={
+                "event_id", "url", "status", "attempts", "last_error",
+                "delivered_at", "next_attempt_at", "replays",
+            }
+        ),
+    )  # fmt: skip

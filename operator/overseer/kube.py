@@ -289,6 +289,34 @@ class Kube:
         except (ApiError, HTTPError) as error:
             raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
 
+    async def patch_status_unchanged(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        status: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        """Merge-patch the status subresource if the object is still at ``resource_version``;
+        the object after, or None when another writer changed it since (read it again)."""
+        self._count("patch-status", kind)
+        patch = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+        try:
+            result = await self._client.patch(
+                _RESOURCES[kind].Status,
+                name,
+                patch,
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as error:
+            if error.status.code == 409:
+                return None
+            raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
+        except HTTPError as error:
+            raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
+        return _as_dict(result)
+
     async def patch_merge(
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]:

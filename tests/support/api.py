@@ -177,6 +177,23 @@ class WatchFeed(fake_kube.FakeKube):
         self.stored[(kind, namespace, name)] = self._stamp(body)
         return copy.deepcopy(self.stored[(kind, namespace, name)])
 
+    async def patch_status_unchanged(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        status: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        current = self._current(kind, namespace, name)
+        if current["metadata"].get("resourceVersion") != resource_version:
+            return None  # changed since it was read: the caller reads it again
+        body = copy.deepcopy(current)
+        body["status"] = _merge(body.get("status") or {}, status)
+        self.patches.append((kind, name, {"status": dict(status)}))
+        self.stored[(kind, namespace, name)] = self._stamp(body)
+        return copy.deepcopy(self.stored[(kind, namespace, name)])
+
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:

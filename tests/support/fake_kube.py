@@ -69,6 +69,16 @@ class FakeKube:
     ) -> None:
         unplanned("patch_status", kind, namespace, name, status)
 
+    async def patch_status_unchanged(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        status: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        unplanned("patch_status_unchanged", kind, namespace, name, resource_version, status)
+
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:

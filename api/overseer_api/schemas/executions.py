@@ -59,6 +59,7 @@ class SignalRequest(base.Schema):
 class Delivery(base.Schema):
     """One webhook delivery of one event."""
 
+    id: str = Field(description="Its id: POST .../deliveries/{id} sends it again.")
     event_id: str
     url: str
     status: str
@@ -66,6 +67,14 @@ class Delivery(base.Schema):
     last_error: str | None = None
     delivered_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    replays: int | None = Field(default=None, description="Times it was sent again on request.")
+
+
+class DeliveryReplayed(base.Schema):
+    """A delivery owed again (202): the operator sends it at once."""
+
+    delivery: Delivery
+    url: str = Field(description="The execution, whose deliveries say when it is delivered.")
 
 
 class Output(base.Schema):
