@@ -18,6 +18,7 @@ API_RULES = (
     expand("overseer.dev", "overseerrepositories overseerjobs overseerexecutions", "get list watch")
     | expand("overseer.dev", "overseerexecutions", "create")
     | expand("overseer.dev", "overseerjobs overseerrepositories overseerexecutions", "patch")
+    | expand("overseer.dev", "overseerexecutions/status", "patch")  # delivery replays
     | expand("", "events", "create")
     | expand("coordination.k8s.io", "leases", "get list create update delete")
     | expand("", "secrets", "get")  # push hooks: repositories' hook Secrets

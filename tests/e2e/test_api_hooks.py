@@ -98,6 +98,9 @@ def test_signed_pushes_request_a_sync_and_forged_ones_are_refused(
                 or headers.get("X-Gitea-Event")
                 or headers["X-Gitlab-Event"],
                 "syncRequested": True,
+                "delivery": None,
+                "duplicate": False,
+                "ignored": None,
             }
             at, by = requested(kube, "jobs")
             assert at is not None and at != before and by == f"hook:{provider}"
@@ -112,3 +115,37 @@ def test_signed_pushes_request_a_sync_and_forged_ones_are_refused(
             assert answer.status_code == 404, answer.text
             assert "hookSecretRef" in answer.json()["detail"]
         assert requested(kube, "plain") == (None, None)
+
+
+def test_a_delivery_syncs_once_and_a_push_elsewhere_not_at_all(
+    kube: Kube, overseer_crds: None, tmp_path: Path
+) -> None:
+    # Given a repository syncing main, with a hook Secret, and the API
+    kube.kubectl("create", "secret", "generic", "hooks", f"--from-literal=token={SECRET}")
+    body = repository("jobs", "hooks")
+    body["spec"]["ref"] = "main"
+    kube.kubectl("apply", "-f", "-", input=json.dumps(body))
+    with run_api(kube.cluster, kube.namespace, tmp_path) as api:
+        hook = f"{api.url}/hooks/git/jobs"
+        delivered = {**github(PUSH), "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+        # When GitHub delivers a push to main, then delivers it again
+        first = httpx.post(hook, content=PUSH, headers=delivered)
+        assert first.status_code == 202 and first.json()["syncRequested"] is True, first.text
+        at, _ = requested(kube, "jobs")
+        again = httpx.post(hook, content=PUSH, headers=delivered)
+        # Then the repeat is answered as a duplicate and requests nothing
+        assert again.status_code == 200, again.text
+        assert again.json()["duplicate"] is True
+        assert requested(kube, "jobs")[0] == at
+        # And a push to another branch requests nothing either
+        other = json.dumps({"ref": "refs/heads/feature"}).encode()
+        ignored = httpx.post(hook, content=other, headers=github(other))
+        assert ignored.status_code == 202
+        assert ignored.json()["syncRequested"] is False
+        assert "refs/heads/feature" in ignored.json()["ignored"]
+        assert requested(kube, "jobs")[0] == at
+    # And the delivery id outlives the API process: it is kept in the cluster
+    with run_api(kube.cluster, kube.namespace, tmp_path) as api:
+        after = httpx.post(f"{api.url}/hooks/git/jobs", content=PUSH, headers=delivered)
+        assert after.status_code == 200 and after.json()["duplicate"] is True, after.text
+    assert requested(kube, "jobs")[0] == at

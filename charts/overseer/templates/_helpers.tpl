@@ -241,6 +241,10 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
 - apiGroups: [overseer.dev]
   resources: [overseerjobs, overseerrepositories, overseerexecutions]
   verbs: [patch]
+# POST .../deliveries/{id} owes a webhook delivery again: a reset in the execution's status.
+- apiGroups: [overseer.dev]
+  resources: [overseerexecutions/status]
+  verbs: [patch]
 # Who executed, signalled, activated or synced, as an Event on what changed.
 - apiGroups: [""]
   resources: [events]
