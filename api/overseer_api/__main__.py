@@ -69,7 +69,7 @@ class _NoCluster:
         raise errors.KubeError("no cluster")
 
     async def patch_status_unchanged(
-        self, kind: str, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+        self, kind: str, namespace: str, name: str, version: str, status: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         raise errors.KubeError("no cluster")
 

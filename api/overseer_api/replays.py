@@ -33,7 +33,7 @@ class StatusWriter(Protocol):
         kind: str,
         namespace: str,
         name: str,
-        resource_version: str,
+        version: str,
         status: Mapping[str, Any],
     ) -> dict[str, Any] | None: ...
 

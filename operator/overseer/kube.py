@@ -277,44 +277,28 @@ class Kube:
         self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
         """Merge-patch the status subresource."""
-        self._count("patch-status", kind)
-        try:
-            await self._client.patch(
-                _RESOURCES[kind].Status,
-                name,
-                {"status": dict(status)},
-                namespace=namespace,
-                patch_type=PatchType.MERGE,
-            )
-        except (ApiError, HTTPError) as error:
-            raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
+        await self._patch_status(kind, namespace, name, {"status": dict(status)})
 
     async def patch_status_unchanged(
-        self,
-        kind: str,
-        namespace: str,
-        name: str,
-        resource_version: str,
-        status: Mapping[str, Any],
+        self, kind: str, namespace: str, name: str, version: str, status: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        """Merge-patch the status subresource if the object is still at ``resource_version``;
-        the object after, or None when another writer changed it since (read it again)."""
+        """:meth:`patch_status` if still at resourceVersion ``version``; None if changed since."""
+        patch = {"metadata": {"resourceVersion": version}, "status": dict(status)}
+        try:
+            return await self._patch_status(kind, namespace, name, patch)
+        except errors.KubeError as error:
+            if error.status == 409:
+                return None
+            raise
+
+    async def _patch_status(self, kind: str, ns: str, name: str, patch: Any) -> dict[str, Any]:
         self._count("patch-status", kind)
-        patch = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
         try:
             result = await self._client.patch(
-                _RESOURCES[kind].Status,
-                name,
-                patch,
-                namespace=namespace,
-                patch_type=PatchType.MERGE,
+                _RESOURCES[kind].Status, name, patch, namespace=ns, patch_type=PatchType.MERGE
             )
-        except ApiError as error:
-            if error.status.code == 409:
-                return None
-            raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
-        except HTTPError as error:
-            raise _wrap(error, f"updating the status of {kind} {namespace}/{name}") from None
+        except (ApiError, HTTPError) as error:
+            raise _wrap(error, f"updating the status of {kind} {ns}/{name}") from None
         return _as_dict(result)
 
     async def patch_merge(

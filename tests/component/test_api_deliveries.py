@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from overseer import archive
+from overseer import archive_local
 from overseer.core import delivery_records, schedule
 from overseer.crd import execution as execution_
 from overseer_api import app as app_
@@ -55,7 +55,7 @@ class Busy(api.WatchFeed):
         kind: str,
         namespace: str,
         name: str,
-        resource_version: str,
+        version: str,
         status: Mapping[str, Any],
     ) -> dict[str, Any] | None:
         return None
@@ -70,7 +70,7 @@ async def serve(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asyn
         tmp_path / "tokens.json", {"r": (READER, ["read"]), "x": (EXECUTOR, ["execute"])}
     )
     app = app_.create_app(
-        settings.Settings(tokens_file=tokens), feed, archive.LocalArchive(tmp_path / "a")
+        settings.Settings(tokens_file=tokens), feed, archive_local.LocalArchive(tmp_path / "a")
     )
     async with api.client_of(app, EXECUTOR) as client:
         yield client

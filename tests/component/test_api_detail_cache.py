@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from overseer import archive
+from overseer import archive_local
 from overseer.core import schedule
 from overseer_api import app as app_
 from overseer_api import settings
@@ -34,7 +34,7 @@ async def client(feed: api.WatchFeed, tmp_path: Path) -> AsyncIterator[httpx.Asy
         tmp_path / "tokens.json", {"r": (READER, ["read"]), "a": (ADMIN, ["admin"])}
     )
     config = settings.Settings(tokens_file=tokens)
-    app = app_.create_app(config, feed, archive.LocalArchive(tmp_path / "archive"))
+    app = app_.create_app(config, feed, archive_local.LocalArchive(tmp_path / "archive"))
     async with api.client_of(app, READER) as client:
         yield client
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from overseer import archive
+from overseer import archive_local
 from overseer.core import push_hooks, sync
 from overseer_api import app as app_
 from overseer_api import settings
@@ -56,7 +56,7 @@ def feed() -> Hosted:
 @pytest.fixture
 async def client(feed: Hosted, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     config = settings.Settings(tokens_file=api.write_tokens(tmp_path / "t", {}))
-    app = app_.create_app(config, feed, archive.LocalArchive(tmp_path / "archive"))
+    app = app_.create_app(config, feed, archive_local.LocalArchive(tmp_path / "archive"))
     async with api.client_of(app, "no-token-needed") as client:
         yield client
 

@@ -182,11 +182,11 @@ class WatchFeed(fake_kube.FakeKube):
         kind: str,
         namespace: str,
         name: str,
-        resource_version: str,
+        version: str,
         status: Mapping[str, Any],
     ) -> dict[str, Any] | None:
         current = self._current(kind, namespace, name)
-        if current["metadata"].get("resourceVersion") != resource_version:
+        if current["metadata"].get("resourceVersion") != version:
             return None  # changed since it was read: the caller reads it again
         body = copy.deepcopy(current)
         body["status"] = _merge(body.get("status") or {}, status)

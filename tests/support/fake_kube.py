@@ -74,10 +74,10 @@ class FakeKube:
         kind: str,
         namespace: str,
         name: str,
-        resource_version: str,
+        version: str,
         status: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        unplanned("patch_status_unchanged", kind, namespace, name, resource_version, status)
+        unplanned("patch_status_unchanged", kind, namespace, name, version, status)
 
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]
