@@ -497,3 +497,36 @@ async def test_a_fresh_follower_of_a_log_rotated_past_its_first_frames_is_incomp
     [(reason, message)] = events
     assert reason == "OutputIncomplete"
     assert message.startswith("3 frame(s)")
+
+
+async def test_a_pod_gone_before_this_process_read_its_log_to_the_end_is_flagged_lost_once(
+    store: archive_local.LocalArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an archive of part of a pod's log (an operator stopped while the store was down)
+    writer = store.open_writer(KEY.namespace, KEY.name)
+    writer.begin(POD)
+    writer.append(protocol.Output(1, "stdout", b"part"))
+    writer.commit(2)
+    writer.close()
+    observed: list[context.Key] = []
+
+    async def observe(key: context.Key, env: context.Environment, **_: Any) -> None:
+        observed.append(key)
+
+    monkeypatch.setattr(executions, "observe_execution", observe)
+    events: list[tuple[str, str]] = []
+    env = dataclasses.replace(
+        env_for(FakeKube([])), post_event=lambda _b, _t, r, m: events.append((r, m))
+    )
+    # When the next operator sees the execution with its pod gone
+    for _ in range(2):  # and once more, after another restart
+        followers = output.Followers(store, retry_min=0.01, retry_max=0.02)
+        followers.notice(KEY, None, env, gone=POD)
+        await asyncio.wait_for(asyncio.gather(*followers.running()), 5)
+        # Then the rest of the log is recorded lost, the status says Incomplete with the range
+        end = lost(2, None, 4, 0, "PodDeleted")
+        assert followers.archive(KEY, POD) == reported(store, 4, 0, "Incomplete", [end])
+    # And an Event says so, once; the execution is observed again to take the state
+    assert [reason for reason, _ in events] == ["OutputIncomplete"]
+    assert POD in events[0][1]
+    assert observed == [KEY, KEY]

@@ -120,9 +120,18 @@ class OutputHook(Protocol):
     def dropped(self, key: Key, pod: str | None) -> int:
         """Custom events of that pod's log not kept: over the execution's bounds."""
 
-    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
+    def notice(
+        self,
+        key: Key,
+        pod: Mapping[str, Any] | None,
+        env: Environment,
+        *,
+        gone: str | None = None,
+    ) -> None:
         """The execution's newest pod as just observed (None when gone): follow its log
-        if its container has started and the log is not read yet. Must not block."""
+        if its container has started and the log is not read yet. ``gone`` names the
+        newest pod once it was deleted: what its log held and the archive does not is
+        then lost, and said so. Must not block."""
 
     def archive(self, key: Key, pod: str | None) -> execution_.Archive | None:
         """Where the execution's output is archived and its state (Archiving while the
@@ -145,7 +154,14 @@ class NoOutput:
     def dropped(self, key: Key, pod: str | None) -> int:
         return 0
 
-    def notice(self, key: Key, pod: Mapping[str, Any] | None, env: Environment) -> None:
+    def notice(
+        self,
+        key: Key,
+        pod: Mapping[str, Any] | None,
+        env: Environment,
+        *,
+        gone: str | None = None,
+    ) -> None:
         return None
 
     def archive(self, key: Key, pod: str | None) -> execution_.Archive | None:

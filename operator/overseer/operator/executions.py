@@ -282,7 +282,8 @@ async def _observe(
         derived.reason,
     )
     status = await _record(key, body, derived, job, env)
-    env.output.notice(key, None if observed.pod_gone else observed.pod, env)
+    gone = pod_name if observed.pod_gone else None
+    env.output.notice(key, None if observed.pod_gone else observed.pod, env, gone=gone)
     if spec.signals:
         # Requested signals reach the job (overseer.operator.signals).
         pod = None if observed.pod_gone else observed.pod

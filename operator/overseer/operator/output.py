@@ -28,7 +28,7 @@ from typing import Any
 
 from overseer import archive as archive_
 from overseer import errors
-from overseer.core import event_bounds, execution_job, log_sequence
+from overseer.core import backoff, event_bounds, execution_job, log_sequence
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions, log_reading
 from overseer_library import protocol
@@ -100,8 +100,20 @@ class Followers:
         self._reports.pop(key, None)
 
     def notice(
-        self, key: context.Key, pod: Mapping[str, Any] | None, env: context.Environment
+        self,
+        key: context.Key,
+        pod: Mapping[str, Any] | None,
+        env: context.Environment,
+        *,
+        gone: str | None = None,
     ) -> None:
+        if gone is not None and key not in self._reports and key not in self._tasks:
+            # Deleted before this process read its log (it started after, say): whatever
+            # the archive misses of it is lost now. Once per execution and process.
+            task = asyncio.create_task(self._close_out(key, gone, env), name=f"close {key}")
+            self._tasks[key] = (gone, task)
+            task.add_done_callback(lambda done: self._tasks.pop(key, None))
+            return
         if not log_reading.container_started(pod):
             return
         assert pod is not None
@@ -192,6 +204,33 @@ class Followers:
             await executions.observe_execution(key, env)  # with every frame read
         finally:
             self._forget(key)
+
+    async def _close_out(self, key: context.Key, pod: str, env: context.Environment) -> None:
+        """The archive of a pod that is gone: Complete if its log was read to its end,
+        else Incomplete, the rest recorded lost (once). Waits for the store."""
+        failures = 0
+        while True:
+            try:
+                stat = await self._archive.stat(key.namespace, key.name)
+                if stat is None or stat.pod != pod:
+                    return  # nothing of that pod's log was ever archived
+                state: execution_.OutputState = "Complete" if stat.complete else "Incomplete"
+                if not stat.complete and not any(x.reason == "PodDeleted" for x in stat.lost):
+                    writer = await self._archive.open(key.namespace, key.name)
+                    try:
+                        _lost_end(key, pod, writer, log_sequence.Seen(writer.last_seq), env)
+                        await writer.drain()
+                    finally:
+                        writer.close()
+                break
+            except errors.ArchiveError as error:
+                log.warning("execution %s: %s; trying again", key, error.message)
+                await asyncio.sleep(
+                    backoff.delay(failures, first=self._retry[0], ceiling=self._retry[1])
+                )
+                failures += 1
+        if await self._report(key, pod, state):
+            await executions.observe_execution(key, env)
 
     async def _report(self, key: context.Key, pod: str, state: execution_.OutputState) -> bool:
         """Keep the archive's state for the status; True when it changed."""

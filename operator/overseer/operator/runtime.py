@@ -13,7 +13,7 @@ import logging
 
 import kopf
 
-from overseer import archive_local, kube, kube_ranges
+from overseer import archive_factory, kube, kube_ranges
 from overseer.core import url_policy
 from overseer.operator import (
     admission,
@@ -55,7 +55,7 @@ class Runtime:
         client = kube.Kube.connect(settings.kubeconfig, timeouts=settings.kube_timeouts)
         tracker = context.Tracker()
         followers = output.Followers(
-            archive_local.LocalArchive(settings.archive_dir),
+            archive_factory.build(settings),
             retry_min=settings.retry_min,
             retry_max=settings.retry_max,
             limits=settings.event_limits,
