@@ -7,6 +7,8 @@
 #   localhost/overseer/testbox:dev   busybox (static) for small test pods
 #   localhost/overseer/library:dev   Debian + python3 + the Overseer library (library-image/)
 #   localhost/overseer/operator:dev  Debian + python3 venv + git + this checkout's wheel (operator/Dockerfile)
+#   localhost/overseer/local-path-provisioner:v0.0.30
+#                                    the local cluster's storage provisioner (hack/build-provisioner.sh)
 #
 # Python dependencies come from PyPI through this machine's pip (.venv, so its
 # index and certificate settings apply); run `make deps` first.
@@ -113,6 +115,19 @@ if [[ ! -e $out/testbox-$key.tar ]]; then
   printf 'root:x:0:\nnobody:x:65534:\n' >"$scratch/testbox/etc/group"
 fi
 pack localhost/overseer/testbox:dev "$key" "$scratch/testbox" --cmd sh --env "PATH=/bin"
+
+# local-path-provisioner: its static binary (hack/build-provisioner.sh) and a user to run as.
+provisioner=$("$here/build-provisioner.sh")
+provisioner_version=$(basename "$(dirname "$provisioner")"); provisioner_version=${provisioner_version%%-*}
+key=$(cat "$provisioner" "$0" | sha256sum | cut -c1-12)
+if [[ ! -e $out/local-path-provisioner-$key.tar ]]; then
+  mkdir -p "$scratch/provisioner/usr/local/bin" "$scratch/provisioner/etc"
+  cp "$provisioner" "$scratch/provisioner/usr/local/bin/local-path-provisioner"
+  printf 'nobody:x:65534:65534:nobody:/:/bin/false\n' >"$scratch/provisioner/etc/passwd"
+  printf 'nobody:x:65534:\n' >"$scratch/provisioner/etc/group"
+fi
+pack "localhost/overseer/local-path-provisioner:$provisioner_version" "$key" "$scratch/provisioner" \
+  --entrypoint /usr/local/bin/local-path-provisioner --user 65534:65534 --env "PATH=/usr/local/bin"
 
 # library: a Debian base made once by debootstrap, plus library-image/ copied in.
 base_key=$(echo "$DEBIAN_SUITE $LIBRARY_PACKAGES v2" | sha256sum | cut -c1-12)

@@ -3,7 +3,8 @@
 #
 #   hack/cluster.sh up      build (cached) and start etcd, the control plane,
 #                           containerd, the kubelet and kube-proxy; import the
-#                           local images; wait until the node is Ready
+#                           local images; wait until the node is Ready; deploy
+#                           the storage provisioner (default StorageClass)
 #   hack/cluster.sh down    stop all of it, unmount, remove network state
 #   hack/cluster.sh status  say what runs
 #   hack/cluster.sh stop-apiserver | start-apiserver | restart-containerd
@@ -27,6 +28,8 @@ SERVICE_CIDR=10.96.0.0/16
 KUBERNETES_SVC_IP=10.96.0.1
 API_PORT=6443
 CONTAINERD_SOCK=$RUN/containerd.sock
+# PersistentVolumes of the local-path StorageClass: folders here, removed by down.
+STORAGE_DIR=$STATE/storage
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
 host_ip() {
@@ -307,8 +310,24 @@ cmd_up() {
   step "checking that Services work through kube-proxy"
   wait_until 120 "the kubernetes Service at $KUBERNETES_SVC_IP" \
     curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://$KUBERNETES_SVC_IP/readyz"
+  deploy_provisioner "$images"
   info "cluster up in $(( ($(now_ms) - t0) / 1000 ))s; logs in $LOGS"
   print_env
+}
+
+# deploy_provisioner IMAGES: local-path-provisioner (hack/local-path-provisioner.yaml) and
+# its StorageClass, the default, so that PersistentVolumeClaims bind.
+deploy_provisioner() {
+  step "deploying the storage provisioner (StorageClass local-path, the default)"
+  local image helper
+  image=$(awk '$1 ~ "^localhost/overseer/local-path-provisioner:" { print $1 }' <<<"$1")
+  helper=$(awk '$1 ~ "^localhost/overseer/testbox:" { print $1 }' <<<"$1")
+  [[ -n $image && -n $helper ]] || die "hack/build-images.sh gave no provisioner or testbox image"
+  mkdir -p "$STORAGE_DIR"
+  sed -e "s|@STORAGE_DIR@|$STORAGE_DIR|g" -e "s|@IMAGE@|$image|g" -e "s|@HELPER_IMAGE@|$helper|g" \
+    "$here/local-path-provisioner.yaml" | kubectl_admin apply --server-side --force-conflicts \
+    --field-manager=overseer-cluster -f - >/dev/null
+  kubectl_admin -n local-path-storage rollout status deploy/local-path-provisioner --timeout=120s >/dev/null
 }
 
 print_env() {
