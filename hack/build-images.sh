@@ -9,6 +9,8 @@
 #   localhost/overseer/operator:dev  Debian + python3 venv + git + this checkout's wheel (operator/Dockerfile)
 #   localhost/overseer/local-path-provisioner:v0.0.30
 #                                    the local cluster's storage provisioner (hack/build-provisioner.sh)
+#   localhost/overseer/store:v1.8.0  the chart's bundled S3 store: versitygw (hack/build-s3-server.sh)
+#                                    and busybox (store-image/Dockerfile)
 #
 # Python dependencies come from PyPI through this machine's pip (.venv, so its
 # index and certificate settings apply); run `make deps` first.
@@ -128,6 +130,33 @@ if [[ ! -e $out/local-path-provisioner-$key.tar ]]; then
 fi
 pack "localhost/overseer/local-path-provisioner:$provisioner_version" "$key" "$scratch/provisioner" \
   --entrypoint /usr/local/bin/local-path-provisioner --user 65534:65534 --env "PATH=/usr/local/bin"
+
+# store: versitygw (hack/build-s3-server.sh), the C library it links against when built
+# with cgo, and busybox-static for the chart's init container (mkdir of the bucket).
+store_server=$("$here/build-s3-server.sh" | tail -1)
+store_version=$(basename "$(dirname "$store_server")"); store_version=${store_version#versitygw-}
+store_version=${store_version%%-*}
+key=$( (cat "$store_server" /bin/busybox "$0"; dpkg-query -W -f='${Version}' libc6) | sha256sum | cut -c1-12)
+if [[ ! -e $out/store-$key.tar ]]; then
+  step "building the store image"
+  root="$scratch/store"
+  mkdir -p "$root/usr/local/bin" "$root/bin" "$root/etc" "$root/tmp" "$root/data"
+  chmod 1777 "$root/tmp"
+  cp "$store_server" "$root/usr/local/bin/versitygw"
+  # A dynamic binary gets the very libraries (and loader) it was linked with here.
+  for lib in $(ldd "$store_server" 2>/dev/null | grep -o '/[^ ]*' || true); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox ]] || ln -s busybox "$root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\noverseer:x:10001:10001:overseer:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\noverseer:x:10001:\n' >"$root/etc/group"
+fi
+pack "localhost/overseer/store:$store_version" "$key" "$scratch/store" \
+  --entrypoint /usr/local/bin/versitygw --user 10001:10001 --env "PATH=/usr/local/bin:/bin"
 
 # library: a Debian base made once by debootstrap, plus library-image/ copied in.
 base_key=$(echo "$DEBIAN_SUITE $LIBRARY_PACKAGES v2" | sha256sum | cut -c1-12)
