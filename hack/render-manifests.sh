@@ -41,9 +41,11 @@ render() {
 #
 # Overseer's operator and API as plain manifests: `helm template overseer charts/overseer
 # --namespace overseer-system --set api.auth.existingSecret=overseer-api-tokens --set
-# webhooks.signingSecret.existingSecret=overseer-webhooks`, the chart's default values
-# otherwise (cluster-wide, image localhost/overseer/operator:dev). The CRDs are in
-# crds.yaml next to this file. To install without helm:
+# webhooks.signingSecret.existingSecret=overseer-webhooks --set
+# archive.s3.credentials.existingSecret=overseer-store`, the chart's default values
+# otherwise (cluster-wide, image localhost/overseer/operator:dev, the bundled S3 store
+# on a claim of the default StorageClass). The CRDs are in crds.yaml next to this
+# file. To install without helm:
 #
 #   kubectl create namespace overseer-system
 #   kubectl label namespace overseer-system pod-security.kubernetes.io/enforce=restricted
@@ -53,18 +55,22 @@ render() {
 #   TOKEN=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')   # the API's admin token: keep it
 #   kubectl -n overseer-system create secret generic overseer-api-tokens \
 #     --from-literal=tokens.json="{\"admin\": {\"sha256\": \"$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)\", \"scopes\": [\"admin\"]}}"
+#   kubectl -n overseer-system create secret generic overseer-store \
+#     --from-literal=access-key-id="$(head -c 15 /dev/urandom | base32)" \
+#     --from-literal=secret-access-key="$(head -c 30 /dev/urandom | base64 | tr -d '/+=')"
 #   kubectl apply -f manifests/overseer.yaml
 #
-# The API's tokens Secret and the webhook signing Secret are not in these manifests (a
-# secret written here would be the same for everyone who installs them): create them as
-# above (docs/api.rst, docs/install.rst).
+# The API's tokens Secret, the webhook signing Secret and the store's access key are not
+# in these manifests (a secret written here would be the same for everyone who installs
+# them): create them as above (docs/api.rst, docs/install.rst).
 #
 # Another image, namespace or set of watched namespaces: use the chart
 # (docs/install.rst).
 HEADER
   "$helm" template "$RELEASE" "$top/charts/overseer" --namespace "$NAMESPACE" --kube-version "$KUBE_VERSION" \
     --set api.auth.existingSecret=overseer-api-tokens \
-    --set webhooks.signingSecret.existingSecret=overseer-webhooks
+    --set webhooks.signingSecret.existingSecret=overseer-webhooks \
+    --set archive.s3.credentials.existingSecret=overseer-store
 }
 
 helm=$(find_helm)

@@ -33,9 +33,17 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
             "hostAliases": [{"ip": "10.96.0.1", "hostnames": ["kubernetes.default.svc"]}],
         },
     },
-    "api in its own deployment, kubernetes auth": {
-        "api": {"placement": "deployment", "auth": {"mode": "kubernetes"}},
-        "operator": {"archive": {"existingClaim": "overseer-archive"}},
+    "kubernetes auth, a store of one's own": {
+        "api": {"auth": {"mode": "kubernetes"}},
+        "archive": {
+            "s3": {
+                "endpoint": "https://s3.eu-west-1.amazonaws.com",
+                "credentials": {"existingSecret": "archive-keys"},
+            }
+        },
+    },
+    "a store of one's own, default credential chain": {
+        "archive": {"s3": {"endpoint": "https://minio.example.com:9000"}},
     },
     "no api": {"api": {"enabled": False}},
 }
@@ -53,11 +61,16 @@ def variant(request: pytest.FixtureRequest, render: Render) -> Rendered:
     return rendered
 
 
+def workloads(rendered: Rendered) -> list[dict[str, Any]]:
+    """The objects that run pods: Deployments (operator, api) and StatefulSets (store)."""
+    return rendered.of_kind("Deployment") + rendered.of_kind("StatefulSet")
+
+
 def deployment(rendered: Rendered, component: str = "operator") -> dict[str, Any]:
-    """The Deployment of a component (operator, api)."""
+    """The Deployment (or StatefulSet) of a component (operator, api, store)."""
     (found,) = [
         d
-        for d in rendered.of_kind("Deployment")
+        for d in workloads(rendered)
         if d["metadata"]["labels"]["app.kubernetes.io/component"] == component
     ]
     return found
@@ -98,7 +111,7 @@ def test_every_object_carries_the_standard_labels(variant: Rendered) -> None:
 
 
 def test_pods_carry_the_labels_their_deployment_selects(variant: Rendered) -> None:
-    for found in variant.of_kind("Deployment"):
+    for found in workloads(variant):
         selector = found["spec"]["selector"]["matchLabels"]
         labels = found["spec"]["template"]["metadata"]["labels"]
         assert selector.items() <= labels.items()
@@ -115,9 +128,9 @@ def test_common_labels_reach_every_object(render: Render) -> None:
 
 
 def test_every_pod_passes_the_restricted_pod_security_standard(variant: Rendered) -> None:
-    for found in variant.of_kind("Deployment"):
+    for found in workloads(variant):
         spec = found["spec"]["template"]["spec"]
-        for each in spec["containers"]:
+        for each in spec.get("initContainers", []) + spec["containers"]:
             assert_restricted(spec, each)
 
 
@@ -155,7 +168,8 @@ def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) 
     assert operator["spec"]["strategy"] == {"type": "Recreate"}
     spec, container = pod_spec(rendered), operator_container(rendered)
     assert spec["automountServiceAccountToken"] is True
-    assert spec["serviceAccountName"] == rendered.one("ServiceAccount")["metadata"]["name"]
+    (account,) = of_component(rendered.of_kind("ServiceAccount"), "operator")
+    assert spec["serviceAccountName"] == account["metadata"]["name"]
     assert container["image"] == "localhost/overseer/operator:dev"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["command"] == ["python", "-m", "overseer.operator"]
@@ -165,7 +179,7 @@ def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) 
     assert (probe["path"], port["containerPort"]) == ("/healthz", 8080)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
-    assert set(mounts) == {"/var/cache/overseer", "/var/lib/overseer/archive", "/tmp"}
+    assert set(mounts) == {"/var/cache/overseer", "/tmp"}
     assert all("emptyDir" in volumes[name] for name in mounts.values())
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["OVERSEER_CACHE_DIR"] == "/var/cache/overseer"
@@ -279,10 +293,10 @@ def test_a_secret_of_ones_own_or_none_generates_nothing(render: Render) -> None:
 
 
 def test_the_service_account_token_is_mounted_only_where_asked(render: Render) -> None:
-    account = render().one("ServiceAccount")
-    assert account["automountServiceAccountToken"] is False
+    for account in render().of_kind("ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
     rendered = render(VARIANTS["existing service account"])
-    assert rendered.of_kind("ServiceAccount") == []
+    assert of_component(rendered.of_kind("ServiceAccount"), "operator") == []
     assert pod_spec(rendered)["serviceAccountName"] == "ops"
 
 
@@ -390,7 +404,19 @@ def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
     [
         ({"operator": {"replicaCount": "two"}}, "/operator/replicaCount"),
         ({"operator": {"replicaCount": 2}}, "/operator/replicaCount"),
-        ({"api": {"placement": "sidecar"}}, "/api/placement"),
+        ({"api": {"placement": "deployment"}}, "placement"),
+        ({"operator": {"archive": {"existingClaim": "output"}}}, "archive"),
+        ({"archive": {"s3": {"endpoint": "s3.amazonaws.com"}}}, "/archive/s3/endpoint"),
+        ({"archive": {"s3": {"endpoint": "https://s3.example.com/a?b"}}}, "/archive/s3/endpoint"),
+        ({"archive": {"s3": {"bucket": "Output_Bucket"}}}, "/archive/s3/bucket"),
+        ({"archive": {"s3": {"prefix": "/rooted"}}}, "/archive/s3/prefix"),
+        ({"archive": {"s3": {"pathStyle": "yes"}}}, "/archive/s3/pathStyle"),
+        (
+            {"archive": {"s3": {"credentials": {"existingSecret": "Keys"}}}},
+            "/archive/s3/credentials",
+        ),
+        ({"store": {"persistence": {"size": "big"}}}, "/store/persistence/size"),
+        ({"store": {"image": {"pullPolicy": "Sometimes"}}}, "/store/image/pullPolicy"),
         ({"api": {"replicaCount": "two"}}, "/api/replicaCount"),
         ({"api": {"auth": {"mode": "oidc"}}}, "/api/auth/mode"),
         ({"api": {"auth": {"cacheTTL": "briefly"}}}, "/api/auth/cacheTTL"),
@@ -447,6 +473,7 @@ KUBERNETES_TYPED = {
     "operator.resources",
     "operator.affinity",
     "api.resources",
+    "store.resources",
 }
 
 

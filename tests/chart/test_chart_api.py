@@ -1,4 +1,4 @@
-"""charts/overseer, the API's part: where it runs, its Service, least-privilege RBAC, tokens."""
+"""charts/overseer, the API's part: its Deployment, its Service, least-privilege RBAC, tokens."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ from typing import Any
 from tests.chart.conftest import Render, Rendered
 from tests.chart.test_chart import container, deployment, expand, grants, of_component, pod_spec
 
-OWN_DEPLOYMENT = {
-    "api": {"placement": "deployment"},
-    "operator": {"archive": {"existingClaim": "overseer-archive"}},
-}
 API_RULES = (
     expand("overseer.dev", "overseerrepositories overseerjobs overseerexecutions", "get list watch")
     | expand("overseer.dev", "overseerexecutions", "create")
@@ -39,67 +35,46 @@ def api_roles(rendered: Rendered) -> dict[str, set[tuple[str, str, str]]]:
     }
 
 
-def test_by_default_the_api_runs_beside_the_operator_reading_its_archive(render: Render) -> None:
+def test_the_api_runs_in_its_own_deployment_with_replicas_and_a_budget(render: Render) -> None:
     rendered = render()
-    # one Deployment, the operator's, whose pod also runs the API
-    assert of_component(rendered.of_kind("Deployment"), "api") == []
-    assert rendered.of_kind("PodDisruptionBudget") == []
-    api = container(rendered, "api")
+    api_deployment = deployment(rendered, "api")
+    assert api_deployment["spec"]["replicas"] == 2
+    # the operator's pod runs the operator alone
+    assert [c["name"] for c in pod_spec(rendered)["containers"]] == ["operator"]
+    api = container(rendered, "api", "api")
     assert api["image"] == container(rendered, "operator")["image"]
     assert api["command"] == ["python", "-m", "overseer_api"]
-    mounts = {m["mountPath"]: m for m in api["volumeMounts"]}
-    archive = mounts["/var/lib/overseer/archive"]
-    assert archive["name"] == "archive" and archive["readOnly"] is True
-    assert env_of(api)["OVERSEER_API_ARCHIVE_DIR"] == "/var/lib/overseer/archive"
     # probes on the API's own health routes
     assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    # the Service reaches it in the operator's pod
-    service = rendered.one("Service")
-    labels = deployment(rendered)["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["selector"].items() <= labels.items()
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
-    assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in api["ports"]
-
-
-def test_its_own_deployment_has_replicas_a_budget_and_the_shared_claim(render: Render) -> None:
-    rendered = render(OWN_DEPLOYMENT)
-    api_deployment = deployment(rendered, "api")
-    assert api_deployment["spec"]["replicas"] == 2
-    assert [c["name"] for c in pod_spec(rendered)["containers"]] == ["operator"]
+    # one replica at a time may go; the Service reaches the API's pods only
     budget = rendered.one("PodDisruptionBudget")
     assert budget["spec"]["maxUnavailable"] == 1
     selector = api_deployment["spec"]["selector"]["matchLabels"]
     assert budget["spec"]["selector"]["matchLabels"] == selector
-    assert rendered.one("Service")["spec"]["selector"] == selector
-    volumes = {v["name"]: v for v in pod_spec(rendered, "api")["volumes"]}
-    assert volumes["archive"]["persistentVolumeClaim"] == {
-        "claimName": "overseer-archive",
-        "readOnly": True,
-    }
-    accounts = {a["metadata"]["name"] for a in rendered.of_kind("ServiceAccount")}
+    (service,) = of_component(rendered.of_kind("Service"), "api")
+    assert service["spec"]["selector"] == selector
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in api["ports"]
+    # its own ServiceAccount, and no volume shared with the operator
     assert pod_spec(rendered, "api")["serviceAccountName"] == "overseer-api"
+    accounts = {a["metadata"]["name"] for a in rendered.of_kind("ServiceAccount")}
     assert accounts == {"overseer-operator", "overseer-api"}
-
-
-def test_its_own_deployment_needs_a_claim_to_share(render: Render) -> None:
-    rendered = render({"api": {"placement": "deployment"}})
-    assert rendered.returncode != 0
-    assert "operator.archive.existingClaim" in rendered.stderr
+    assert {v["name"] for v in pod_spec(rendered, "api")["volumes"]} == {"api-tokens", "api-tmp"}
 
 
 def test_the_api_role_holds_only_what_the_routes_use_where_it_serves(render: Render) -> None:
     rendered = render({"watchNamespaces": ["team-a", "team-b"]})
     assert api_roles(rendered) == {"team-a": API_RULES, "team-b": API_RULES}
-    env = env_of(container(rendered, "api"))
+    env = env_of(container(rendered, "api", "api"))
     assert (env["OVERSEER_API_NAMESPACE"], env["OVERSEER_API_NAMESPACES"]) == (
         "team-a",
         "team-a,team-b",
     )
-    # beside the operator it runs as the operator's ServiceAccount: that one is bound
+    # bound to the API's own ServiceAccount
     for binding in of_component(rendered.of_kind("RoleBinding"), "api"):
         assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": "overseer-operator", "namespace": "overseer-system"}
+            {"kind": "ServiceAccount", "name": "overseer-api", "namespace": "overseer-system"}
         ]
     # token mode needs no cluster-wide rule
     assert of_component(rendered.of_kind("ClusterRole"), "api") == []
@@ -108,15 +83,13 @@ def test_the_api_role_holds_only_what_the_routes_use_where_it_serves(render: Ren
 def test_without_push_hooks_the_api_reads_no_secrets(render: Render) -> None:
     rendered = render({"api": {"gitHooks": {"enabled": False}}})
     assert api_roles(rendered) == {"default": API_RULES - expand("", "secrets", "get")}
-    assert env_of(container(rendered, "api"))["OVERSEER_API_GIT_HOOKS"] == "false"
+    assert env_of(container(rendered, "api", "api"))["OVERSEER_API_GIT_HOOKS"] == "false"
 
 
 def test_kubernetes_mode_may_review_tokens_and_access_and_has_no_token_secret(
     render: Render,
 ) -> None:
-    rendered = render(
-        {**OWN_DEPLOYMENT, "api": {"placement": "deployment", "auth": {"mode": "kubernetes"}}}
-    )
+    rendered = render({"api": {"auth": {"mode": "kubernetes"}}})
     (role,) = of_component(rendered.of_kind("ClusterRole"), "api")
     assert grants(role["rules"]) == REVIEWS
     (binding,) = of_component(rendered.of_kind("ClusterRoleBinding"), "api")
@@ -129,8 +102,8 @@ def test_kubernetes_mode_may_review_tokens_and_access_and_has_no_token_secret(
 
 
 def api_secrets(rendered: Rendered) -> list[dict[str, Any]]:
-    """The chart's Secrets but the webhook signing one (tests/chart/test_chart.py's)."""
-    return [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] != "overseer-webhooks"]
+    """The API's Secrets (not the webhook signing one, not the store's)."""
+    return of_component(rendered.of_kind("Secret"), "api")
 
 
 def test_a_generated_admin_token_is_stored_hashed_for_the_api(render: Render) -> None:
@@ -144,12 +117,12 @@ def test_a_generated_admin_token_is_stored_hashed_for_the_api(render: Render) ->
         "admin": {"sha256": hashlib.sha256(token.encode()).hexdigest(), "scopes": ["admin"]}
     }
     # only the hashes reach the pod
-    volumes = {v["name"]: v for v in pod_spec(rendered)["volumes"]}
+    volumes = {v["name"]: v for v in pod_spec(rendered, "api")["volumes"]}
     assert volumes["api-tokens"]["secret"] == {
         "secretName": "overseer-api-tokens",
         "items": [{"key": "tokens.json", "path": "tokens.json"}],
     }
-    api = container(rendered, "api")
+    api = container(rendered, "api", "api")
     assert env_of(api)["OVERSEER_API_TOKENS_FILE"] == "/etc/overseer/api-tokens/tokens.json"
     # a new render (a new install) draws a new token
     assert api_secrets(render())[0]["data"]["admin-token"] != secret["data"]["admin-token"]
@@ -158,11 +131,10 @@ def test_a_generated_admin_token_is_stored_hashed_for_the_api(render: Render) ->
 def test_an_existing_tokens_secret_is_used_and_none_created(render: Render) -> None:
     rendered = render({"api": {"auth": {"existingSecret": "our-tokens"}}})
     assert api_secrets(rendered) == []
-    volumes = {v["name"]: v for v in pod_spec(rendered)["volumes"]}
+    volumes = {v["name"]: v for v in pod_spec(rendered, "api")["volumes"]}
     assert volumes["api-tokens"]["secret"]["secretName"] == "our-tokens"
 
 
 def test_without_the_api_nothing_of_it_is_rendered(render: Render) -> None:
     rendered = render({"api": {"enabled": False}})
-    assert [c["name"] for c in pod_spec(rendered)["containers"]] == ["operator"]
     assert of_component(rendered.objects, "api") == []

@@ -187,21 +187,9 @@ app.kubernetes.io/component: api
 {{- printf "%s-api" (include "overseer.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Whether the API runs in the operator's pod (true) or in a Deployment of its own. */}}
-{{- define "overseer.api.besideOperator" -}}
-{{- if and .Values.api.enabled (eq .Values.api.placement "beside-operator") }}true{{ end }}
-{{- end }}
-
-{{/*
-The ServiceAccount the API's pods run as: the operator's when the API runs in its
-pod (a pod has one ServiceAccount), else the API's own.
-*/}}
+{{/* The ServiceAccount the API's pods run as. */}}
 {{- define "overseer.api.serviceAccountName" -}}
-{{- if include "overseer.api.besideOperator" . }}
-{{- include "overseer.operator.serviceAccountName" . }}
-{{- else }}
 {{- include "overseer.api.fullname" . }}
-{{- end }}
 {{- end }}
 
 {{/* The namespace the original's paths (/jobs...) serve. */}}
@@ -262,7 +250,7 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
 {{- end }}
 {{- end }}
 
-{{/* The API container: in the operator's pod or in the API's own Deployment. */}}
+{{/* The API container of the API's Deployment. */}}
 {{- define "overseer.api.container" -}}
 {{- $api := .Values.api -}}
 - name: api
@@ -274,8 +262,8 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
       value: {{ include "overseer.api.defaultNamespace" . | quote }}
     - name: OVERSEER_API_NAMESPACES
       value: {{ include "overseer.api.namespaces" . | quote }}
-    - name: OVERSEER_API_ARCHIVE_DIR
-      value: /var/lib/overseer/archive
+    # Output is read from the S3 archive the operator writes.
+    {{- include "overseer.archive.env" (dict "root" . "prefix" "OVERSEER_API_") | nindent 4 }}
     - name: OVERSEER_API_AUTH
       value: {{ $api.auth.mode | quote }}
     {{- if eq $api.auth.mode "token" }}
@@ -321,10 +309,6 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
     {{- toYaml . | nindent 4 }}
   {{- end }}
   volumeMounts:
-    # Executions' output, written by the operator; the API only reads it.
-    - name: archive
-      mountPath: /var/lib/overseer/archive
-      readOnly: true
     {{- if eq $api.auth.mode "token" }}
     - name: api-tokens
       mountPath: /etc/overseer/api-tokens
@@ -334,7 +318,7 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
       mountPath: /tmp
 {{- end }}
 
-{{/* The API container's volumes (the archive is its pod's). */}}
+{{/* The API container's volumes. */}}
 {{- define "overseer.api.volumes" -}}
 {{- if eq .Values.api.auth.mode "token" -}}
 # Only the hashes reach the pod: the admin token's plain value stays in the Secret.
