@@ -7,7 +7,8 @@
 #   1. local cluster: build the images (cached) and import those that changed;
 #   2. namespaces overseer-system and overseer-examples, Pod Security `restricted`;
 #   3. the CRDs, by server-side apply (helm installs crds/ once and never upgrades them);
-#   4. helm upgrade --install overseer charts/overseer, waiting until the operator is ready;
+#   4. helm upgrade --install overseer charts/overseer, waiting until the operator, the API
+#      and the bundled S3 store are ready, and checking that every claim is Bound;
 #   5. examples/jobs committed into a bare git repository that git daemon serves on
 #      an address the pods reach (the node's InternalIP when the node is this machine);
 #   6. an OverseerRepository for it in overseer-examples; wait until its jobs exist;
@@ -68,7 +69,10 @@ diagnose() {
   echo "--- operator log (last 40 lines)" >&2
   kubectl -n "$NAMESPACE" logs "deploy/$RELEASE-operator" -c operator --tail=40 >&2 || true
   echo "--- API log (last 20 lines)" >&2
-  kubectl -n "$NAMESPACE" logs "deploy/$RELEASE-operator" -c api --tail=20 >&2 || true
+  kubectl -n "$NAMESPACE" logs "deploy/$RELEASE-api" --tail=20 >&2 || true
+  echo "--- store: pods, claims (last 20 log lines)" >&2
+  kubectl -n "$NAMESPACE" get pods,pvc -l app.kubernetes.io/component=store >&2 || true
+  kubectl -n "$NAMESPACE" logs "statefulset/$RELEASE-store" --tail=20 >&2 || true
 }
 
 # --- 1. images (local cluster) ----------------------------------------------------
@@ -92,9 +96,11 @@ if $local_cluster; then
   done <<<"$images"
   (( imported )) || info "all images up to date"
   # The tag stays "dev": naming the archive in a pod annotation restarts the operator
-  # when, and only when, its image changed.
+  # and the API (one image) when, and only when, their image changed.
   operator_archive=$(awk -v ref="$OPERATOR_REF" '$1 == ref { print $2 }' <<<"$images")
-  helm_args+=(--set-string "operator.podAnnotations.overseer\.dev/image-archive=$(basename "$operator_archive" .tar)")
+  archive_name=$(basename "$operator_archive" .tar)
+  helm_args+=(--set-string "operator.podAnnotations.overseer\.dev/image-archive=$archive_name"
+              --set-string "api.podAnnotations.overseer\.dev/image-archive=$archive_name")
 elif [[ -n ${OVERSEER_IMAGE:-} ]]; then
   helm_args+=(--set "image.repository=${OVERSEER_IMAGE%:*}" --set "image.tag=${OVERSEER_IMAGE##*:}")
 else
@@ -155,11 +161,22 @@ if ! out=$(helm upgrade --install "$RELEASE" "$top/charts/overseer" --namespace 
   die "helm could not install or upgrade the release: see above"
 fi
 info "$(awk '/^(STATUS|REVISION):/ { printf "%s ", $0 }' <<<"$out")"
-step "waiting for the operator and the API beside it to be ready"
-if ! kubectl -n "$NAMESPACE" rollout status "deploy/$RELEASE-operator" --timeout=180s >/dev/null; then
+step "waiting for the operator, the API and the store to be ready"
+for workload in "deploy/$RELEASE-operator" "deploy/$RELEASE-api" "statefulset/$RELEASE-store"; do
+  if ! kubectl -n "$NAMESPACE" rollout status "$workload" --timeout=180s >/dev/null; then
+    diagnose
+    die "$workload did not become ready"
+  fi
+done
+# The store's claim (and any other) must have found a volume: the provisioner works.
+unbound=$(kubectl get pvc -A --no-headers -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase |
+  awk '$3 != "Bound"')
+if [[ -n $unbound ]]; then
+  kubectl get pvc -A >&2
   diagnose
-  die "the operator did not become ready"
+  die "claims not Bound (is there a default StorageClass? kubectl get storageclass): $unbound"
 fi
+info "claims: $(kubectl get pvc -A --no-headers | awk '{printf "%s/%s %s; ", $1, $2, $3}')"
 pod=$(kubectl -n "$NAMESPACE" get pods -l app.kubernetes.io/component=operator,app.kubernetes.io/instance=$RELEASE \
   --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}')
 info "pod $pod is Running and ready"
@@ -268,7 +285,8 @@ echo
 cat <<EOF
 Overseer is up ($(( ($(now_ms) - t0) / 1000 ))s).
   operator   deploy/$RELEASE-operator in namespace $NAMESPACE, serving $watch_text
-  api        svc/$RELEASE-api (the api container of the operator's pod), /jobs serving $EXAMPLES_NS
+  api        svc/$RELEASE-api (deploy/$RELEASE-api, 2 replicas), /jobs serving $EXAMPLES_NS
+  store      statefulset/$RELEASE-store, the output archive (S3) on a claim: kubectl get pvc -A
   examples   examples/jobs, served by git daemon at $url,
              synced into the OverseerJobs above, three of them run (OverseerExecutions)
 

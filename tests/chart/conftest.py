@@ -1,15 +1,12 @@
 """Fixtures for the chart tests: our pinned helm, and rendering with given values.
 
 No cluster is needed, only the helm binary the local cluster is built with
-(hack/build-kube.sh, cached): ``$HELM`` when set, else the local cluster's
-bin folder, else whatever hack/build-kube.sh prints if it finishes quickly (a
-warm cache). Without one the tests are skipped with the reason.
+(tests/support/helm.py says how it is found). Without one the tests are skipped
+with the reason.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,58 +16,19 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import helm as helm_
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "overseer"
-BUILD_KUBE = ROOT / "hack" / "build-kube.sh"
-LOCAL_STATE = Path(os.environ.get("OVERSEER_CLUSTER_DIR", "/var/lib/overseer-cluster"))
 RELEASE = "overseer"
 NAMESPACE = "overseer-system"
-# Our helm is built without the ldflags that set its default Kubernetes version (v1.20,
-# below the chart's kubeVersion); hack/render-manifests.sh passes the same.
-KUBE_VERSION = "v1.34.0"
-# A warm hack/build-kube.sh answers at once; a cold one compiles for 15-40 minutes.
-BUILD_KUBE_PATIENCE = 120
-
-
-def _find_helm() -> tuple[str | None, str]:
-    """The helm binary, or None and why not."""
-    configured = os.environ.get("HELM")
-    if configured:
-        return configured, ""
-    bin_path = LOCAL_STATE / "bin-path"
-    if bin_path.is_file():
-        candidate = Path(bin_path.read_text().strip()) / "helm"
-        if os.access(candidate, os.X_OK):
-            return str(candidate), ""
-    if not BUILD_KUBE.exists():
-        return None, f"{BUILD_KUBE} is missing"
-    process = subprocess.Popen(
-        ["bash", str(BUILD_KUBE)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, _ = process.communicate(timeout=BUILD_KUBE_PATIENCE)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait()
-        return None, (
-            f"hack/build-kube.sh did not finish in {BUILD_KUBE_PATIENCE}s (its cache is cold: "
-            "building Kubernetes and helm takes 15-40 minutes); run it once, or make cluster-up, "
-            "or set HELM to a helm 3 binary"
-        )
-    built = Path(out.strip().splitlines()[-1]) / "helm" if out.strip() else None
-    if process.returncode or built is None or not os.access(built, os.X_OK):
-        return None, f"hack/build-kube.sh failed (exit {process.returncode}); no helm to test with"
-    return str(built), ""
+KUBE_VERSION = helm_.KUBE_VERSION
 
 
 @pytest.fixture(scope="session")
 def helm() -> str:
     """Path of the helm binary (the test is skipped when there is none)."""
-    found, why = _find_helm()
+    found, why = helm_.find_helm()
     if found is None:
         pytest.skip(f"no helm binary: {why}")
     return found

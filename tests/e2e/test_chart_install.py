@@ -1,0 +1,218 @@
+"""The chart on the real cluster: operator, bundled S3 store and two API replicas, installed
+by helm from this checkout, running a job whose output is read through each API replica.
+
+The images must be the ones built from this checkout (hack/build-images.sh, imported by
+hack/cluster.sh up or make up). One release serves the whole module, in a namespace of its
+own that enforces the restricted Pod Security Standard; a git daemon on the node's address
+serves the jobs to the in-cluster operator.
+
+The acceptance run of issue 12 (a job writing both streams for 60 s while the operator's
+pod and then the store's pod are deleted) is marked ``chaos``: it deletes pods and takes
+about two minutes, so it runs in ``make chaos``, not in ``make test``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e.test_executions import ENDED, execute, wait_for_phase
+from tests.support import helm as helm_
+from tests.support.cluster import Cluster, Kube
+from tests.support.gitserver import Upstream, serve_git_daemon
+from tests.support.overseer import eventually, repository, wait_for_jobs
+
+pytestmark = pytest.mark.cluster
+
+ROUNDS = 600  # a write to each stream every 0.1 s: 60 s
+BLOCK = 64  # 32-byte digests per write: 2 KiB
+BOTH_STREAMS = f"""\
+import hashlib, sys, time
+for i in range({ROUNDS}):
+    for stream, name in ((sys.stdout.buffer, b"out"), (sys.stderr.buffer, b"err")):
+        stream.write(hashlib.sha256(name + str(i).encode()).digest() * {BLOCK})
+        stream.flush()
+    time.sleep(0.1)
+"""
+GREETING = b"hello from the chart\n"
+JOBS = yaml.safe_dump(
+    [
+        {"name": "Both streams", "command": ["python3", "-c", BOTH_STREAMS]},
+        {"name": "Hello", "command": ["printf", GREETING.decode().replace("\n", "\\n")]},
+    ]
+)
+
+
+def expected(name: bytes) -> bytes:
+    """What the job writes to one stream (b"out" or b"err")."""
+    return b"".join(hashlib.sha256(name + str(i).encode()).digest() * BLOCK for i in range(ROUNDS))
+
+
+@dataclass(frozen=True)
+class Deployed:
+    kube: Kube
+    release: helm_.Release
+    token: str
+    jobs: dict[str, dict[str, Any]]
+
+    def pods(self, component: str) -> list[str]:
+        out = self.kube.kubectl(
+            "get", "pods", "-o", "jsonpath={.items[*].metadata.name}",
+            "-l", f"app.kubernetes.io/instance={self.release.name},"
+            f"app.kubernetes.io/component={component}",
+        ).stdout  # fmt: skip
+        return out.split()
+
+    def values(self) -> dict[str, Any]:
+        return values_for(self.kube.namespace)
+
+
+def values_for(namespace: str) -> dict[str, Any]:
+    return {
+        "watchNamespaces": [namespace],
+        "operator": {"retry": {"min": "1s", "max": "5s"}},
+        "store": {"persistence": {"size": "1Gi"}},
+    }
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    kube_cluster: Cluster, overseer_crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployed]:
+    """Given the chart installed in a restricted namespace it watches, and two jobs synced."""
+    namespace = kube_cluster.create_namespace("chart-install")
+    kube = Kube(kube_cluster, namespace)
+    kube_cluster.run(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    found, why = helm_.find_helm()
+    if found is None:
+        pytest.skip(f"no helm binary: {why}")
+    root = tmp_path_factory.mktemp("git")
+    upstream = Upstream.create(root / "jobs.git")
+    upstream.commit({"jobs.yml": JOBS}, "jobs that write output")
+    # A unique release: its ClusterRoles must not meet make up's "overseer".
+    name = f"t{secrets.token_hex(3)}"
+    try:
+        with (
+            serve_git_daemon(root, host=kube_cluster.node_address()) as git,
+            helm_.installed(found, kube_cluster, name, namespace, values_for(namespace)) as release,
+        ):
+            kube.apply(repository("jobs", git.url(upstream)))
+            jobs = wait_for_jobs(kube, {"Both streams", "Hello"}, timeout=120)
+            token = kube.kubectl(
+                "get", "secret", f"{name}-overseer-api-tokens",
+                "-o", "jsonpath={.data.admin-token}",
+            ).stdout  # fmt: skip
+            yield Deployed(kube, release, base64.b64decode(token).decode(), jobs)
+            kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
+    finally:
+        kube_cluster.delete_namespace(namespace)
+
+
+@contextmanager
+def forwarded(kube: Kube, pod: str) -> Iterator[str]:
+    """``kubectl port-forward`` to the API port of one pod; yields its base URL."""
+    cluster = kube.cluster
+    process = subprocess.Popen(
+        [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", kube.namespace,
+         "port-forward", f"pod/{pod}", ":8000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        port = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert port, f"port-forward to {pod}: {line!r} {process.stderr}"
+        yield f"http://127.0.0.1:{port.group(1)}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def read_output(deployed: Deployed, pod: str, job: str, eid: str) -> dict[str, bytes]:
+    """stdout and stderr of an execution, read through the API replica POD."""
+    path = f"/jobs/{job.replace(' ', '%20')}/{eid}"
+    headers = {"Authorization": f"Bearer {deployed.token}"}
+    with forwarded(deployed.kube, pod) as url, httpx.Client(base_url=url, headers=headers) as api:
+        found = {}
+        for stream in ("stdout", "stderr"):
+            response = api.get(f"{path}/{stream}", timeout=120)
+            assert response.status_code == 200, (pod, stream, response.text[:500])
+            assert response.headers["overseer-output-state"] == "Complete", (pod, stream)
+            found[stream] = response.content
+        return found
+
+
+def test_the_chart_runs_its_store_on_a_bound_claim_and_serves_output(
+    deployed: Deployed,
+) -> None:
+    kube = deployed.kube
+    # The store's claim is bound by the cluster's default StorageClass
+    (claim,) = json.loads(kube.kubectl("get", "pvc", "-o", "json").stdout)["items"]
+    assert claim["status"]["phase"] == "Bound"
+    # Two API replicas, apart from the operator's pod
+    api_pods = deployed.pods("api")
+    assert len(api_pods) == 2 and not set(api_pods) & set(deployed.pods("operator"))
+    # When a job prints a line, its output is in the store, read through either replica
+    name, eid = execute(kube, deployed.jobs["Hello"])
+    assert wait_for_phase(kube, name, ENDED)["phase"] == "Complete"
+    for pod in api_pods:
+        assert read_output(deployed, pod, "Hello", eid) == {"stdout": GREETING, "stderr": b""}
+    # And an upgrade keeps the store's generated access key (lookup), so nothing restarts
+    secret = f"{deployed.release.name}-overseer-store"
+    before = kube.get("secret", secret)["data"]
+    store_pod = kube.get("pod", deployed.pods("store")[0])["metadata"]["uid"]
+    result = deployed.release.upgrade(deployed.values())
+    assert result.returncode == 0, result.stderr
+    assert kube.get("secret", secret)["data"] == before
+    assert kube.get("pod", deployed.pods("store")[0])["metadata"]["uid"] == store_pod
+
+
+@pytest.mark.chaos
+def test_output_is_whole_after_the_operator_and_the_store_are_deleted(
+    deployed: Deployed,
+) -> None:
+    kube = deployed.kube
+    # When a job writes to both streams for 60 s
+    name, eid = execute(kube, deployed.jobs["Both streams"])
+    wait_for_phase(kube, name, {"Running"})
+    started = time.monotonic()
+    # and the operator's pod is deleted at 20 s, the store's at 40 s
+    for at, component in ((20, "operator"), (40, "store")):
+        time.sleep(max(0.0, started + at - time.monotonic()))
+        for pod in deployed.pods(component):
+            kube.kubectl("delete", "pod", pod, "--wait=false")
+    # Then the execution completes, its archive whole
+    status = wait_for_phase(kube, name, ENDED, timeout=300)
+    assert status["phase"] == "Complete", status
+    eventually(
+        lambda: (
+            kube.get("overseerexecution", name)["status"].get("archive", {}).get("state")
+            == "Complete"
+        ),
+        timeout=120,
+        what=f"the archive of {name} to be Complete",
+    )
+    # And each API replica serves both streams byte for byte
+    want = {"stdout": expected(b"out"), "stderr": expected(b"err")}
+    for pod in deployed.pods("api"):
+        got = read_output(deployed, pod, "Both streams", eid)
+        for stream in ("stdout", "stderr"):
+            assert len(got[stream]) == len(want[stream]), (pod, stream)
+            assert (
+                hashlib.sha256(got[stream]).hexdigest() == hashlib.sha256(want[stream]).hexdigest()
+            ), (pod, stream)
