@@ -54,7 +54,7 @@ test: deps lint ## everything: lint, unit, component and cluster tests (starts t
 chaos: deps ## the fault suite at full counts (< 15 min; stops the local API server and containerd): prints what each fault lost
 	@.venv/bin/pytest -q --chaos -k "not slice" --timeout=900 \
 		tests/component/test_half_open.py tests/e2e/test_chaos_kills.py \
-		tests/e2e/test_chaos_node.py tests/e2e/test_chaos_outage.py
+		tests/e2e/test_chaos_node.py tests/e2e/test_chaos_outage.py tests/e2e/test_chart_install.py
 
 bench: bench-cluster bench-sync bench-executions bench-api bench-archive ## print every benchmark's figures (asserts nothing)
 

@@ -157,6 +157,18 @@ def read_output(deployed: Deployed, pod: str, job: str, eid: str) -> dict[str, b
         return found
 
 
+def wait_archived(kube: Kube, name: str) -> None:
+    """Wait until the execution's archive is whole (the phase can turn first)."""
+    eventually(
+        lambda: (
+            kube.get("overseerexecution", name)["status"].get("archive", {}).get("state")
+            == "Complete"
+        ),
+        timeout=120,
+        what=f"the archive of {name} to be Complete",
+    )
+
+
 def test_the_chart_runs_its_store_on_a_bound_claim_and_serves_output(
     deployed: Deployed,
 ) -> None:
@@ -170,6 +182,7 @@ def test_the_chart_runs_its_store_on_a_bound_claim_and_serves_output(
     # When a job prints a line, its output is in the store, read through either replica
     name, eid = execute(kube, deployed.jobs["Hello"])
     assert wait_for_phase(kube, name, ENDED)["phase"] == "Complete"
+    wait_archived(kube, name)
     for pod in api_pods:
         assert read_output(deployed, pod, "Hello", eid) == {"stdout": GREETING, "stderr": b""}
     # And an upgrade keeps the store's generated access key (lookup), so nothing restarts
@@ -199,14 +212,7 @@ def test_output_is_whole_after_the_operator_and_the_store_are_deleted(
     # Then the execution completes, its archive whole
     status = wait_for_phase(kube, name, ENDED, timeout=300)
     assert status["phase"] == "Complete", status
-    eventually(
-        lambda: (
-            kube.get("overseerexecution", name)["status"].get("archive", {}).get("state")
-            == "Complete"
-        ),
-        timeout=120,
-        what=f"the archive of {name} to be Complete",
-    )
+    wait_archived(kube, name)
     # And each API replica serves both streams byte for byte
     want = {"stdout": expected(b"out"), "stderr": expected(b"err")}
     for pod in deployed.pods("api"):
