@@ -76,6 +76,9 @@ class Deployed:
         ).stdout  # fmt: skip
         return out.split()
 
+    def uids(self, component: str) -> set[str]:
+        return {self.kube.get("pod", pod)["metadata"]["uid"] for pod in self.pods(component)}
+
     def values(self) -> dict[str, Any]:
         return values_for(self.kube.namespace)
 
@@ -204,15 +207,22 @@ def test_output_is_whole_after_the_operator_and_the_store_are_deleted(
     name, eid = execute(kube, deployed.jobs["Both streams"])
     wait_for_phase(kube, name, {"Running"})
     started = time.monotonic()
-    # and the operator's pod is deleted at 20 s, the store's at 40 s
+    # and the operator's pod is deleted at 20 s, the store's at 40 s, while it runs
+    deleted = {}
     for at, component in ((20, "operator"), (40, "store")):
         time.sleep(max(0.0, started + at - time.monotonic()))
+        deleted[component] = deployed.uids(component)
         for pod in deployed.pods(component):
             kube.kubectl("delete", "pod", pod, "--wait=false")
-    # Then the execution completes, its archive whole
+        assert kube.get("overseerexecution", name)["status"]["phase"] == "Running"
+    # Then the execution completes, its archive whole, nothing flagged lost
     status = wait_for_phase(kube, name, ENDED, timeout=300)
     assert status["phase"] == "Complete", status
     wait_archived(kube, name)
+    assert not kube.get("overseerexecution", name)["status"]["archive"].get("lost")
+    # (by pods that really replaced the deleted ones)
+    for component, uids in deleted.items():
+        assert uids and not uids & deployed.uids(component), component
     # And each API replica serves both streams byte for byte
     want = {"stdout": expected(b"out"), "stderr": expected(b"err")}
     for pod in deployed.pods("api"):
