@@ -168,15 +168,16 @@ for workload in "deploy/$RELEASE-operator" "deploy/$RELEASE-api" "statefulset/$R
     die "$workload did not become ready"
   fi
 done
-# The store's claim (and any other) must have found a volume: the provisioner works.
-unbound=$(kubectl get pvc -A --no-headers -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase |
-  awk '$3 != "Bound"')
+# The release's claims (the store's) must have found a volume: the provisioner works.
+# (Only this namespace's: elsewhere a claim may wait, unbound, for its first pod.)
+unbound=$(kubectl -n "$NAMESPACE" get pvc --no-headers -o custom-columns=NAME:.metadata.name,PHASE:.status.phase |
+  awk '$2 != "Bound"')
 if [[ -n $unbound ]]; then
   kubectl get pvc -A >&2
   diagnose
-  die "claims not Bound (is there a default StorageClass? kubectl get storageclass): $unbound"
+  die "claims in $NAMESPACE not Bound (is there a default StorageClass? kubectl get storageclass): $unbound"
 fi
-info "claims: $(kubectl get pvc -A --no-headers | awk '{printf "%s/%s %s; ", $1, $2, $3}')"
+info "claims (kubectl get pvc -A): $(kubectl get pvc -A --no-headers | awk '{printf "%s/%s %s; ", $1, $2, $3}')"
 pod=$(kubectl -n "$NAMESPACE" get pods -l app.kubernetes.io/component=operator,app.kubernetes.io/instance=$RELEASE \
   --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}')
 info "pod $pod is Running and ready"
