@@ -245,3 +245,32 @@ async def test_a_start_never_refined_goes_out_after_a_while(receiver: recorder.R
     finally:
         await lanes.close()
     assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start"]
+
+
+async def test_a_start_on_a_whole_second_waits_while_its_log_is_read_again(
+    receiver: recorder.Recorder,
+) -> None:
+    # An operator started (after a kill) 8 s after the container: the pod's whole-second
+    # start is older than the refining hold, but the log is still being read again, and
+    # the first operator may have sent the start with the frame's microseconds already:
+    # sent now, the same webhook-id would carry another body.
+    body = execution(f"{receiver.url}/hook")
+    whole = (datetime.now(UTC) - timedelta(seconds=8)).replace(microsecond=0)
+    body["status"]["events"] = [
+        {"id": "start", "status": "start", "time": whole.isoformat().replace("+00:00", "Z")}
+    ]
+    kube = FakeKube(body)
+    reading = Reading()
+    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, reading)
+    try:
+        lanes.notice(kube.body or {})
+        await asyncio.sleep(1.5)
+        assert receiver.requests == []
+        # the start frame is read again: the status has its microseconds, and they go out
+        assert kube.body is not None
+        kube.body["status"]["events"][0]["time"] = "2026-11-29T09:00:00.250001Z"
+        lanes.notice(kube.body)
+        await asyncio.to_thread(receiver.wait_for, 1)
+    finally:
+        await lanes.close()
+    assert json.loads(receiver.requests[0].body)["time"] == "2026-11-29T09:00:00.250001Z"

@@ -211,8 +211,8 @@ def settle(
         try:
             if (found := check()) is not None:
                 return found
-        except subprocess.CalledProcessError:
-            pass
+        except (subprocess.CalledProcessError, ValueError):
+            pass  # the API server away, or an answer cut short: ask again
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(1.0)

@@ -207,12 +207,15 @@ class Deliveries:
         """When to look again, while a start or terminal event waits for the log.
 
         A start or terminal time on a whole second comes from the pod status, read before
-        the supervisor's frame: held up to :data:`REFINE_HOLD` after it, so the frame's
-        microseconds go out (receivers order by ``time``). And custom events still in
-        the unread log would join the status before the terminal event (after an
-        operator restart, the outcome is known from the pod before the log is read
-        again): a terminal event waits for the log, at most :data:`TERMINAL_HOLD` after
-        the end, so a log that cannot be read delays it only.
+        the supervisor's frame: held while the log is still being read (up to
+        :data:`TERMINAL_HOLD` after it; at least :data:`REFINE_HOLD`), so the frame's
+        microseconds go out (receivers order by ``time``), and a delivery sent again
+        after an operator restart carries the very body of the first (an operator
+        started late reads the frame late). And custom events still in the unread log
+        would join the status before the terminal event (after an operator restart,
+        the outcome is known from the pod before the log is read again): a terminal
+        event waits for the log, at most :data:`TERMINAL_HOLD` after the end, so a log
+        that cannot be read delays it only.
         """
         event = head.event
         terminal = event.status in execution_phase.TERMINAL_STATUSES
@@ -222,12 +225,14 @@ class Deliveries:
         when = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
         if when.microsecond == 0 and now - when < REFINE_HOLD:
             return now + timedelta(seconds=0.5)
-        status = body.get("status") or {}
-        if not terminal or self._output.settled(key, status.get("podName"), False):
-            return None
         if now - when > TERMINAL_HOLD:
             return None
-        return now + timedelta(seconds=1)
+        status = body.get("status") or {}
+        if self._output.settled(key, status.get("podName"), False):
+            return None
+        if when.microsecond == 0:
+            return now + timedelta(seconds=0.5)  # the frame is still to be read
+        return now + timedelta(seconds=1) if terminal else None
 
     async def _attempt(
         self, key: context.Key, body: Mapping[str, Any], head: core.Owed
