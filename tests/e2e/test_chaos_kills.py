@@ -296,13 +296,22 @@ def queued_overlaps(items: list[dict[str, Any]], kinds: dict[str, str], archive:
     return sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[1])
 
 
+def payload(request: recorder.Request) -> dict[str, Any]:
+    """A webhook's JSON body; {} for anything else the receiver got."""
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def delivery_faults(item: dict[str, Any], receiver: recorder.Recorder) -> tuple[int, int]:
     """(events never received, webhook-ids seen with two different bodies) of an execution."""
     status = item.get("status") or {}
     execution_id = item["spec"]["executionId"]
     bodies: dict[str, set[bytes]] = defaultdict(set)
     for request in list(receiver.requests):
-        if json.loads(request.body).get("executionId") == execution_id:
+        if payload(request).get("executionId") == execution_id:
             headers = {k.lower(): v for k, v in request.headers.items()}
             bodies[headers["webhook-id"]].add(request.body)
     events = status.get("events") or []
@@ -316,7 +325,7 @@ def unstable_bodies(item: dict[str, Any], receiver: recorder.Recorder) -> list[s
     """The bodies sent under one webhook-id that differ (for the failure's message)."""
     bodies: dict[str, set[bytes]] = defaultdict(set)
     for request in list(receiver.requests):
-        if json.loads(request.body).get("executionId") == item["spec"]["executionId"]:
+        if payload(request).get("executionId") == item["spec"]["executionId"]:
             headers = {k.lower(): v for k, v in request.headers.items()}
             bodies[headers["webhook-id"]].add(request.body)
     return [seen for seen in bodies.values() if len(seen) > 1]
