@@ -6,6 +6,9 @@ operator's own code, everything the operator would refuse: an inactive job, the
 parameters (``execution_command.plan``), a definition that cannot run
 (``execution_job.check_runnable``), and a ``forbid`` concurrency that the cache shows
 full (``concurrency.plan_admission``; the operator's admission stays the authority).
+Secret parameters never reach the execution's spec: their values go into a Secret the
+execution owns (``execution_resource.build_secret_parameters``), created right after it;
+a repeat reads them back from the repeated execution's.
 Every write's response goes into the cache, so a client reads its own write, and a
 Kubernetes Event says who did it (best effort: a refused Event never fails the write).
 """
@@ -104,19 +107,19 @@ def _definition(raw: Mapping[str, Any]) -> defn.JobDefinition:
 
 def check_executable(
     store: cache.Cache, job: Body, definition: Mapping[str, Any], parameters: Mapping[str, str]
-) -> None:
+) -> execution_command.Plan:
     """Raise what the operator would refuse this execution for (see the module's doc)."""
     display = job["spec"]["displayName"]
     if not job["spec"].get("active", True):
         msg = f"job {display!r} is deactivated; reactivate it (PUT /jobs/{{name}}) to run it"
         raise errors.JobInactiveError(msg)
     model = _definition(definition)
-    execution_command.plan(model, parameters)
+    plan = execution_command.plan(model, parameters)
     problems = execution_job.check_runnable(model)
     if problems:
         raise errors.DefinitionNotRunnableError(problems)
     if model.concurrency is None or model.concurrency.policy != "forbid":
-        return
+        return plan
     namespace = job["metadata"]["namespace"]
     scope = concurrency.scope_of({"job": job["metadata"]["name"], "definition": definition})
     members = [
@@ -128,6 +131,7 @@ def check_executable(
     for decision in concurrency.plan_admission([*members, candidate], scope):
         if isinstance(decision, concurrency.Refuse) and decision.name == candidate.name:
             raise errors.ConcurrencyLimitError(f"{decision.message}; try again when one ends")
+    return plan
 
 
 async def create_execution(
@@ -140,7 +144,12 @@ async def create_execution(
         definition, commit = old["spec"]["definition"], old["spec"]["commit"]
     else:
         definition, commit = job["spec"]["definition"], await _commit(kube, job)
-    check_executable(store, job, definition, launch.parameters)
+    parameters = dict(launch.parameters)
+    if old is not None:
+        parameters.update(await _secret_values(kube, old))
+    plan = check_executable(store, job, definition, parameters)
+    hidden = {n: v for n, v in parameters.items() if plan.accepted[n].secret}
+    public = {n: v for n, v in parameters.items() if n not in hidden}
     trigger = execution_.Trigger(
         type="repeat" if old is not None else "api",
         repeat_of=old["spec"]["executionId"] if old is not None else None,
@@ -151,14 +160,17 @@ async def create_execution(
             job,
             execution_id,
             trigger=trigger,
-            parameters=launch.parameters,
+            parameters=public,
             definition=definition,
             commit=commit,
             annotations={builder.CREATED_BY_ANNOTATION: launch.caller.name},
             labels=launch.labels,
+            secret_names=sorted(hidden),
         )
         created = await kube.create(body)
         if created is not None:
+            if hidden:
+                await _store_secret_values(kube, created, hidden)
             store.put(created)
             what = "repeated" if old is not None else "executed"
             message = f"{what} job {job['spec']['displayName']!r}: execution {execution_id}"
@@ -166,6 +178,29 @@ async def create_execution(
             return created
     msg = f"no free execution id for job {job_name} after {MAX_ID_ATTEMPTS} tries; retry"
     raise errors.ConflictError(msg)
+
+
+async def _secret_values(kube: Writer, execution: Body) -> dict[str, str]:
+    """The secret parameters of ``execution`` (a repeat reuses them), from its own Secret."""
+    reference = execution["spec"].get("secretParameters")
+    if not reference:
+        return {}
+    namespace = execution["metadata"]["namespace"]
+    secret = await kube.get("Secret", namespace, reference["secretName"])
+    return builder.read_secret_parameters(execution, secret)
+
+
+async def _store_secret_values(kube: Writer, execution: Body, values: Mapping[str, str]) -> None:
+    """Create the Secret of ``execution``'s secret parameters, owned by it.
+
+    Should that fail, the error is raised; the execution, which cannot run without it,
+    fails by itself a minute later (the operator's ``SecretParametersUnavailable``).
+    """
+    made = await kube.create(builder.build_secret_parameters(execution, values))
+    if made is None:
+        name = execution["spec"]["secretParameters"]["secretName"]
+        msg = f"a Secret named {name} exists already, so the execution cannot run"
+        raise errors.ConflictError(f"{msg}; execute the job again")
 
 
 async def _commit(kube: Writer, job: Body) -> str | None:

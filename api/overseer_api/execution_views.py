@@ -71,6 +71,8 @@ def detail(request: Request, execution: Body, display: str) -> schemas.Execution
     parameters = {
         n: errors.REDACTED if n in secret else v for n, v in (spec.get("parameters") or {}).items()
     }
+    hidden = (spec.get("secretParameters") or {}).get("names") or ()
+    parameters.update(dict.fromkeys(hidden, errors.REDACTED))
     archive = status.get("archive") or {}
     return schemas.ExecutionDetail(
         **base.model_dump(),

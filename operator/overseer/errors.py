@@ -158,6 +158,14 @@ class BinNotKeptError(OverseerError):
     reason = "BinNotKept"
 
 
+class SecretParametersError(OverseerError):
+    """An execution's secret parameters cannot be read: the Secret its
+    ``spec.secretParameters`` names is missing, not its own, or lacks a value."""
+
+    policy = Policy.STALLED
+    reason = "SecretParametersUnavailable"
+
+
 class SettingsError(OverseerError, ValueError):
     """A process's configuration (``OVERSEER_*`` variables) is not valid: fix and restart."""
 
@@ -188,6 +196,13 @@ class KubeSecretNotFoundError(KubeError):
 
     policy = Policy.STALLED
     reason = "SecretNotFound"
+
+
+class SecretParametersPendingError(KubeError):
+    """An execution's secret parameters Secret is not there yet (the API creates it just
+    after the execution): look again shortly."""
+
+    reason = "SecretParametersPending"
 
 
 class ArchiveError(OverseerError):
@@ -320,6 +335,13 @@ class WebhookSecretError(WebhookError):
 
     policy = Policy.STALLED
     reason = "InvalidSecret"
+
+
+class WebhookNotSignedError(WebhookError):
+    """No signing secret serves the execution's namespace: nothing is sent unsigned, the
+    delivery is tried again (with backoff) until one does."""
+
+    reason = "NotSigned"
 
 
 class WebhookRejectedError(WebhookError):

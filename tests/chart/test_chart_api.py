@@ -17,7 +17,8 @@ API_RULES = (
     | expand("overseer.dev", "overseerexecutions/status", "patch")  # delivery replays
     | expand("", "events", "create")
     | expand("coordination.k8s.io", "leases", "get list create update delete")
-    | expand("", "secrets", "get")  # push hooks: repositories' hook Secrets
+    # secret parameters (created with each execution, read by a repeat); push hooks
+    | expand("", "secrets", "get create")
 )
 REVIEWS = expand("authentication.k8s.io", "tokenreviews", "create") | expand(
     "authorization.k8s.io", "subjectaccessreviews", "create"
@@ -80,9 +81,9 @@ def test_the_api_role_holds_only_what_the_routes_use_where_it_serves(render: Ren
     assert of_component(rendered.of_kind("ClusterRole"), "api") == []
 
 
-def test_without_push_hooks_the_api_reads_no_secrets(render: Render) -> None:
+def test_without_push_hooks_the_api_keeps_only_the_secret_parameters_rule(render: Render) -> None:
     rendered = render({"api": {"gitHooks": {"enabled": False}}})
-    assert api_roles(rendered) == {"default": API_RULES - expand("", "secrets", "get")}
+    assert api_roles(rendered) == {"default": API_RULES}
     assert env_of(container(rendered, "api", "api"))["OVERSEER_API_GIT_HOOKS"] == "false"
 
 

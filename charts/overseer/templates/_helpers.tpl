@@ -237,17 +237,17 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+# Secret parameters: each execution's values in a Secret it owns, created with it; a
+# repeat reads the repeated execution's. One by one, never listed.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, create]
 # Idempotency-Key claims: one Lease per key, created atomically, replaced when expired,
 # listed and deleted by garbage collection.
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
   verbs: [get, list, create, update, delete]
-{{- if .Values.api.gitHooks.enabled }}
-# Push hooks: the Secret a repository names in spec.hookSecretRef, read one by one.
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [get]
-{{- end }}
+# (Push hooks read the Secret a repository names in spec.hookSecretRef with the above.)
 {{- end }}
 
 {{/* The API container of the API's Deployment. */}}

@@ -1,9 +1,10 @@
 """The job container's command: the supervisor's arguments and the escaping they need.
 
 Pure. From a definition and the supplied parameters, :func:`plan` resolves and checks
-the values, and :func:`job_args` builds what follows the supervisor in the container's
-``args``: the argv of a ``cmdspec`` or ``command``, or a script's arguments. No shell
-ever sees a parameter.
+the values (:func:`check_runnable` what else of a definition no pod can run), and
+:func:`job_args` builds what follows the supervisor in the container's ``args``: the
+argv of a ``cmdspec`` or ``command``, or a script's arguments. No shell ever sees a
+parameter.
 
 Everything that reaches ``command``, ``args`` or an env ``value`` goes through
 :func:`escape` (every ``$`` doubled): Kubernetes expands ``$(VAR)`` there, and a parameter
@@ -20,11 +21,12 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from overseer import errors
-from overseer.core import cmdspec
+from overseer.core import accounts, cmdspec
 from overseer.crd import definition as defn
 from overseer_library.commands import param
 
 SCRIPT_ENV = "OVERSEER_SCRIPT"
+RESERVED_ENV_PREFIX = "OVERSEER_"
 NOOP = ("/bin/true",)
 SHELL = "/bin/sh"
 
@@ -68,15 +70,24 @@ class Plan:
     template: cmdspec.Template | None
     values: dict[str, str]
     accepted: dict[str, defn.Parameter]
+    hidden: frozenset[str] = frozenset()
+    """Parameters supplied secretly (``spec.secretParameters``), secret whatever declared."""
 
     @property
     def secret(self) -> frozenset[str]:
-        """Secret parameters that have a value."""
-        return frozenset(n for n in self.values if self.accepted[n].secret)
+        """Secret parameters that have a value: declared so, or supplied secretly."""
+        return frozenset(n for n in self.values if self.accepted[n].secret or n in self.hidden)
 
 
-def plan(definition: defn.JobDefinition, supplied: Mapping[str, str]) -> Plan:
-    """Resolve and check the parameters (raises :class:`errors.ParameterError`)."""
+def plan(
+    definition: defn.JobDefinition,
+    supplied: Mapping[str, str],
+    hidden: frozenset[str] = frozenset(),
+) -> Plan:
+    """Resolve and check the parameters (raises :class:`errors.ParameterError`).
+
+    ``hidden`` names the supplied values that came secretly: treated as secret parameters.
+    """
     template = None
     if definition.cmdspec is not None:
         try:
@@ -90,9 +101,45 @@ def plan(definition: defn.JobDefinition, supplied: Mapping[str, str]) -> Plan:
         raise errors.ParameterError(nul)
     if template is not None:
         cmdspec.build_argv(template, values, accepted)  # refuses '-' leading positionals
-    result = Plan(template, values, accepted)
+    result = Plan(template, values, accepted, frozenset(hidden))
     check_exec_size(definition, result)
     return result
+
+
+# --- what no pod can run ----------------------------------------------------------------
+
+
+def check_runnable(
+    definition: defn.JobDefinition, library_image: str = accounts.LIBRARY_IMAGE
+) -> list[tuple[str, str]]:
+    """What stops a valid definition from becoming a pod: ``(field, message)`` pairs.
+
+    User and group names the image's accounts do not hold, and root (uid 0: the
+    restricted Pod Security Standard forbids it), see :mod:`overseer.core.accounts`;
+    environment names under ``OVERSEER_`` (Overseer's own), NUL in an environment value,
+    and two parameters that differ only by case (they would share one
+    ``OVERSEER_PARAM_`` variable).
+    """
+    _, problems = accounts.resolve(definition, library_image)
+    for name, value in sorted((definition.env or {}).items()):
+        if name.upper().startswith(RESERVED_ENV_PREFIX):
+            problems.append(
+                (f"env.{name}", f"names starting with {RESERVED_ENV_PREFIX} are Overseer's own")
+            )
+        if "\x00" in value:
+            problems.append((f"env.{name}", "contains a NUL character, which no variable can"))
+    owners: dict[str, str] = {}
+    for name in sorted(definition.parameters or {}):
+        variable = param_env_name(name)
+        if variable in owners:
+            problems.append(
+                (
+                    f"parameters.{name}",
+                    f"shares the variable {variable} with {owners[variable]!r}; rename one",
+                )
+            )
+        owners.setdefault(variable, name)
+    return problems
 
 
 # --- what execve accepts ----------------------------------------------------------------

@@ -46,7 +46,7 @@ CONTAINER = "job"
 INIT_CONTAINER = "overseer-library"
 LIBRARY_USER = accounts.LIBRARY_USER
 LIBRARY_UID = accounts.LIBRARY_UID
-RESERVED_ENV_PREFIX = "OVERSEER_"
+RESERVED_ENV_PREFIX = command.RESERVED_ENV_PREFIX
 
 EXECUTION_LABEL = "overseer.dev/execution"
 EXECUTION_UID_LABEL = "overseer.dev/execution-uid"
@@ -61,9 +61,10 @@ COMPONENT = "execution"
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
-# Re-exported: callers of the builder catch it, and the tests use these two.
+# Re-exported: callers of the builder use these (the API checks with check_runnable).
 escape = command.escape
 param_env_name = command.param_env_name
+check_runnable = command.check_runnable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +91,18 @@ class ExecutionContext:
     """The bin/ ConfigMap of ``spec.commit``; None when the repository has no bin/."""
     bundle_items: tuple[Mapping[str, Any], ...] = ()
     """Its volume items (key, path, mode), as :func:`overseer.core.bundle.volume_items`."""
+    secret_values: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    """The values of ``spec.secretParameters``, read from its Secret (never in the spec)."""
 
     @classmethod
     def from_body(
-        cls, body: Mapping[str, Any], bundle: Mapping[str, Any] | None = None
+        cls,
+        body: Mapping[str, Any],
+        bundle: Mapping[str, Any] | None = None,
+        secret_values: Mapping[str, str] | None = None,
     ) -> ExecutionContext:
-        """From an OverseerExecution as read from the API and its bundle ConfigMap (or None)."""
+        """From an OverseerExecution as read from the API, its bundle ConfigMap (or None)
+        and the values of its secret parameters."""
         metadata = body["metadata"]
         return cls(
             namespace=metadata["namespace"],
@@ -104,7 +111,13 @@ class ExecutionContext:
             spec=execution_.ExecutionSpec.model_validate(body["spec"]),
             bundle_name=None if bundle is None else bundle["metadata"]["name"],
             bundle_items=() if bundle is None else tuple(bundle_.volume_items(bundle)),
+            secret_values=dict(secret_values or {}),
         )
+
+    def plan(self) -> command.Plan:
+        """The parameters it runs with: the spec's and the secret ones together."""
+        supplied = {**self.spec.parameters, **self.secret_values}
+        return command.plan(self.spec.definition, supplied, frozenset(self.secret_values))
 
 
 # --- names and escaping ----------------------------------------------------------------
@@ -121,42 +134,6 @@ def job_name(execution_name: str) -> str:
 def parameters_secret_name(execution_name: str) -> str:
     """The name of the Secret that holds an execution's parameters."""
     return f"{job_name(execution_name)}-params"
-
-
-# --- checks ----------------------------------------------------------------------------
-
-
-def check_runnable(
-    definition: defn.JobDefinition, library_image: str = LIBRARY_IMAGE
-) -> list[tuple[str, str]]:
-    """What stops a valid definition from becoming a pod: ``(field, message)`` pairs.
-
-    User and group names the image's accounts do not hold, and root (uid 0: the
-    restricted Pod Security Standard forbids it), see :mod:`overseer.core.accounts`;
-    environment names under ``OVERSEER_`` (Overseer's own), NUL in an environment value,
-    and two parameters that differ only by case (they would share one
-    ``OVERSEER_PARAM_`` variable).
-    """
-    _, problems = accounts.resolve(definition, library_image)
-    for name, value in sorted((definition.env or {}).items()):
-        if name.upper().startswith(RESERVED_ENV_PREFIX):
-            problems.append(
-                (f"env.{name}", f"names starting with {RESERVED_ENV_PREFIX} are Overseer's own")
-            )
-        if "\x00" in value:
-            problems.append((f"env.{name}", "contains a NUL character, which no variable can"))
-    owners: dict[str, str] = {}
-    for name in sorted(definition.parameters or {}):
-        variable = command.param_env_name(name)
-        if variable in owners:
-            problems.append(
-                (
-                    f"parameters.{name}",
-                    f"shares the variable {variable} with {owners[variable]!r}; rename one",
-                )
-            )
-        owners.setdefault(variable, name)
-    return problems
 
 
 # --- the pieces of the pod -------------------------------------------------------------
@@ -335,7 +312,7 @@ def build_parameters_secret(context: ExecutionContext) -> dict[str, Any] | None:
     ``param.<name>`` each secret one, for its ``OVERSEER_PARAM_`` variable. Raises
     :class:`overseer.core.errors.ParameterError` for unacceptable parameters.
     """
-    plan = command.plan(context.spec.definition, context.spec.parameters)
+    plan = context.plan()
     if not plan.values:
         return None
     data = {PARAMS_KEY: json.dumps(plan.values, sort_keys=True, ensure_ascii=False)}
@@ -363,7 +340,7 @@ def build_execution_job(
     problems = check_runnable(definition, settings.library_image)
     if problems:
         raise errors.DefinitionNotRunnableError(problems)
-    plan = command.plan(definition, context.spec.parameters)
+    plan = context.plan()
     custom_image = definition.image not in (None, settings.library_image)
     volumes, mounts = _volumes(context, plan, custom_image=custom_image)
     pod: dict[str, Any] = {

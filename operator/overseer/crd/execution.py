@@ -50,6 +50,8 @@ INVALID_PARAMETERS = "InvalidParameters"
 NOT_RUNNABLE = "DefinitionNotRunnable"
 INVALID_SPEC = "InvalidSpec"
 BIN_NOT_KEPT = "BinNotKept"
+SECRET_PARAMETERS_UNAVAILABLE = "SecretParametersUnavailable"  # noqa: S105 - a reason
+"""The Secret of ``spec.secretParameters`` is missing, not the execution's, or lacks a value."""
 JOB_NAME_TAKEN = "JobNameTaken"
 """A Job or Secret of the execution's name exists and is not its own (never adopted)."""
 CONCURRENCY_LIMIT = "ConcurrencyLimit"

@@ -43,7 +43,6 @@ from overseer.core import (
     execution_observed,
     execution_phase,
     execution_status,
-    field_errors,
     names,
 )
 from overseer.crd import base
@@ -69,28 +68,21 @@ async def start_execution(body: Mapping[str, Any], env: Environment) -> None:
     if status.get("phase") in execution_.TERMINAL_PHASES:
         return
     if not status.get("jobName"):
-        try:
-            context = execution_job.ExecutionContext.from_body(
-                body, await execution_inputs.read_bundle(body, env.client)
-            )
-            secret = execution_job.build_parameters_secret(context)
-            job = execution_job.build_execution_job(context, env.settings.job_settings)
-        except errors.ParameterError as error:
-            await _refuse(key, execution_.INVALID_PARAMETERS, f"parameters: {error}", env)
-            return
-        except errors.DefinitionNotRunnableError as error:
-            await _refuse(key, execution_.NOT_RUNNABLE, f"the definition cannot run: {error}", env)
-            return
-        except errors.BinNotKeptError as error:
-            await _refuse(key, execution_.BIN_NOT_KEPT, str(error), env)
-            return
-        except pydantic.ValidationError as error:
-            problems = field_errors.summarize(error)
-            await _refuse(key, execution_.INVALID_SPEC, f"spec is invalid: {problems}", env)
-            return
-        if not await _create_all(key, body, [o for o in (secret, job) if o is not None], env):
+        objects = await _build(key, body, env)
+        if objects is None or not await _create_all(key, body, objects, env):
             return
     await observe_execution(key, env)
+
+
+async def _build(
+    key: Key, body: Mapping[str, Any], env: Environment
+) -> list[dict[str, Any]] | None:
+    """The execution's parameters Secret (if any) and Job; None when it was refused."""
+    prepared = await execution_inputs.prepare(body, env.client, env.settings.job_settings)
+    if prepared.refusal is not None:
+        await _refuse(key, *prepared.refusal, env)
+        return None
+    return prepared.objects
 
 
 async def _create_all(
