@@ -150,6 +150,25 @@ async def send(
     return _failed(message, error, answer, now=now, policy=policy, secret=secret)
 
 
+def not_sent(
+    message: core.Message,
+    error: errors.WebhookError,
+    policy: SendPolicy = DEFAULT_POLICY,
+    *,
+    now: datetime | None = None,
+) -> Result:
+    """The record of an attempt given up before sending (no signing secret, say): as a
+    failed one, so a waiting error is retried with backoff up to the horizon."""
+    return _failed(
+        message,
+        error,
+        _Answer(None, None, None),
+        now=now or datetime.now(UTC),
+        policy=policy,
+        secret="",
+    )
+
+
 def _failed(
     message: core.Message,
     error: errors.WebhookError,

@@ -236,6 +236,11 @@ def test_webhook_values_reach_the_operator_as_settings_it_accepts(render: Render
                 "allowedNetworks": ["10.20.0.0/16", "fd00::/8"],
                 "serviceCidrs": ["10.96.0.0/12"],
                 "timeout": "3s",
+                "signing": {
+                    "secretName": "team-hooks",
+                    "key": "hmac",
+                    "fallbackToOperatorSecret": True,
+                },
             }
         }
     )
@@ -251,6 +256,23 @@ def test_webhook_values_reach_the_operator_as_settings_it_accepts(render: Render
     assert [str(n) for n in settings.url_policy.allowed] == ["10.20.0.0/16", "fd00::/8"]
     assert [str(n) for n in settings.url_policy.service_cidrs] == ["10.96.0.0/12"]
     assert (settings.timeout, settings.url_policy.allow_private) == (3.0, False)
+    assert (settings.signing_secret, settings.signing_key, settings.fallback) == (
+        "team-hooks",
+        "hmac",
+        True,
+    )
+
+
+def test_each_namespace_signs_with_its_own_secret_unless_the_fallback_is_asked_for(
+    render: Render,
+) -> None:
+    env = {e["name"]: e.get("value") for e in operator_container(render())["env"]}
+    settings = Settings.from_env({k: v for k, v in env.items() if v is not None}).webhooks
+    assert (settings.signing_secret, settings.signing_key, settings.fallback) == (
+        "overseer-webhook-signing",
+        "secret",
+        False,
+    )
 
 
 def generated_secrets(rendered: Rendered) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
 from collections.abc import Iterator, Mapping
@@ -10,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from standardwebhooks import webhooks as standard
 
+from overseer import errors
 from overseer.crd.types import rfc3339
 from overseer.operator import context, deliveries
 from overseer.operator.settings import Settings
@@ -19,6 +22,10 @@ from tests.support import fake_kube, recorder
 pytestmark = pytest.mark.timeout(60)
 
 NS, NAME = "ns", "deploy-1a2b3c4d5e-1795944166-955902"
+OPERATOR_SIGNED = {
+    "OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes",
+    "OVERSEER_WEBHOOK_SIGNING_FALLBACK": "true",  # namespace ns has no Secret of its own
+}
 KEY = context.Key(NS, NAME)
 
 
@@ -29,6 +36,14 @@ class FakeKube(fake_kube.FakeKube):
         super().__init__()
         self.body: dict[str, Any] | None = body
         self.patches: list[dict[str, Any]] = []
+        self.secrets: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.secret_reads = 0
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        self.secret_reads += 1
+        if (namespace, name) not in self.secrets:
+            raise errors.KubeSecretNotFoundError(f"Secret {namespace}/{name} does not exist")
+        return dict(self.secrets[namespace, name])
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.body)
@@ -99,7 +114,7 @@ async def test_owed_events_go_in_order_and_are_recorded_delivered(
     receiver: recorder.Recorder,
 ) -> None:
     kube = FakeKube(execution(f"{receiver.url}/hook"))
-    lanes, posted = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    lanes, posted = lanes_for(kube, OPERATOR_SIGNED)
     try:
         lanes.notice(kube.body or {})
         lanes.notice(kube.body or {})  # a second watch event joins the running lane
@@ -122,32 +137,73 @@ async def test_owed_events_go_in_order_and_are_recorded_delivered(
     assert lanes.lanes == frozenset()
 
 
-async def test_without_a_signing_secret_nothing_is_sent_and_deliveries_stay_owed(
+NS_SECRET = "whsec_" + base64.b64encode(b"namespace ns's own signing key").decode()
+
+
+def verified(secret: str, request: recorder.Request) -> bool:
+    try:
+        standard.Webhook(secret).verify(request.body, dict(request.headers))
+    except standard.WebhookVerificationError:
+        return False
+    return True
+
+
+async def test_a_namespace_without_its_secret_gets_nothing_unsigned_until_it_has_one(
+    receiver: recorder.Recorder,
+) -> None:
+    # Given the operator's own secret, but no fallback to it, and no Secret in namespace ns
+    kube = FakeKube(execution(f"{receiver.url}/hook"))
+    env = {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes", "OVERSEER_WEBHOOK_SIGNING_CACHE": "0"}
+    lanes, posted = lanes_for(kube, env)
+    try:
+        # When the execution's events are owed
+        lanes.notice(kube.body or {})
+        # Then nothing is sent: the delivery is Pending, saying why, retried later
+        await asyncio.sleep(0.5)
+        assert receiver.requests == []
+        assert kube.body is not None
+        [record] = kube.body["status"]["deliveries"]
+        assert (record["eventId"], record["status"], record["attempts"]) == ("start", "Pending", 1)
+        assert (
+            "no Secret overseer-webhook-signing with a key secret in namespace ns"
+            in (record["lastError"])
+        )
+        assert record["nextAttemptAt"]
+        # and one Warning Event says so
+        assert [(kind, reason) for kind, reason, _ in posted] == [("Warning", "WebhookNotSigned")]
+        # When the namespace gets its Secret
+        kube.secrets[NS, "overseer-webhook-signing"] = {"secret": NS_SECRET.encode()}
+        # Then the next attempts send everything, signed with the namespace's secret
+        await settled(lanes)
+    finally:
+        await lanes.close()
+    assert [json.loads(r.body)["status"] for r in receiver.requests] == ["start", "complete"]
+    assert all(verified(NS_SECRET, r) for r in receiver.requests)
+    assert all(json.loads(r.body)["namespace"] == NS for r in receiver.requests)
+    assert len(posted) == 1, posted
+
+
+async def test_the_namespace_secret_is_read_once_for_a_burst_and_wins_over_the_fallback(
     receiver: recorder.Recorder,
 ) -> None:
     kube = FakeKube(execution(f"{receiver.url}/hook"))
-    lanes, posted = lanes_for(kube, {})
+    kube.secrets[NS, "overseer-webhook-signing"] = {"secret": NS_SECRET.encode()}
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED)
     try:
         lanes.notice(kube.body or {})
         await settled(lanes)
-        assert kube.body is not None
-        [record] = kube.body["status"]["deliveries"]
-        assert (record["eventId"], record["status"], record["attempts"]) == ("start", "Pending", 0)
-        assert "OVERSEER_WEBHOOK_SECRET" in record["lastError"]
-        assert posted == [("Warning", "WebhookNotSigned", deliveries.NOT_SIGNED)]
-        # the watch event of that write changes nothing more: no loop, no second Event
-        lanes.notice(kube.body)
-        await settled(lanes)
-        assert len(kube.patches) == 1 and len(posted) == 1
     finally:
         await lanes.close()
-    assert receiver.requests == []
+    assert len(receiver.requests) == 2
+    assert all(verified(NS_SECRET, r) for r in receiver.requests)
+    assert not verified("a-secret-of-16-bytes", receiver.requests[0])
+    assert kube.secret_reads == 1
 
 
 async def test_a_deleted_execution_stops_its_lanes(receiver: recorder.Recorder) -> None:
     receiver.script[:] = [(500, 0.0)]
     kube = FakeKube(execution(f"{receiver.url}/hook"))
-    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED)
     try:
         lanes.notice(kube.body or {})
         await asyncio.to_thread(receiver.wait_for, 1)
@@ -180,7 +236,7 @@ async def test_a_terminal_event_waits_while_the_log_is_still_read(
         event["time"] = now.isoformat()
     kube = FakeKube(body)
     reading = Reading()
-    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, reading)
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED, reading)
     try:
         lanes.notice(kube.body or {})
         await asyncio.to_thread(receiver.wait_for, 1)
@@ -196,7 +252,7 @@ async def test_a_terminal_event_waits_while_the_log_is_still_read(
 
 async def test_a_terminal_event_is_held_back_for_a_while_only(receiver: recorder.Recorder) -> None:
     kube = FakeKube(execution(f"{receiver.url}/hook"))  # it ended long ago
-    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, Reading())
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED, Reading())
     try:
         lanes.notice(kube.body or {})
         await settled(lanes)
@@ -216,7 +272,7 @@ async def test_a_start_on_a_whole_second_waits_for_the_frames_microseconds(
         {"id": "start", "status": "start", "time": whole.isoformat().replace("+00:00", "Z")}
     ]
     kube = FakeKube(body)
-    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED)
     try:
         lanes.notice(kube.body or {})
         await asyncio.sleep(1.0)
@@ -238,7 +294,7 @@ async def test_a_start_never_refined_goes_out_after_a_while(receiver: recorder.R
         {"id": "start", "status": "start", "time": whole.isoformat().replace("+00:00", "Z")}
     ]
     kube = FakeKube(body)
-    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"})
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED)
     try:
         lanes.notice(kube.body or {})
         await asyncio.to_thread(receiver.wait_for, 1, 15)

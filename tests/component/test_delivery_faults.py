@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from overseer import webhooks
+from overseer import errors, webhooks
 from overseer.core import delivery_records
 from overseer.core import webhooks as core
 from overseer.crd import execution as execution_
@@ -30,7 +30,10 @@ from tests.support import fake_kube, recorder
 pytestmark = pytest.mark.timeout(90)
 
 NS = "ns"
-SIGNED = {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}
+SIGNED = {
+    "OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes",
+    "OVERSEER_WEBHOOK_SIGNING_FALLBACK": "true",  # namespace ns has no Secret of its own
+}
 
 
 class Executions(fake_kube.FakeKube):
@@ -56,6 +59,9 @@ class Executions(fake_kube.FakeKube):
             },
         }
         return self.bodies[name]
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        raise errors.KubeSecretNotFoundError(f"Secret {namespace}/{name} does not exist")
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         body = self.bodies.get(name)

@@ -100,7 +100,12 @@ def message(url: str, status: str = "complete", attempts: int = 0) -> core.Messa
     ev = execution.Event(id=status, status=status, time=NOW, data={"exitCode": 0})
     owed = core.Owed(ev, url, None)
     built = core.build_message(
-        owed, job="A job", execution_id="1489895624.840211", execution_uid=UID, api_url="https://o"
+        owed,
+        job="A job",
+        execution_id="1489895624.840211",
+        execution_uid=UID,
+        api_url="https://o",
+        namespace="ns",
     )
     return built._replace(attempts=attempts)
 

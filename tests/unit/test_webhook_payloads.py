@@ -18,6 +18,7 @@ from overseer.crd import execution, types
 
 UID = "6f1c0c2e-8d7e-4a34-9d5c-3c1a2b4e5f60"
 API = "https://overseer.example.com/api/"
+NS = "team-a"
 T0 = datetime(2017, 3, 19, 4, 33, 44, 840211, tzinfo=UTC)
 
 
@@ -27,7 +28,7 @@ def event(status: str, id: str | None = None, data: object = None) -> execution.
 
 def body(ev: execution.Event, job: str = "A job", execution_id: str = "1489895624.840211") -> bytes:
     payload = webhook_payload.build_payload(
-        job=job, execution_id=execution_id, execution_uid=UID, event=ev, api_url=API
+        job=job, execution_id=execution_id, execution_uid=UID, event=ev, api_url=API, namespace=NS
     )
     return webhook_payload.render_body(payload)
 
@@ -44,7 +45,7 @@ def test_payload_of_a_standard_status_is_exact(status: str) -> None:
         f'"status":"{status}",'
         '"metadata":"https://overseer.example.com/api/jobs/A%20job/1489895624.840211",'
         f'"executionId":"1489895624.840211","event":"{key}",'
-        '"time":"2017-03-19T04:33:44.840211Z","data":null}'
+        '"time":"2017-03-19T04:33:44.840211Z","data":null,"namespace":"team-a"}'
     )
     assert body(event(status)).decode() == expected
 
@@ -67,7 +68,12 @@ def test_execution_is_a_json_number_with_the_ids_exact_digits(execution_id: str)
 def test_the_signature_covers_the_bytes_with_the_number() -> None:
     owed = webhooks.Owed(event("start"), "https://a.example/h", None)
     message = webhooks.build_message(
-        owed, job="A job", execution_id="9999999999.999999", execution_uid=UID, api_url=API
+        owed,
+        job="A job",
+        execution_id="9999999999.999999",
+        execution_uid=UID,
+        api_url=API,
+        namespace=NS,
     )
     assert b'"execution":9999999999.999999,' in message.body
     assert message.body == body(event("start"), execution_id="9999999999.999999")
@@ -90,6 +96,7 @@ def test_payload_of_a_custom_event_carries_its_data() -> None:
             "https://overseer.example.com/api/jobs/Nightly%2Fbackup%20%C3%BC/1489895624.840211"
         ),
         "data": {"done": 50, "note": "été"},
+        "namespace": "team-a",
     }
     assert "été".encode() in body(ev)  # UTF-8, not \u escapes
 
@@ -130,7 +137,7 @@ def test_plan_skips_delivered_and_given_up_keeps_pending() -> None:
     owed = webhooks.plan_deliveries(HOOKS, [event("start")], [done, pending])
     assert [(o.url, o.record) for o in owed] == [("https://b.example/h", pending)]
     message = webhooks.build_message(
-        owed[0], job="j", execution_id="1.000000", execution_uid=UID, api_url=API
+        owed[0], job="j", execution_id="1.000000", execution_uid=UID, api_url=API, namespace=NS
     )
     assert (message.attempts, message.event_id) == (2, "start")
     assert message.key == webhook_payload.event_key(UID, event("start"))

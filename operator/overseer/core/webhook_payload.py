@@ -3,8 +3,9 @@
 The body keeps the original Overseer's four fields with the original's types (``job``,
 ``execution`` as a JSON number with the id's exact digits, ``status``, ``metadata`` the
 execution's URL) and adds ``executionId`` (the id as text), ``event`` (the idempotency
-key), ``time`` and ``data``. :func:`render_body` writes the bytes that are both sent and
-signed.
+key), ``time``, ``data`` and ``namespace`` (whose secret signs it: a receiver checks
+both, so one tenant's job named like another's never passes for it).
+:func:`render_body` writes the bytes that are both sent and signed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Payload(TypedDict):
     event: str
     time: str
     data: Any
+    namespace: str
 
 
 def event_key(execution_uid: str, event: execution_.Event) -> str:
@@ -51,7 +53,13 @@ def execution_url(api_url: str, job: str, execution_id: str) -> str:
 
 
 def build_payload(
-    *, job: str, execution_id: str, execution_uid: str, event: execution_.Event, api_url: str
+    *,
+    job: str,
+    execution_id: str,
+    execution_uid: str,
+    event: execution_.Event,
+    api_url: str,
+    namespace: str,
 ) -> Payload:
     """The body posted for ``event`` of execution ``execution_id`` of job ``job``.
 
@@ -67,6 +75,7 @@ def build_payload(
         event=event_key(execution_uid, event),
         time=types.rfc3339(event.time),
         data=event.data,
+        namespace=namespace,
     )
 
 

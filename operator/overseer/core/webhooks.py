@@ -88,7 +88,7 @@ class Message(NamedTuple):
 
 
 def build_message(
-    owed: Owed, *, job: str, execution_id: str, execution_uid: str, api_url: str
+    owed: Owed, *, job: str, execution_id: str, execution_uid: str, api_url: str, namespace: str
 ) -> Message:
     """The message for an owed delivery; ``attempts`` carries on from its record."""
     payload = webhook_payload.build_payload(
@@ -97,6 +97,7 @@ def build_message(
         execution_uid=execution_uid,
         event=owed.event,
         api_url=api_url,
+        namespace=namespace,
     )
     return Message(
         url=owed.url,

@@ -32,8 +32,10 @@ slot before a shared one, so the lanes of a receiver that hangs wait on their ho
 slots, never on the shared ones: they hold at most ``host_concurrency`` of those, and
 another receiver waits for nothing but its own answer.
 
-Without a signing secret nothing is sent: the delivery stays Pending with an error
-saying so, and is sent once the operator runs with a secret.
+Each namespace signs with its own secret (:mod:`overseer.operator.signing`). Where
+there is none, nothing is sent unsigned: the delivery is recorded Pending with the
+reason, retried with backoff like a failing receiver (so it goes out, signed, once the
+namespace's Secret exists), and a ``WebhookNotSigned`` Warning Event says so once.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from overseer.core import backoff, delivery_records, execution_phase
 from overseer.core import webhooks as core
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import context, events
+from overseer.operator import context, events, signing
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,10 +68,6 @@ TERMINAL_HOLD = timedelta(seconds=30)
 REFINE_HOLD = timedelta(seconds=5)
 """Longest a start or terminal event on a whole second (the pod status's time) waits, from
 that time, for the supervisor's frame to give it microseconds (see _hold)."""
-NOT_SIGNED = (
-    "not sent: the operator has no webhook signing secret; set OVERSEER_WEBHOOK_SECRET "
-    "(the chart's webhooks.signingSecret.existingSecret) and restart it"
-)
 
 
 class Deliveries:
@@ -95,6 +93,7 @@ class Deliveries:
         self._slots = asyncio.Semaphore(settings.webhooks.concurrency)
         self._hosts = _HostSlots(settings.webhooks.host_concurrency)
         self._resolver = webhooks.Resolver()
+        self._signing = signing.SigningSecrets(client, settings.webhooks)
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._wake: dict[Lane, asyncio.Event] = {}
         self._output = output or context.NoOutput()
@@ -246,26 +245,15 @@ class Deliveries:
             execution_id=str(spec.get("executionId", "")),
             execution_uid=str(body["metadata"].get("uid", "")),
             api_url=self._webhooks.api_url,
+            namespace=key.namespace,
         )
-        if not self._webhooks.secret:
-            record = execution_.Delivery(
-                event_id=message.event_id,
-                url=url,
-                status="Pending",
-                attempts=message.attempts,
-                last_error=NOT_SIGNED,
-            )
-            if await self._record(key, record):
-                self._post_event(body, "Warning", "WebhookNotSigned", NOT_SIGNED)
-            return None  # sent by the next operator, started with a secret
-        async with self._hosts.hold(url), self._slots:  # the host's first: see the module
-            result = await webhooks.send(
-                message, self._webhooks.secret, self._http, self._policy, resolver=self._resolver
-            )
+        result = await self._send(key.namespace, message)
         if not await self._record(key, result.record):
             return None  # nothing changed (the execution is gone): stop rather than loop
         state = result.record.status
-        if state in {"Failed", "GivenUp", "Gone"}:
+        if isinstance(result.error, errors.WebhookNotSignedError) and not message.attempts:
+            self._post_event(body, "Warning", "WebhookNotSigned", result.error.message)
+        elif state in {"Failed", "GivenUp", "Gone"}:
             reason = f"Webhook{result.error.reason}" if result.error else "WebhookFailed"
             self._post_event(
                 body,
@@ -275,6 +263,17 @@ class Deliveries:
                 f"{'given up' if state == 'GivenUp' else 'failed'}: {result.record.last_error}",
             )
         return _NOW
+
+    async def _send(self, namespace: str, message: core.Message) -> webhooks.Result:
+        """One attempt, signed with the namespace's secret; none: recorded, not sent."""
+        try:
+            secret = await self._signing.secret_for(namespace)
+        except errors.WebhookError as error:  # no secret for the namespace, or a malformed one
+            return webhooks.not_sent(message, error, self._policy)
+        async with self._hosts.hold(message.url), self._slots:  # the host's first: see above
+            return await webhooks.send(
+                message, secret, self._http, self._policy, resolver=self._resolver
+            )
 
     async def _record(self, key: context.Key, record: execution_.Delivery) -> bool:
         """Fold ``record`` into ``status.deliveries``; whether anything was written."""

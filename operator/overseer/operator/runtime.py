@@ -60,9 +60,16 @@ class Runtime:
             retry_max=settings.retry_max,
             limits=settings.event_limits,
         )
-        if not settings.webhooks.secret:
+        hooks = settings.webhooks
+        log.info(
+            "webhooks are signed with each namespace's Secret %s (key %s)%s",
+            hooks.signing_secret,
+            hooks.signing_key,
+            ", else the operator's own secret" if hooks.fallback else "; none: not sent",
+        )
+        if hooks.fallback and not hooks.secret:
             log.warning(
-                "no webhook signing secret (OVERSEER_WEBHOOK_SECRET): hooks stay Pending, unsent"
+                "OVERSEER_WEBHOOK_SIGNING_FALLBACK is on, but OVERSEER_WEBHOOK_SECRET unset"
             )
         environment: list[context.Environment] = []
         runtime = cls(

@@ -24,6 +24,8 @@ from overseer.core import retention as retention_
 from overseer.core import webhooks as core_webhooks
 
 DEFAULT_API_URL = "http://localhost:8000"
+DEFAULT_SIGNING_SECRET = "overseer-webhook-signing"  # noqa: S105 - a Secret's name
+DEFAULT_SIGNING_KEY = "secret"
 
 
 def _words(value: Any) -> Any:
@@ -64,6 +66,13 @@ class WebhookSettings:
     concurrency: int
     host_concurrency: int
     retry: delivery_retry.RetryPolicy
+    signing_secret: str = DEFAULT_SIGNING_SECRET
+    """The Secret, in each execution's namespace, that signs its deliveries."""
+    signing_key: str = DEFAULT_SIGNING_KEY
+    fallback: bool = False
+    """Sign with ``secret`` (the operator's) where a namespace has no Secret of its own."""
+    signing_cache: float = 10.0
+    """Seconds a namespace's Secret (or its absence) is remembered."""
 
     @property
     def send_policy(self) -> webhooks.SendPolicy:
@@ -117,7 +126,19 @@ class Settings(shared.ArchiveSettings):
     api_url: str = DEFAULT_API_URL
     """Base URL of Overseer's API: webhook payloads' metadata is the execution's URL on it."""
     webhook_secret: pydantic.SecretStr = pydantic.SecretStr("")
-    """Signing secret of webhook deliveries (whsec_...); unset: nothing is sent."""
+    """The operator's own signing secret (whsec_...): used only with the fallback below."""
+    webhook_signing_secret: Annotated[
+        str, pydantic.Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
+    ] = DEFAULT_SIGNING_SECRET
+    """The Secret, in each execution's namespace, whose key signs its webhooks."""
+    webhook_signing_key: Annotated[
+        str, pydantic.Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)
+    ] = DEFAULT_SIGNING_KEY
+    """The key of that Secret holding the signing secret (whsec_... or text)."""
+    webhook_signing_fallback: bool = False
+    """Sign for namespaces without that Secret with OVERSEER_WEBHOOK_SECRET (true/false)."""
+    webhook_signing_cache: shared.DurationOrZero = 10.0
+    """How long a namespace's signing Secret (or its absence) is remembered."""
     webhook_allow_private: bool = False
     """Let webhooks reach loopback, cluster-internal and private addresses (true/false)."""
     webhook_allow_link_local: bool = False
@@ -261,4 +282,8 @@ class Settings(shared.ArchiveSettings):
                 max_delay=timedelta(seconds=self.webhook_retry_max),
                 horizon=timedelta(seconds=self.webhook_retry_horizon),
             ),
+            signing_secret=self.webhook_signing_secret,
+            signing_key=self.webhook_signing_key,
+            fallback=self.webhook_signing_fallback,
+            signing_cache=self.webhook_signing_cache,
         )
