@@ -145,10 +145,11 @@ async def create_execution(
     else:
         definition, commit = job["spec"]["definition"], await _commit(kube, job)
     parameters = dict(launch.parameters)
-    if old is not None:
-        parameters.update(await _secret_values(kube, old))
+    kept = await _secret_values(kube, old) if old is not None else {}
+    parameters.update(kept)
     plan = check_executable(store, job, definition, parameters)
-    hidden = {n: v for n, v in parameters.items() if plan.accepted[n].secret}
+    # A value kept secret stays so, even where a newer definition no longer says secret.
+    hidden = {n: v for n, v in parameters.items() if plan.accepted[n].secret or n in kept}
     public = {n: v for n, v in parameters.items() if n not in hidden}
     trigger = execution_.Trigger(
         type="repeat" if old is not None else "api",

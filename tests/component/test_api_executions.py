@@ -9,6 +9,7 @@ The client is the one fake (``tests.support.fake_kube``, planned as ``api.WatchF
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,6 +162,32 @@ async def test_secret_parameters_are_masked(client: httpx.AsyncClient, feed: api
     assert detail.json()["parameters"]["password"] == "***"
     output = detail.json()["output"]
     assert output["stdoutUrl"] == created["url"] + "/stdout"
+
+
+async def test_a_secret_value_goes_into_a_secret_the_execution_owns_and_a_repeat_reuses_it(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    sent = {"positional_var": "a", "password": "hunter2-unique"}
+    first = (await client.post("/jobs/A%20job", json=sent)).json()
+    again = await client.post(first["url"])
+    assert again.status_code == 201, again.text
+    executions = [b for b in feed.created if b["kind"] == EXECUTION]
+    secrets = [b for b in feed.created if b["kind"] == "Secret"]
+    assert len(executions) == len(secrets) == 2
+    for execution, secret in zip(executions, secrets, strict=True):
+        # the spec holds the plain values and names the Secret, never the secret value
+        assert "hunter2-unique" not in str(execution)
+        assert execution["spec"]["parameters"] == {"positional_var": "a"}
+        reference = execution["spec"]["secretParameters"]
+        assert reference == {
+            "secretName": f"{execution['metadata']['name']}-secret-parameters",
+            "names": ["password"],
+        }
+        # the Secret holds it, owned by the execution (its uid)
+        assert secret["metadata"]["name"] == reference["secretName"]
+        assert base64.b64decode(secret["data"]["password"]) == b"hunter2-unique"
+        [owner] = secret["metadata"]["ownerReferences"]
+        assert owner["uid"] == execution["metadata"]["uid"]
 
 
 async def test_repeat_runs_the_same_frozen_definition_or_the_latest(
