@@ -83,7 +83,9 @@ def test_a_secret_parameter_reaches_the_job_and_appears_nowhere_else(
     # And the API shows it as *** only
     assert first["parameters"] == {"token": "***", "region": "us"}
     # And the execution's spec names the Secret that holds it, owned by the execution
-    execution = kube.get("overseerexecution", names.execution_resource_name("deploy", first["id"]))
+    execution = kube.get(
+        "overseerexecution", names.execution_resource_name(synced["metadata"]["name"], first["id"])
+    )
     assert execution["spec"]["parameters"] == {"region": "us"}
     reference = execution["spec"]["secretParameters"]
     assert reference["names"] == ["token"]

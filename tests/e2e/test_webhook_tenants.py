@@ -111,7 +111,7 @@ def test_each_namespace_signs_with_its_own_secret_and_none_goes_unsigned(
     # When each runs
     _, id_a = execute(tenants["a"], job_a)
     _, id_b = execute(tenants["b"], job_b)
-    name_c, id_c = execute(tenants["c"], job_c)
+    name_c, _ = execute(tenants["c"], job_c)
     # Then B's receiver gets both starts; B's verifies with B's secret and names B
     [from_b] = wait_received(receivers["b"], id_b, 1)
     assert verifies(secret_of("b"), from_b)
@@ -138,8 +138,7 @@ def test_each_namespace_signs_with_its_own_secret_and_none_goes_unsigned(
         lambda: [e["reason"] for e in warnings_of(tenants["c"], name_c)], 60, "a Warning Event"
     )
     assert "WebhookNotSigned" in reasons
-    assert wait_received(receivers["a"], id_c, 0) == []
-    assert receivers["a"].requests == []
+    assert receivers["a"].requests == [], "its attempt was recorded, nothing was sent"
     # And no signing secret was ever logged
     log = operator.log()
     for tenant in ("a", "b", "operator"):
