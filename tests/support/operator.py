@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cluster import REPO, Cluster
 
@@ -25,6 +29,23 @@ from tests.support.cluster import REPO, Cluster
 class OperatorProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
+    metrics_port: int = 0
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Its /metrics page: each sample by (name, labels)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            text = answer.read().decode()
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of NAME whose labels include LABELS (0 when none)."""
+        wanted = set(labels.items())
+        return sum(v for (n, ls), v in self.metrics().items() if n == name and wanted <= ls)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -66,6 +87,13 @@ class OperatorProcess:
             time.sleep(0.2)
 
 
+def free_port() -> int:
+    """A TCP port free on this host now (the operator binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
 def run_operator(
     cluster: Cluster,
@@ -81,6 +109,7 @@ def run_operator(
     line per object would be measured too).
     """
     log_path = workdir / "operator.log"
+    metrics_port = free_port()
     env = {
         **os.environ,
         "KUBECONFIG": str(cluster.kubeconfig),
@@ -92,6 +121,8 @@ def run_operator(
         # The tests serve most repositories as file:// on this host: a setting for tests
         # and development only (docs/security.rst); a test of the default overrides it.
         "OVERSEER_GIT_ALLOW_FILE_URLS": "true",
+        # Never the default 8080: other operators of other test runs share this host.
+        "OVERSEER_METRICS_PORT": str(metrics_port),
         **(extra_env or {}),
     }
     with log_path.open("wb") as log_file:
@@ -102,7 +133,7 @@ def run_operator(
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    operator = OperatorProcess(process, log_path)
+    operator = OperatorProcess(process, log_path, metrics_port)
     try:
         yield operator
     finally:
