@@ -205,6 +205,17 @@ class SecretParametersPendingError(KubeError):
     reason = "SecretParametersPending"
 
 
+class NotLeaderError(KubeError):
+    """This operator does not hold its Lease (any more): it must not write anything.
+
+    Raised before a write leaves the process (the fence of docs/decisions.rst); the
+    reaction that tried it stops with the operator, and the leader does it instead.
+    """
+
+    policy = Policy.WAITING
+    reason = "NotLeader"
+
+
 class ArchiveError(OverseerError):
     """The archive could not be read or written (a full or read-only volume, say)."""
 

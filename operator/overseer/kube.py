@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import collections
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx2
@@ -93,9 +93,15 @@ ExecResult = kube_exec.ExecResult
 class Kube:
     """An API client for one process: build it once at start-up and pass it down."""
 
-    def __init__(self, client: lightkube.AsyncClient, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        client: lightkube.AsyncClient,
+        timeouts: Timeouts | None = None,
+        fence: Callable[[], None] | None = None,
+    ) -> None:
         self._client = client
         self.timeouts = timeouts or Timeouts()
+        self._fence = fence
         self.writes: collections.Counter[str] = collections.Counter()
 
     @classmethod
@@ -105,12 +111,15 @@ class Kube:
         field_manager: str = FIELD_MANAGER,
         *,
         timeouts: Timeouts | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> Kube:
         """In-cluster credentials, or KUBECONFIG / ``kubeconfig`` when given.
 
         ``field_manager`` names this process's writes (creates and patches); the API
         passes its own (``API_FIELD_MANAGER``), so what it owns (``spec.active``) is told
-        apart from what the operator's sync applies.
+        apart from what the operator's sync applies. ``fence`` is called before every
+        write and may raise :class:`errors.NotLeaderError` to refuse it (the operator's
+        leader election, :mod:`overseer.operator.leadership`).
         """
         config = (KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()).get()
         if config is None or config.user is None:
@@ -124,7 +133,7 @@ class Kube:
             timeout=httpx2.Timeout(timeouts.request),
             transport=kube_http.transport(verify),
         )
-        return cls(client, timeouts)
+        return cls(client, timeouts, fence)
 
     async def close(self) -> None:
         await self._client.close()
@@ -136,6 +145,9 @@ class Kube:
         return http
 
     def _count(self, verb: str, kind: str) -> None:
+        """Before every write: refuse it when fenced off, else count it."""
+        if self._fence is not None:
+            self._fence()
         self.writes[f"{verb} {kind}"] += 1
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -13,13 +14,15 @@ from overseer import settings as shared_settings
 from overseer.core import git_source
 from overseer.operator import (
     handlers,  # noqa: F401  (registers the handlers)
-    runtime,
+    lifecycle,
 )
 from overseer.operator.settings import Settings
 
 DESCRIPTION = """\
 Run the Overseer operator: sync OverseerRepositories from git into OverseerJobs,
 run each OverseerExecution as a Kubernetes Job, and post its status events to its hooks.
+Only the operator that holds the Lease of its namespaces acts (leader election; the
+others stand by); every one serves /healthz and /metrics on OVERSEER_METRICS_PORT.
 
 """
 
@@ -31,12 +34,6 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
-    parser.add_argument(
-        "--liveness",
-        metavar="URL",
-        default=None,
-        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
-    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -54,14 +51,11 @@ def main(argv: list[str] | None = None) -> int:
             "(tests and development only)",
             git_source.FILE_URLS_SETTING,
         )
-    kopf.run(
-        standalone=True,
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        liveness_endpoint=args.liveness,
-        memo=kopf.Memo({runtime.SETTINGS_KEY: settings}),
-    )
-    return 0
+    try:
+        return asyncio.run(lifecycle.run(settings))
+    except errors.SettingsError as error:
+        print(f"overseer-operator: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

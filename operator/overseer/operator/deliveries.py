@@ -43,7 +43,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,7 +56,7 @@ from overseer.core import backoff, delivery_records, execution_phase
 from overseer.core import webhooks as core
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import context, events, signing
+from overseer.operator import context, events, metrics, signing
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,10 @@ class Deliveries:
         *,
         http: httpx.AsyncClient | None = None,
         output: context.OutputHook | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self._client = client
+        self._fence = fence or (lambda: None)
         self._settings = settings
         self._webhooks = settings.webhooks
         self._policy = settings.webhooks.send_policy
@@ -271,9 +274,13 @@ class Deliveries:
         except errors.WebhookError as error:  # no secret for the namespace, or a malformed one
             return webhooks.not_sent(message, error, self._policy)
         async with self._hosts.hold(message.url), self._slots:  # the host's first: see above
-            return await webhooks.send(
+            self._fence()  # a deposed leader sends nothing more (raises NotLeaderError)
+            started = time.monotonic()
+            result = await webhooks.send(
                 message, secret, self._http, self._policy, resolver=self._resolver
             )
+        metrics.webhook_attempted(result.record.status, time.monotonic() - started)
+        return result
 
     async def _record(self, key: context.Key, record: execution_.Delivery) -> bool:
         """Fold ``record`` into ``status.deliveries``; whether anything was written."""

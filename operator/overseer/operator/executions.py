@@ -48,7 +48,7 @@ from overseer.core import (
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer.crd import job as job_crd
-from overseer.operator import collect, execution_inputs
+from overseer.operator import collect, execution_inputs, metrics
 from overseer.operator.context import Environment, Key
 
 log = logging.getLogger(__name__)
@@ -343,6 +343,7 @@ async def _record(
     )
     if status.phase != previous.phase and status.phase is not None:
         log.info("execution %s: %s (%s) %s", key, status.phase, status.reason, status.message or "")
+        metrics.phase_reached(status.phase, status.reason)
         if status.phase in execution_.TERMINAL_PHASES:
             kind = "Normal" if status.phase == "Complete" else "Warning"
             env.post_event(body, kind, status.reason or status.phase, status.message or "")

@@ -9,6 +9,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ from overseer.crd import base
 from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
-from overseer.operator import admission, context, executions, parse_cache, repositories, runtime
+from overseer.operator import (
+    admission,
+    context,
+    executions,
+    metrics,
+    parse_cache,
+    repositories,
+    runtime,
+)
 
 PREFIX = "overseer.dev"
 # kopf leaves annotations under its own prefix out of an object's "essence", so
@@ -55,7 +64,7 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
     # The settings were built once by __main__ (kopf.run's memo): never read again here.
     ours = await runtime.with_cluster_service_cidrs(ours)
-    memo[runtime.RUNTIME_KEY] = runtime.Runtime.start(ours)
+    memo[runtime.RUNTIME_KEY] = runtime.Runtime.start(ours, runtime.fence_of(memo))
 
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -162,6 +171,7 @@ async def run_syncs(
                 status=dict(status),
                 body=body,
             )
+            started = time.monotonic()
             outcome = await repositories.run_once(
                 repo,
                 jobs_by_repository,
@@ -170,6 +180,8 @@ async def run_syncs(
                 failures=failures,
                 cache=cache,
             )
+            error = outcome.error.reason if outcome.error is not None else None
+            metrics.sync_done(namespace, name, time.monotonic() - started, error)
             failures = failures + 1 if outcome.error and not outcome.error.stalled else 0
             wake.clear()
             await _sleep(outcome.delay, wake, stopped)

@@ -22,7 +22,7 @@ from overseer import errors
 from overseer.core import backoff, event_bounds, execution_facts, execution_job, log_sequence
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import context, executions
+from overseer.operator import context, executions, metrics
 from overseer_library import protocol
 
 log = logging.getLogger("overseer.operator.output")
@@ -224,6 +224,7 @@ def _take(
         elif isinstance(record, protocol.Output):
             writer.append(record)
         elif frames.add(record):
+            metrics.frame_read(record)
             news = True
     return news
 

@@ -20,6 +20,7 @@ from overseer.operator import (
     context,
     deliveries,
     events,
+    fencing,
     output,
     resync,
     scheduler,
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "settings"
 RUNTIME_KEY = "runtime"
+FENCE_KEY = "fence"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +52,19 @@ class Runtime:
     """Per repository (namespace, name): set to run its sync now (run_syncs waits on it)."""
 
     @classmethod
-    def start(cls, settings: Settings) -> Runtime:
-        """Connect and build every helper; call it in the running event loop."""
-        client = kube.Kube.connect(settings.kubeconfig, timeouts=settings.kube_timeouts)
+    def start(cls, settings: Settings, fence: fencing.Fence | None = None) -> Runtime:
+        """Connect and build every helper; call it in the running event loop.
+
+        ``fence`` (the leader election's) guards every write: to the API, to the archive,
+        to webhook receivers (docs/decisions.rst, "Two operators").
+        """
+        fence = fence or _unfenced
+        client = kube.Kube.connect(
+            settings.kubeconfig, timeouts=settings.kube_timeouts, fence=fence
+        )
         tracker = context.Tracker()
         followers = output.Followers(
-            archive_factory.build(settings),
+            fencing.FencedArchive(archive_factory.build(settings), fence),
             retry_min=settings.retry_min,
             retry_max=settings.retry_max,
             limits=settings.event_limits,
@@ -79,7 +88,7 @@ class Runtime:
             followers=followers,
             signals=signals.SignalSender(),
             deliveries=deliveries.Deliveries(
-                client, settings, tracker, events.post_event, output=followers
+                client, settings, tracker, events.post_event, output=followers, fence=fence
             ),
             admission=admission.Admission(),
             scheduler=scheduler.Scheduler(client, settings, events.post_event),
@@ -108,6 +117,16 @@ class Runtime:
         self.tracker.close()
         await self.followers.close()
         await self.client.close()
+
+
+def _unfenced() -> None:
+    """No leader election (a test that builds the runtime alone): every write goes."""
+
+
+def fence_of(memo: kopf.Memo) -> fencing.Fence | None:
+    """The leader election's fence ``__main__`` handed to kopf, if any."""
+    fence = memo.get(FENCE_KEY)
+    return fence if callable(fence) else None
 
 
 def settings_of(memo: kopf.Memo) -> Settings:

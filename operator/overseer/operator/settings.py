@@ -19,7 +19,14 @@ from pydantic_settings import NoDecode
 
 from overseer import errors, kube, webhooks
 from overseer import settings as shared
-from overseer.core import bundle, delivery_retry, event_bounds, execution_job, git_source
+from overseer.core import (
+    bundle,
+    delivery_retry,
+    event_bounds,
+    execution_job,
+    git_source,
+    leases,
+)
 from overseer.core import retention as retention_
 from overseer.core import webhooks as core_webhooks
 
@@ -178,6 +185,19 @@ class Settings(shared.ArchiveSettings):
     execution_max_events_size: shared.Size = event_bounds.DEFAULT_EVENT_LIMITS.max_total_bytes
     """Bytes of data of an execution's kept custom events together (256Ki)."""
 
+    lease_name: str = leases.LEASE_NAME
+    """The Lease operators contend for, in each watched namespace: only its holder acts."""
+    lease_namespace: str = ""
+    """Where the Lease lives when the whole cluster is watched; unset: the pod's namespace."""
+    lease_duration: shared.Duration = 15.0
+    """How long a standby waits, after the last renewal it saw, before it takes over."""
+    lease_renew_deadline: shared.Duration = 10.0
+    """How long after its last renewal started a leader that cannot renew stops acting."""
+    lease_retry_period: shared.Duration = 2.0
+    """How often the leader renews and a standby tries to take the Lease."""
+    metrics_port: int = pydantic.Field(default=8080, ge=0, le=65535)
+    """Port of /metrics and /healthz (all addresses); 0 serves neither."""
+
     @pydantic.field_validator("library_image")
     @classmethod
     def _image_reference(cls, value: str) -> str:
@@ -215,10 +235,25 @@ class Settings(shared.ArchiveSettings):
         if self.webhook_retry_max < self.webhook_retry_min:
             msg = "OVERSEER_WEBHOOK_RETRY_MIN must be <= OVERSEER_WEBHOOK_RETRY_MAX"
             raise ValueError(msg)
+        if not self.lease_retry_period < self.lease_renew_deadline < self.lease_duration:
+            msg = (
+                "need OVERSEER_LEASE_RETRY_PERIOD < OVERSEER_LEASE_RENEW_DEADLINE"
+                " < OVERSEER_LEASE_DURATION"
+            )
+            raise ValueError(msg)
         if self.webhook_host_concurrency > self.webhook_concurrency:
             msg = "OVERSEER_WEBHOOK_HOST_CONCURRENCY must be <= OVERSEER_WEBHOOK_CONCURRENCY"
             raise ValueError(msg)
         return self
+
+    @property
+    def lease_timing(self) -> leases.Timing:
+        """How long the Lease lasts and how often it is renewed (docs/operations.rst)."""
+        return leases.Timing(
+            duration=self.lease_duration,
+            renew_deadline=self.lease_renew_deadline,
+            retry_period=self.lease_retry_period,
+        )
 
     @property
     def retention(self) -> retention_.Retention:

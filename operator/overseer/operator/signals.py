@@ -45,7 +45,7 @@ from overseer.core import execution_job
 from overseer.core import signals as signals_
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.operator import events
+from overseer.operator import events, metrics
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,20 @@ class SignalSender:
             del self._done[next(iter(self._done))]  # the oldest: its record is long written
 
     async def _handle(
+        self,
+        client: kube_client.KubeClient,
+        post_event: events.EventPoster,
+        body: Mapping[str, Any],
+        *,
+        step: signals_.Step,
+        pod: Mapping[str, Any] | None,
+        ident: _Id,
+    ) -> execution_.SignalDelivery:
+        record = await self._outcome(client, post_event, body, step=step, pod=pod, ident=ident)
+        metrics.signal_handled(record.result)
+        return record
+
+    async def _outcome(
         self,
         client: kube_client.KubeClient,
         post_event: events.EventPoster,
