@@ -160,12 +160,8 @@ def assert_restricted(spec: dict[str, Any], container: dict[str, Any]) -> None:
     assert context["readOnlyRootFilesystem"] is True
 
 
-def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) -> None:
+def test_the_operator_has_its_probe_caches_and_token(render: Render) -> None:
     rendered = render()
-    operator = deployment(rendered)
-    assert operator["spec"]["replicas"] == 1
-    # without kopf peering two operators would both act: never two at once, even in upgrades
-    assert operator["spec"]["strategy"] == {"type": "Recreate"}
     spec, container = pod_spec(rendered), operator_container(rendered)
     assert spec["automountServiceAccountToken"] is True
     (account,) = of_component(rendered.of_kind("ServiceAccount"), "operator")
@@ -173,10 +169,11 @@ def test_the_operator_runs_once_with_its_probe_caches_and_token(render: Render) 
     assert container["image"] == "localhost/overseer/operator:dev"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["command"] == ["python", "-m", "overseer.operator"]
-    assert container["args"] == ["--liveness=http://0.0.0.0:8080/healthz"]
+    assert "args" not in container
     probe = container["livenessProbe"]["httpGet"]
     port = next(p for p in container["ports"] if p["name"] == probe["port"])
     assert (probe["path"], port["containerPort"]) == ("/healthz", 8080)
+    assert container["readinessProbe"]["httpGet"]["port"] == probe["port"]
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert set(mounts) == {"/var/cache/overseer", "/tmp"}
@@ -360,10 +357,106 @@ NAMESPACES = expand("", "namespaces", "list watch")
 SERVICE_RANGES = expand("networking.k8s.io", "servicecidrs", "list") | expand("", "services", "get")
 
 
+LEASE = expand("coordination.k8s.io", "leases", "create get update")
+
+
+def operator_roles(rendered: Rendered, kind: str) -> list[dict[str, Any]]:
+    """The operator's Roles (or bindings) but those of its leader election."""
+    return [
+        r
+        for r in of_component(rendered.of_kind(kind), "operator")
+        if not r["metadata"]["name"].endswith("-leader-election")
+    ]
+
+
+def leader_election_roles(rendered: Rendered) -> dict[str, dict[str, Any]]:
+    return {
+        r["metadata"]["namespace"]: r
+        for r in rendered.of_kind("Role")
+        if r["metadata"]["name"] == "overseer-operator-leader-election"
+    }
+
+
+def test_leases_are_granted_where_the_operator_elects_its_leader(render: Render) -> None:
+    # watching the cluster: the Lease is in the release's namespace, which the env says
+    rendered = render()
+    roles = leader_election_roles(rendered)
+    assert set(roles) == {"overseer-system"}
+    rules = roles["overseer-system"]["rules"]
+    assert grants(rules) == LEASE
+    # get and update only the one Lease (create cannot be limited by name)
+    assert {
+        v for r in rules if r.get("resourceNames") == ["overseer-operator"] for v in r["verbs"]
+    } == {
+        "get",
+        "update",
+    }
+    env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
+    assert env["OVERSEER_LEASE_NAMESPACE"] == "overseer-system"
+    # watching two namespaces: one Lease in each
+    watching = render(VARIANTS["watching two namespaces"])
+    assert set(leader_election_roles(watching)) == {"team-a", "team-b"}
+    bindings = [
+        b for b in watching.of_kind("RoleBinding") if b["metadata"]["name"].endswith("-election")
+    ]
+    assert {b["metadata"]["namespace"] for b in bindings} == {"team-a", "team-b"}
+    assert all(b["subjects"][0]["name"] == "overseer-operator" for b in bindings)
+
+
+def test_two_replicas_by_default_replaced_one_at_a_time(render: Render) -> None:
+    rendered = render()
+    operator = deployment(rendered)
+    assert operator["spec"]["replicas"] == 2
+    # a new replica stands by beside the old ones until the leader releases the Lease
+    assert operator["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
+    assert (
+        env["OVERSEER_LEASE_DURATION"],
+        env["OVERSEER_LEASE_RENEW_DEADLINE"],
+        env["OVERSEER_LEASE_RETRY_PERIOD"],
+    ) == ("15s", "10s", "2s")
+    assert deployment(render({"operator": {"replicaCount": 1}}))["spec"]["replicas"] == 1
+
+
+def test_metrics_have_a_service_and_a_service_monitor_only_when_asked(render: Render) -> None:
+    rendered = render()
+    services = {s["metadata"]["name"]: s for s in rendered.of_kind("Service")}
+    metrics = services["overseer-operator-metrics"]
+    assert metrics["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    labels = deployment(rendered)["spec"]["template"]["metadata"]["labels"]
+    assert metrics["spec"]["selector"].items() <= labels.items()
+    env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
+    assert env["OVERSEER_METRICS_PORT"] == "8080"
+    assert rendered.of_kind("ServiceMonitor") == []
+    monitored = render(
+        {
+            "operator": {
+                "metrics": {
+                    "port": 9100,
+                    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+                }
+            }
+        }
+    )
+    monitor = monitored.one("ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "30s"}
+    ]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ports = operator_container(monitored)["ports"]
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in ports
+
+
 def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(render: Render) -> None:
     rendered = render()
     assert grants(rendered.one("ClusterRole")["rules"]) == NAMESPACED | CRDS | SERVICE_RANGES
-    assert of_component(rendered.of_kind("Role"), "operator") == []
+    assert operator_roles(rendered, "Role") == []
     binding = rendered.one("ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "overseer-operator", "namespace": "overseer-system"}
@@ -376,14 +469,10 @@ def test_watched_namespaces_get_roles_and_only_cluster_scoped_reads_stay_cluster
     rendered = render(VARIANTS["watching two namespaces"])
     assert grants(rendered.one("ClusterRole")["rules"]) == CRDS | NAMESPACES | SERVICE_RANGES
     roles = {
-        r["metadata"]["namespace"]: grants(r["rules"])
-        for r in of_component(rendered.of_kind("Role"), "operator")
+        r["metadata"]["namespace"]: grants(r["rules"]) for r in operator_roles(rendered, "Role")
     }
     assert roles == {"team-a": NAMESPACED, "team-b": NAMESPACED}
-    bindings = {
-        b["metadata"]["namespace"]
-        for b in of_component(rendered.of_kind("RoleBinding"), "operator")
-    }
+    bindings = {b["metadata"]["namespace"] for b in operator_roles(rendered, "RoleBinding")}
     assert bindings == {"team-a", "team-b"}
     env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
     assert env["OVERSEER_NAMESPACES"] == "team-a,team-b"
@@ -425,7 +514,7 @@ def test_rbac_can_be_left_to_the_administrators(render: Render) -> None:
     ("values", "complaint"),
     [
         ({"operator": {"replicaCount": "two"}}, "/operator/replicaCount"),
-        ({"operator": {"replicaCount": 2}}, "/operator/replicaCount"),
+        ({"operator": {"replicaCount": 6}}, "/operator/replicaCount"),
         ({"api": {"placement": "deployment"}}, "placement"),
         ({"operator": {"archive": {"existingClaim": "output"}}}, "archive"),
         ({"archive": {"s3": {"endpoint": "s3.amazonaws.com"}}}, "/archive/s3/endpoint"),
