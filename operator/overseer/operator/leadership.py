@@ -120,9 +120,9 @@ class Elector:
             lock.renewed_at = None
             try:
                 await asyncio.wait_for(self._release(lock), self.timing.retry_period)
+                log.info("released %s", lock)
             except (errors.KubeError, TimeoutError) as error:
                 log.warning("%s not released (it expires by itself): %s", lock, error)
-        log.info("released the Lease(s) of %s", self.identity)
 
     async def _release(self, lock: _Lock) -> None:
         body = await self._client.get("Lease", lock.namespace, lock.name)
