@@ -186,3 +186,13 @@ def test_repository_limits_have_defaults_and_read_sizes() -> None:
     for bad in ("0", "1Ti", "lots", "-5"):
         with pytest.raises(errors.SettingsError, match="OVERSEER_REPOSITORY_MAX_JOBS_SIZE"):
             Settings.from_env({"OVERSEER_REPOSITORY_MAX_JOBS_SIZE": bad})
+
+
+def test_leader_election_timings_leave_a_deposed_leader_time_to_stop() -> None:
+    timing = Settings.from_env({}).lease_timing
+    assert (timing.duration, timing.renew_deadline, timing.retry_period) == (15.0, 10.0, 2.0)
+    assert Settings.from_env({}).metrics_port == 8080
+    with pytest.raises(errors.SettingsError, match="OVERSEER_LEASE_RENEW_DEADLINE"):
+        Settings.from_env({"OVERSEER_LEASE_RENEW_DEADLINE": "15s"})
+    with pytest.raises(errors.SettingsError, match="OVERSEER_LEASE_RETRY_PERIOD"):
+        Settings.from_env({"OVERSEER_LEASE_RETRY_PERIOD": "10s"})
