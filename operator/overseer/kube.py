@@ -93,15 +93,11 @@ ExecResult = kube_exec.ExecResult
 class Kube:
     """An API client for one process: build it once at start-up and pass it down."""
 
-    def __init__(
-        self,
-        client: lightkube.AsyncClient,
-        timeouts: Timeouts | None = None,
-        fence: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, client: lightkube.AsyncClient, timeouts: Timeouts | None = None) -> None:
         self._client = client
         self.timeouts = timeouts or Timeouts()
-        self._fence = fence
+        # Called before every write; raises NotLeaderError to refuse it (leadership.py).
+        self.fence: Callable[[], None] | None = None
         self.writes: collections.Counter[str] = collections.Counter()
 
     @classmethod
@@ -111,15 +107,12 @@ class Kube:
         field_manager: str = FIELD_MANAGER,
         *,
         timeouts: Timeouts | None = None,
-        fence: Callable[[], None] | None = None,
     ) -> Kube:
         """In-cluster credentials, or KUBECONFIG / ``kubeconfig`` when given.
 
         ``field_manager`` names this process's writes (creates and patches); the API
         passes its own (``API_FIELD_MANAGER``), so what it owns (``spec.active``) is told
-        apart from what the operator's sync applies. ``fence`` is called before every
-        write and may raise :class:`errors.NotLeaderError` to refuse it (the operator's
-        leader election, :mod:`overseer.operator.leadership`).
+        apart from what the operator's sync applies.
         """
         config = (KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()).get()
         if config is None or config.user is None:
@@ -133,7 +126,7 @@ class Kube:
             timeout=httpx2.Timeout(timeouts.request),
             transport=kube_http.transport(verify),
         )
-        return cls(client, timeouts, fence)
+        return cls(client, timeouts)
 
     async def close(self) -> None:
         await self._client.close()
@@ -145,9 +138,8 @@ class Kube:
         return http
 
     def _count(self, verb: str, kind: str) -> None:
-        """Before every write: refuse it when fenced off, else count it."""
-        if self._fence is not None:
-            self._fence()
+        if self.fence is not None:
+            self.fence()
         self.writes[f"{verb} {kind}"] += 1
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:

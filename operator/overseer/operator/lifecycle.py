@@ -46,7 +46,8 @@ def lease_locks(settings: Settings) -> list[tuple[str, str]]:
 async def run(settings: Settings) -> int:
     """Contend, lead and stand by until SIGTERM or SIGINT; the process's exit status."""
     locks = lease_locks(settings)
-    client = kube.Kube.connect(settings.kubeconfig)  # the election's own, never fenced
+    # The election's own client, never fenced.
+    client = kube.Kube.connect(settings.kubeconfig, timeouts=settings.kube_timeouts)
     elector = leadership.Elector(
         client, locks, leadership.new_identity(socket.gethostname()), settings.lease_timing
     )

@@ -59,9 +59,8 @@ class Runtime:
         to webhook receivers (docs/decisions.rst, "Two operators").
         """
         fence = fence or _unfenced
-        client = kube.Kube.connect(
-            settings.kubeconfig, timeouts=settings.kube_timeouts, fence=fence
-        )
+        client = kube.Kube.connect(settings.kubeconfig, timeouts=settings.kube_timeouts)
+        client.fence = fence
         tracker = context.Tracker()
         followers = output.Followers(
             fencing.FencedArchive(archive_factory.build(settings), fence),
