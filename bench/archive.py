@@ -15,6 +15,10 @@ archive writer, which holds the reading while its store lags, as the follower do
    as they are read (the job's bytes are never all in memory): this process's RSS
    (VmRSS) through the run (flat: bounded by the chunk size, not the output's size),
    its peak (VmHWM), and the manifest's SHA-256 of each stream against the bytes made.
+3. ``--operator-mib`` MiB on each stream (1 GiB) written by a job on the local cluster
+   and archived by the real operator (``bench/archive_operator.py``): the operator's RSS
+   through the run, and the manifest's SHA-256 against the job's own. Needs the cluster
+   (``--operator-mib 0`` leaves it out).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import archive_operator
 import options
 from tests.support import s3server
 
@@ -49,6 +54,12 @@ def parse_args() -> options.argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the side-by-side run")
     parser.add_argument("--large", type=int, default=1024, help="MiB per stream of run 2")
     parser.add_argument("--chunk", type=int, default=4, help="the archive's chunk size, MiB")
+    parser.add_argument(
+        "--operator-mib",
+        type=int,
+        default=1024,
+        help="MiB per stream of run 3 (the real operator and the local cluster); 0: no run 3",
+    )
     return parser.parse_args()
 
 
@@ -218,6 +229,13 @@ def main() -> None:
                     f"SHA-256 {manifest['sha256'][stream][:16]}... {ok} the bytes made"
                 )
             print(f"   manifest complete: {manifest['complete']}, lost: {manifest['lost']}")
+            if args.operator_mib:
+                print(
+                    f"3. {args.operator_mib} MiB on each stream from a job, archived to the "
+                    "store by the operator (host process, local cluster)",
+                    flush=True,
+                )
+                archive_operator.run(server, "bench", args.operator_mib, root)
 
 
 if __name__ == "__main__":
