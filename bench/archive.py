@@ -50,15 +50,18 @@ NS = "bench"
 
 def parse_args() -> options.argparse.Namespace:
     parser = options.new_parser("bench/archive.py", __doc__, "")
-    parser.add_argument("--size", type=int, default=256, help="MiB of the side-by-side run")
+    parser.add_argument("--size", type=int, default=256, help="MiB of run 1; 0: no run 1")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the side-by-side run")
-    parser.add_argument("--large", type=int, default=1024, help="MiB per stream of run 2")
+    parser.add_argument("--large", type=int, default=1024, help="MiB per stream of run 2; 0: none")
     parser.add_argument("--chunk", type=int, default=4, help="the archive's chunk size, MiB")
     parser.add_argument(
         "--operator-mib",
         type=int,
         default=1024,
         help="MiB per stream of run 3 (the real operator and the local cluster); 0: no run 3",
+    )
+    parser.add_argument(
+        "--operator-rate", type=float, default=4.0, help="MiB/s per stream the job of run 3 writes"
     )
     return parser.parse_args()
 
@@ -187,6 +190,42 @@ async def large(args: options.argparse.Namespace, config: archive_s3.S3Config, s
     return seconds, total, sample, manifest
 
 
+def print_side_by_side(
+    args: options.argparse.Namespace, config: archive_s3.S3Config, root: Path
+) -> None:
+    print(
+        f"1. {args.size} MiB of stdout in {FRAME // 1024} KiB frames, best of "
+        f"{args.rounds} alternating rounds, chunks of {args.chunk} MiB",
+        flush=True,
+    )
+    best = asyncio.run(side_by_side(args, config, root))
+    for label, rate in best.items():
+        print(f"   {label:32} {rate:8.1f} MiB/s")
+    ratio = best["archive to the store"] / best["plain upload, same client"]
+    print(f"   archive / plain upload           {ratio:8.2f}   (goal >= 0.8)", flush=True)
+
+
+def print_large(
+    args: options.argparse.Namespace, config: archive_s3.S3Config, server: s3server.S3Server
+) -> None:
+    print(f"2. {args.large} MiB on each stream archived to the store", flush=True)
+    seconds, total, sample, manifest = asyncio.run(large(args, config, server))
+    want = expected_sha(args.large * MIB, ("stdout", "stderr"), 2)
+    print(f"   {total / MIB:.0f} MiB in {seconds:.1f} s: {total / MIB / seconds:.1f} MiB/s")
+    quarter = [sample[len(sample) * q // 4] // 1024 for q in range(4)] + [sample[-1] // 1024]
+    print(
+        f"   RSS (MiB) at 0, 25, 50, 75, 100 %: {quarter}; "
+        f"peak (VmHWM) {rss_kib()['VmHWM'] // 1024} MiB"
+    )
+    for stream in ("stdout", "stderr"):
+        ok = "matches" if manifest["sha256"][stream] == want[stream] else "DIFFERS"
+        print(
+            f"   manifest {stream}: {manifest['sizes'][stream]} bytes, "
+            f"SHA-256 {manifest['sha256'][stream][:16]}... {ok} the bytes made"
+        )
+    print(f"   manifest complete: {manifest['complete']}, lost: {manifest['lost']}", flush=True)
+
+
 def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as folder:
@@ -200,42 +239,18 @@ def main() -> None:
                 credentials=(server.access_key, server.secret_key),
                 chunk_size=args.chunk * MIB,
             )
-            print(
-                f"1. {args.size} MiB of stdout in {FRAME // 1024} KiB frames, best of "
-                f"{args.rounds} alternating rounds, chunks of {args.chunk} MiB",
-                flush=True,
-            )
-            best = asyncio.run(side_by_side(args, config, root))
-            for label, rate in best.items():
-                print(f"   {label:32} {rate:8.1f} MiB/s")
-            ratio = best["archive to the store"] / best["plain upload, same client"]
-            print(f"   archive / plain upload           {ratio:8.2f}   (goal >= 0.8)", flush=True)
-
-            print(f"2. {args.large} MiB on each stream archived to the store", flush=True)
-            seconds, total, sample, manifest = asyncio.run(large(args, config, server))
-            want = expected_sha(args.large * MIB, ("stdout", "stderr"), 2)
-            print(f"   {total / MIB:.0f} MiB in {seconds:.1f} s: {total / MIB / seconds:.1f} MiB/s")
-            quarter = [sample[len(sample) * q // 4] // 1024 for q in range(4)] + [
-                sample[-1] // 1024
-            ]
-            print(
-                f"   RSS (MiB) at 0, 25, 50, 75, 100 %: {quarter}; "
-                f"peak (VmHWM) {rss_kib()['VmHWM'] // 1024} MiB"
-            )
-            for stream in ("stdout", "stderr"):
-                ok = "matches" if manifest["sha256"][stream] == want[stream] else "DIFFERS"
-                print(
-                    f"   manifest {stream}: {manifest['sizes'][stream]} bytes, "
-                    f"SHA-256 {manifest['sha256'][stream][:16]}... {ok} the bytes made"
-                )
-            print(f"   manifest complete: {manifest['complete']}, lost: {manifest['lost']}")
+            if args.size:
+                print_side_by_side(args, config, root)
+            if args.large:
+                print_large(args, config, server)
             if args.operator_mib:
                 print(
-                    f"3. {args.operator_mib} MiB on each stream from a job, archived to the "
-                    "store by the operator (host process, local cluster)",
+                    f"3. {args.operator_mib} MiB on each stream from a job "
+                    f"({args.operator_rate:g} MiB/s each), archived to the store by the "
+                    "operator (host process, local cluster)",
                     flush=True,
                 )
-                archive_operator.run(server, "bench", args.operator_mib, root)
+                archive_operator.run(server, "bench", args.operator_mib, args.operator_rate, root)
 
 
 if __name__ == "__main__":
