@@ -27,7 +27,7 @@ from lightkube.resources.authentication_v1 import TokenReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret
+from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret, ServiceAccount
 from lightkube.types import CascadeType, PatchType
 
 from overseer import errors, kube_client, kube_exec, kube_http, kube_watch
@@ -60,6 +60,7 @@ _RESOURCES: dict[str, Any] = {
     execution_crd.KIND.kind: OverseerExecution,
     "ConfigMap": ConfigMap,
     "Secret": Secret,
+    "ServiceAccount": ServiceAccount,
     "Job": Job,
     "Pod": Pod,
     "Lease": Lease,

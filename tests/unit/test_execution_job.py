@@ -299,7 +299,31 @@ def test_the_pod_passes_the_restricted_pod_security_standard(definition: dict[st
     assert pod["automountServiceAccountToken"] is False
     assert pod["enableServiceLinks"] is False
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert "serviceAccountName" not in pod
+    assert pod["serviceAccountName"] == execution_job.EXECUTION_SERVICE_ACCOUNT
+
+
+def test_the_pod_always_runs_as_the_execution_service_account_without_a_token() -> None:
+    # The namespace's default ServiceAccount may hold RoleBindings of its own: never it.
+    job = execution_job.build_execution_job(context({"image": "python:3.12-slim"}))
+    pod = pod_spec(job)
+    assert pod["serviceAccountName"] == "overseer-execution"
+    assert pod["automountServiceAccountToken"] is False
+    assert not [v for v in pod["volumes"] if "projected" in v or "serviceAccountToken" in str(v)]
+
+
+def test_a_definition_cannot_name_a_service_account() -> None:
+    for field in ("serviceAccountName", "serviceAccount"):
+        with pytest.raises(ValueError, match=field):
+            context({field: "admin"})
+
+
+def test_the_execution_service_account_mounts_no_token_and_says_what_it_is() -> None:
+    account = execution_job.build_service_account("team-a")
+    assert account["kind"] == "ServiceAccount"
+    assert account["metadata"]["name"] == "overseer-execution"
+    assert account["metadata"]["namespace"] == "team-a"
+    assert account["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "overseer"
+    assert account["automountServiceAccountToken"] is False
 
 
 def test_the_checker_itself_catches_a_root_pod() -> None:

@@ -58,6 +58,10 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 EXECUTION_ID_ANNOTATION = "overseer.dev/execution-id"
 MANAGER = "overseer"
 COMPONENT = "execution"
+EXECUTION_SERVICE_ACCOUNT = "overseer-execution"
+"""The ServiceAccount every execution's pod runs as, in its namespace: made by the operator
+with no token mounted and bound to nothing, so that a pod never runs as the namespace's
+``default`` (which RoleBindings may name) nor as one a definition picks (none can)."""
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
@@ -74,8 +78,8 @@ class JobSettings:
     library_image: str = LIBRARY_IMAGE
     image_pull_policy: PullPolicy | None = None
     """For the library image (job container or init container); Kubernetes' default if None."""
-    service_account: str | None = None
-    """serviceAccountName of the pod; its token is never mounted."""
+    service_account: str = EXECUTION_SERVICE_ACCOUNT
+    """serviceAccountName of every pod; its token is never mounted."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,6 +309,21 @@ def _library_copier(settings: JobSettings) -> dict[str, Any]:
 # --- the manifests ---------------------------------------------------------------------
 
 
+def build_service_account(namespace: str) -> dict[str, Any]:
+    """The ServiceAccount executions run as in ``namespace``: no token, no owner (shared by
+    every execution there, so it outlives each), made when the first one starts."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": EXECUTION_SERVICE_ACCOUNT,
+            "namespace": namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGER, COMPONENT_LABEL: COMPONENT},
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
 def build_parameters_secret(context: ExecutionContext) -> dict[str, Any] | None:
     """The Secret of an execution's parameters; None when it has none.
 
@@ -347,6 +366,7 @@ def build_execution_job(
         "restartPolicy": "Never",
         # Kubernetes' own KILL comes after the supervisor's (killAfter), which says why.
         "terminationGracePeriodSeconds": math.ceil(defn.kill_after_seconds(definition)) + 10,
+        "serviceAccountName": settings.service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": _pod_security(definition, settings.library_image),
@@ -360,8 +380,6 @@ def build_execution_job(
         # The init container gets the same: it never raises the pod's effective request.
         for each in (*pod["containers"], *pod.get("initContainers", ())):
             each["resources"] = resources
-    if settings.service_account is not None:
-        pod["serviceAccountName"] = settings.service_account
     spec: dict[str, Any] = {
         "backoffLimit": definition.retries or 0,
         "template": {"metadata": {"labels": _labels(context)}, "spec": pod},

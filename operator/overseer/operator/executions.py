@@ -88,8 +88,13 @@ async def _build(
 async def _create_all(
     key: Key, body: Mapping[str, Any], objects: list[dict[str, Any]], env: Environment
 ) -> bool:
-    """Create the execution's objects in order; False when the execution was refused."""
+    """Create the execution's objects in order; False when the execution was refused.
+
+    First the pod's ServiceAccount, shared by the namespace's executions: made once (a
+    409 says it is there), never read, so the operator needs no more than ``create``.
+    """
     try:
+        await env.client.create(execution_job.build_service_account(key.namespace))
         for made in objects:
             if not await _create_own(key, body, made, env):
                 return False
