@@ -16,7 +16,7 @@
 #
 # Environment:
 #   OVERSEER_WATCH_NAMESPACES  namespaces the operator serves, space separated, or "all"
-#                              for every namespace. Default: overseer-examples only, so that
+#                              for every namespace (the chart's clusterWide). Default: overseer-examples only, so that
 #                              the test suite's operators (run on this machine against the
 #                              same cluster, one per test namespace) are left alone.
 #                              overseer-examples is always added.
@@ -111,8 +111,8 @@ fi
 # --- 2. namespaces ----------------------------------------------------------------
 watch=${OVERSEER_WATCH_NAMESPACES:-$EXAMPLES_NS}
 if [[ $watch == all ]]; then
-  watch_set='watchNamespaces=[]'
-  watch_text="every namespace"
+  watch_set='clusterWide=true'
+  watch_text="every namespace (clusterWide)"
 else
   watch=$(tr ', ' '\n\n' <<<"$watch $EXAMPLES_NS" | awk 'NF && !seen[$0]++' | paste -sd, -)
   watch_set="watchNamespaces=[\"${watch//,/\",\"}\"]"

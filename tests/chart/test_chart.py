@@ -20,6 +20,7 @@ from tests.support.cluster import Kube
 # Value sets that change which objects exist; every test of "all objects" runs on each.
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "defaults": None,
+    "cluster-wide": {"clusterWide": True},
     "watching two namespaces": {"watchNamespaces": ["team-a", "team-b"]},
     "existing service account": {"serviceAccount": {"create": False, "name": "ops"}},
     "no rbac, debug, scheduling": {
@@ -180,7 +181,7 @@ def test_the_operator_has_its_probe_caches_and_token(render: Render) -> None:
     assert all("emptyDir" in volumes[name] for name in mounts.values())
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["OVERSEER_CACHE_DIR"] == "/var/cache/overseer"
-    assert env["OVERSEER_NAMESPACES"] == ""
+    assert env["OVERSEER_NAMESPACES"] == "overseer-system"
     assert (env["OVERSEER_GIT_TIMEOUT"], env["OVERSEER_RETRY_MIN"], env["OVERSEER_RETRY_MAX"]) == (
         "120s",
         "5s",
@@ -350,6 +351,7 @@ NAMESPACED = (
     | expand("", "pods", "get list watch")
     | expand("", "pods/log", "get")
     | expand("", "pods/exec", "create get")
+    | expand("", "serviceaccounts", "create")  # the executions' pods' overseer-execution
     | expand("overseer.dev", "overseerexecutions", "create")  # the scheduler
 )
 CRDS = expand("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
@@ -454,9 +456,11 @@ def test_metrics_have_a_service_and_a_service_monitor_only_when_asked(render: Re
 
 
 def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(render: Render) -> None:
-    rendered = render()
+    rendered = render({"clusterWide": True})
     assert grants(rendered.one("ClusterRole")["rules"]) == NAMESPACED | CRDS | SERVICE_RANGES
     assert operator_roles(rendered, "Role") == []
+    env = {e["name"]: e.get("value") for e in operator_container(rendered)["env"]}
+    assert env["OVERSEER_NAMESPACES"] == ""
     binding = rendered.one("ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "overseer-operator", "namespace": "overseer-system"}
@@ -487,7 +491,7 @@ def test_no_wildcards_and_secrets_are_never_listed(variant: Rendered) -> None:
 
 
 def test_service_ranges_are_read_only_when_not_given(render: Render) -> None:
-    rules = render().one("ClusterRole")["rules"]
+    rules = render({"clusterWide": True}).one("ClusterRole")["rules"]
     services = [r for r in rules if r["resources"] == ["services"]]
     assert services == [
         {

@@ -83,7 +83,7 @@ def test_the_api_role_holds_only_what_the_routes_use_where_it_serves(render: Ren
 
 def test_without_push_hooks_the_api_keeps_only_the_secret_parameters_rule(render: Render) -> None:
     rendered = render({"api": {"gitHooks": {"enabled": False}}})
-    assert api_roles(rendered) == {"default": API_RULES}
+    assert api_roles(rendered) == {"overseer-system": API_RULES}
     assert env_of(container(rendered, "api", "api"))["OVERSEER_API_GIT_HOOKS"] == "false"
 
 

@@ -80,6 +80,21 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
+The namespaces the operator serves, comma-separated: watchNamespaces, or the release's
+namespace alone when it is empty; empty when clusterWide (every namespace). A list and
+clusterWide together are refused: which one was meant?
+*/}}
+{{- define "overseer.servedNamespaces" -}}
+{{- if .Values.clusterWide }}
+{{- if .Values.watchNamespaces }}
+{{- fail "clusterWide: true serves every namespace; leave watchNamespaces empty, or set clusterWide: false to serve only the listed ones" }}
+{{- end }}
+{{- else }}
+{{- .Values.watchNamespaces | default (list .Release.Namespace) | join "," }}
+{{- end }}
+{{- end }}
+
+{{/*
 What the operator does to the namespaced resources it serves: the rules of the
 ClusterRole (every namespace) or of the Role in each watched namespace.
 docs/install.rst says why each one is needed; keep the two in step.
@@ -133,11 +148,17 @@ docs/install.rst says why each one is needed; keep the two in step.
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
-# Signals requested through an execution: overseer-signal run in the job container.
-# A WebSocket exec is authorised as get before Kubernetes 1.35, as get and create since.
+# Signals requested through an execution: overseer-signal run in the job container, the
+# only exec the operator makes. A WebSocket exec is authorised as get before Kubernetes
+# 1.35, as get and create since; pod names are not known in advance (no resourceNames).
 - apiGroups: [""]
   resources: [pods/exec]
   verbs: [create, get]
+# Executions' pods run as the ServiceAccount overseer-execution (no token, no bindings),
+# made on first use; never read nor changed (create cannot be narrowed to one name).
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [create]
 # Warnings about syncs on the repository (kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]
@@ -161,7 +182,7 @@ docs/install.rst says why each one is needed; keep the two in step.
   resourceNames: [kubernetes]
   verbs: [get]
 {{- end }}
-{{- if .Values.watchNamespaces }}
+{{- if not .Values.clusterWide }}
 # kopf serving a list of namespaces watches namespaces to start and stop with them.
 - apiGroups: [""]
   resources: [namespaces]
@@ -194,12 +215,12 @@ app.kubernetes.io/component: api
 
 {{/* The namespace the original's paths (/jobs...) serve. */}}
 {{- define "overseer.api.defaultNamespace" -}}
-{{- .Values.api.defaultNamespace | default (first .Values.watchNamespaces) | default "default" }}
+{{- .Values.api.defaultNamespace | default (first (compact (splitList "," (include "overseer.servedNamespaces" .)))) | default "default" }}
 {{- end }}
 
-{{/* Every namespace the API serves: the default one, then the watched ones. */}}
+{{/* Every namespace the API serves: the default one, then the served ones. */}}
 {{- define "overseer.api.namespaces" -}}
-{{- prepend .Values.watchNamespaces (include "overseer.api.defaultNamespace" .) | uniq | join "," }}
+{{- prepend (compact (splitList "," (include "overseer.servedNamespaces" .))) (include "overseer.api.defaultNamespace" .) | uniq | join "," }}
 {{- end }}
 
 {{/* The Secret holding the API's hashed tokens (token mode). */}}
