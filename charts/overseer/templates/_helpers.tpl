@@ -368,3 +368,30 @@ webhooks.signingSecret.existingSecret, else the generated FULLNAME-webhooks, els
 {{- printf "%s-webhooks" (include "overseer.fullname" . | trunc 54 | trimSuffix "-") }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Kubernetes API server's addresses, comma-separated, as /32 or /128: those of
+networkPolicy.egress.apiServerCIDRs, else read from the cluster at install (the
+`kubernetes` Service's ClusterIPs and its EndpointSlice's addresses); none with
+`helm template`, which reads nothing.
+*/}}
+{{- define "overseer.apiServerCIDRs" -}}
+{{- $found := list }}
+{{- if .Values.networkPolicy.egress.apiServerCIDRs }}
+{{- $found = .Values.networkPolicy.egress.apiServerCIDRs }}
+{{- else }}
+{{- $addresses := list }}
+{{- with lookup "v1" "Service" "default" "kubernetes" }}
+{{- $addresses = concat $addresses (.spec.clusterIPs | default list) }}
+{{- end }}
+{{- with lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "kubernetes" }}
+{{- range .endpoints }}
+{{- $addresses = concat $addresses (.addresses | default list) }}
+{{- end }}
+{{- end }}
+{{- range $addresses }}
+{{- $found = append $found (printf "%s/%s" . (ternary "128" "32" (contains ":" .))) }}
+{{- end }}
+{{- end }}
+{{- $found | uniq | join "," }}
+{{- end }}
