@@ -2,7 +2,8 @@
 # The local single-node Kubernetes cluster: up, down, status.
 #
 #   hack/cluster.sh up      build (cached) and start etcd, the control plane,
-#                           containerd, the kubelet and kube-proxy; import the
+#                           containerd, the kubelet, kube-proxy and a NetworkPolicy
+#                           enforcer (kube-network-policies); import the
 #                           local images; wait until the node is Ready; deploy
 #                           the storage provisioner (default StorageClass)
 #   hack/cluster.sh down    stop all of it, unmount, remove network state
@@ -30,7 +31,8 @@ API_PORT=6443
 CONTAINERD_SOCK=$RUN/containerd.sock
 # PersistentVolumes of the local-path StorageClass: folders here, removed by down.
 STORAGE_DIR=$STATE/storage
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kube-network-policies)
+NETPOL_TABLE=kube-network-policies # its nftables table (inet)
 
 host_ip() {
   # The address pods use to reach the host (API server endpoint, webhook receivers in tests).
@@ -104,6 +106,7 @@ make_pki() {
   cert scheduler system:kube-scheduler
   cert kubelet "system:node:$NODE_NAME" system:nodes "DNS:$NODE_NAME,DNS:localhost,IP:127.0.0.1,IP:$ip"
   cert kube-proxy system:kube-proxy
+  cert kube-network-policies system:kube-network-policies
   [[ -e $PKI/sa.key ]] || { openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null; openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
   # The context name marks this as a test cluster for the test fixtures.
   kubeconfig "$STATE/admin.kubeconfig" admin "$CONTEXT"
@@ -208,6 +211,40 @@ conntrack: {maxPerCore: 0}
 YAML
 }
 
+# The NetworkPolicy enforcer reads policies, pods, namespaces and nodes: nothing else.
+netpol_rbac() {
+  kubectl_admin apply --server-side --field-manager=overseer-cluster -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "overseer-local:kube-network-policies"}
+rules:
+  - apiGroups: [""]
+    resources: [pods, namespaces, nodes]
+    verbs: [get, list, watch]
+  - apiGroups: [networking.k8s.io]
+    resources: [networkpolicies]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "overseer-local:kube-network-policies"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "overseer-local:kube-network-policies"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:kube-network-policies"}]
+YAML
+}
+
+# start_netpol: kube-network-policies on the host, like kube-proxy. It sends to its
+# nfnetlink queue only the packets from and to pods that a NetworkPolicy selects, so
+# pods of namespaces without one are left alone; --fail-open lets packets through
+# while it is not running (docs/local-cluster.rst).
+start_netpol() {
+  netpol_rbac
+  start kube-network-policies "$NETPOL" --api-server "https://127.0.0.1:$API_PORT" \
+    --ca-file "$PKI/ca.crt" --cert-file "$PKI/kube-network-policies.crt" \
+    --key-file "$PKI/kube-network-policies.key" --hostname-override "$NODE_NAME" \
+    --fail-open --netfilter-bug-1766-fix=false --metrics-bind-address 127.0.0.1:9080 --v 1
+}
+
 prepare_host() {
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || modprobe br_netfilter 2>/dev/null ||
     die "br_netfilter is not available: kube-proxy needs bridged traffic to pass iptables"
@@ -238,6 +275,11 @@ cmd_up() {
     BIN=$(cat "$STATE/bin-path")
     if kubectl_admin get --raw /readyz >/dev/null 2>&1; then
       step "cluster already running"
+      if ! running kube-network-policies; then # started before the enforcer was part of it
+        NETPOL=$("$here/build-netpol.sh")
+        cert kube-network-policies system:kube-network-policies
+        start_netpol
+      fi
       print_env; return
     fi
   fi
@@ -250,6 +292,8 @@ cmd_up() {
   fi
   step "building Kubernetes components (cached after the first run)"
   BIN=$("$here/build-kube.sh")
+  step "building the NetworkPolicy enforcer (cached after the first run)"
+  NETPOL=$("$here/build-netpol.sh")
   step "building images"
   local images; images=$("$here/build-images.sh")
 
@@ -298,10 +342,11 @@ cmd_up() {
     mkdir -p "$STATE/images"; echo "$archive" >"$STATE/images/${ref//\//_}"
   done <<<"$images"
 
-  step "starting the node (kubelet, kube-proxy)"
+  step "starting the node (kubelet, kube-proxy, kube-network-policies)"
   start kubelet "$BIN/kubelet" --config "$STATE/kubelet/config.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
     --root-dir "$STATE/kubelet" --hostname-override "$NODE_NAME" --node-ip "$ip" --v 1
   start kube-proxy "$BIN/kube-proxy" --config "$STATE/kube-proxy.yaml" --v 1
+  start_netpol
 
   step "waiting for the node to be Ready"
   wait_until 180 "node $NODE_NAME to register" kubectl_admin get node "$NODE_NAME"
@@ -347,9 +392,10 @@ kill_tree_by_pidfile() {
 cmd_down() {
   step "stopping the local cluster"
   local c
-  for c in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver; do
+  for c in kube-network-policies kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver; do
     kill_tree_by_pidfile "$c"
   done
+  nft delete table inet "$NETPOL_TABLE" 2>/dev/null || true
   # Containers outlive containerd (each has its shim): kill them by their cgroups, then the shims.
   local procs
   procs=$(cat /sys/fs/cgroup/pids/kubepods/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/cgroup.procs \

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from tests.chart.conftest import CHART, KUBE_VERSION
+from tests.support import helm as helm_
 from tests.support.cluster import Cluster, Kube
 
 pytestmark = pytest.mark.cluster
 
-# Nothing scaled up, the API in a Deployment of its own (so with a ServiceAccount of its
-# own), on a claim that need not exist since no pod starts.
+# Nothing scaled up, and an archive store of one's own (never reached: no pod starts), so
+# that no bundled store runs either.
 QUIET = {
-    "operator": {"replicaCount": 0, "archive": {"existingClaim": "unused"}},
-    "api": {"placement": "deployment", "replicaCount": 0},
+    "operator": {"replicaCount": 0},
+    "api": {"replicaCount": 0},
+    "archive": {"s3": {"endpoint": "https://s3.example.com"}},
 }
 # What the operator does in a namespace it serves (docs/install.rst says why).
 OPERATOR_NEEDS = {
@@ -69,6 +65,11 @@ CLUSTER_READS = {
 }
 
 
+def release_name() -> str:
+    """A release of its own: its ClusterRoles must not meet another install's."""
+    return f"t{secrets.token_hex(3)}"
+
+
 def account(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
 
@@ -96,26 +97,6 @@ def can_i(cluster: Cluster, who: str, namespace: str, verb: str, resource: str) 
     return result.stdout.strip() == "yes"
 
 
-@contextmanager
-def installed(helm: str, kube: Kube, values: dict[str, Any], workdir: Path) -> Iterator[str]:
-    """``helm install`` of the chart with VALUES into the test's namespace; its release name."""
-    release = f"rbac-{secrets.token_hex(3)}"
-    values_file = workdir / f"{release}.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    command = [helm, "--kubeconfig", str(kube.cluster.kubeconfig), "-n", kube.namespace]
-    run = subprocess.run(
-        [*command, "install", release, str(CHART), "--skip-crds", "--values", str(values_file),
-         "--kube-version", KUBE_VERSION],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    try:
-        yield release
-    finally:
-        uninstall = [*command, "uninstall", release, "--wait"]
-        subprocess.run(uninstall, capture_output=True, check=False, timeout=120)
-
-
 @pytest.fixture
 def two_namespaces(kube_cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[list[str]]:
     made = [kube_cluster.create_namespace(f"{request.node.name}-{n}") for n in "ab"]
@@ -131,13 +112,14 @@ def resources(pairs: set[tuple[str, str]]) -> set[str]:
 
 
 def test_served_namespaces_get_what_is_used_there_and_other_namespaces_nothing(
-    helm: str, kube: Kube, two_namespaces: list[str], tmp_path: Path
+    helm: str, kube: Kube, two_namespaces: list[str]
 ) -> None:
     cluster = kube.cluster
     # Given the chart installed to serve namespaces a and b
-    with installed(helm, kube, {**QUIET, "watchNamespaces": two_namespaces}, tmp_path) as release:
-        operator = account(kube.namespace, f"{release}-overseer-operator")
-        api = account(kube.namespace, f"{release}-overseer-api")
+    values = {**QUIET, "watchNamespaces": two_namespaces}
+    with helm_.installed(helm, cluster, release_name(), kube.namespace, values) as release:
+        operator = account(kube.namespace, f"{release.name}-overseer-operator")
+        api = account(kube.namespace, f"{release.name}-overseer-api")
         # Then in a and b each ServiceAccount may do what it uses
         for namespace in two_namespaces:
             granted = can_i_list(cluster, operator, namespace)
@@ -163,13 +145,11 @@ def test_served_namespaces_get_what_is_used_there_and_other_namespaces_nothing(
                     assert not can_i(cluster, who, namespace, verb, resource), (who, namespace)
 
 
-def test_by_default_only_the_release_namespace_is_served(
-    helm: str, kube: Kube, tmp_path: Path
-) -> None:
+def test_by_default_only_the_release_namespace_is_served(helm: str, kube: Kube) -> None:
     cluster = kube.cluster
     # Given the chart installed with its defaults (nothing scaled up)
-    with installed(helm, kube, QUIET, tmp_path) as release:
-        operator = account(kube.namespace, f"{release}-overseer-operator")
+    with helm_.installed(helm, cluster, release_name(), kube.namespace, QUIET) as release:
+        operator = account(kube.namespace, f"{release.name}-overseer-operator")
         # Then the operator serves its own namespace
         granted = can_i_list(cluster, operator, kube.namespace)
         assert granted >= OPERATOR_NEEDS, OPERATOR_NEEDS - granted
