@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from overseer import errors
-from overseer.core import bundle, execution_job, names
+from overseer.core import bundle, execution_account, execution_job, names
 from overseer.crd import execution
 from overseer_library import settings as supervisor_settings
 
@@ -318,7 +318,7 @@ def test_a_definition_cannot_name_a_service_account() -> None:
 
 
 def test_the_execution_service_account_mounts_no_token_and_says_what_it_is() -> None:
-    account = execution_job.build_service_account("team-a")
+    account = execution_account.build_service_account("team-a")
     assert account["kind"] == "ServiceAccount"
     assert account["metadata"]["name"] == "overseer-execution"
     assert account["metadata"]["namespace"] == "team-a"

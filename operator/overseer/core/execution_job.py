@@ -59,9 +59,7 @@ EXECUTION_ID_ANNOTATION = "overseer.dev/execution-id"
 MANAGER = "overseer"
 COMPONENT = "execution"
 EXECUTION_SERVICE_ACCOUNT = "overseer-execution"
-"""The ServiceAccount every execution's pod runs as, in its namespace: made by the operator
-with no token mounted and bound to nothing, so that a pod never runs as the namespace's
-``default`` (which RoleBindings may name) nor as one a definition picks (none can)."""
+"""Every execution's pod runs as it, never as ``default`` (see execution_account)."""
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
@@ -307,21 +305,6 @@ def _library_copier(settings: JobSettings) -> dict[str, Any]:
 
 
 # --- the manifests ---------------------------------------------------------------------
-
-
-def build_service_account(namespace: str) -> dict[str, Any]:
-    """The ServiceAccount executions run as in ``namespace``: no token, no owner (shared by
-    every execution there, so it outlives each), made when the first one starts."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {
-            "name": EXECUTION_SERVICE_ACCOUNT,
-            "namespace": namespace,
-            "labels": {MANAGED_BY_LABEL: MANAGER, COMPONENT_LABEL: COMPONENT},
-        },
-        "automountServiceAccountToken": False,
-    }
 
 
 def build_parameters_secret(context: ExecutionContext) -> dict[str, Any] | None:

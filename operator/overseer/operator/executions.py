@@ -39,6 +39,7 @@ import pydantic
 from overseer import errors, kube_client
 from overseer.core import (
     backoff,
+    execution_account,
     execution_job,
     execution_observed,
     execution_phase,
@@ -94,7 +95,7 @@ async def _create_all(
     409 says it is there), never read, so the operator needs no more than ``create``.
     """
     try:
-        await env.client.create(execution_job.build_service_account(key.namespace))
+        await env.client.create(execution_account.build_service_account(key.namespace))
         for made in objects:
             if not await _create_own(key, body, made, env):
                 return False
