@@ -10,6 +10,9 @@
 #   - packets go to the queue through the xtables NFQUEUE target (nft_compat), since
 #     kernels built without nft_queue (CONFIG_NFT_QUEUE) refuse nftables' own
 #     `queue` expression, which upstream uses;
+#   - its rules sit in a chain that the input hook jumps to as well as postrouting:
+#     a pod's packets to the node itself (the API server of a single-node cluster)
+#     are delivered locally and never reach postrouting;
 #   - --api-server, --ca-file, --cert-file and --key-file let it run outside a pod.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
