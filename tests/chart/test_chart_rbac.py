@@ -18,6 +18,7 @@ from tests.chart.test_chart import (
     of_component,
     operator_container,
 )
+from tests.chart.test_chart import operator_roles as operator_objects
 
 # What no rule of the chart may ever grant: each one is a way to more than Overseer needs.
 ESCALATING = {
@@ -53,9 +54,9 @@ def env(rendered: Rendered) -> dict[str, Any]:
 
 
 def operator_roles(rendered: Rendered) -> dict[str, set[tuple[str, str, str]]]:
+    """The operator's Roles by namespace, but those of its leader election (a Lease)."""
     return {
-        r["metadata"]["namespace"]: grants(r["rules"])
-        for r in of_component(rendered.of_kind("Role"), "operator")
+        r["metadata"]["namespace"]: grants(r["rules"]) for r in operator_objects(rendered, "Role")
     }
 
 
@@ -65,7 +66,7 @@ def test_by_default_only_the_release_namespace_is_served_with_a_role(render: Ren
     # Then the operator serves its own namespace alone, through a Role there
     assert env(rendered)["OVERSEER_NAMESPACES"] == "overseer-system"
     assert operator_roles(rendered) == {"overseer-system": NAMESPACED}
-    (binding,) = of_component(rendered.of_kind("RoleBinding"), "operator")
+    (binding,) = operator_objects(rendered, "RoleBinding")
     assert binding["metadata"]["namespace"] == "overseer-system"
     assert binding["roleRef"]["kind"] == "Role"
     # and cluster-wide it may only list what kopf observes and read the Service ranges
@@ -104,7 +105,7 @@ def test_pods_are_only_read_exec_and_logs_only_what_signals_and_output_use(
 
 def test_service_accounts_may_only_be_created_never_read_nor_given_tokens(render: Render) -> None:
     rendered = render({"watchNamespaces": ["team-a"]})
-    (role,) = of_component(rendered.of_kind("Role"), "operator")
+    (role,) = operator_objects(rendered, "Role")
     accounts = {(r, v) for g, r, v in grants(role["rules"]) if r.startswith("serviceaccounts")}
     assert accounts == {("serviceaccounts", "create")}
 
