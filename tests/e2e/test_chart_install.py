@@ -232,3 +232,31 @@ def test_output_is_whole_after_the_operator_and_the_store_are_deleted(
             assert (
                 hashlib.sha256(got[stream]).hexdigest() == hashlib.sha256(want[stream]).hexdigest()
             ), (pod, stream)
+
+
+def lease_holder(kube: Kube) -> str:
+    lease = kube.get("lease", "overseer-operator")
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def test_deleting_the_leading_operator_pod_hands_over_to_the_standby(deployed: Deployed) -> None:
+    kube = deployed.kube
+    # Given the chart's two operator replicas, one of which holds the namespace's Lease
+    pods = deployed.pods("operator")
+    assert len(pods) == 2
+    holder = eventually(lambda: lease_holder(kube), 60, "a leader")
+    (leader,) = [pod for pod in pods if holder.startswith(f"{pod}_")]
+    # When the leader's pod is deleted (SIGTERM: it stops, then releases the Lease)
+    deleted = time.monotonic()
+    kube.kubectl("delete", "pod", leader, "--wait=false")
+    # Then another replica (the standby, or the pod replacing the leader) holds it within
+    # 30 s, and runs the next execution, once
+    eventually(lambda: lease_holder(kube) not in ("", holder), 30, "another replica to lead")
+    handover = time.monotonic() - deleted
+    assert lease_holder(kube).split("_")[0] in deployed.pods("operator")
+    print(f"handover after a pod delete: {handover:.1f}s")
+    name, _ = execute(kube, deployed.jobs["Hello"])
+    assert wait_for_phase(kube, name, ENDED)["phase"] == "Complete"
+    jobs = kube.kubectl("get", "jobs", "-l", f"overseer.dev/execution={name}", "-o", "name")
+    assert len(jobs.stdout.split()) == 1
+    assert handover < 30
