@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -213,6 +214,46 @@ def test_killing_the_leader_mid_execution_hands_over_once_and_loses_nothing(give
                 )
     print(f"handover: the standby led {handover:.1f}s after the leader was SIGKILLed")
     assert handover < 30, f"the standby took over {handover:.1f}s after the leader was killed"
+
+
+def test_a_leader_frozen_past_its_lease_is_fenced_and_stands_by_when_it_wakes(
+    given: Given,
+) -> None:
+    kube, upstream, receiver, archive = given.kube, given.upstream, given.receiver, given.archive
+    env = env_of(archive)
+    with start(kube, given.workdir / "a", env) as leader:
+        kube.apply(repository("jobs", upstream.file_url))
+        jobs = wait_for_jobs(kube, NAMES)
+        with start(kube, given.workdir / "b", env) as standby:
+            try:
+                stood_by(standby)
+                # Given a running execution whose start was delivered
+                name, _ = execute(kube, jobs["Long"])
+                eventually(lambda: delivered(kube, name, 1), 60, "the start delivery")
+                # When the leader freezes (SIGSTOP) until the standby has taken over
+                leader.process.send_signal(signal.SIGSTOP)
+                standby.wait_for_log("leading:", timeout=45)
+                time.sleep(3)
+                leader.process.send_signal(signal.SIGCONT)
+                # Then it wakes fenced off: it stops acting, stands by again, alive
+                leader.wait_for_log("deposed", timeout=15)
+                leader.wait_for_log("standing by", count=1, timeout=30)
+                status = wait_for_phase(kube, name, ENDED, timeout=120)
+                assert status["phase"] == "Complete", status
+                archive.wait_complete(name)
+                assert archive.read(name, "stdout") == EXPECTED
+                eventually(lambda: delivered(kube, name, 3), 60, "three deliveries")
+                time.sleep(2)
+                assert sorted(deliveries_by_id(receiver).values()) == [1, 1, 1]
+                assert (leader.metric("overseer_leader"), standby.metric("overseer_leader")) == (
+                    0,
+                    1,
+                )
+                leader.check_alive()
+            finally:
+                kube.kubectl(
+                    "delete", "overseerrepositories", "--all", "--timeout=60s", check=False
+                )
 
 
 def test_an_operator_with_the_wrong_settings_stands_by_and_metrics_say_who_leads(
