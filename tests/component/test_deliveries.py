@@ -330,3 +330,28 @@ async def test_a_start_on_a_whole_second_waits_while_its_log_is_read_again(
     finally:
         await lanes.close()
     assert json.loads(receiver.requests[0].body)["time"] == "2026-11-29T09:00:00.250001Z"
+
+
+async def test_a_start_on_a_whole_second_waits_for_its_log_however_old_after_a_restart(
+    receiver: recorder.Recorder,
+) -> None:
+    # After a run of operator restarts none of which read the log far enough, the pod's
+    # whole-second start is 40 s old: this operator still reads the log again first.
+    body = execution(f"{receiver.url}/hook")
+    whole = (datetime.now(UTC) - timedelta(seconds=40)).replace(microsecond=0)
+    body["status"]["events"] = [
+        {"id": "start", "status": "start", "time": whole.isoformat().replace("+00:00", "Z")}
+    ]
+    kube = FakeKube(body)
+    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, Reading())
+    try:
+        lanes.notice(kube.body or {})
+        await asyncio.sleep(1.5)
+        assert receiver.requests == []
+        assert kube.body is not None
+        kube.body["status"]["events"][0]["time"] = "2026-11-29T09:00:00.250001Z"
+        lanes.notice(kube.body)
+        await asyncio.to_thread(receiver.wait_for, 1)
+    finally:
+        await lanes.close()
+    assert json.loads(receiver.requests[0].body)["time"] == "2026-11-29T09:00:00.250001Z"

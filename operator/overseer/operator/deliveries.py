@@ -66,6 +66,8 @@ Lane = tuple[context.Key, str]
 
 TERMINAL_HOLD = timedelta(seconds=30)
 """Longest a terminal event waits for the execution's log to be read (see _hold)."""
+MAX_HELD = 10_000
+"""Events this process remembers holding (memory stays bounded)."""
 REFINE_HOLD = timedelta(seconds=5)
 """Longest a start or terminal event on a whole second (the pod status's time) waits, from
 that time, for the supervisor's frame to give it microseconds (see _hold)."""
@@ -100,6 +102,7 @@ class Deliveries:
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._wake: dict[Lane, asyncio.Event] = {}
         self._output = output or context.NoOutput()
+        self._held_since: dict[tuple[context.Key, str], datetime] = {}
 
     def notice(self, body: Mapping[str, Any], *, deleted: bool = False) -> None:
         """An execution as a watch event shows it: start (or wake) the lanes it needs."""
@@ -209,15 +212,16 @@ class Deliveries:
         """When to look again, while a start or terminal event waits for the log.
 
         A start or terminal time on a whole second comes from the pod status, read before
-        the supervisor's frame: held while the log is still being read (up to
-        :data:`TERMINAL_HOLD` after it; at least :data:`REFINE_HOLD`), so the frame's
-        microseconds go out (receivers order by ``time``), and a delivery sent again
-        after an operator restart carries the very body of the first (an operator
-        started late reads the frame late). And custom events still in the unread log
-        would join the status before the terminal event (after an operator restart,
-        the outcome is known from the pod before the log is read again): a terminal
-        event waits for the log, at most :data:`TERMINAL_HOLD` after the end, so a log
-        that cannot be read delays it only.
+        the supervisor's frame: held at least :data:`REFINE_HOLD` after it, and while the
+        log is still being read, up to :data:`TERMINAL_HOLD` after this process first
+        held it (each operator reads the log again from its start: after a run of
+        restarts the frame may come late), so the frame's microseconds go out
+        (receivers order by ``time``) and an attempt repeated by the next operator
+        carries the very body of the first. And custom events still in the unread log
+        would join the status before the terminal event (after an operator restart, the
+        outcome is known from the pod before the log is read again): a terminal event
+        waits for the log, at most :data:`TERMINAL_HOLD` after the end, so a log that
+        cannot be read delays it only.
         """
         event = head.event
         terminal = event.status in execution_phase.TERMINAL_STATUSES
@@ -225,16 +229,37 @@ class Deliveries:
             return None
         now = datetime.now(UTC)
         when = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
-        if when.microsecond == 0 and now - when < REFINE_HOLD:
+        held = (key, event.id or event.status)
+        since = self._held_since.setdefault(held, now)
+        until = self._hold_until(key, body, when, since, terminal=terminal)
+        if until is None:
+            self._held_since.pop(held, None)
+        elif len(self._held_since) > MAX_HELD:
+            del self._held_since[next(iter(self._held_since))]
+        return until
+
+    def _hold_until(
+        self,
+        key: context.Key,
+        body: Mapping[str, Any],
+        when: datetime,
+        since: datetime,
+        *,
+        terminal: bool,
+    ) -> datetime | None:
+        """:meth:`_hold` for an event at ``when``, held by this process since ``since``."""
+        now = datetime.now(UTC)
+        coarse = when.microsecond == 0  # the pod status's time: a frame may refine it
+        if coarse and now - when < REFINE_HOLD:
             return now + timedelta(seconds=0.5)
-        if now - when > TERMINAL_HOLD:
+        if not (coarse or terminal):
+            return None
+        if now - (max(when, since) if coarse else when) > TERMINAL_HOLD:
             return None
         status = body.get("status") or {}
         if self._output.settled(key, status.get("podName"), False):
             return None
-        if when.microsecond == 0:
-            return now + timedelta(seconds=0.5)  # the frame is still to be read
-        return now + timedelta(seconds=1) if terminal else None
+        return now + timedelta(seconds=0.5 if coarse else 1)
 
     async def _attempt(
         self, key: context.Key, body: Mapping[str, Any], head: core.Owed
