@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tests.support import fake_kube
 
 from overseer import errors
 from overseer.core import execution_job, execution_resource
 from overseer.crd import execution as execution_
+from overseer.operator import execution_inputs
 
 VALUE = "hunter2-$(HOME)-s3cr3t"
 JOB: dict[str, Any] = {
@@ -91,3 +94,38 @@ def test_a_value_supplied_secretly_is_secret_in_the_job_even_if_not_declared_so(
     secret = execution_job.build_parameters_secret(context)
     assert secret is not None
     assert base64.b64decode(secret["data"]["param.region"]).decode() == "moon-base"
+
+
+class NoSecret(fake_kube.FakeKube):
+    """A cluster where the execution's Secret is not (yet) there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        assert (kind, name) == ("Secret", "deploy-1489895624-840211-secret-parameters")
+        self.gets += 1
+        return None
+
+
+async def test_a_secret_not_there_yet_is_waited_for_a_minute_then_fails_the_execution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(execution_inputs, "SECRET_POLL_DELAY", 0.0)
+    body = created(["token"])
+    created_at = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    body["metadata"]["creationTimestamp"] = "2026-12-06T08:00:00Z"
+    client = NoSecret()
+    # Just created: looked for a few times, then retried later (a waiting error)
+    with pytest.raises(errors.SecretParametersPendingError) as waiting:
+        await execution_inputs.read_secret_values(body, client, now=created_at)
+    assert not waiting.value.stalled
+    assert client.gets == execution_inputs.SECRET_POLLS
+    # A minute on: the execution fails, saying what is missing
+    late = created_at + execution_inputs.SECRET_GRACE
+    with pytest.raises(errors.SecretParametersError, match="does not exist") as failed:
+        await execution_inputs.read_secret_values(body, client, now=late)
+    assert failed.value.stalled
+    # And an execution without secret parameters reads nothing
+    assert await execution_inputs.read_secret_values(created([]), client) == {}
