@@ -317,7 +317,7 @@ async def test_a_start_on_a_whole_second_waits_while_its_log_is_read_again(
     ]
     kube = FakeKube(body)
     reading = Reading()
-    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, reading)
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED, reading)
     try:
         lanes.notice(kube.body or {})
         await asyncio.sleep(1.5)
