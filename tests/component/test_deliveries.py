@@ -343,7 +343,7 @@ async def test_a_start_on_a_whole_second_waits_for_its_log_however_old_after_a_r
         {"id": "start", "status": "start", "time": whole.isoformat().replace("+00:00", "Z")}
     ]
     kube = FakeKube(body)
-    lanes, _ = lanes_for(kube, {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes"}, Reading())
+    lanes, _ = lanes_for(kube, OPERATOR_SIGNED, Reading())
     try:
         lanes.notice(kube.body or {})
         await asyncio.sleep(1.5)
