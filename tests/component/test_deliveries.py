@@ -90,7 +90,13 @@ def lanes_for(
 ) -> tuple[deliveries.Deliveries, list[Any]]:
     posted: list[Any] = []
     settings = Settings.from_env(
-        {"OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "OVERSEER_RETRY_MIN": "1s", **env}
+        {
+            "OVERSEER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
+            "OVERSEER_RETRY_MIN": "1s",
+            # namespace ns has no Secret of its own: the operator's secret, when given, signs
+            "OVERSEER_WEBHOOK_SIGNING_FALLBACK": "true",
+            **env,
+        }
     )
     lanes = deliveries.Deliveries(
         kube,
@@ -153,7 +159,11 @@ async def test_a_namespace_without_its_secret_gets_nothing_unsigned_until_it_has
 ) -> None:
     # Given the operator's own secret, but no fallback to it, and no Secret in namespace ns
     kube = FakeKube(execution(f"{receiver.url}/hook"))
-    env = {"OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes", "OVERSEER_WEBHOOK_SIGNING_CACHE": "0"}
+    env = {
+        "OVERSEER_WEBHOOK_SECRET": "a-secret-of-16-bytes",
+        "OVERSEER_WEBHOOK_SIGNING_FALLBACK": "false",
+        "OVERSEER_WEBHOOK_SIGNING_CACHE": "0",
+    }
     lanes, posted = lanes_for(kube, env)
     try:
         # When the execution's events are owed
