@@ -38,6 +38,56 @@ def expected_stream(stream: str, mib: int) -> tuple[int, str]:
 # --- the operator process ---------------------------------------------------------------
 
 
+def process_named(name: str) -> int | None:
+    """The pid of a host process whose program is NAME (the local cluster's controllers)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            if Path(argv0.decode(errors="replace")).name == name:
+                return int(entry.name)
+    return None
+
+
+def cpu_of(pid: int | None) -> float:
+    """User and system seconds of PID; 0.0 when there is none."""
+    if pid is None:
+        return 0.0
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+CALLS_LINE = "API calls so far: "
+
+
+def logged_calls(log: str) -> tuple[int, dict[str, dict[str, int]]]:
+    """How many call lines the operator's log holds, and the newest one's counts.
+
+    The operator logs its API calls (``{"reads": ..., "writes": ...}``, by verb and
+    kind) on SIGUSR2.
+    """
+    lines = [line for line in log.splitlines() if CALLS_LINE in line]
+    if not lines:
+        return 0, {"reads": {}, "writes": {}}
+    counts: dict[str, dict[str, int]] = json.loads(lines[-1].split(CALLS_LINE, 1)[1])
+    return len(lines), counts
+
+
+def calls_between(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, int]:
+    """The calls made between two counts, by "verb Kind" (reads and writes together)."""
+    made: dict[str, int] = {}
+    for group in ("reads", "writes"):
+        for what, count in after.get(group, {}).items():
+            if count - before.get(group, {}).get(what, 0):
+                made[what] = count - before.get(group, {}).get(what, 0)
+    return made
+
+
 class Usage:
     """The operator's CPU time and memory from /proc, and its RSS sampled every 0.1s."""
 
@@ -129,6 +179,12 @@ class Result:
         self.rate = 0.0
         self.elapsed = 0.0
         self.cpu = 0.0
+        self.controller_cpu = 0.0
+        """kube-controller-manager's CPU meanwhile (the Job controller lives there)."""
+        self.calls: dict[str, int] = {}
+        """The operator's own API calls meanwhile, by "verb Kind" (not kopf's)."""
+        self.audited_writes: dict[str, int] = {}
+        """Writes the API server audited from the operator meanwhile (kopf's too)."""
         self.peak_rss = 0
         self.own_jobs: list[float] = []
         """For executions: container exit to their own Job's Complete condition."""
@@ -218,6 +274,14 @@ def print_report(count: int, rate: float, results: list[Result]) -> None:
         "first creation -> last terminal": lambda r: f"{r.elapsed:.1f}s",
         "outcomes": lambda r: ", ".join(f"{k} {v}" for k, v in sorted(r.outcomes.items())),
         "operator CPU meanwhile": lambda r: f"{r.cpu:.1f}s",
+        "  per execution": lambda r: f"{r.cpu / max(r.count, 1):.3f}s",
+        "kube-controller-manager CPU": lambda r: f"{r.controller_cpu:.1f}s",
+        "operator API calls per execution": lambda r: (
+            f"{sum(r.calls.values()) / max(r.count, 1):.2f}"
+        ),
+        "  of which writes (audited)": lambda r: (
+            f"{sum(r.audited_writes.values()) / max(r.count, 1):.2f}"
+        ),
         "operator peak RSS meanwhile": lambda r: f"{r.peak_rss / 1024:.0f} MiB",
         "startedAt/finishedAt fallbacks": lambda r: "{start}/{exit}, {missing} missing".format(
             **r.fallbacks
@@ -225,6 +289,14 @@ def print_report(count: int, rate: float, results: list[Result]) -> None:
     }
     for label, show in lines.items():
         print(f"{label:<{width}}" + "".join(f"  {show(r):<24} " for r in results))
+    for r in results:
+        if r.calls or r.audited_writes:
+            print(f"{r.what}: the operator's API calls (its client), by verb and kind:")
+            for what, n in sorted(r.calls.items()):
+                print(f"  {n:>6}  {what}")
+            print(f"{r.what}: writes audited from the operator (kopf's too):")
+            for what, n in sorted(r.audited_writes.items()):
+                print(f"  {n:>6}  {what}")
     own = results[0].own_jobs
     if own:
         label = "  their own Jobs: exit -> Complete"

@@ -62,6 +62,7 @@ sys.path.insert(0, str(REPO))
 
 import execution_figures as figures  # noqa: E402  (next to this file)
 import options  # noqa: E402
+import sync as sync_bench  # noqa: E402
 from execution_figures import MIB, SEEDS  # noqa: E402
 from tests.support import cluster as test_cluster  # noqa: E402
 from tests.support import gitserver, overseer  # noqa: E402
@@ -217,6 +218,8 @@ class Bench:
         self.client = lightkube.Client(config=config, field_manager="overseer-bench")
         self.operator = operator
         self.usage = figures.Usage(operator.process.pid)
+        self.controller = figures.process_named("kube-controller-manager")
+        self.audit_log = kubectl.cluster.audit_log
         self.archive = archive
         self.jobs: dict[str, dict[str, Any]] = {}
         self.seen = Seen()
@@ -284,6 +287,43 @@ class Bench:
         print(f"warm-up execution: {self.seen.terminal[name][1]}", flush=True)
         return self.kubectl.get("job", name)
 
+    def calls(self) -> dict[str, dict[str, int]]:
+        """The operator's API calls so far: SIGUSR2 makes it log them."""
+        seen, _ = figures.logged_calls(self.operator.log())
+        self.operator.process.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            count, calls = figures.logged_calls(self.operator.log())
+            if count > seen:
+                return calls
+            time.sleep(0.1)  # the log is a file: no event tells it grew
+        raise BrokenError("the operator did not log its API calls on SIGUSR2")
+
+    def audited(self, mark: sync_bench.AuditMark | None) -> dict[str, int]:
+        """The operator's writes in the namespace the API server audited since MARK.
+
+        The bench and the operator share the kubeconfig's user: the bench's own writes
+        (creating executions and bare Jobs) are left out by what they are.
+        """
+        if mark is None:
+            return {}
+        made: dict[str, int] = {}
+        for entry in mark.writes_since(self.namespace):
+            ref = entry.get("objectRef") or {}
+            resource = ref.get("resource", "?") + (
+                f"/{ref['subresource']}" if "subresource" in ref else ""
+            )
+            bench_made = entry["verb"] == "create" and (
+                resource == "overseerexecutions"
+                or (resource == "jobs" and str(ref.get("name", "")).startswith("bare-"))
+            )
+            if sync_bench.writer(entry) != "operator" or bench_made:
+                continue
+            agent = str(entry.get("userAgent", "?")).split(" ")[0].split("/")[0]
+            what = f"{entry['verb']} {resource} ({agent})"
+            made[what] = made.get(what, 0) + 1
+        return made
+
     def run_executions(self) -> figures.Result:
         manifests = []
         for _ in range(self.args.count):
@@ -302,7 +342,9 @@ class Bench:
         names = [m["metadata"]["name"] for m in manifests]
         print(f"{what}: creating {len(names)} at {self.args.rate:g}/s", flush=True)
         result = figures.Result(what, len(names))
-        cpu = self.usage.cpu()
+        cpu, controller = self.usage.cpu(), figures.cpu_of(self.controller)
+        calls = self.calls()
+        mark = sync_bench.AuditMark.now(self.audit_log) if self.audit_log else None
         self.usage.reset_peak()
         created: dict[str, float] = {}
         failed: list[BaseException] = []
@@ -328,6 +370,9 @@ class Bench:
         if failed:
             raise BrokenError(f"{what}: creating failed: {failed[0]!r}")
         result.cpu = self.usage.cpu() - cpu
+        result.controller_cpu = figures.cpu_of(self.controller) - controller
+        result.calls = figures.calls_between(calls, self.calls())
+        result.audited_writes = self.audited(mark)
         result.peak_rss = self.usage.peak_rss
         if ends is self.seen.terminal:  # for comparison, not timed: their own Jobs' ends
             self.wait(
@@ -469,6 +514,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
             operator_dir,
             verbose=args.verbose_operator,
             extra_env={"OVERSEER_RETRY_MIN": "5s", "OVERSEER_RETRY_MAX": "5m"},
+            python_args=["-m", "cProfile", "-o", str(args.profile)] if args.profile else [],
         ) as operator:
             try:
                 bench = Bench(args, kubectl, config, operator, operator_dir / "archive")
@@ -503,6 +549,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=2.0, help="creations a second")
     parser.add_argument(
         "--stream-mib", type=int, default=100, help="MiB written to each stream (0: no archive run)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run the operator under cProfile, writing its stats to this file at its end "
+        "(the CPU figures then include the profiler's overhead)",
     )
     options.add_run_options(parser, timeout=900, unit="series")
     args = parser.parse_args(argv)

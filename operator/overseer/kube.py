@@ -100,6 +100,7 @@ class Kube:
         # Called before every write; raises NotLeaderError to refuse it (leadership.py).
         self.fence: Callable[[], None] | None = None
         self.writes: collections.Counter[str] = collections.Counter()
+        self.reads: collections.Counter[str] = collections.Counter()
 
     @classmethod
     def connect(
@@ -143,12 +144,16 @@ class Kube:
             self.fence()
         self.writes[f"{verb} {kind}"] += 1
 
+    def _count_read(self, verb: str, kind: str) -> None:
+        self.reads[f"{verb} {kind}"] += 1
+
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         """The decoded data of a Secret (never logged)."""
         return (await self.read_labelled_secret(namespace, name)).data
 
     async def read_labelled_secret(self, namespace: str, name: str) -> kube_client.SecretContent:
         """A Secret's labels and decoded data (never logged)."""
+        self._count_read("get", "Secret")
         try:
             secret = await self._client.get(Secret, name, namespace=namespace)
         except (ApiError, HTTPError) as error:
@@ -203,6 +208,7 @@ class Kube:
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One object; None when it does not exist."""
+        self._count_read("get", kind)
         try:
             obj = await self._client.get(_RESOURCES[kind], name, namespace=namespace)
         except ApiError as error:
@@ -283,9 +289,9 @@ class Kube:
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> None:
-        """Merge-patch the status subresource."""
-        await self._patch_status(kind, namespace, name, {"status": dict(status)})
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; the object as patched."""
+        return await self._patch_status(kind, namespace, name, {"status": dict(status)})
 
     async def patch_status_unchanged(
         self, kind: str, namespace: str, name: str, version: str, status: Mapping[str, Any]
@@ -344,6 +350,7 @@ class Kube:
         self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """Objects of a kind in a namespace, optionally filtered by labels."""
+        self._count_read("list", kind)
         try:
             async for obj in self._client.list(
                 _RESOURCES[kind], namespace=namespace, labels=dict(labels or {})
@@ -363,6 +370,7 @@ class Kube:
         resource = _RESOURCES[kind]
         info = resource._api_info.resource
         plural = resource._api_info.plural
+        self._count_read("watch", kind)
         path = kube_watch.collection_path(info.group, info.version, plural, namespace)
         api_version = f"{info.group}/{info.version}" if info.group else info.version
         try:
@@ -380,6 +388,7 @@ class Kube:
         the stream as text and splits it with ``str.splitlines``, which also splits on
         ``\\x1e``, the first byte of every supervisor frame: see :mod:`overseer.kube_http`.
         """
+        self._count_read("log", "Pod")
         timeout = httpx2.Timeout(self.timeouts.request, read=self.timeouts.log_read)
         async for chunk in kube_http.follow_log(self._http, namespace, pod, container, timeout):
             yield chunk

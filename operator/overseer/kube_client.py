@@ -30,6 +30,9 @@ class KubeClient(Protocol):
     writes: collections.Counter[str]
     """Write calls made, by ``"verb Kind"`` (read by the sync's no-op check)."""
 
+    reads: collections.Counter[str]
+    """Read calls made (get, list, watch, log), by ``"verb Kind"`` (read by the benchmarks)."""
+
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]: ...
 
     async def read_labelled_secret(self, namespace: str, name: str) -> SecretContent: ...
@@ -54,7 +57,7 @@ class KubeClient(Protocol):
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> None: ...
+    ) -> dict[str, Any] | None: ...
 
     async def patch_json(
         self, kind: str, namespace: str, name: str, operations: Sequence[Mapping[str, Any]]

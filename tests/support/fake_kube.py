@@ -31,6 +31,7 @@ class FakeKube:
 
     def __init__(self) -> None:
         self.writes: collections.Counter[str] = collections.Counter()
+        self.reads: collections.Counter[str] = collections.Counter()
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         unplanned("read_secret", namespace, name)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +102,13 @@ def run_operator(
     *,
     verbose: bool = True,
     extra_env: Mapping[str, str] | None = None,
+    python_args: Sequence[str] = (),
 ) -> Iterator[OperatorProcess]:
     """Start the operator for NAMESPACE; stop it (SIGTERM, then SIGKILL) when the block ends.
 
     Tests want its debug log (to grep for secrets); benchmarks do not (writing a
-    line per object would be measured too).
+    line per object would be measured too). ``python_args`` go before ``-m
+    overseer.operator`` (a benchmark's ``-m cProfile -o FILE``).
     """
     log_path = workdir / "operator.log"
     metrics_port = free_port()
@@ -127,7 +129,13 @@ def run_operator(
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "overseer.operator", *(["--verbose"] if verbose else [])],
+            [
+                sys.executable,
+                *python_args,
+                "-m",
+                "overseer.operator",
+                *(["--verbose"] if verbose else []),
+            ],
             cwd=REPO,
             env=env,
             stdout=log_file,

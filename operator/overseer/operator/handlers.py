@@ -64,7 +64,8 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
     # The settings were built once by __main__ (kopf.run's memo): never read again here.
     ours = await runtime.with_cluster_service_cidrs(ours)
-    memo[runtime.RUNTIME_KEY] = runtime.Runtime.start(ours, runtime.fence_of(memo))
+    memo[runtime.RUNTIME_KEY] = shared = runtime.Runtime.start(ours, runtime.fence_of(memo))
+    shared.log_calls_on_signal()
 
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -219,6 +220,7 @@ async def start_execution(
     when its concurrency admits it."""
     assert executions_by_scope is not None, "kopf passes every index to every handler"
     shared = runtime.of(memo)
+    shared.cached.seen(execution_crd.KIND.kind, body)
     try:
         if admission.needs_admission(body):  # its concurrency decides when its Job is made
             await shared.admission.admit(body, shared.environment, executions_by_scope)
@@ -241,19 +243,29 @@ async def follow_pod(
     """Each change of an execution's pod (its deletion too) may change its phase."""
     assert namespace is not None, "pods are namespaced"
     key = context.Key(namespace, labels[EXECUTION_LABEL])
+    shared = runtime.of(memo)
+    shared.cached.seen("Pod", body, deleted=type == "DELETED")
     await executions.observe_execution(
-        key, runtime.of(memo).environment, pod=dict(body), pod_deleted=type == "DELETED"
+        key, shared.environment, pod=dict(body), pod_deleted=type == "DELETED"
     )
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={EXECUTION_LABEL: kopf.PRESENT})
 async def follow_job(
-    *, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+    *,
+    type: str | None,
+    body: kopf.Body,
+    namespace: str | None,
+    labels: kopf.Labels,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     """The Job's conditions (a deadline, a retry, the end) may change the phase."""
     assert namespace is not None, "Jobs are namespaced"
     key = context.Key(namespace, labels[EXECUTION_LABEL])
-    await executions.observe_execution(key, runtime.of(memo).environment)
+    shared = runtime.of(memo)
+    shared.cached.seen("Job", body, deleted=type == "DELETED")
+    await executions.observe_execution(key, shared.environment)
 
 
 # --- webhooks -----------------------------------------------------------------------------
@@ -265,6 +277,7 @@ async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo
     Async so that it runs in the event loop, where the lanes live; it never blocks.
     The resync keeps those not settled, to observe them again at its interval."""
     shared = runtime.of(memo)
+    shared.cached.seen(execution_crd.KIND.kind, body, deleted=type == "DELETED")
     shared.deliveries.notice(dict(body), deleted=type == "DELETED")
     shared.resync.notice(body, deleted=type == "DELETED")
 
@@ -274,11 +287,13 @@ async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo
 
 @kopf.on.field(base.GROUP, base.VERSION, execution_crd.KIND.plural, field="spec.signals")
 async def signal_execution(
-    *, namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any
+    *, namespace: str | None, name: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
     """A request appended to spec.signals reaches the job now (overseer.operator.signals)."""
     assert namespace is not None and name is not None, "executions are namespaced"
-    await executions.observe_execution(context.Key(namespace, name), runtime.of(memo).environment)
+    shared = runtime.of(memo)
+    shared.cached.seen(execution_crd.KIND.kind, body)
+    await executions.observe_execution(context.Key(namespace, name), shared.environment)
 
 
 # --- concurrency and schedules ----------------------------------------------------------

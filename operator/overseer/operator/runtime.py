@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
+import signal
 
 import kopf
 
@@ -25,6 +27,7 @@ from overseer.operator import (
     resync,
     scheduler,
     signals,
+    watch_cache,
 )
 from overseer.operator.settings import Settings
 
@@ -41,6 +44,8 @@ class Runtime:
 
     settings: Settings
     client: kube.Kube
+    cached: watch_cache.CachingKube
+    """The reactions' client: executions, their Jobs and pods read from the watches."""
     tracker: context.Tracker
     followers: output.Followers
     signals: signals.SignalSender
@@ -61,6 +66,7 @@ class Runtime:
         fence = fence or _unfenced
         client = kube.Kube.connect(settings.kubeconfig, timeouts=settings.kube_timeouts)
         client.fence = fence
+        cached = watch_cache.CachingKube(client, watch_cache.new_store())
         tracker = context.Tracker()
         followers = output.Followers(
             fencing.FencedArchive(archive_factory.build(settings), fence),
@@ -83,11 +89,12 @@ class Runtime:
         runtime = cls(
             settings=settings,
             client=client,
+            cached=cached,
             tracker=tracker,
             followers=followers,
             signals=signals.SignalSender(),
             deliveries=deliveries.Deliveries(
-                client, settings, tracker, events.post_event, output=followers, fence=fence
+                cached, settings, tracker, events.post_event, output=followers, fence=fence
             ),
             admission=admission.Admission(),
             scheduler=scheduler.Scheduler(client, settings, events.post_event),
@@ -100,7 +107,7 @@ class Runtime:
     def environment(self) -> context.Environment:
         """What the reactions to executions work with."""
         return context.Environment(
-            client=self.client,
+            client=self.cached,
             settings=self.settings,
             tracker=self.tracker,
             post_event=events.post_event,
@@ -108,8 +115,18 @@ class Runtime:
             signals=self.signals,
         )
 
+    def log_calls(self) -> None:
+        """Log the API calls this process made so far (the benchmarks read the line)."""
+        calls = {"reads": dict(self.client.reads), "writes": dict(self.client.writes)}
+        log.info("API calls so far: %s", json.dumps(calls, sort_keys=True))
+
+    def log_calls_on_signal(self) -> None:
+        """SIGUSR2 logs the API calls so far; call it in the running event loop."""
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, self.log_calls)
+
     async def close(self) -> None:
         """Stop the helpers' tasks, then the client they use."""
+        self.log_calls()
         await self.resync.close()
         await self.scheduler.close()
         await self.deliveries.close()

@@ -1,0 +1,147 @@
+"""A store of the newest known state of watched objects, for reads without an API call.
+
+The operator's reactions read an execution, its Job and its pods on every event of any of
+them. The watches that deliver those events already carry the objects, and every write
+the operator makes answers with the object as written: :class:`ObjectStore` keeps the
+newest of the two per object, so a reaction reads it from memory.
+
+Rules that keep reads from going stale:
+
+- a write's answer (:meth:`ObjectStore.wrote`) and a watch event (:meth:`ObjectStore.seen`)
+  replace what is kept only when their ``resourceVersion`` is not older (a watch event
+  that was in flight while the operator wrote never undoes the write);
+- a deletion (``seen(..., deleted=True)``) or a write that found the object gone
+  (:meth:`ObjectStore.forget`) removes it: the next read asks the API server;
+- what is not kept is a miss (``None`` from :meth:`ObjectStore.get`), never "absent":
+  the caller reads through to the API server.
+
+What is kept is a copy without ``metadata.managedFields`` (nobody reads them, and they
+are a good part of an object's size); reads get their own copy, so a caller may change it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+StoreKey = tuple[str, str, str]
+"""(kind, namespace, name)."""
+FLOORS_KEPT = 50_000
+"""How many versions of objects not kept any more are remembered (a few MiB at most)."""
+
+
+def version_of(body: Mapping[str, Any]) -> int | None:
+    """The object's ``resourceVersion`` as a number; None when it has none or not a number.
+
+    Kubernetes calls it opaque; every API server backed by etcd sends the etcd revision,
+    a number that grows. Where it is not a number, the newest arrival wins.
+    """
+    text = (body.get("metadata") or {}).get("resourceVersion")
+    try:
+        return int(str(text))
+    except ValueError:
+        return None
+
+
+def _trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in body.items() if k != "metadata"}
+    metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    kept["metadata"] = metadata
+    return copy.deepcopy(kept)
+
+
+class ObjectStore:
+    """The newest known state of objects of the kinds given, and pods by a label's value."""
+
+    def __init__(
+        self,
+        kinds: frozenset[str],
+        pod_label: str,
+        keep: Callable[[str, Mapping[str, Any]], bool] = lambda kind, body: True,
+    ) -> None:
+        """``keep(kind, body)``: whether an object is worth keeping (memory: an execution
+        that has ended and settled is seldom read again); one not kept is forgotten."""
+        self.kinds = kinds
+        self._keep = keep
+        self._pod_label = pod_label
+        self._objects: dict[StoreKey, dict[str, Any]] = {}
+        self._pods: dict[tuple[str, str], set[str]] = {}
+        """(namespace, label value) -> names of the pods kept with that label."""
+        self._floors: dict[StoreKey, int] = {}
+        """The version an object not kept any more had: an older state never comes back."""
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A copy of the object as last known; None when not kept (read it from the API)."""
+        body = self._objects.get((kind, namespace, name))
+        return copy.deepcopy(body) if body is not None else None
+
+    def pods(self, namespace: str, value: str) -> list[dict[str, Any]] | None:
+        """Copies of the pods kept whose label has VALUE; None when none is kept."""
+        names = self._pods.get((namespace, value))
+        if not names:
+            return None
+        return [copy.deepcopy(self._objects[("Pod", namespace, n)]) for n in sorted(names)]
+
+    def seen(self, kind: str, body: Mapping[str, Any], *, deleted: bool = False) -> None:
+        """A watch event's object (its last state when ``deleted``)."""
+        if deleted:
+            metadata = body.get("metadata") or {}
+            key = (kind, str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+            self._floor(key, version_of(body))
+            self.forget(*key)
+        else:
+            self.wrote(kind, body)
+
+    def wrote(self, kind: str, body: Mapping[str, Any]) -> None:
+        """An object as the API server answered a read or a write, or as a watch shows it:
+        kept unless what is kept is newer."""
+        if kind not in self.kinds:
+            return
+        metadata = body.get("metadata") or {}
+        key = (kind, str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        kept = self._objects.get(key)
+        new = version_of(body)
+        floor = self._floors.get(key)
+        if new is not None and floor is not None and new <= floor:
+            return
+        if kept is not None:
+            old = version_of(kept)
+            if new is not None and old is not None and new < old:
+                return
+            if (kept.get("metadata") or {}).get("uid") != metadata.get("uid"):
+                self._unlink_pod(key, kept)
+        if not self._keep(kind, body):
+            self._floor(key, new)
+            self.forget(*key)
+            return
+        self._objects[key] = _trimmed(body)
+        if kind == "Pod" and (value := (metadata.get("labels") or {}).get(self._pod_label)):
+            self._pods.setdefault((key[1], str(value)), set()).add(key[2])
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """Not kept any more (deleted, or a write found it gone): the next read asks."""
+        kept = self._objects.pop((kind, namespace, name), None)
+        if kept is not None:
+            self._unlink_pod((kind, namespace, name), kept)
+
+    def _floor(self, key: StoreKey, version: int | None) -> None:
+        if version is None:
+            return
+        self._floors[key] = version
+        if len(self._floors) > FLOORS_KEPT:  # the oldest half: long settled by now
+            for old in list(self._floors)[: FLOORS_KEPT // 2]:
+                del self._floors[old]
+
+    def _unlink_pod(self, key: StoreKey, kept: Mapping[str, Any]) -> None:
+        if key[0] != "Pod":
+            return
+        value = ((kept.get("metadata") or {}).get("labels") or {}).get(self._pod_label)
+        names = self._pods.get((key[1], str(value)))
+        if names is not None:
+            names.discard(key[2])
+            if not names:
+                del self._pods[(key[1], str(value))]
