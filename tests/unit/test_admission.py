@@ -51,13 +51,13 @@ class FakeKube(fake_kube.FakeKube):
         self.jobs = set(jobs)
         self.inactive = inactive
         self.patches: list[tuple[str, list[dict[str, Any]]]] = []
-        self.reads: list[tuple[str, str]] = []
+        self.read: list[tuple[str, str]] = []
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         assert namespace == NS
         if kind == "OverseerJob":  # the start reads whether the job is active
             return {"metadata": {"name": name}, "spec": {"active": not self.inactive}}
-        self.reads.append((kind, name))
+        self.read.append((kind, name))
         if kind == "OverseerExecution":
             return self.bodies.get(name)
         assert kind == "Job"
@@ -120,7 +120,7 @@ async def test_an_execution_without_a_limit_starts_without_reading_the_others(
     client = FakeKube(body("a", 1, None, {"jobName": "a"}), new)
     await admission.Admission().admit(new, env(client), index(*client.bodies.values()))
     assert calls == [("start", "b")]
-    assert client.reads == []
+    assert client.read == []
 
 
 @pytest.mark.parametrize("limits", [None, QUEUE, REPLACE])
@@ -162,7 +162,7 @@ async def test_an_execution_whose_job_exists_takes_a_slot_even_without_job_name(
     client = FakeKube(orphan, new, jobs={"a"})
     await admission.Admission().admit(new, env(client), index(orphan, new))
     assert calls == [(f"refuse {execution_crd.CONCURRENCY_LIMIT}", "b")]
-    assert ("Job", "a") in client.reads
+    assert ("Job", "a") in client.read
 
 
 async def test_replace_appends_sigterm_to_the_running_one(
@@ -198,7 +198,7 @@ async def test_an_end_pumps_only_when_something_waits(calls: list[tuple[str, str
     gate = admission.Admission()
     gate.freed(NS, ended["spec"], env(client), index(ended))
     assert not gate._tasks  # nothing waits: no pump, no read
-    assert client.reads == []
+    assert client.read == []
     queued = body("b", 2, QUEUE, {"phase": "Pending", "reason": "Queued", "message": "m"})
     client.bodies["b"] = queued
     gate.freed(NS, ended["spec"], env(client), index(ended, queued))
@@ -245,4 +245,4 @@ async def test_an_observation_leaves_a_held_back_execution_alone() -> None:
     client = FakeKube(queued)
     # FakeKube has no patch_status: a write would fail the test
     await executions.observe_execution(context.Key(NS, "b"), env(client))
-    assert client.reads == [("OverseerExecution", "b"), ("Job", "b")]
+    assert client.read == [("OverseerExecution", "b"), ("Job", "b")]

@@ -268,24 +268,14 @@ async def follow_job(
     await executions.observe_execution(key, shared.environment)
 
 
-# --- webhooks -----------------------------------------------------------------------------
-
-
-@kopf.on.event(base.GROUP, base.VERSION, execution_crd.KIND.plural)
-async def deliver_webhooks(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Each change of an execution (the listing at start-up too) may owe deliveries.
-    Async so that it runs in the event loop, where the lanes live; it never blocks.
-    The resync keeps those not settled, to observe them again at its interval."""
-    shared = runtime.of(memo)
-    shared.cached.seen(execution_crd.KIND.kind, body, deleted=type == "DELETED")
-    shared.deliveries.notice(dict(body), deleted=type == "DELETED")
-    shared.resync.notice(body, deleted=type == "DELETED")
-
-
 # --- signals ------------------------------------------------------------------------------
 
 
-@kopf.on.field(base.GROUP, base.VERSION, execution_crd.KIND.plural, field="spec.signals")
+# on.update, not on.field: a field handler is also a creation handler, and two creation
+# handlers make kopf write its progress annotation between them (one more write, and one
+# more event for every handler, per execution). Signals present at creation reach the job
+# through start_execution's observation.
+@kopf.on.update(base.GROUP, base.VERSION, execution_crd.KIND.plural, field="spec.signals")
 async def signal_execution(
     *, namespace: str | None, name: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -308,9 +298,10 @@ def executions_by_scope(
 
 
 @kopf.on.event(base.GROUP, base.VERSION, execution_crd.KIND.plural)
-async def free_slot(
+async def notice_execution(
     *,
     type: str | None,
+    body: kopf.Body,
     namespace: str | None,
     spec: kopf.Spec,
     status: kopf.Status,
@@ -318,11 +309,19 @@ async def free_slot(
     executions_by_scope: admission.ScopeIndex | None = None,
     **_: Any,
 ) -> None:
-    """An execution that ended (or was deleted) frees a slot for the waiting ones; a
-    waiting one asked to stop is cancelled."""
+    """Each change of an execution (the listing at start-up too): the reactions' cache
+    keeps it; it may owe webhook deliveries (the lanes live in the event loop: async, it
+    never blocks); the resync keeps those not settled, to observe them again at its
+    interval; one that ended (or was deleted) frees a slot for the waiting ones, and a
+    waiting one asked to stop is cancelled. One handler, not one per concern: kopf's
+    cost per handler and event counts at thousands of executions."""
     assert executions_by_scope is not None, "kopf passes every index to every handler"
+    shared = runtime.of(memo)
+    deleted = type == "DELETED"
+    shared.cached.seen(execution_crd.KIND.kind, body, deleted=deleted)
+    shared.deliveries.notice(dict(body), deleted=deleted)
+    shared.resync.notice(body, deleted=deleted)
     if namespace is not None:
-        shared = runtime.of(memo)
         shared.admission.noticed(
             type,
             namespace,
@@ -336,4 +335,6 @@ async def free_slot(
 @kopf.on.event(base.GROUP, base.VERSION, job_crd.KIND.plural)
 async def schedule_job(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Every change of a job may start, wake or stop its schedule."""
-    runtime.of(memo).scheduler.observe(body, deleted=type == "DELETED")
+    shared = runtime.of(memo)
+    shared.cached.seen(job_crd.KIND.kind, body, deleted=type == "DELETED")
+    shared.scheduler.observe(body, deleted=type == "DELETED")

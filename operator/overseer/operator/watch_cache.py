@@ -7,9 +7,11 @@ label); :class:`CachingKube` keeps the newest state of each in an
 then a read sees the write. A read of something not kept asks the API server (and keeps
 the answer); everything else passes through to the client underneath.
 
-Executions that have ended and whose output is archived are not kept (see
-:func:`keep`): they are seldom read again, and an operator with 10,000 of them would
-hold them all.
+Executions that have ended and whose output is archived are kept only while they are
+among the newest 1,000 such (see :func:`lasting`): they are read again while their Job
+and pod go away, seldom after, and an operator with 10,000 of them would hold them all.
+OverseerJobs are kept trimmed to what the reactions read of them (:func:`trim`): there
+may be 10,000 of them, with their definitions.
 """
 
 from __future__ import annotations
@@ -21,18 +23,23 @@ from typing import TYPE_CHECKING, Any
 from overseer import errors, kube_client
 from overseer.core import execution_job, object_store
 from overseer.crd import execution as execution_
+from overseer.crd import job as job_crd
 
 if TYPE_CHECKING:
     from overseer.kube_exec import ExecResult
     from overseer.kube_watch import WatchEvent
 
 EXECUTION = execution_.KIND.kind
-KINDS = frozenset({EXECUTION, "Job", "Pod"})
+JOB = job_crd.KIND.kind
+KINDS = frozenset({EXECUTION, JOB, "Job", "Pod"})
+RECENT = 1000
+"""How many settled executions are kept (each a few KiB)."""
 
 
-def keep(kind: str, body: Mapping[str, Any]) -> bool:
-    """Whether an object is worth keeping: all Jobs and pods (the operator watches only
-    its own, collected after their execution ends), executions until settled."""
+def lasting(kind: str, body: Mapping[str, Any]) -> bool:
+    """Whether an object is kept for as long as it exists: all Jobs and pods (the
+    operator watches only its own, collected after their execution ends), the
+    OverseerJobs (trimmed), executions until settled."""
     if kind != EXECUTION:
         return True
     status = body.get("status") or {}
@@ -41,8 +48,33 @@ def keep(kind: str, body: Mapping[str, Any]) -> bool:
     return bool((status.get("archive") or {}).get("state") == "Archiving")
 
 
+def trim(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """What is kept of an object: of an OverseerJob, only what the reactions read (its
+    ``spec.active``, ``spec.source.repository`` and ``status.lastExecution``/
+    ``lastStatus``); of the others, all but ``metadata.managedFields``."""
+    if kind != JOB:
+        return object_store.trimmed(body)
+    metadata = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    kept_spec: dict[str, Any] = {
+        "source": {"repository": (spec.get("source") or {}).get("repository")}
+    }
+    if "active" in spec:
+        kept_spec["active"] = spec["active"]
+    return {
+        "metadata": {
+            k: metadata[k] for k in ("namespace", "name", "uid", "resourceVersion") if k in metadata
+        },
+        "spec": kept_spec,
+        "status": {k: status[k] for k in ("lastExecution", "lastStatus") if k in status},
+    }
+
+
 def new_store() -> object_store.ObjectStore:
-    return object_store.ObjectStore(KINDS, execution_job.EXECUTION_LABEL, keep)
+    return object_store.ObjectStore(
+        KINDS, execution_job.EXECUTION_LABEL, lasting=lasting, trim=trim, recent=RECENT
+    )
 
 
 class CachingKube:
