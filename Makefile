@@ -5,7 +5,7 @@ SHELL := bash
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test chaos bench bench-cluster bench-sync bench-executions bench-api bench-archive bench-cold up down
+.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test chaos bench bench-cluster bench-sync bench-executions bench-throughput bench-api bench-archive bench-cold up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ bench-sync: deps ## time a 10,000-job repository sync on the local cluster (a fe
 
 bench-executions: deps ## time 100 executions against 100 bare Jobs, and the output archive (a few minutes)
 	@$(PY) bench/executions.py
+
+bench-throughput: deps ## 1,000 executions and 1,000 bare Jobs created at 20/s: completions a minute, side by side (long)
+	@$(PY) bench/executions.py --count 1000 --rate 20 --stream-mib 0 --timeout 3600
 
 bench-api: deps ## the REST API: reads against a bare endpoint, pages, POST on the cluster, 200 MiB of stdout
 	@$(PY) bench/api.py

@@ -254,6 +254,11 @@ def figures(values: list[float]) -> str:
     )
 
 
+def per_minute(result: Result) -> float:
+    """Completions a minute: the series' count over first creation to last terminal."""
+    return result.count * 60 / result.elapsed if result.elapsed > 0 else 0.0
+
+
 def print_report(count: int, rate: float, results: list[Result]) -> None:
     print(
         f"\nexecutions benchmark: {count} of a job running `true`, created at "
@@ -272,6 +277,7 @@ def print_report(count: int, rate: float, results: list[Result]) -> None:
     lines: dict[str, Callable[[Result], str]] = {
         "creations a second (achieved)": lambda r: f"{r.rate:.2f}/s",
         "first creation -> last terminal": lambda r: f"{r.elapsed:.1f}s",
+        "completed a minute": lambda r: f"{per_minute(r):.1f}",
         "outcomes": lambda r: ", ".join(f"{k} {v}" for k, v in sorted(r.outcomes.items())),
         "operator CPU meanwhile": lambda r: f"{r.cpu:.1f}s",
         "  per execution": lambda r: f"{r.cpu / max(r.count, 1):.3f}s",
@@ -297,7 +303,12 @@ def print_report(count: int, rate: float, results: list[Result]) -> None:
             print(f"{r.what}: writes audited from the operator (kopf's too):")
             for what, n in sorted(r.audited_writes.items()):
                 print(f"  {n:>6}  {what}")
+    if len(results) == 2 and per_minute(results[1]):
+        ratio = per_minute(results[0]) / per_minute(results[1])
+        label = f"completed a minute, {results[0].what} / {results[1].what}"
+        print(f"{label:<{width}}  {ratio:.2f}")
     own = results[0].own_jobs
+
     if own:
         label = "  their own Jobs: exit -> Complete"
         print(f"{label:<{width}}  {figures(own)} ")
