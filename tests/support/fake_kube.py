@@ -67,7 +67,7 @@ class FakeKube:
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> None:
+    ) -> dict[str, Any] | None:
         unplanned("patch_status", kind, namespace, name, status)
 
     async def patch_status_unchanged(
