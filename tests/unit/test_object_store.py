@@ -187,3 +187,31 @@ async def test_pods_are_listed_from_memory_once_a_watch_showed_one() -> None:
     listed = [p async for p in client.list("Pod", "ns", {LABEL: "e"})]
     assert [p["metadata"]["name"] for p in listed] == ["p1", "p2"]
     assert cluster.reads["list Pod"] == 1
+
+
+async def test_a_refresh_forgets_what_a_watch_gap_deleted_unseen_and_keeps_what_is_there() -> None:
+    cluster = Cluster()
+    kind, job = watch_cache.EXECUTION, "e"  # an execution's Job has its name
+    cluster.objects[(kind, "e")] = obj(kind, "e", 100, status={"phase": "Running"})
+    cluster.objects[("Pod", "p2")] = pod("p2", "e", 120)
+    client = watch_cache.CachingKube(cluster, store())
+    # What the watches showed before the gap: the execution, its Job, two pods
+    client.seen(kind, obj(kind, "e", 100, status={"phase": "Running"}))
+    client.seen("Job", obj("Job", job, 101))
+    client.seen("Pod", pod("p1", "e", 102))
+    client.seen("Pod", pod("p2", "e", 103))
+    # The Job and p1 were deleted in the gap; p2 changed
+    await client.refresh_execution("ns", "e")
+    assert await client.get("Job", "ns", job) is None
+    listed = [p async for p in client.list("Pod", "ns", {LABEL: "e"})]
+    assert [(p["metadata"]["name"], p["metadata"]["resourceVersion"]) for p in listed] == [
+        ("p2", "120")
+    ]
+    assert ((await client.get(kind, "ns", "e")) or {})["status"] == {"phase": "Running"}
+    # A late watch event of the deleted pod brings nothing back
+    client.seen("Pod", pod("p1", "e", 102))
+    assert [p["metadata"]["name"] async for p in client.list("Pod", "ns", {LABEL: "e"})] == ["p2"]
+    # The execution deleted in a gap is forgotten too
+    del cluster.objects[(kind, "e")]
+    await client.refresh_execution("ns", "e")
+    assert await client.get(kind, "ns", "e") is None

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tests.support import fake_kube
 
+from overseer import errors
 from overseer.operator import context, executions, resync
 from overseer.operator.settings import Settings
 
@@ -39,8 +40,16 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> list[context.Key]:
     return seen
 
 
+def refresher(refreshed: list[context.Key] | None = None) -> resync.Refresh:
+    async def refresh(key: context.Key) -> None:
+        if refreshed is not None:
+            refreshed.append(key)
+
+    return refresh
+
+
 async def test_only_executions_not_ended_or_still_archiving_are_kept() -> None:
-    keeper = resync.Resync(env, interval=3600)
+    keeper = resync.Resync(env, interval=3600, refresh=refresher())
     keeper.notice(body("pending", None))
     keeper.notice(body("running", "Running", "Archiving"))
     keeper.notice(body("archiving", "Complete", "Archiving"))
@@ -57,7 +66,8 @@ async def test_only_executions_not_ended_or_still_archiving_are_kept() -> None:
 async def test_each_round_observes_every_unsettled_execution_at_the_interval(
     observed: list[context.Key],
 ) -> None:
-    keeper = resync.Resync(env, interval=0.05)
+    refreshed: list[context.Key] = []
+    keeper = resync.Resync(env, interval=0.05, refresh=refresher(refreshed))
     keeper.notice(body("a", "Running"))
     keeper.notice(body("b", "Pending"))
     keeper.notice(body("c", "Complete", "Complete"))
@@ -65,3 +75,16 @@ async def test_each_round_observes_every_unsettled_execution_at_the_interval(
     await keeper.close()
     assert len(observed) >= 4  # two rounds at least, with no watch event in between
     assert {k.name for k in observed} == {"a", "b"}
+    # each observed as the API server shows it now, not as the watches last did
+    assert refreshed[: len(observed)] == observed[: len(refreshed)]
+
+
+async def test_a_round_that_cannot_refresh_still_observes(observed: list[context.Key]) -> None:
+    async def failing(key: context.Key) -> None:
+        raise errors.KubeError("the API server is away", 503)
+
+    keeper = resync.Resync(env, interval=3600, refresh=failing)
+    keeper.notice(body("a", "Running"))
+    assert await keeper.round() == 1
+    assert [k.name for k in observed] == ["a"]
+    await keeper.close()

@@ -16,13 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from overseer import errors
 from overseer.crd import execution as execution_
 from overseer.operator import context, executions
 
 log = logging.getLogger(__name__)
+
+Refresh = Callable[[context.Key], Awaitable[None]]
+"""Read an execution, its Job and pods from the API server into the watch cache."""
 
 
 def unsettled(body: Mapping[str, Any]) -> bool:
@@ -36,9 +40,12 @@ def unsettled(body: Mapping[str, Any]) -> bool:
 class Resync:
     """Observe the unsettled executions again every ``interval`` seconds."""
 
-    def __init__(self, environment: Callable[[], context.Environment], interval: float) -> None:
+    def __init__(
+        self, environment: Callable[[], context.Environment], interval: float, *, refresh: Refresh
+    ) -> None:
         self._environment = environment
         self._interval = interval
+        self._refresh = refresh
         self._keys: set[context.Key] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -63,6 +70,10 @@ class Resync:
         env = self._environment()
         keys = list(self._keys)
         for key in keys:
+            try:
+                await self._refresh(key)
+            except errors.KubeError as error:  # observed as the watches showed it, then
+                log.warning("resync: execution %s not read again: %s", key, error.message)
             # observe_execution logs and retries an API failure itself.
             await executions.observe_execution(key, env)
         return len(keys)

@@ -98,7 +98,11 @@ class Runtime:
             ),
             admission=admission.Admission(),
             scheduler=scheduler.Scheduler(client, settings, events.post_event),
-            resync=resync.Resync(lambda: environment[0], settings.resync_interval),
+            resync=resync.Resync(
+                lambda: environment[0],
+                settings.resync_interval,
+                refresh=lambda key: cached.refresh_execution(key.namespace, key.name),
+            ),
         )
         environment.append(runtime.environment)
         return runtime

@@ -126,6 +126,27 @@ class CachingKube:
     def watch(self, kind: str, namespace: str) -> AsyncIterator[WatchEvent]:
         return self.inner.watch(kind, namespace)
 
+    async def refresh_execution(self, namespace: str, name: str) -> None:
+        """Read an execution, its Job and its pods from the API server again, and keep
+        what they are now: one deleted in a watch gap (kopf lists again after a gap, and
+        an object deleted meanwhile never shows as DELETED) is forgotten, never to come
+        back with an older version. The periodic resync calls it before each observation.
+        """
+        for kind, object_name in ((EXECUTION, name), ("Job", execution_job.job_name(name))):
+            body = await self.inner.get(kind, namespace, object_name)
+            if body is not None:
+                self.store.wrote(kind, body)
+            elif kept := self.store.get(kind, namespace, object_name):
+                self.store.seen(kind, kept, deleted=True)
+        labels = {execution_job.EXECUTION_LABEL: name}
+        pods = [pod async for pod in self.inner.list("Pod", namespace, labels)]
+        there = {str(pod["metadata"]["name"]) for pod in pods}
+        for kept in self.store.pods(namespace, name) or []:
+            if kept["metadata"]["name"] not in there:
+                self.store.seen("Pod", kept, deleted=True)
+        for pod in pods:
+            self.store.wrote("Pod", pod)
+
     # --- writes: their answers are kept; one that finds the object gone forgets it -------
 
     def _kept(self, kind: str, body: Mapping[str, Any] | None) -> None:
