@@ -48,8 +48,13 @@ lint: deps ## ruff, mypy --strict, import contracts (library: stdlib only), size
 unit: deps ## the tests that need no cluster
 	@.venv/bin/pytest --no-cluster -q
 
+# The cluster tests mostly wait on pods: TEST_WORKERS pytest-xdist workers run them side
+# by side (each test has its own namespace and operator). loadgroup keeps a module
+# with a costly module fixture on one worker.
+TEST_WORKERS ?= 4
+
 test: deps lint ## everything: lint, unit, component and cluster tests (starts the local cluster if no KUBECONFIG)
-	@.venv/bin/pytest -q
+	@.venv/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 chaos: deps ## the fault suite at full counts (< 15 min; stops the local API server and containerd): prints what each fault lost
 	@.venv/bin/pytest -q --chaos -k "not slice" --timeout=900 \

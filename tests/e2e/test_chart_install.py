@@ -35,7 +35,8 @@ from tests.support.cluster import Cluster, Kube
 from tests.support.gitserver import Upstream, serve_git_daemon
 from tests.support.overseer import eventually, repository, wait_for_jobs
 
-pytestmark = pytest.mark.cluster
+# One worker runs the whole module under pytest-xdist: its module fixture is costly.
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("chart-install")]
 
 ROUNDS = 600  # a write to each stream every 0.1 s: 60 s
 BLOCK = 64  # 32-byte digests per write: 2 KiB

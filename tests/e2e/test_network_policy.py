@@ -21,7 +21,8 @@ from tests.support.cluster import Kube
 from tests.support.gitserver import Upstream
 from tests.support.overseer import eventually, repository, wait_for_jobs
 
-pytestmark = pytest.mark.cluster
+# One worker runs the whole module under pytest-xdist: its module fixture is costly.
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("network-policy")]
 
 TESTBOX = "localhost/overseer/testbox:dev"
 # Connects to each HOST:PORT argument at once (2 s each), after a pause that lets the

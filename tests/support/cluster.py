@@ -6,6 +6,7 @@ what a test does can be replayed by hand from its command lines.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import json
 import os
@@ -229,13 +230,20 @@ def connect(allow_any: bool = False) -> Cluster:
                 "namespaces; pass --allow-any-cluster if this cluster is really disposable."
             )
         return Cluster(kubeconfig, kubectl, context)
-    out = subprocess.run(
-        ["bash", str(CLUSTER_SCRIPT), "up"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=3600,
-    )
+    # pytest-xdist's workers all connect at once: one brings the cluster up, the
+    # others wait and then find it running (an up that cleans up a half-started
+    # cluster must never race another up).
+    lock = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "overseer"
+    lock.mkdir(parents=True, exist_ok=True)
+    with (lock / "cluster-up.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        out = subprocess.run(
+            ["bash", str(CLUSTER_SCRIPT), "up"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=3600,
+        )
     if out.returncode:
         raise RuntimeError(f"hack/cluster.sh up failed:\n{out.stderr[-4000:]}")
     kubeconfig = Path(out.stdout.strip().splitlines()[-1].split("=", 1)[1])
