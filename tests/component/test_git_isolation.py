@@ -10,6 +10,8 @@ angle git accepts, mirrors per repository, ``http://`` with a token, and a redir
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import http.server
 import ssl
@@ -21,6 +23,8 @@ import pytest
 
 from overseer import errors
 from overseer import git as ogit
+from overseer.operator import repositories
+from overseer.operator.settings import Settings
 from tests.support.gitserver import (  # noqa: F401 - fixtures
     TOKEN,
     CertificateAuthority,
@@ -207,3 +211,29 @@ def test_a_redirect_from_https_down_to_http_is_never_followed(
     # Then git never went to the http:// server, so the token never went unencrypted
     assert http_git.requests == [], "the redirect was followed"
     assert TOKEN not in caught.value.message
+
+
+async def test_a_deleted_repositorys_mirrors_go_even_if_its_daemon_is_cancelled_meanwhile(
+    upstream: Upstream, cache: Path
+) -> None:
+    """kopf cancels a repository's sync daemon 0 s after it is deleted, while its cleanup
+    waits for a thread (seen under load in make test: the mirror stayed). The removal must
+    run to its end anyway."""
+    fetch(upstream.file_url, cache, TENANT_A)
+    loop = asyncio.get_running_loop()
+    busy = threading.Event()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(pool)
+    pool.submit(busy.wait, 10)  # the one thread is taken: the cleanup must queue
+    settings = Settings(cache_dir=cache)
+    cleanup = asyncio.ensure_future(repositories.forget(TENANT_A, settings))
+    await asyncio.sleep(0.05)
+    cleanup.cancel()  # what kopf does to a daemon that has not exited at once
+    with contextlib.suppress(asyncio.CancelledError):
+        await cleanup
+    busy.set()
+    for _ in range(100):
+        if not (cache / TENANT_A).exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not (cache / TENANT_A).exists(), "the mirror outlived its repository"

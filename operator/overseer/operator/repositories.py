@@ -275,8 +275,24 @@ async def _record(state: _Pass) -> Outcome:
     return Outcome(state.interval, commit, state.writes)
 
 
+_removals: set[asyncio.Task[None]] = set()
+"""Mirror removals under way: asyncio keeps only weak references to tasks."""
+
+
 async def forget(uid: str, settings: Settings) -> None:
-    """A deleted repository's mirrors go: a repository created again starts afresh."""
+    """A deleted repository's mirrors go: a repository created again starts afresh.
+
+    kopf cancels the sync daemon that calls this when it does not exit at once; the
+    removal is a task of its own, shielded, so that a cancellation never skips it (a
+    cancelled ``to_thread`` drops its work if no thread has picked it up yet).
+    """
+    removal = asyncio.ensure_future(_remove_mirrors(uid, settings))
+    _removals.add(removal)
+    removal.add_done_callback(_removals.discard)
+    await asyncio.shield(removal)
+
+
+async def _remove_mirrors(uid: str, settings: Settings) -> None:
     try:
         await asyncio.to_thread(git.remove_mirrors, settings.cache_dir, uid)
     except OSError as error:  # the cache is only a cache: a restart empties it anyway
