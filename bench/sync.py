@@ -27,7 +27,6 @@ of a figure. The namespace and the operator are removed at the end.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import dataclasses
 import datetime
@@ -43,10 +42,14 @@ from typing import Any
 
 import yaml
 
+UTC = datetime.UTC
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import options  # noqa: E402  (next to this file)
+import audit  # noqa: E402  (next to this file)
+import execution_figures  # noqa: E402
+import options  # noqa: E402
+import sync_floor  # noqa: E402
 from tests.support import cluster as test_cluster  # noqa: E402
 from tests.support import gitserver, overseer  # noqa: E402
 from tests.support import operator as support_operator  # noqa: E402
@@ -55,13 +58,15 @@ from tests.support.operator import OperatorProcess  # noqa: E402
 from overseer.core import definitions  # noqa: E402
 
 REPOSITORY = "bench"
-WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 SYNC_DONE = re.compile(r"sync of \S+ at ([0-9a-f]+) done with (\d+) API writes")
 REGIONS = ["eu-west-1", "us-east-1", "ap-south-1"]
+# Schedules that do not come due during a run (once a year, or a quarter): every one
+# gets its next run announced in its status, and none creates executions meanwhile,
+# which would be measured too (and start hundreds of pods on the shared cluster).
 SCHEDULES: list[Any] = [
-    "*/15 * * * *",
-    {"cron": "0 3 * * 1-5", "timezone": "Europe/Paris"},
-    "@daily",
+    "15 4 1 */3 *",
+    {"cron": "0 3 1 1 *", "timezone": "Europe/Paris"},
+    "@yearly",
 ]
 TEAMS = 20
 LOG_LINE = re.compile(r"^\[([0-9-]+ [0-9:,]+)\] \S+\s+\[\w+\s*\] (.*)$")
@@ -143,13 +148,15 @@ def build_repository(jobs: int, files: int) -> dict[str, gitserver.FileContent]:
     return content
 
 
-def check_repository(content: dict[str, gitserver.FileContent]) -> dict[str, str]:
-    """Parse what was generated as the operator will; return resource name -> file."""
+def check_repository(content: dict[str, gitserver.FileContent]) -> tuple[dict[str, str], int]:
+    """Parse what was generated as the operator will; return resource name -> file, and
+    how many jobs have a schedule."""
     texts = {k: v for k, v in content.items() if isinstance(v, str) and k.startswith("jobs/")}
     result = definitions.parse_repository(texts, str(content["overseer.yml"]))
     if result.errors:
         raise BrokenError(f"the generated jobs do not parse: {result.errors[:3]}")
-    return {name: job.file for name, job in result.jobs.items()}
+    scheduled = sum(1 for job in result.jobs.values() if job.definition.schedule is not None)
+    return {name: job.file for name, job in result.jobs.items()}, scheduled
 
 
 # --- the operator process -----------------------------------------------------------------
@@ -180,67 +187,9 @@ def run_operator(
 
 # --- the audit log ------------------------------------------------------------------------
 
-
-@dataclasses.dataclass(frozen=True)
-class AuditMark:
-    """A point in the API server's audit log, which survives one rotation."""
-
-    path: Path
-    inode: int
-    offset: int
-
-    @classmethod
-    def now(cls, path: Path) -> AuditMark:
-        stat = path.stat()
-        return cls(path, stat.st_ino, stat.st_size)
-
-    def writes_since(self, namespace: str) -> list[dict[str, Any]]:
-        """Write calls in NAMESPACE audited after this mark."""
-        parts: list[tuple[Path, int]] = []
-        if self.path.stat().st_ino == self.inode:
-            parts.append((self.path, self.offset))
-        else:  # rotated: the old file keeps its inode under a timestamped name
-            for old in self.path.parent.glob(f"{self.path.stem}-*"):
-                if old.stat().st_ino == self.inode:
-                    parts.append((old, self.offset))
-            parts.append((self.path, 0))
-        writes = []
-        for path, offset in parts:
-            with path.open("rb") as log:
-                log.seek(offset)
-                for line in log:
-                    if namespace.encode() not in line:
-                        continue
-                    entry = json.loads(line)
-                    if (
-                        entry.get("stage") == "ResponseComplete"
-                        and entry.get("verb") in WRITE_VERBS
-                        and (entry.get("objectRef") or {}).get("namespace") == namespace
-                    ):
-                        writes.append(entry)
-        return writes
-
-
-def writer(entry: dict[str, Any]) -> str:
-    """Who made an audited call: this benchmark (kubectl), the cluster, or the operator."""
-    agent = str(entry.get("userAgent", ""))
-    if agent.startswith("kubectl"):
-        return "kubectl"
-    if str((entry.get("user") or {}).get("username", "")).startswith("system:"):
-        return "cluster"
-    return "operator"
-
-
-def describe(writes: list[dict[str, Any]]) -> list[str]:
-    counts: collections.Counter[str] = collections.Counter()
-    for entry in writes:
-        ref = entry.get("objectRef") or {}
-        resource = ref.get("resource", "?") + (
-            f"/{ref['subresource']}" if "subresource" in ref else ""
-        )
-        agent = str(entry.get("userAgent", "?")).split(" ")[0]
-        counts[f"{writer(entry)}: {entry['verb']} {resource} ({agent})"] += 1
-    return [f"{n:>6}  {what}" for what, n in sorted(counts.items())]
+AuditMark = audit.AuditMark
+writer = audit.writer
+describe = audit.describe
 
 
 def sync_steps(log: str, audited: list[dict[str, Any]]) -> str:
@@ -305,9 +254,30 @@ class Phase:
     audited: list[dict[str, Any]]
     peak_kib: int
     steps: str
+    cpu: sync_floor.Cpu
+    """The operator's CPU, kube-apiserver's and etcd's, from the start to the log line."""
 
     def by_writer(self, who: str) -> int:
         return sum(1 for e in self.audited if writer(e) == who)
+
+
+@dataclasses.dataclass(frozen=True)
+class NextRuns:
+    """When the scheduled jobs' next runs were all in their status (the last such write)."""
+
+    jobs: int
+    writes: int
+    seconds: float
+    """From applying the repository to the last status write of a job, audited."""
+    cpu: sync_floor.Cpu
+    """From applying the repository until all were seen written."""
+
+
+@dataclasses.dataclass
+class Results:
+    phases: list[Phase]
+    next_runs: NextRuns | None
+    floor: sync_floor.Floor | None
 
 
 @dataclasses.dataclass
@@ -321,13 +291,15 @@ class Bench:
     upstream: gitserver.Upstream
     names: dict[str, str]
     """Resource name -> file of every job the first commit defines."""
+    scheduled: int
+    workdir: Path
 
     def wait(
         self,
         what: str,
         check: Callable[[], bool],
         progress: Callable[[], str] | None = None,
-        poll: float = 0.1,
+        poll: float = 0.5,
     ) -> None:
         """Poll CHECK until true; print PROGRESS every few seconds; BrokenError on timeout."""
         start = shown = time.monotonic()
@@ -339,25 +311,38 @@ class Bench:
             if progress is not None and now - shown >= self.args.progress:
                 print(f"  {what}: {progress()} after {now - start:.0f}s", flush=True)
                 shown = now
-            time.sleep(0.5)
+            time.sleep(poll)
 
     def synced(self, commit: str, after: int) -> Callable[[], bool]:
         """True once the operator logs a sync of COMMIT done, beyond the first AFTER syncs."""
         return lambda: any(c == commit[:12] for c, _ in self.operator.syncs()[after:])
 
-    def run(self) -> list[Phase]:
-        self.wait("operator start", lambda: STARTED in self.operator.log())
-        return [self.initial_sync(), self.one_file_change(), self.noop_sync()]
+    def cpu(self) -> sync_floor.Cpu:
+        return sync_floor.Cpu.now(execution_figures.cpu_of(self.operator.process.pid))
 
-    def initial_sync(self) -> Phase:
+    def run(self) -> Results:
+        self.wait("operator start", lambda: STARTED in self.operator.log())
+        mark, cpu, applied = AuditMark.now(self.audit_log), self.cpu(), datetime.datetime.now(UTC)
+        initial = self.initial_sync(mark, cpu)
+        next_runs = self.next_runs(mark, cpu, applied)
+        floor = None
+        if self.args.floor_processes:
+            written = sync_floor.read_written(self.kube)
+            print(f"  floor: {len(written)} objects, {self.args.floor_processes} kubectl")
+            floor = sync_floor.measure(
+                self.kube.cluster, written, self.args.floor_processes, self.workdir, self.audit_log
+            )
+            print(f"  floor done in {floor.seconds:.1f}s", flush=True)
+        return Results([initial, self.one_file_change(), self.noop_sync()], next_runs, floor)
+
+    def initial_sync(self, mark: AuditMark, cpu: sync_floor.Cpu) -> Phase:
         """Time it by the operator's log line (its last step), then check with kubectl."""
         jobs, head = len(self.names), self.upstream.head
-        mark = AuditMark.now(self.audit_log)
         started = time.monotonic()
         self.kube.apply(
             overseer.repository(REPOSITORY, self.upstream.file_url, interval=self.args.interval)
         )
-        seconds = self.timed(
+        seconds, used = self.timed(
             started,
             "initial sync",
             self.synced(head, 0),
@@ -368,7 +353,41 @@ class Bench:
             lambda: f"{count_jobs(self.kube)}/{jobs} jobs",
         )
         print(f"  initial sync done in {seconds:.1f}s", flush=True)
-        return self.phase("initial sync", seconds, mark)
+        return self.phase("initial sync", seconds, mark, used - cpu)
+
+    def next_runs(
+        self, mark: AuditMark, cpu: sync_floor.Cpu, applied: datetime.datetime
+    ) -> NextRuns | None:
+        """Wait until every scheduled job's next run is in its status (the audit log says
+        when it was written: a status write of each job, by the operator); check it."""
+        if not self.scheduled:
+            return None
+
+        def writes() -> list[dict[str, Any]]:
+            return [
+                e
+                for e in mark.writes_since(self.kube.namespace, having=b'"status"')
+                if writer(e) == "operator"
+                and (e.get("objectRef") or {}).get("resource") == "overseerjobs"
+                and e["objectRef"].get("subresource") == "status"
+            ]
+
+        self.wait(
+            "next runs",
+            lambda: len({e["objectRef"]["name"] for e in writes()}) >= self.scheduled,
+            lambda: f"{len(writes())}/{self.scheduled} written",
+            poll=2.0,
+        )
+        used = self.cpu() - cpu
+        made = writes()
+        last = max(datetime.datetime.fromisoformat(e["stageTimestamp"]) for e in made)
+        items = json.loads(self.kube.kubectl("get", "overseerjobs", "-o", "json").stdout)["items"]
+        announced = sum(1 for i in items if (i.get("status") or {}).get("nextScheduleTime"))
+        if announced != self.scheduled:
+            raise BrokenError(f"{announced} jobs have a next run, not {self.scheduled}")
+        seconds = (last - applied).total_seconds()
+        print(f"  next runs of {announced} jobs written after {seconds:.1f}s", flush=True)
+        return NextRuns(announced, len(made), seconds, used)
 
     def one_file_change(self) -> Phase:
         changed_file = job_file(0)
@@ -397,12 +416,14 @@ class Bench:
         self, name: str, logged: Callable[[], bool], applied: Callable[[], bool]
     ) -> Phase:
         """Request a sync (annotation); time it until LOGGED and APPLIED; count its writes."""
-        mark = AuditMark.now(self.audit_log)
+        mark, cpu = AuditMark.now(self.audit_log), self.cpu()
         started = time.monotonic()
         overseer.request_sync(self.kube, REPOSITORY)
-        seconds = self.timed(started, name, logged, applied, lambda: "waiting for the operator")
+        seconds, used = self.timed(
+            started, name, logged, applied, lambda: "waiting for the operator"
+        )
         print(f"  {name} done in {seconds:.1f}s", flush=True)
-        return self.phase(name, seconds, mark)
+        return self.phase(name, seconds, mark, used - cpu)
 
     def timed(
         self,
@@ -411,21 +432,22 @@ class Bench:
         logged: Callable[[], bool],
         applied: Callable[[], bool],
         progress: Callable[[], str],
-    ) -> float:
-        """Seconds from STARTED until the operator LOGGED the sync done and kubectl sees it.
+    ) -> tuple[float, sync_floor.Cpu]:
+        """Seconds from STARTED until the operator LOGGED the sync done and kubectl sees it,
+        and the CPU used until the log line.
 
         The log line is the sync's last step, after every write was acknowledged, so
         when kubectl sees the result just after it, the time of the line is the time.
         kubectl's own latency (and its client-side throttling) is left out that way.
         """
-        self.wait(what, logged, progress)
-        seconds = time.monotonic() - started
+        self.wait(what, logged, progress, poll=0.1)
+        seconds, cpu = time.monotonic() - started, self.cpu()
         if not applied():
-            self.wait(f"{what}, as kubectl sees it", applied, poll=0.5)
+            self.wait(f"{what}, as kubectl sees it", applied)
             seconds = time.monotonic() - started
-        return seconds
+        return seconds, cpu
 
-    def phase(self, name: str, seconds: float, mark: AuditMark) -> Phase:
+    def phase(self, name: str, seconds: float, mark: AuditMark, cpu: sync_floor.Cpu) -> Phase:
         time.sleep(2)  # writes made just after the sync (kopf's own bookkeeping) land too
         audited = mark.writes_since(self.kube.namespace)
         return Phase(
@@ -435,13 +457,14 @@ class Bench:
             audited,
             self.operator.status()["VmHWM"],
             sync_steps(self.operator.log(), audited),
+            cpu,
         )
 
 
 def run(args: argparse.Namespace, workdir: Path) -> None:
     """Set up the repository, the namespace and the operator; measure; clean up."""
     content = build_repository(args.jobs, args.files)
-    names = check_repository(content)
+    names, scheduled = check_repository(content)
     upstream = gitserver.Upstream.create(workdir / "git" / "jobs.git")
     head = upstream.commit(content, "bench: jobs")
     print(f"repository: {len(names)} jobs in {args.files} files at {head[:12]}", flush=True)
@@ -458,8 +481,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print(f"namespace: {namespace}", flush=True)
     try:
         with run_operator(cluster, namespace, workdir, args.verbose_operator) as operator:
-            phases = Bench(args, kube, operator, audit_log, upstream, names).run()
-            print_report(args, len(names), phases, operator)
+            bench = Bench(args, kube, operator, audit_log, upstream, names, scheduled, workdir)
+            print_report(args, len(names), bench.run(), operator)
             if not args.keep:
                 remove_repository(kube)
     finally:
@@ -495,33 +518,62 @@ def remove_repository(kube: test_cluster.Kube) -> None:
     )
 
 
-def print_report(
-    args: argparse.Namespace, jobs: int, phases: list[Phase], operator: Operator
-) -> None:
+def print_report(args: argparse.Namespace, jobs: int, results: Results, operator: Operator) -> None:
     memory = operator.status()
     print(f"\nsync benchmark: {jobs} jobs in {args.files} files, interval {args.interval}")
     print(
         f"{'phase':<28} {'time':>8} {'writes':>7} {'audited writes':>15} {'kubectl':>8} "
-        f"{'cluster':>8} {'peak MiB':>9}"
+        f"{'cluster':>8} {'peak MiB':>9}  CPU: operator / kube-apiserver / etcd"
     )
     print(f"{'':<28} {'':>8} {'(log)':>7} {'(operator)':>15}")
-    for phase in phases:
+    for phase in results.phases:
         print(
             f"{phase.name:<28} {phase.seconds:>7.1f}s {phase.logged_writes:>7} "
             f"{phase.by_writer('operator'):>15} {phase.by_writer('kubectl'):>8} "
-            f"{phase.by_writer('cluster'):>8} {phase.peak_kib / 1024:>9.0f}"
+            f"{phase.by_writer('cluster'):>8} {phase.peak_kib / 1024:>9.0f}  {phase.cpu}"
         )
     print(
         f"operator: peak memory (VmHWM) {memory['VmHWM'] / 1024:.0f} MiB, "
         f"RSS at the end {memory['VmRSS'] / 1024:.0f} MiB, CPU time {memory['cpu']}s"
     )
-    for phase in phases:
+    if results.next_runs is not None:
+        runs = results.next_runs
+        print(
+            f"next runs: all {runs.jobs} scheduled jobs had theirs in their status "
+            f"{runs.seconds:.1f}s after the repository was applied ({runs.writes} status "
+            f"writes); CPU until seen: {runs.cpu}"
+        )
+    print_floor(results)
+    for phase in results.phases:
         print(f"\n{phase.name}: the operator's sync: {phase.steps}")
         print("audited writes in the namespace, by client:")
         for line in describe(phase.audited) or ["     0  (none)"]:
             print(line)
     kept = f"; its log: {operator.log_path}" if args.keep else " (--keep keeps its log)"
     print(f"\noperator: {len(operator.syncs())} syncs logged as done{kept}", flush=True)
+
+
+def print_floor(results: Results) -> None:
+    """The floor beside the initial sync, and their ratio."""
+    floor, initial = results.floor, results.phases[0]
+    if floor is None:
+        return
+    print(
+        f"\nfloor: the {floor.objects} OverseerJobs the initial sync wrote, as read back, applied "
+        f"by {floor.processes} kubectl apply --server-side at once into a fresh namespace "
+        f"(no operator): {floor.seconds:.1f}s, {floor.audited} audited writes; "
+        f"CPU: kubectl / kube-apiserver / etcd {floor.cpu}"
+    )
+    print(
+        f"initial sync / floor: {initial.seconds:.1f}s / {floor.seconds:.1f}s = "
+        f"{initial.seconds / floor.seconds:.2f}"
+        + (
+            ""
+            if results.next_runs is None
+            else f" (to the last next run written: {results.next_runs.seconds:.1f}s, "
+            f"{results.next_runs.seconds / floor.seconds:.2f})"
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -535,6 +587,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=500, help="files the jobs are spread over")
     parser.add_argument(
         "--interval", default="10m", help="the repository's polling interval (syncs are requested)"
+    )
+    parser.add_argument(
+        "--floor-processes",
+        type=int,
+        default=8,
+        help="kubectl processes applying the floor at once (0: no floor)",
     )
     options.add_run_options(parser, timeout=1800, unit="phase")
     args = parser.parse_args(argv)
