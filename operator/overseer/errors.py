@@ -179,9 +179,13 @@ class KubeError(OverseerError):
     policy = Policy.WAITING
     reason = "KubernetesAPIError"
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
+        """The server's ``Retry-After`` in seconds, where the call read it (429, 503)."""
 
 
 class KubeInvalidObjectError(KubeError):

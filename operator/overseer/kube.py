@@ -180,6 +180,28 @@ class Kube:
             raise _wrap(error, f"applying {kind} {meta['namespace']}/{meta['name']}") from None
         return _as_dict(result)
 
+    async def apply_encoded(
+        self, kind: str, namespace: str, name: str, data: bytes, *, force: bool = True
+    ) -> None:
+        """:meth:`apply` of a body already encoded (JSON), through lightkube's HTTP client:
+        no resource model built, and the answer not decoded (the sync's many writes)."""
+        self._count("apply", kind)
+        await kube_http.apply_encoded(
+            self._http,
+            self._path(kind, namespace, name),
+            data,
+            field_manager=FIELD_MANAGER,
+            force=force,
+            doing=f"applying {kind} {namespace}/{name}",
+        )
+
+    def _path(self, kind: str, namespace: str, name: str) -> str:
+        """The URL path of one namespaced object."""
+        api = _RESOURCES[kind]._api_info
+        group, version = api.resource.group, api.resource.version
+        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        return f"{prefix}/namespaces/{namespace}/{api.plural}/{name}"
+
     async def create(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         """Create an object; None when it exists already (creation is idempotent)."""
         kind = str(body["kind"])
@@ -247,10 +269,7 @@ class Kube:
         so this is a DELETE with a DeleteOptions body through its own HTTP client.
         """
         self._count("delete", kind)
-        api = _RESOURCES[kind]._api_info
-        group, version = api.resource.group, api.resource.version
-        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        path = f"{prefix}/namespaces/{namespace}/{api.plural}/{name}"
+        path = self._path(kind, namespace, name)
         doing = f"deleting {kind} {namespace}/{name}"
         return await kube_http.delete_unchanged(self._http, path, resource_version, doing)
 

@@ -42,6 +42,11 @@ class FakeKube:
     async def apply(self, body: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
         unplanned("apply", body)
 
+    async def apply_encoded(
+        self, kind: str, namespace: str, name: str, data: bytes, *, force: bool = True
+    ) -> None:
+        unplanned("apply_encoded", kind, namespace, name)
+
     async def create(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         unplanned("create", body)
 

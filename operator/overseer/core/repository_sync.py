@@ -63,11 +63,8 @@ def build_job(owner: Owner, commit: str, parsed: definitions.ParsedJob) -> dict[
 
 def hash_job_spec(spec: Mapping[str, Any]) -> str:
     """The spec hash of a job, independent of the commit it was read at."""
-    kept = copy.deepcopy(dict(spec))
-    source = dict(kept.get("source") or {})
-    source.pop("commit", None)
-    kept["source"] = source
-    return sync.hash_spec(kept)
+    source = {k: v for k, v in (spec.get("source") or {}).items() if k != "commit"}
+    return sync.hash_spec({**spec, "source": source})
 
 
 def build_desired_jobs(

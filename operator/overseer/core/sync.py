@@ -19,7 +19,6 @@ Rules:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -127,18 +126,24 @@ def plan_sync(
 
 
 def build_apply_body(name: str, desired: DesiredObject) -> dict[str, Any]:
-    """The body to server-side apply: a copy with the hash annotations, without API fields."""
-    body = copy.deepcopy(dict(desired.body))
+    """The body to server-side apply: the hash annotations added, API fields left out.
+
+    New dicts down to what changes (the body, its metadata and annotations, its spec);
+    the values below are the desired body's own, shared, not copied (10,000 jobs held
+    twice made the sync's peak memory): neither body is changed afterwards.
+    """
+    body = dict(desired.body)
     spec = body.get("spec")
-    if isinstance(spec, dict):
-        for field in API_OWNED_SPEC_FIELDS:
-            spec.pop(field, None)
-    metadata = body.setdefault("metadata", {})
+    if isinstance(spec, dict) and not API_OWNED_SPEC_FIELDS.isdisjoint(spec):
+        body["spec"] = {k: v for k, v in spec.items() if k not in API_OWNED_SPEC_FIELDS}
+    metadata = dict(body.get("metadata") or {})
     metadata.setdefault("name", name)
-    annotations = metadata.setdefault("annotations", {})
+    annotations = dict(metadata.get("annotations") or {})
     annotations[SPEC_HASH_ANNOTATION] = desired.spec_hash
     if desired.source_file is not None:
         annotations[SOURCE_FILE_ANNOTATION] = desired.source_file
+    metadata["annotations"] = annotations
+    body["metadata"] = metadata
     return body
 
 

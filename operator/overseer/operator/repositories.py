@@ -26,7 +26,7 @@ from overseer import errors, git, kube_client
 from overseer.core import backoff, definitions, field_errors, git_source, repository_sync, sync
 from overseer.crd import repository as repository_crd
 from overseer.crd import types
-from overseer.operator import events, parse_cache, repository_writes
+from overseer.operator import events, parse_cache, repository_writes, write_gate
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ async def run_once(
     settings: Settings,
     failures: int,
     cache: parse_cache.ParseCache,
+    gate: write_gate.WriteGate | None = None,
 ) -> Outcome:
     """One pass of the repository's daemon: say it is suspended, or sync it.
 
@@ -85,6 +86,7 @@ async def run_once(
         post_event=events.post_event,
         failures=failures,
         cache=cache,
+        gate=gate,
     )
 
 
@@ -101,6 +103,7 @@ class _Pass:
     cache: parse_cache.ParseCache
     writes_before: int
     claims: repository_sync.Claims = dataclasses.field(default_factory=dict)
+    gate: write_gate.WriteGate | None = None
     interval: float = 0.0
     revision: git.Revision | None = None
     result: definitions.RepositoryResult | None = None
@@ -131,10 +134,12 @@ async def sync_repository(
     failures: int = 0,
     cache: parse_cache.ParseCache | None = None,
     claims: repository_sync.Claims | None = None,
+    gate: write_gate.WriteGate | None = None,
 ) -> Outcome:
     """Run one sync; ``failures`` counts the temporary failures just before it (for backoff).
 
-    ``claims``: the jobs other repositories of the namespace own (they keep them). The
+    ``claims``: the jobs other repositories of the namespace own (they keep them);
+    ``gate``: bounds the writes in flight with the other syncs' and the scheduler's. The
     steps run in order; a step that returns an outcome ends the sync there.
     """
     state = _Pass(
@@ -147,6 +152,7 @@ async def sync_repository(
         cache or parse_cache.ParseCache(),
         writes_before=sum(client.writes.values()),
         claims=claims or {},
+        gate=gate,
     )
     for step in (_fetch, _plan, _apply, _record):
         outcome = await step(state)
@@ -213,7 +219,12 @@ async def _apply(state: _Pass) -> Outcome | None:
     try:
         try:
             await repository_writes.carry_out(
-                state.plan, repo.namespace, state.client, frozenset(state.inactive)
+                state.plan,
+                repo.namespace,
+                state.client,
+                frozenset(state.inactive),
+                concurrency=state.settings.sync_write_concurrency,
+                gate=state.gate,
             )
         except* errors.OverseerError as group:
             raise group.exceptions[0] from None

@@ -8,48 +8,90 @@ server, a few writes at a time.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
 
-from overseer import git, kube_client
-from overseer.core import bundle, repository_sync, sync
+from overseer import errors, git, kube_client
+from overseer.core import bundle, repository_sync, sync, write_pacing
 from overseer.crd import base
 from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
+from overseer.operator import write_gate
 
-# Writes in flight at once: one at a time leaves the API server idle between
-# round trips (10,000 jobs took 71 s); a few keep it busy without flooding
-# its priority-and-fairness queues.
-WRITE_CONCURRENCY = 8
+log = logging.getLogger(__name__)
 
 
 async def carry_out(
-    plan: sync.Plan, namespace: str, client: kube_client.KubeClient, inactive: frozenset[str]
+    plan: sync.Plan,
+    namespace: str,
+    client: kube_client.KubeClient,
+    inactive: frozenset[str],
+    *,
+    concurrency: int = write_pacing.DEFAULT_CONCURRENCY,
+    retry: write_pacing.RetryPolicy = write_pacing.DEFAULT_RETRY,
+    gate: write_gate.WriteGate | None = None,
 ) -> None:
-    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+    """Make every write of ``plan``, ``concurrency`` in flight at once.
 
-    async def apply(write: sync.Write, *, new: bool) -> None:
+    A few workers take the writes in order from one list (not a task per write: 10,000
+    of them held their bodies and coroutines all at once); each body is encoded once,
+    just before it is sent, and the answer is not decoded. A write refused for now (429,
+    5xx, no answer) is sent again after a backoff (:func:`write_pacing.plan_retry`).
+    Each worker holds a slot of ``gate`` (shared with other syncs and the scheduler's
+    status writes) while it has writes to make.
+    """
+    gate = gate or write_gate.WriteGate(concurrency)
+    writes: list[tuple[str, sync.Write | str]] = [
+        *(("create", write) for write in plan.create),
+        *(("update", write) for write in plan.update),
+        *(("delete", name) for name in plan.delete),
+    ]
+    pending = iter(writes)
+
+    async def send(verb: str, what: sync.Write | str) -> None:
+        if isinstance(what, str):
+            await client.delete(job_crd.KIND.kind, namespace, what)
+            return
         # A job coming back into git after it was deactivated is created deactivated.
-        creation = repository_sync.build_creation(write, inactive) if new else None
-        body = dict(write.body if creation is None else creation)
-        body["metadata"] = {**body["metadata"], "namespace": namespace}
-        async with limit:
-            if creation is None:
-                await client.apply(body)
-            else:
-                await client.create(body)
+        creation = repository_sync.build_creation(what, inactive) if verb == "create" else None
+        if creation is not None:
+            creation["metadata"] = {**creation["metadata"], "namespace": namespace}
+            await client.create(creation)
+            return
+        body = {**what.body, "metadata": {**what.body["metadata"], "namespace": namespace}}
+        data = write_pacing.encode(body)
+        await client.apply_encoded(job_crd.KIND.kind, namespace, what.name, data)
 
-    async def delete(name: str) -> None:
-        async with limit:
-            await client.delete(job_crd.KIND.kind, namespace, name)
+    async def worker() -> None:
+        async with gate.slot(write_gate.SYNC):
+            for verb, what in pending:  # one iterator shared: each write is taken once
+                await _with_retries(functools.partial(send, verb, what), retry)
 
     # TaskGroup cancels the rest at the first failure, which then reports the sync.
     async with asyncio.TaskGroup() as group:
-        for write in plan.create:
-            group.create_task(apply(write, new=True))
-        for write in plan.update:
-            group.create_task(apply(write, new=False))
-        for name in plan.delete:
-            group.create_task(delete(name))
+        for _ in range(write_pacing.plan_workers(len(writes), concurrency)):
+            group.create_task(worker())
+
+
+async def _with_retries(
+    call: Callable[[], Awaitable[None]], retry: write_pacing.RetryPolicy
+) -> None:
+    failures = 0
+    while True:
+        try:
+            await call()
+            return
+        except errors.NotLeaderError:
+            raise
+        except errors.KubeError as error:
+            delay = write_pacing.plan_retry(error.status, failures, error.retry_after, retry)
+            if delay is None:
+                raise
+            log.info("%s; again in %.1fs", error.message, delay)
+            failures += 1
+            await asyncio.sleep(delay)
 
 
 async def publish_bundle(

@@ -28,6 +28,7 @@ from overseer.operator import (
     scheduler,
     signals,
     watch_cache,
+    write_gate,
 )
 from overseer.operator.settings import Settings
 
@@ -53,6 +54,8 @@ class Runtime:
     admission: admission.Admission
     scheduler: scheduler.Scheduler
     resync: resync.Resync
+    writes: write_gate.WriteGate
+    """Bounds the repository syncs' writes and the scheduler's status writes together."""
     wakes: dict[tuple[str, str], asyncio.Event] = dataclasses.field(default_factory=dict)
     """Per repository (namespace, name): set to run its sync now (run_syncs waits on it)."""
 
@@ -86,6 +89,7 @@ class Runtime:
                 "OVERSEER_WEBHOOK_SIGNING_FALLBACK is on, but OVERSEER_WEBHOOK_SECRET unset"
             )
         environment: list[context.Environment] = []
+        writes = write_gate.WriteGate(settings.sync_write_concurrency)
         runtime = cls(
             settings=settings,
             client=client,
@@ -97,12 +101,13 @@ class Runtime:
                 cached, settings, tracker, events.post_event, output=followers, fence=fence
             ),
             admission=admission.Admission(),
-            scheduler=scheduler.Scheduler(client, settings, events.post_event),
+            scheduler=scheduler.Scheduler(client, settings, events.post_event, gate=writes),
             resync=resync.Resync(
                 lambda: environment[0],
                 settings.resync_interval,
                 refresh=lambda key: cached.refresh_execution(key.namespace, key.name),
             ),
+            writes=writes,
         )
         environment.append(runtime.environment)
         return runtime

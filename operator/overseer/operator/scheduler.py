@@ -36,7 +36,7 @@ from overseer.core import backoff, schedule
 from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
 from overseer.crd import types
-from overseer.operator import events
+from overseer.operator import events, write_gate
 from overseer.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,15 @@ def _trigger(body: Mapping[str, Any]) -> Any:
     return (body.get("spec") or {}).get("definition", {}).get("schedule")
 
 
+def _kept(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the job's body, without its managedFields (never read here, and most of
+    the body's size: 2,000 scheduled jobs held them all)."""
+    kept = {k: copy.deepcopy(v) for k, v in body.items() if k != "metadata"}
+    metadata = body.get("metadata") or {}
+    kept["metadata"] = {k: copy.deepcopy(v) for k, v in metadata.items() if k != "managedFields"}
+    return kept
+
+
 def _wanted(body: Mapping[str, Any]) -> bool:
     spec = body.get("spec") or {}
     return bool(spec.get("active", True)) and bool((spec.get("definition") or {}).get("schedule"))
@@ -85,11 +94,14 @@ class Scheduler:
         settings: Settings,
         post_event: events.EventPoster,
         clock: Clock = lambda: datetime.now(UTC),
+        gate: write_gate.WriteGate | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._post_event = post_event
         self._clock = clock
+        # The status writes (next run) wait behind a repository sync's writes.
+        self._gate = gate or write_gate.WriteGate(settings.sync_write_concurrency)
         self._entries: dict[JobKey, _Entry] = {}
         self._clearing: set[JobKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -109,7 +121,7 @@ class Scheduler:
         if entry is None:
             status = self._status(body)
             entry = _Entry(
-                body=copy.deepcopy(dict(body)),
+                body=_kept(body),
                 wake=asyncio.Event(),
                 last=status.last_schedule_time,
                 announced=status.next_schedule_time,
@@ -118,7 +130,7 @@ class Scheduler:
             entry.task = asyncio.ensure_future(self._run(key, entry))
             return
         changed = _trigger(entry.body) != _trigger(body)
-        entry.body = copy.deepcopy(dict(body))
+        entry.body = _kept(body)
         if changed:
             entry.wake.set()
 
@@ -135,7 +147,10 @@ class Scheduler:
 
         async def clear() -> None:
             try:
-                await self._client.patch_status(job_crd.KIND.kind, *key, {"nextScheduleTime": None})
+                async with self._gate.slot(write_gate.ANNOUNCE):
+                    await self._client.patch_status(
+                        job_crd.KIND.kind, *key, {"nextScheduleTime": None}
+                    )
             except errors.KubeError as error:
                 if error.status != 404:
                     log.warning("schedule of %s/%s: %s", *key, error.message)
@@ -246,9 +261,10 @@ class Scheduler:
             "lastScheduleTime": _rfc3339(entry.last),
         }
         try:
-            await self._client.patch_status(
-                job_crd.KIND.kind, *key, {k: v for k, v in patch.items() if v is not None}
-            )
+            async with self._gate.slot(write_gate.ANNOUNCE):
+                await self._client.patch_status(
+                    job_crd.KIND.kind, *key, {k: v for k, v in patch.items() if v is not None}
+                )
         except errors.KubeError as error:
             if error.status != 404:
                 raise

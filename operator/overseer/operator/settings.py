@@ -26,6 +26,7 @@ from overseer.core import (
     execution_job,
     git_source,
     leases,
+    write_pacing,
 )
 from overseer.core import retention as retention_
 from overseer.core import webhooks as core_webhooks
@@ -168,6 +169,11 @@ class Settings(shared.ArchiveSettings):
     """Longest wait between two attempts of a failing webhook delivery."""
     webhook_retry_horizon: shared.Duration = 86400.0
     """How long a failing webhook delivery is tried again before it is given up."""
+    sync_write_concurrency: int = pydantic.Field(
+        default=write_pacing.DEFAULT_CONCURRENCY, ge=1, le=64
+    )
+    """API writes a repository sync keeps in flight at once (the scheduler's status writes
+    share them, after the sync's); one refused for now (429, 5xx) is sent again later."""
     repository_max_files: int = pydantic.Field(default=git_source.DEFAULT_LIMITS.max_files, ge=1)
     """Files a repository may hold under its path; more fails its sync (RepositoryTooLarge)."""
     repository_max_file_size: shared.Size = git_source.DEFAULT_LIMITS.max_file_bytes

@@ -195,6 +195,13 @@ class CachingKube:
         self._kept(str(body["kind"]), applied)
         return applied
 
+    async def apply_encoded(
+        self, kind: str, namespace: str, name: str, data: bytes, *, force: bool = True
+    ) -> None:
+        # The answer is not read: what was kept is stale, the watch brings the new state.
+        self.store.forget(kind, namespace, name)
+        await self.inner.apply_encoded(kind, namespace, name, data, force=force)
+
     async def create(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         created = await self.inner.create(body)
         self._kept(str(body["kind"]), created)

@@ -1,0 +1,71 @@
+"""The operator's bulk writes, bounded: at most so many in flight, the most urgent first.
+
+A repository sync may owe thousands of writes, and each new scheduled job one status
+write (its next run); together, unbounded, they flood the API server's queues (and the
+client's connection pool) and slow each other down. Both pass through one
+:class:`WriteGate`: a sync's workers each hold a slot for as long as they have writes to
+make, the scheduler's status writes take one slot per write, and a waiting sync goes
+before waiting status writes, so a job exists (and the repository says Ready) before
+its next run is announced. Writes that must be on time (creating a scheduled execution)
+do not pass through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from collections.abc import AsyncIterator
+
+SYNC = 0
+"""A repository sync's worker: goes first."""
+ANNOUNCE = 1
+"""A status write that only tells (a job's next run): after the syncs."""
+
+
+class WriteGate:
+    """At most ``limit`` holders at once; waiters served by priority, then in order."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"a write gate needs a limit of at least 1, not {limit}")
+        self.limit = limit
+        self._busy = 0
+        self._order = itertools.count()
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+
+    @property
+    def busy(self) -> int:
+        """Slots held now."""
+        return self._busy
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int) -> AsyncIterator[None]:
+        """Hold one slot for the block (lower ``priority`` values are served first)."""
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if self._busy < self.limit and not self._waiting:
+            self._busy += 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self._release()  # granted, then cancelled before it ran: pass it on
+            raise
+
+    def _release(self) -> None:
+        self._busy -= 1
+        while self._waiting and self._busy < self.limit:
+            _, _, granted = heapq.heappop(self._waiting)
+            if not granted.done():  # a cancelled waiter is skipped
+                self._busy += 1
+                granted.set_result(None)
