@@ -18,8 +18,12 @@ watching only that namespace, applies an OverseerRepository and measures:
    logs that it is done;
 
 with, for each, the API writes the operator logs it made and the write calls
-the API server audited in the namespace (by client), and the operator's peak
-memory (VmHWM) and CPU time. It exits non-zero only when something is broken
+the API server audited in the namespace (by client), the operator's peak
+memory (VmHWM), and the CPU time of the operator, kube-apiserver and etcd.
+After the initial sync it waits for every scheduled job's next run to be in its
+status, then measures the floor in the same run (``bench/sync_floor.py``): the
+very objects the sync wrote, applied by 8 parallel ``kubectl apply
+--server-side`` into a fresh namespace; and prints the sync's time over it. It exits non-zero only when something is broken
 (the operator exits, the jobs never appear within ``--timeout``), never because
 of a figure. The namespace and the operator are removed at the end.
 """
