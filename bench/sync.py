@@ -23,9 +23,10 @@ memory (VmHWM), and the CPU time of the operator, kube-apiserver and etcd.
 After the initial sync it waits for every scheduled job's next run to be in its
 status, then measures the floor in the same run (``bench/sync_floor.py``): the
 very objects the sync wrote, applied by 8 parallel ``kubectl apply
---server-side`` into a fresh namespace; and prints the sync's time over it. It exits non-zero only when something is broken
-(the operator exits, the jobs never appear within ``--timeout``), never because
-of a figure. The namespace and the operator are removed at the end.
+--server-side`` into a fresh namespace; and prints the sync's time over it.
+It exits non-zero only when something is broken (the operator exits, the jobs
+never appear within ``--timeout``), never because of a figure. The namespace
+and the operator are removed at the end.
 """
 
 from __future__ import annotations
