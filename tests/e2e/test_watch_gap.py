@@ -29,11 +29,11 @@ from tests.support.gitserver import Upstream
 from tests.support.operator import OperatorProcess, run_operator
 from tests.support.overseer import eventually, repository, wait_for_jobs
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(360)]
 
 RESYNC = 3.0
 """The operator's resync interval in this test (seconds; the default is 5 minutes)."""
-BOUND = 2 * RESYNC + 20
+BOUND = 2 * RESYNC + 30
 """How soon after the deletion the execution must have ended: the pod's deletion
 itself, the round in progress, the next one, and slack for a loaded machine."""
 JOBS = "- name: Sleeper\n  command: [sleep, '600']\n"
@@ -95,19 +95,19 @@ def test_a_deletion_lost_in_a_watch_gap_fails_the_execution_at_the_next_resync(
     with chaos.JobWatch(kube.cluster, kube.namespace).running() as jobs:
         # Given an execution running
         name, _ = execute(kube, sleeper)
-        status = wait_for_phase(kube, name, {"Running"}, timeout=90)
+        status = wait_for_phase(kube, name, {"Running"}, timeout=180)
         pod, job = status["podName"], execution_job.job_name(name)
         # When its Job and pod are deleted in a gap of the pod and Job watches
         with proxy.gap(GAPPED):
             deleted_at = time.monotonic()
             for kind, target in (("job", job), ("pod", pod)):
                 kube.kubectl("delete", kind, target, "--force", "--grace-period=0", "--wait=false")
-            eventually(lambda: absent(kube, "job", job) and absent(kube, "pod", pod), 60, "gone")
-            eventually(lambda: lost_deletion(proxy, pod), 10, "the pod's DELETED event lost")
+            eventually(lambda: absent(kube, "job", job) and absent(kube, "pod", pod), 90, "gone")
+            eventually(lambda: lost_deletion(proxy, pod), 30, "the pod's DELETED event lost")
             lists_before = len(proxy.lists)
         # Then the watches list again, without them (no DELETED event ever comes)
         eventually(
-            lambda: any(p.endswith("/pods") for p in proxy.lists[lists_before:]), 10, "a re-list"
+            lambda: any(p.endswith("/pods") for p in proxy.lists[lists_before:]), 30, "a re-list"
         )
         # And a resync ends the execution: Failed, PodDeleted, within its bound
         try:
