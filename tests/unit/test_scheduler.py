@@ -12,7 +12,7 @@ import pytest
 from tests.support import fake_kube
 
 from overseer.core import schedule
-from overseer.operator import scheduler
+from overseer.operator import scheduler, write_gate
 from overseer.operator.settings import Settings
 
 NAMESPACE, NAME = "ns", "every-minute-0123456789"
@@ -84,12 +84,13 @@ def make(
     start: datetime,
     events: list[tuple[str, str, str]],
     deadline: float | None = 3600.0,
+    gate: write_gate.WriteGate | None = None,
 ) -> scheduler.Scheduler:
     def post(obj: Any, type_: str, reason: str, message: str) -> None:
         events.append((type_, reason, message))
 
     settings = Settings(retry_min=0.1, retry_max=0.5, schedule_starting_deadline=deadline)
-    return scheduler.Scheduler(client, settings, post, clock_from(start))
+    return scheduler.Scheduler(client, settings, post, clock_from(start), gate=gate)
 
 
 def at(minute: int, second: float = 0) -> datetime:
@@ -247,5 +248,48 @@ async def test_a_changed_schedule_wakes_the_task(events: list[tuple[str, str, st
         tasks.observe(job(cron="*/5 * * * *"), deleted=False)
         await client.until(lambda: len(client.statuses) > 1)
         assert client.statuses[1] == {"nextScheduleTime": "2026-01-01T09:05:00Z"}
+    finally:
+        await tasks.close()
+
+
+class AnyJobKube(FakeKube):
+    """Records the status writes of any job, by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_name: list[tuple[str, dict[str, Any]]] = []
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        self.by_name.append((name, dict(status)))
+        self.changed.set()
+
+
+async def test_a_run_is_recorded_at_once_while_announcements_wait_behind_a_sync(
+    events: list[tuple[str, str, str]],
+) -> None:
+    client = AnyJobKube()
+    gate = write_gate.WriteGate(1)
+    tasks = make(client, at(3, 10), events, gate=gate)
+    sync = gate.slot(write_gate.SYNC)
+    await sync.__aenter__()  # a repository sync holds every slot
+    try:
+        # When a job owed a run, and a new job, are seen during the sync
+        tasks.observe(job(status={"lastScheduleTime": "2026-01-01T09:02:00Z"}), deleted=False)
+        new = job()
+        new["metadata"]["name"] = "new"
+        tasks.observe(new, deleted=False)
+        # Then the run is created and recorded in its status at once
+        await client.until(lambda: bool(client.by_name))
+        assert execution_times(client) == ["2026-01-01T09:03:00Z"]
+        assert client.by_name[0][0] == NAME
+        assert client.by_name[0][1]["lastScheduleTime"] == "2026-01-01T09:03:00Z"
+        # And the new job's next run is announced only once the sync is done
+        await asyncio.sleep(0.1)
+        assert [name for name, _ in client.by_name] == [NAME]
+        await sync.__aexit__(None, None, None)
+        await client.until(lambda: len(client.by_name) == 2)
+        assert client.by_name[1] == ("new", {"nextScheduleTime": "2026-01-01T09:04:00Z"})
     finally:
         await tasks.close()

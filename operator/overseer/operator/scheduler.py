@@ -230,7 +230,7 @@ class Scheduler:
         entry.last = plan.latest or entry.last
         entry.announced = plan.next_time
         if entry.written != (entry.last, entry.announced):
-            await self._write_status(key, entry)
+            await self._write_status(key, entry, recorded=plan.due is not None)
         return max((plan.next_time - self._clock()).total_seconds(), 0.0) + _LATE
 
     async def _create(self, key: JobKey, body: Mapping[str, Any], due: datetime) -> None:
@@ -255,16 +255,21 @@ class Scheduler:
         else:
             log.info("schedule of %s/%s: created %s for %s", *key, name, due.isoformat())
 
-    async def _write_status(self, key: JobKey, entry: _Entry) -> None:
+    async def _write_status(self, key: JobKey, entry: _Entry, *, recorded: bool) -> None:
+        """Write the last and next times. One that only announces the next run waits its
+        turn behind a repository sync's writes (the gate); one that ``recorded`` an
+        execution just created goes at once, so the next tick is not held up."""
         patch: dict[str, Any] = {
             "nextScheduleTime": _rfc3339(entry.announced),
             "lastScheduleTime": _rfc3339(entry.last),
         }
+        body = {k: v for k, v in patch.items() if v is not None}
         try:
-            async with self._gate.slot(write_gate.ANNOUNCE):
-                await self._client.patch_status(
-                    job_crd.KIND.kind, *key, {k: v for k, v in patch.items() if v is not None}
-                )
+            if recorded:
+                await self._client.patch_status(job_crd.KIND.kind, *key, body)
+            else:
+                async with self._gate.slot(write_gate.ANNOUNCE):
+                    await self._client.patch_status(job_crd.KIND.kind, *key, body)
         except errors.KubeError as error:
             if error.status != 404:
                 raise
