@@ -129,6 +129,29 @@ async def test_a_new_schedule_announces_its_next_time_then_runs_it(
         await tasks.close()
 
 
+async def test_a_restart_rewrites_no_status_that_already_says_it(
+    events: list[tuple[str, str, str]],
+) -> None:
+    client = FakeKube()
+    tasks = make(client, at(0, 59.7), events)
+    try:
+        # Given a job whose status, written before a restart, says what the task knows
+        status = {
+            "lastScheduleTime": "2026-01-01T09:00:00Z",
+            "nextScheduleTime": "2026-01-01T09:01:00Z",
+        }
+        # When the restarted operator sees it (kopf lists every job again)
+        tasks.observe(job(status=status), deleted=False)
+        # Then its first status write is the next run's, not the same status again
+        await client.until(lambda: bool(client.statuses))
+        assert execution_times(client) == ["2026-01-01T09:01:00Z"]
+        assert client.statuses == [
+            {"lastScheduleTime": "2026-01-01T09:01:00Z", "nextScheduleTime": "2026-01-01T09:02:00Z"}
+        ]
+    finally:
+        await tasks.close()
+
+
 async def test_after_an_outage_only_the_latest_missed_time_runs(
     events: list[tuple[str, str, str]],
 ) -> None:

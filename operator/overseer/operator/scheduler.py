@@ -125,6 +125,8 @@ class Scheduler:
                 wake=asyncio.Event(),
                 last=status.last_schedule_time,
                 announced=status.next_schedule_time,
+                # What the status says is written: a restart rewrites none of 2,000 jobs.
+                written=(status.last_schedule_time, status.next_schedule_time),
             )
             self._entries[key] = entry
             entry.task = asyncio.ensure_future(self._run(key, entry))
