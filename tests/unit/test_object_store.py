@@ -96,6 +96,23 @@ def test_settled_executions_are_kept_only_while_among_the_newest() -> None:
     assert kept.get(kind, "ns", "e1") is None
 
 
+def test_a_settled_execution_a_watch_shows_first_is_not_kept() -> None:
+    kind = watch_cache.EXECUTION
+    kept = store()
+    done = {"phase": "Complete", "archive": {"state": "Complete"}}
+    # Given 10,000 settled executions listed at a restart: none is kept (seldom read again)
+    kept.seen(kind, obj(kind, "listed", 5, status=done))
+    assert kept.get(kind, "ns", "listed") is None
+    assert len(kept) == 0
+    # But one that ends while it is kept stays among the newest settled ones
+    kept.seen(kind, obj(kind, "ending", 6, status={"phase": "Running"}))
+    kept.seen(kind, obj(kind, "ending", 7, status=done))
+    assert (kept.get(kind, "ns", "ending") or {})["status"] == done
+    # And a read's (or a write's) answer is kept, as before
+    kept.wrote(kind, obj(kind, "listed", 5, status=done))
+    assert kept.get(kind, "ns", "listed") is not None
+
+
 def test_an_overseer_job_is_kept_with_only_what_the_reactions_read() -> None:
     kept = store()
     job = obj(

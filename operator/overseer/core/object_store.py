@@ -106,16 +106,20 @@ class ObjectStore:
             self._floor(key, version_of(body))
             self.forget(*key)
         else:
-            self.wrote(kind, body)
+            self.wrote(kind, body, first_seen_recent=False)
 
-    def wrote(self, kind: str, body: Mapping[str, Any]) -> None:
+    def wrote(self, kind: str, body: Mapping[str, Any], *, first_seen_recent: bool = True) -> None:
         """An object as the API server answered a read or a write, or as a watch shows it:
-        kept unless what is kept is newer."""
+        kept unless what is kept is newer. A watch's object that is not lasting and not
+        kept yet (``first_seen_recent=False``: a restart lists 10,000 settled executions)
+        is not kept: it is seldom read, and a read asks the API server."""
         if kind not in self.kinds:
             return
         metadata = body.get("metadata") or {}
         key = (kind, str(metadata.get("namespace", "")), str(metadata.get("name", "")))
         kept = self._objects.get(key) or self._recent.get(key)
+        if kept is None and not first_seen_recent and not self._lasting(kind, body):
+            return
         new = version_of(body)
         floor = self._floors.get(key)
         if new is not None and floor is not None and new <= floor:

@@ -37,6 +37,8 @@ PREFIX = "overseer.dev"
 # would otherwise never reach the update handler.
 KOPF_PREFIX = "kopf.overseer.dev"
 EXECUTION_LABEL = execution_job.EXECUTION_LABEL
+LIST_CHUNK = 500
+"""Objects per page of kopf's listing (at start, and after a watch expired)."""
 
 
 @kopf.on.startup()
@@ -60,6 +62,9 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.connect_timeout = ours.kube_timeout
     settings.networking.connect_timeout = ours.kube_timeout
     settings.networking.request_timeout = ours.kube_timeout * 2
+    # Lists in pages, as kubectl does: a restart lists 10,000 executions, and one answer
+    # of them all would be held in memory at once (tens of MiB of JSON).
+    settings.watching.chunk_size = LIST_CHUNK
     settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
     # The settings were built once by __main__ (kopf.run's memo): never read again here.
