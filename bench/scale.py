@@ -562,10 +562,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="seeding writes in flight")
     parser.add_argument("--walks", type=int, default=5, help="walks through every page")
     parser.add_argument(
-        "--quiet", type=float, default=10.0, help="seconds an operator must be quiet"
+        "--quiet", type=float, default=40.0, help="seconds an operator must be quiet"
     )
     parser.add_argument(
-        "--quiet-cpu", type=float, default=0.3, help="CPU seconds it may use meanwhile"
+        "--quiet-cpu", type=float, default=1.0, help="CPU seconds it may use meanwhile"
     )
     parser.add_argument(
         "--operator-tree",

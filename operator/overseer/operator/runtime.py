@@ -23,6 +23,7 @@ from overseer.operator import (
     deliveries,
     events,
     fencing,
+    memory,
     output,
     resync,
     scheduler,
@@ -56,6 +57,10 @@ class Runtime:
     resync: resync.Resync
     writes: write_gate.WriteGate
     """Bounds the repository syncs' writes and the scheduler's status writes together."""
+    trimmer: memory.Trimmer = dataclasses.field(
+        default_factory=lambda: memory.Trimmer(memory.find_trim())
+    )
+    """Returns what bursts (a restart's listing, a sync) freed to the system."""
     wakes: dict[tuple[str, str], asyncio.Event] = dataclasses.field(default_factory=dict)
     """Per repository (namespace, name): set to run its sync now (run_syncs waits on it)."""
 
@@ -110,6 +115,7 @@ class Runtime:
             writes=writes,
         )
         environment.append(runtime.environment)
+        runtime.trimmer.start()
         return runtime
 
     @property
@@ -136,6 +142,7 @@ class Runtime:
     async def close(self) -> None:
         """Stop the helpers' tasks, then the client they use."""
         self.log_calls()
+        await self.trimmer.close()
         await self.resync.close()
         await self.scheduler.close()
         await self.deliveries.close()
