@@ -152,7 +152,7 @@ class Run:
     ) -> Iterator[support_operator.OperatorProcess]:
         """The operator of this tree (or of TREE, another checkout: --operator-tree)."""
         folder = self.workdir / f"operator-{label}"
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
         env = {
             "OVERSEER_RETRY_MIN": "5s",
             "OVERSEER_RETRY_MAX": "5m",
@@ -178,7 +178,7 @@ class Run:
     @contextlib.contextmanager
     def api(self, label: str) -> Iterator[api_process.ApiProcess]:
         folder = self.workdir / f"api-{label}"
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
         env = {"OVERSEER_API_ARCHIVE_DIR": str(self.archive), "OVERSEER_API_LOG_LEVEL": "info"}
         with api_process.run_api(self.cluster, self.kube.namespace, folder, extra_env=env) as api:
             yield api
@@ -221,11 +221,15 @@ class Settled:
     hwm: float
     cpu: float
     audited: list[dict[str, Any]]
+    settled: bool = True
 
 
-def settle(run: Run, operator: support_operator.OperatorProcess, started: float) -> Settled:
+def settle(
+    run: Run, operator: support_operator.OperatorProcess, started: float, limit: float | None = None
+) -> Settled:
     """Wait until the operator has synced once and used under --quiet-cpu CPU seconds in
-    the last --quiet seconds; its figures then (writes audited since STARTED's mark)."""
+    the last --quiet seconds; its figures then (writes audited since STARTED's mark).
+    With LIMIT, give up waiting after that many seconds: the figures then, not settled."""
     mark = sync_bench.AuditMark.now(run.audit_log)
     samples: collections.deque[tuple[float, float]] = collections.deque()
 
@@ -245,7 +249,10 @@ def settle(run: Run, operator: support_operator.OperatorProcess, started: float)
         figures = proc_figures(operator.process.pid)
         return f"RSS {figures['VmRSS']:.0f} MiB, CPU {figures['cpu']:.0f}s"
 
-    run.wait("operator start, until quiet", quiet, progress)
+    def done() -> bool:
+        return quiet() or (limit is not None and time.monotonic() - started > limit)
+
+    run.wait("operator start, until quiet", done, progress)
     figures = proc_figures(operator.process.pid)
     return Settled(
         time.monotonic() - started,
@@ -253,6 +260,7 @@ def settle(run: Run, operator: support_operator.OperatorProcess, started: float)
         figures["VmHWM"],
         figures["cpu"],
         mark.writes_since(run.kube.namespace),
+        settled=limit is None or time.monotonic() - started <= limit,
     )
 
 
@@ -429,6 +437,8 @@ class Figures:
 
 def measure(run: Run, head: str) -> Figures:
     figures = Figures()
+    if run.args.reuse_namespace:  # what an earlier run made is there: measure the starts
+        return measure_starts(run, figures)
     with run.operator("1") as operator:
         figures.sync_seconds = sync_jobs(run, operator, head)
         print(f"  initial sync of {len(run.jobs)} jobs done in {figures.sync_seconds:.1f}s")
@@ -442,23 +452,30 @@ def measure(run: Run, head: str) -> Figures:
     figures.annotation_check = scale_seed.check_template(template)
     print(f"  kopf's annotation computed for a real execution: {figures.annotation_check}")
     figures.seeded = seed(run, template)
-    trees: list[tuple[str, Path | None]] = [
-        (f"{tree.name} ", tree) for tree in run.args.operator_tree
-    ] + [("", None)]
-    for prefix, tree in trees:
-        for label in (f"{prefix}start", f"{prefix}restart"):
-            started = time.monotonic()
-            with run.operator(label.replace(" ", "-"), tree) as operator:
-                figures.starts[label] = settled = settle(run, operator, started)
-                print(f"  operator {label}: RSS {settled.rss:.0f} MiB, peak {settled.hwm:.0f} MiB")
-                if label.endswith(" start") or label == "start":
-                    figures.noop[label] = noop_sync(run, operator)
-                if tree is None and label == "restart":
-                    with run.api("2") as api:
-                        figures.pages_with = walk_pages(api, run.args.walks)
-                        print(f"  GET /jobs with executions: {figures.pages_with.text()}")
-                    if not run.args.keep:
-                        sync_bench.remove_repository(run.kube)
+    return measure_starts(run, figures)
+
+
+def measure_starts(run: Run, figures: Figures) -> Figures:
+    """The operator's starts with everything present; the pages with the executions."""
+    for tree in run.args.operator_tree:  # a baseline: one start, given --base-limit seconds
+        label = f"{tree.name} start"
+        started = time.monotonic()
+        with run.operator(label.replace(" ", "-"), tree) as operator:
+            figures.starts[label] = settled = settle(run, operator, started, run.args.base_limit)
+            print(f"  operator {label}: RSS {settled.rss:.0f} MiB, peak {settled.hwm:.0f} MiB")
+    for label in ("start", "restart"):
+        started = time.monotonic()
+        with run.operator(label) as operator:
+            figures.starts[label] = settled = settle(run, operator, started)
+            print(f"  operator {label}: RSS {settled.rss:.0f} MiB, peak {settled.hwm:.0f} MiB")
+            if label == "start":
+                figures.noop[label] = noop_sync(run, operator)
+            else:
+                with run.api("2") as api:
+                    figures.pages_with = walk_pages(api, run.args.walks)
+                    print(f"  GET /jobs with executions: {figures.pages_with.text()}")
+                if not run.args.keep:
+                    sync_bench.remove_repository(run.kube)
     return figures
 
 
@@ -480,10 +497,11 @@ def print_report(run: Run, figures: Figures) -> None:
         f"({args.concurrency} in flight; see bench/scale_seed.py); kopf annotation "
         f"{figures.annotation_check}"
     )
-    print(
-        f"  operator with {len(run.jobs)} jobs and {args.real} executions: RSS "
-        f"{figures.real_memory['VmRSS']:.0f} MiB, peak {figures.real_memory['VmHWM']:.0f} MiB"
-    )
+    if figures.real_memory:
+        print(
+            f"  operator with {len(run.jobs)} jobs and {args.real} executions: RSS "
+            f"{figures.real_memory['VmRSS']:.0f} MiB, peak {figures.real_memory['VmHWM']:.0f} MiB"
+        )
     print(
         f"\n{'operator':<26} {'settled after':>14} {'RSS MiB':>8} {'peak MiB':>9} "
         f"{'CPU s':>7} {'writes':>7}"
@@ -492,11 +510,11 @@ def print_report(run: Run, figures: Figures) -> None:
         print(
             f"{label:<26} {settled.seconds:>13.0f}s {settled.rss:>8.0f} {settled.hwm:>9.0f} "
             f"{settled.cpu:>7.1f} {len(settled.audited):>7}"
+            + ("" if settled.settled else "  (not settled: still busy)")
         )
-    assert figures.pages_without is not None and figures.pages_with is not None
     print("\nGET /jobs?limit=100, every page, API as a process:")
-    print(f"  without executions: {figures.pages_without.text()}")
-    print(f"  with executions:    {figures.pages_with.text()}")
+    for name, pages in (("without", figures.pages_without), ("with", figures.pages_with)):
+        print(f"  {name + ' executions:':<20} {pages.text() if pages else '(not measured)'}")
     for label, writes in figures.noop.items():
         jobs_written = sum(
             1 for e in writes if (e.get("objectRef") or {}).get("resource") == "overseerjobs"
@@ -513,9 +531,21 @@ def print_report(run: Run, figures: Figures) -> None:
             print(line)
 
 
+def reuse(args: argparse.Namespace, jobs: list[Job]) -> None:
+    """Measure the starts again in what an earlier run kept (--keep)."""
+    cluster = test_cluster.connect()
+    assert cluster.audit_log is not None, "no readable API server audit log"
+    kube = test_cluster.Kube(cluster, args.reuse_namespace)
+    run = Run(args, cluster, kube, args.reuse_workdir, cluster.audit_log, jobs)
+    print(f"namespace: {args.reuse_namespace} (kept by an earlier run), {args.reuse_workdir}")
+    print_report(run, measure(run, ""))
+
+
 def run_bench(args: argparse.Namespace, workdir: Path) -> None:
     content = scale_repository(args.jobs, args.files)
     jobs = parse_jobs(content)
+    if args.reuse_namespace:
+        return reuse(args, jobs)
     upstream = gitserver.Upstream.create(workdir / "git" / "jobs.git")
     head = upstream.commit(content, "bench: jobs")
     args.upstream = upstream.file_url
@@ -574,6 +604,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="also start and restart the operator of this checkout first (a baseline)",
     )
+    parser.add_argument(
+        "--base-limit", type=float, default=300, help="seconds a baseline start may take"
+    )
+    parser.add_argument("--reuse-namespace", help="measure the starts in a kept namespace")
+    parser.add_argument("--reuse-workdir", type=Path, help="and the kept folder (its archive)")
     options.add_run_options(parser, timeout=1200, unit="step")
     args = parser.parse_args(argv)
     if not 1 <= args.real <= min(args.executions, args.jobs) or args.files > args.jobs:

@@ -14,6 +14,7 @@ from overseer import settings as shared_settings
 from overseer.core import git_source
 from overseer.operator import (
     handlers,  # noqa: F401  (registers the handlers)
+    kopf_fixes,
     lifecycle,
 )
 from overseer.operator.settings import Settings
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             "(tests and development only)",
             git_source.FILE_URLS_SETTING,
         )
+    kopf_fixes.apply()  # kopf's start is quadratic in the objects without it
     try:
         return asyncio.run(lifecycle.run(settings))
     except errors.SettingsError as error:
