@@ -5,7 +5,7 @@ SHELL := bash
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test chaos bench bench-cluster bench-sync bench-executions bench-throughput bench-api bench-archive bench-cold up down
+.PHONY: manifests help deps cluster-up cluster-down cluster-status images crds lint unit test chaos bench bench-cluster bench-sync bench-executions bench-throughput bench-api bench-archive bench-scale bench-cold up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-api: deps ## the REST API: reads against a bare endpoint, pages, POST on t
 
 bench-archive: deps ## the output archive: MiB/s to the S3 store, a local directory and a plain upload; 1 GiB per stream with RSS
 	@$(PY) bench/archive.py
+
+bench-scale: deps ## 10,000 jobs and 10,000 finished executions: operator RSS at start and restart, GET /jobs pages, no-op sync writes (about 20 minutes; not in make bench)
+	@$(PY) bench/scale.py
 
 bench-cold: deps ## also measure a cold Kubernetes build from empty Go caches (about 6 minutes on 2 cores)
 	@bench/cluster.sh --cold
