@@ -81,7 +81,7 @@ bench-api: deps ## the REST API: reads against a bare endpoint, pages, POST on t
 bench-archive: deps ## the output archive: MiB/s to the S3 store, a local directory and a plain upload; 1 GiB per stream with RSS
 	@$(PY) bench/archive.py
 
-bench-scale: deps ## 10,000 jobs and 10,000 finished executions: operator RSS at start and restart, GET /jobs pages, no-op sync writes (about 20 minutes; not in make bench)
+bench-scale: deps ## 10,000 jobs and 10,000 finished executions: operator RSS at start and restart, GET /jobs pages, no-op sync writes (about 10 minutes; not in make bench)
 	@$(PY) bench/scale.py
 
 bench-cold: deps ## also measure a cold Kubernetes build from empty Go caches (about 6 minutes on 2 cores)
