@@ -318,3 +318,38 @@ def check_metrics(leader: OperatorProcess, standby: OperatorProcess) -> None:
     assert leader.metric("overseer_output_follower_lag_seconds_count") >= 1
     assert standby.metric("overseer_executions_total") == 0
     assert standby.metric("overseer_webhook_deliveries_total") == 0
+
+
+def test_a_lone_operator_that_lost_its_lease_takes_it_back_and_acts_again(given: Given) -> None:
+    """Seen under load (bench/scale.py): an operator late to renew lost its Lease, took
+    it back in the same process, and then handled nothing at all."""
+    kube, upstream, archive = given.kube, given.upstream, given.archive
+    short_lease = {
+        **env_of(archive),
+        "OVERSEER_LEASE_DURATION": "3s",
+        "OVERSEER_LEASE_RENEW_DEADLINE": "2s",
+        "OVERSEER_LEASE_RETRY_PERIOD": "1s",
+    }
+    with start(kube, given.workdir / "a", short_lease) as alone:
+        try:
+            kube.apply(repository("jobs", upstream.file_url))
+            jobs = wait_for_jobs(kube, NAMES)
+            alone.wait_for_log("leading:", count=1, timeout=30)
+            # When it freezes past its Lease, with no other operator to take over
+            alone.process.send_signal(signal.SIGSTOP)
+            time.sleep(8)
+            alone.process.send_signal(signal.SIGCONT)
+            # Then it is deposed, leads again in the same process
+            alone.wait_for_log("deposed", timeout=30)
+            alone.wait_for_log("leading:", count=2, timeout=60)
+            # And acts again: an execution made now runs, is archived and delivered
+            name, _ = execute(kube, jobs["Short"])
+            status = wait_for_phase(kube, name, ENDED, timeout=120)
+            assert status["phase"] == "Complete", status
+            archive.wait_complete(name)
+            assert archive.read(name, "stdout") == b"short\n"
+            eventually(lambda: delivered(kube, name, 2), 60, "the start and complete deliveries")
+            assert alone.metric("overseer_leader") == 1
+            alone.check_alive()
+        finally:
+            kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
