@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+class BrokenError(RuntimeError):
+    """Something that must work did not: the benchmark cannot give a figure."""
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -31,3 +40,17 @@ def add_run_options(parser: argparse.ArgumentParser, *, timeout: float, unit: st
     parser.add_argument(
         "--verbose-operator", action="store_true", help="run the operator with --verbose"
     )
+
+
+def run_in_workdir(script: str, keep: bool, run: Callable[[Path], None]) -> int:
+    """Run a benchmark in a fresh folder (kept with --keep); its exit status: 1 when broken."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"overseer-bench-{script}-"))
+    try:
+        run(workdir)
+    except (BrokenError, AssertionError) as error:
+        print(f"bench/{script}.py: broken: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0

@@ -37,9 +37,7 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -71,8 +69,7 @@ FAR_SCHEDULES: list[Any] = [
 STARTED = sync_bench.STARTED
 
 
-class BrokenError(RuntimeError):
-    """Something that must work did not: the benchmark cannot give a figure."""
+BrokenError = options.BrokenError
 
 
 # --- the repository -----------------------------------------------------------------------
@@ -613,16 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.real <= min(args.executions, args.jobs) or args.files > args.jobs:
         parser.error("need 1 <= --real <= --executions and --jobs, --files <= --jobs")
-    workdir = Path(tempfile.mkdtemp(prefix="overseer-bench-scale-"))
-    try:
-        run_bench(args, workdir)
-    except (BrokenError, AssertionError) as error:
-        print(f"bench/scale.py: broken: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return options.run_in_workdir("scale", args.keep, lambda workdir: run_bench(args, workdir))
 
 
 if __name__ == "__main__":

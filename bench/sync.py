@@ -37,9 +37,7 @@ import dataclasses
 import datetime
 import json
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,8 +76,7 @@ LOG_LINE = re.compile(r"^\[([0-9-]+ [0-9:,]+)\] \S+\s+\[\w+\s*\] (.*)$")
 STARTED = "Activity 'configure' succeeded"
 
 
-class BrokenError(RuntimeError):
-    """Something that must work did not: the benchmark cannot give a figure."""
+BrokenError = options.BrokenError
 
 
 # --- the repository -----------------------------------------------------------------------
@@ -603,16 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1 or not 1 <= args.files <= args.jobs:
         parser.error("need at least one job and 1 <= --files <= --jobs")
-    workdir = Path(tempfile.mkdtemp(prefix="overseer-bench-sync-"))
-    try:
-        run(args, workdir)
-    except (BrokenError, AssertionError) as error:
-        print(f"bench/sync.py: broken: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return options.run_in_workdir("sync", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":
