@@ -179,3 +179,25 @@ async def test_overlapping_namespace_lists_never_deadlock() -> None:
     await narrow.release()
     assert await asyncio.wait_for(waiting, 1.0)
     stop.set()
+
+
+async def test_renewing_starts_no_task_of_its_own() -> None:
+    """kopf runs while the leases are renewed, and when it stops it re-raises the error
+    of every task started during its run: a renewal attempt in a task of its own (as
+    asyncio.wait_for makes) that failed during an API server outage made the operator
+    exit ("the operator failed", seen in make chaos) instead of standing by."""
+    store = LeaseStore()
+    elector = leadership.Elector(store, [("ns", "l")], "only", FAST)
+    assert await elector.acquire(asyncio.Event())
+    tasks_seen: set[asyncio.Task[Any] | None] = set()
+    read = store.get
+
+    async def get(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        tasks_seen.add(asyncio.current_task())
+        return await read(kind, namespace, name)
+
+    store.get = get  # type: ignore[method-assign]
+    renewing = asyncio.create_task(elector.renew())
+    await asyncio.sleep(FAST.retry_period * 4)
+    await stopped(renewing)
+    assert tasks_seen == {renewing}

@@ -155,7 +155,10 @@ class Elector:
         """One attempt on each Lease in order; None when all are held, else what blocks."""
         for lock in self._locks:
             try:
-                blocked = await asyncio.wait_for(self._try(lock), self.timing.renew_deadline / 2)
+                # asyncio.timeout, not wait_for: no task of its own, which kopf (running
+                # meanwhile) would re-raise the error of when it stops.
+                async with asyncio.timeout(self.timing.renew_deadline / 2):
+                    blocked = await self._try(lock)
             except (errors.KubeError, TimeoutError) as error:
                 blocked = _Blocked(f"{lock}: {error or 'no answer in time'}", taken=False)
             if blocked is not None:
