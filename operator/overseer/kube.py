@@ -30,7 +30,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret, ServiceAccount
 from lightkube.types import CascadeType, PatchType
 
-from overseer import errors, kube_client, kube_exec, kube_http, kube_watch
+from overseer import errors, kube_apply, kube_client, kube_exec, kube_http, kube_watch
 from overseer.crd import base
 from overseer.crd import execution as execution_crd
 from overseer.crd import job as job_crd
@@ -95,8 +95,8 @@ class Kube:
     """An API client for one process: build it once at start-up and pass it down."""
 
     def __init__(self, client: lightkube.AsyncClient, timeouts: Timeouts | None = None) -> None:
-        self._client = client
-        self.timeouts = timeouts or Timeouts()
+        self._client, self.timeouts = client, timeouts or Timeouts()
+        self._bulk = kube_apply.BulkApply.beside(self._http, None, self.timeouts)
         # Called before every write; raises NotLeaderError to refuse it (leadership.py).
         self.fence: Callable[[], None] | None = None
         self.writes: collections.Counter[str] = collections.Counter()
@@ -128,9 +128,12 @@ class Kube:
             timeout=httpx2.Timeout(timeouts.request),
             transport=kube_http.transport(verify),
         )
-        return cls(client, timeouts)
+        kube = cls(client, timeouts)
+        kube._bulk = kube_apply.BulkApply.beside(kube._http, verify, timeouts)  # same TLS
+        return kube
 
     async def close(self) -> None:
+        await self._bulk.close()
         await self._client.close()
 
     @property
@@ -183,17 +186,11 @@ class Kube:
     async def apply_encoded(
         self, kind: str, namespace: str, name: str, data: bytes, *, force: bool = True
     ) -> None:
-        """:meth:`apply` of a body already encoded (JSON), through lightkube's HTTP client:
+        """:meth:`apply` of a body already encoded (JSON), over aiohttp (:mod:`kube_apply`):
         no resource model built, and the answer not decoded (the sync's many writes)."""
         self._count("apply", kind)
-        await kube_http.apply_encoded(
-            self._http,
-            self._path(kind, namespace, name),
-            data,
-            field_manager=FIELD_MANAGER,
-            force=force,
-            doing=f"applying {kind} {namespace}/{name}",
-        )
+        path, doing = self._path(kind, namespace, name), f"applying {kind} {namespace}/{name}"
+        await self._bulk.apply(path, data, field_manager=FIELD_MANAGER, force=force, doing=doing)
 
     def _path(self, kind: str, namespace: str, name: str) -> str:
         """The URL path of one namespaced object."""

@@ -2,18 +2,18 @@
 
 :class:`overseer.kube.Kube` delegates here: a container log as raw bytes (lightkube's
 ``log()`` decodes text and splits lines on ``\\x1e``, the first byte of every
-supervisor frame), a DELETE with a ``resourceVersion`` precondition (lightkube's
-``delete`` sends none), and a server-side apply of a body encoded once, whose answer
-is not decoded (the sync's thousands of writes). They use the httpx client lightkube
-built (same server, credentials and TLS; ``docs/decisions.rst`` names that private
-part), and wrap every failure in :class:`overseer.errors.KubeError` as ``kube.py`` does.
-And how every connection to the API server is made: :class:`Timeouts`, TCP keepalive
-(:func:`transport`).
+supervisor frame) and a DELETE with a ``resourceVersion`` precondition (lightkube's
+``delete`` sends none). They use the httpx client lightkube built (same server,
+credentials and TLS; ``docs/decisions.rst`` names that private part), and wrap every
+failure in :class:`overseer.errors.KubeError` as ``kube.py`` does (:func:`refused`,
+which :mod:`overseer.kube_apply` shares for the sync's applies). And how every
+connection to the API server is made: :class:`Timeouts`, TCP keepalive (:func:`transport`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -56,49 +56,34 @@ def transport(verify: ssl.SSLContext) -> httpx2.AsyncHTTPTransport:
     return httpx2.AsyncHTTPTransport(verify=verify, socket_options=KEEPALIVE)
 
 
-def status_message(response: httpx2.Response) -> str:
-    """The ``message`` of a Kubernetes Status body, else the start of the body."""
+def body_message(body: bytes) -> str:
+    """The ``message`` of a Kubernetes Status ``body``, else the start of the body."""
     try:
-        body = response.json()
+        status = json.loads(body)
     except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return response.text[:200]
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return body[:200].decode(errors="replace")
+
+
+def refused(doing: str, status: int, body: bytes, retry_after: str = "") -> errors.KubeError:
+    """The error of an answer with HTTP ``status`` >= 400: its Status message, and the
+    seconds of its ``Retry-After`` header (429, 503); 422 is an invalid object."""
+    text = f"{doing}: {body_message(body)} (HTTP {status})"
+    if status == 422:
+        return errors.KubeInvalidObjectError(text, 422)
+    seconds = float(retry_after.strip()) if retry_after.strip().isdigit() else None
+    return errors.KubeError(text, status, seconds)
 
 
 def _failed(doing: str, response: httpx2.Response) -> errors.KubeError:
-    message = status_message(response)
-    text = f"{doing}: {message} (HTTP {response.status_code})"
-    if response.status_code == 422:
-        return errors.KubeInvalidObjectError(text, 422)
-    retry_after = response.headers.get("Retry-After", "").strip()
-    seconds = float(retry_after) if retry_after.isdigit() else None
-    return errors.KubeError(text, response.status_code, seconds)
+    retry_after = response.headers.get("Retry-After", "")
+    return refused(doing, response.status_code, response.content, retry_after)
 
 
 APPLY_PATCH = "application/apply-patch+yaml"
 """A server-side apply's content type (its JSON body is YAML too)."""
-
-
-async def apply_encoded(
-    http: httpx2.AsyncClient, path: str, data: bytes, *, field_manager: str, force: bool, doing: str
-) -> None:
-    """Server-side apply of a body already encoded (PATCH ``path``); the answer (the whole
-    object) is read but not decoded: the caller does not need it.
-
-    Raises :class:`errors.KubeError` (with the status and ``Retry-After``) when refused,
-    :class:`errors.KubeInvalidObjectError` for 422, ``doing`` saying what was being done.
-    """
-    params = {"fieldManager": field_manager, "force": "true" if force else "false"}
-    try:
-        response = await http.request(
-            "PATCH", path, content=data, params=params, headers={"Content-Type": APPLY_PATCH}
-        )
-    except httpx2.HTTPError as error:
-        raise errors.KubeError(f"{doing}: {error}") from None
-    if response.is_error:
-        raise _failed(doing, response)
 
 
 async def follow_log(
