@@ -375,11 +375,11 @@ class Kube:
         except (ApiError, HTTPError) as error:
             raise _wrap(error, f"listing {kind} in {namespace}") from None
 
-    async def watch(self, kind: str, namespace: str) -> AsyncIterator[kube_watch.WatchEvent]:
+    async def watch(self, kind: str, namespace: str | None) -> AsyncIterator[kube_watch.WatchEvent]:
         """``("LIST", list body)``, then each change as ``(type, object)``, forever.
 
-        One LIST then WATCH of ``kind`` in ``namespace``, resumed from the last
-        resourceVersion and listed again when the server forgot it (see
+        One LIST then WATCH of ``kind`` in ``namespace`` (every namespace when None),
+        resumed from the last resourceVersion and listed again when the server forgot it (see
         :mod:`overseer.kube_watch`). Raises :class:`errors.KubeError` when the server refuses
         or cannot be reached: call again (with backoff) to start over with a LIST.
         """
@@ -394,7 +394,7 @@ class Kube:
             async for event in kube_watch.follow(self._http, path, kind, api_version, timeout):
                 yield event
         except (HTTPError, ValueError) as error:
-            raise _wrap(error, f"watching {kind} in {namespace}") from None
+            raise _wrap(error, f"watching {kind} in {namespace or 'every namespace'}") from None
 
     async def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
         """The container's log from its start, following it, as raw bytes chunks.

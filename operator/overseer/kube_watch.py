@@ -1,4 +1,5 @@
-"""List-then-watch of one kind in one namespace, for :meth:`overseer.kube.Kube.watch`.
+"""List-then-watch of one kind in one namespace (or the whole cluster), for
+:meth:`overseer.kube.Kube.watch`.
 
 The Kubernetes protocol, spoken over lightkube's own HTTP client (same server,
 credentials and TLS): a paginated LIST gives a snapshot and its ``resourceVersion``;
@@ -42,9 +43,12 @@ GONE = 410
 """The status of a resourceVersion (or continue token) the server no longer keeps."""
 
 
-def collection_path(group: str, version: str, plural: str, namespace: str) -> str:
-    """``/apis/<group>/<version>/namespaces/<ns>/<plural>`` (``/api/v1/...`` for core)."""
+def collection_path(group: str, version: str, plural: str, namespace: str | None) -> str:
+    """``/apis/<group>/<version>/namespaces/<ns>/<plural>`` (``/api/v1/...`` for core);
+    ``/apis/<group>/<version>/<plural>`` (every namespace) when ``namespace`` is None."""
     prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    if namespace is None:
+        return f"{prefix}/{plural}"
     return f"{prefix}/namespaces/{namespace}/{plural}"
 
 

@@ -105,7 +105,7 @@ class FakeKube:
         unplanned("follow_log", namespace, pod, container)
         yield b""  # pragma: no cover
 
-    async def watch(self, kind: str, namespace: str) -> AsyncIterator[kube_watch.WatchEvent]:
+    async def watch(self, kind: str, namespace: str | None) -> AsyncIterator[kube_watch.WatchEvent]:
         unplanned("watch", kind, namespace)
         yield ("LIST", {})  # pragma: no cover
 

@@ -140,7 +140,7 @@ async def test_a_restart_rewrites_no_status_that_already_says_it(
             "lastScheduleTime": "2026-01-01T09:00:00Z",
             "nextScheduleTime": "2026-01-01T09:01:00Z",
         }
-        # When the restarted operator sees it (kopf lists every job again)
+        # When the restarted operator sees it (its job watch lists every job again)
         tasks.observe(job(status=status), deleted=False)
         # Then its first status write is the next run's, not the same status again
         await client.until(lambda: bool(client.statuses))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -16,10 +17,9 @@ from typing import Any
 import kopf
 
 from overseer import errors
-from overseer.core import execution_job, sync
+from overseer.core import execution_job
 from overseer.crd import base
 from overseer.crd import execution as execution_crd
-from overseer.crd import job as job_crd
 from overseer.crd import repository as repository_crd
 from overseer.operator import (
     admission,
@@ -110,33 +110,6 @@ async def close(*, memo: kopf.Memo, **_: Any) -> None:
     await runtime.of(memo).close()
 
 
-# async, though it awaits nothing: kopf runs a plain function in its thread pool, a hop
-# that cost more than the function itself for each of 10,000 jobs in an initial sync.
-@kopf.index(base.GROUP, base.VERSION, job_crd.KIND.plural)
-async def jobs_by_repository(
-    *,
-    namespace: str | None,
-    name: str,
-    labels: kopf.Labels,
-    annotations: kopf.Annotations,
-    spec: kopf.Spec,
-    **_: Any,
-) -> dict[tuple[str, str], sync.ExistingObject] | None:
-    """OverseerJobs by (namespace, repository): the sync's view of what exists, from the watch."""
-    repository = labels.get(job_crd.REPOSITORY_LABEL)
-    if not repository or namespace is None:
-        return None
-    return {
-        (namespace, repository): sync.ExistingObject(
-            annotations.get(sync.SPEC_HASH_ANNOTATION),
-            annotations.get(sync.SOURCE_FILE_ANNOTATION),
-            metadata={"name": name},
-            display_name=spec.get("displayName"),
-            active=spec.get("active", True) is not False,
-        )
-    }
-
-
 @kopf.on.update(base.GROUP, base.VERSION, repository_crd.KIND.plural)
 def wake_sync(*, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A changed spec or a sync request (annotation) runs the sync now, not at the interval."""
@@ -157,18 +130,18 @@ async def run_syncs(
     meta: kopf.Meta,
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
-    # kopf passes the index by its name; the default only satisfies kopf's handler protocol.
-    jobs_by_repository: kopf.Index[tuple[str, str], sync.ExistingObject] | None = None,
     **_: Any,
 ) -> None:
-    """Sync the repository at its interval, at once when woken, until it is deleted."""
+    """Sync the repository at its interval, at once when woken, until it is deleted;
+    never before the OverseerJobs are listed (a sync planned on an empty index would
+    write every job again)."""
     assert namespace is not None, "OverseerRepository is a namespaced kind"
-    assert jobs_by_repository is not None, "kopf passes every index to every handler"
     shared = runtime.of(memo)
     wake = shared.wakes.setdefault((namespace, name), asyncio.Event())
     failures = 0
     cache = parse_cache.ParseCache()
     try:
+        await _sleep(math.inf, shared.jobs.ready, stopped)
         while not stopped:
             repo = repositories.Repository(
                 namespace=namespace,
@@ -182,7 +155,7 @@ async def run_syncs(
             started = time.monotonic()
             outcome = await repositories.run_once(
                 repo,
-                jobs_by_repository,
+                shared.jobs.index,
                 client=shared.client,
                 settings=shared.settings,
                 failures=failures,
@@ -201,11 +174,14 @@ async def run_syncs(
 
 
 async def _sleep(delay: float, wake: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
-    """Wait ``delay`` seconds, less when woken or stopped."""
+    """Wait ``delay`` seconds (``math.inf``: for good), less when woken or stopped."""
+    if wake.is_set() or stopped:
+        return
     woken = asyncio.ensure_future(wake.wait())
     stopping = asyncio.ensure_future(stopped.wait())
+    timeout = None if math.isinf(delay) else delay
     try:
-        await asyncio.wait({woken, stopping}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({woken, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         woken.cancel()
         stopping.cancel()
@@ -338,11 +314,3 @@ async def notice_execution(
             env=shared.environment,
             index=executions_by_scope,
         )
-
-
-@kopf.on.event(base.GROUP, base.VERSION, job_crd.KIND.plural)
-async def schedule_job(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Every change of a job may start, wake or stop its schedule."""
-    shared = runtime.of(memo)
-    shared.cached.seen(job_crd.KIND.kind, body, deleted=type == "DELETED")
-    shared.scheduler.observe(body, deleted=type == "DELETED")

@@ -12,6 +12,8 @@ import dataclasses
 import json
 import logging
 import signal
+from collections.abc import Mapping
+from typing import Any
 
 import kopf
 
@@ -23,6 +25,7 @@ from overseer.operator import (
     deliveries,
     events,
     fencing,
+    job_watch,
     memory,
     output,
     resync,
@@ -57,6 +60,8 @@ class Runtime:
     resync: resync.Resync
     writes: write_gate.WriteGate
     """Bounds the repository syncs' writes and the scheduler's status writes together."""
+    jobs: job_watch.JobWatch
+    """The OverseerJobs: the syncs' index; each change goes to the scheduler and ``cached``."""
     trimmer: memory.Trimmer = dataclasses.field(
         default_factory=lambda: memory.Trimmer(memory.find_trim())
     )
@@ -95,6 +100,7 @@ class Runtime:
             )
         environment: list[context.Environment] = []
         writes = write_gate.WriteGate(settings.sync_write_concurrency)
+        jobs_scheduler = scheduler.Scheduler(client, settings, events.post_event, gate=writes)
         runtime = cls(
             settings=settings,
             client=client,
@@ -106,16 +112,18 @@ class Runtime:
                 cached, settings, tracker, events.post_event, output=followers, fence=fence
             ),
             admission=admission.Admission(),
-            scheduler=scheduler.Scheduler(client, settings, events.post_event, gate=writes),
+            scheduler=jobs_scheduler,
             resync=resync.Resync(
                 lambda: environment[0],
                 settings.resync_interval,
                 refresh=lambda key: cached.refresh_execution(key.namespace, key.name),
             ),
             writes=writes,
+            jobs=_job_watch(settings, client, cached, jobs_scheduler),
         )
         environment.append(runtime.environment)
         runtime.trimmer.start()
+        runtime.jobs.start()
         return runtime
 
     @property
@@ -143,12 +151,34 @@ class Runtime:
         """Stop the helpers' tasks, then the client they use."""
         self.log_calls()
         await self.trimmer.close()
+        await self.jobs.close()
         await self.resync.close()
         await self.scheduler.close()
         await self.deliveries.close()
         self.tracker.close()
         await self.followers.close()
         await self.client.close()
+
+
+def _job_watch(
+    settings: Settings,
+    client: kube.Kube,
+    cached: watch_cache.CachingKube,
+    jobs_scheduler: scheduler.Scheduler,
+) -> job_watch.JobWatch:
+    """The OverseerJob watch, which feeds the reactions' cache and the scheduler."""
+
+    def notice(body: Mapping[str, Any], deleted: bool) -> None:
+        cached.seen(watch_cache.JOB, body, deleted=deleted)
+        jobs_scheduler.observe(body, deleted=deleted)
+
+    return job_watch.JobWatch(
+        client,
+        settings.namespaces,
+        notice,
+        retry_min=settings.retry_min,
+        retry_max=settings.retry_max,
+    )
 
 
 def _unfenced() -> None:

@@ -7,9 +7,9 @@ records ``lastScheduleTime`` and ``nextScheduleTime`` in the job's status.
 
 Not a kopf timer or daemon: both put kopf's finalizer on every OverseerJob, so deleting
 a repository (whose jobs the garbage collector removes) would wait for the operator.
-The OverseerJob watch feeds :meth:`Scheduler.observe` through an event handler, which
-needs no finalizer; after a restart kopf lists every job again and each task starts
-from the job's status.
+The operator's own OverseerJob watch (:mod:`overseer.operator.job_watch`, no kopf
+handler, no finalizer) feeds :meth:`Scheduler.observe`; after a restart it lists every
+job again and each task starts from the job's status.
 
 A scheduled execution's id is its scheduled time, and its name is derived from the
 id: creating it twice (a restart between the creation and the status write, two wakes)

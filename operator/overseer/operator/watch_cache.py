@@ -1,8 +1,9 @@
 """The reactions' client: reads of executions, their Jobs and pods served from the watches.
 
 kopf already watches OverseerExecutions, and Overseer's Jobs and pods (by the execution
-label); :class:`CachingKube` keeps the newest state of each in an
-:class:`overseer.core.object_store.ObjectStore`, fed by the handlers with every event
+label), and the operator's job watch (:mod:`overseer.operator.job_watch`) the
+OverseerJobs; :class:`CachingKube` keeps the newest state of each in an
+:class:`overseer.core.object_store.ObjectStore`, fed by them with every event
 (:meth:`CachingKube.seen`) and by the answers to this process's own writes, so a write
 then a read sees the write. A read of something not kept asks the API server (and keeps
 the answer); everything else passes through to the client underneath.
@@ -87,7 +88,7 @@ class CachingKube:
         self.reads: collections.Counter[str] = inner.reads
 
     def seen(self, kind: str, body: Mapping[str, Any], *, deleted: bool = False) -> None:
-        """A watch event's object (kopf's handlers call this before they react)."""
+        """A watch event's object (the watches' handlers call this before they react)."""
         self.store.seen(kind, body, deleted=deleted)
 
     # --- reads ----------------------------------------------------------------------------
@@ -123,7 +124,7 @@ class CachingKube:
     def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
         return self.inner.follow_log(namespace, pod, container)
 
-    def watch(self, kind: str, namespace: str) -> AsyncIterator[WatchEvent]:
+    def watch(self, kind: str, namespace: str | None) -> AsyncIterator[WatchEvent]:
         return self.inner.watch(kind, namespace)
 
     async def refresh_execution(self, namespace: str, name: str) -> None:
