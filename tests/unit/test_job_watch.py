@@ -17,7 +17,8 @@ def job(name: str) -> dict[str, Any]:
 
 
 class FakeKube(fake_kube.FakeKube):
-    """The first watch is refused; the next lists ``a``, then deletes it."""
+    """The first watch is refused, the second fails unexpectedly; the next lists ``a``,
+    then deletes it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,6 +30,8 @@ class FakeKube(fake_kube.FakeKube):
         self.watches.append(namespace)
         if len(self.watches) == 1:
             raise errors.KubeError("watching OverseerJob: connection refused")
+        if len(self.watches) == 2:
+            raise ValueError("a bug")
         yield "LIST", {"items": [job("a")]}
         yield "DELETED", job("a")
         self.done.set()
@@ -50,7 +53,7 @@ async def test_the_watch_retries_lists_and_notices_then_is_ready() -> None:
     try:
         await asyncio.wait_for(client.done.wait(), timeout=5)
         assert watch.ready.is_set()
-        assert client.watches == ["team", "team"]
+        assert client.watches == ["team", "team", "team"]
         assert noticed == [("a", False), ("a", True)]
         assert watch.index.jobs == 0
     finally:

@@ -77,15 +77,13 @@ class JobWatch:
                     self.take(event, body, scope)
                     failures = 0
             except errors.KubeError as error:
-                delay = backoff.delay(failures, first=self._retry[0], ceiling=self._retry[1])
-                log.warning(
-                    "watch of OverseerJobs in %s: %s; again in %gs",
-                    scope or "every namespace",
-                    error.message,
-                    delay,
-                )
-                failures += 1
-                await asyncio.sleep(delay)
+                log.warning("watch of OverseerJobs in %s: %s", scope or "every namespace", error)
+            except Exception:  # a bug must not end the watch the syncs wait for
+                log.exception("watch of OverseerJobs in %s failed", scope or "every namespace")
+            delay = backoff.delay(failures, first=self._retry[0], ceiling=self._retry[1])
+            log.info("watch of OverseerJobs in %s: again in %gs", scope or "every namespace", delay)
+            failures += 1
+            await asyncio.sleep(delay)
 
     def take(self, event: str, body: Mapping[str, Any], scope: str | None = None) -> None:
         """Apply one watch event to the index and notice what changed."""
