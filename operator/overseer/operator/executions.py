@@ -344,9 +344,9 @@ async def _record(
         status = status.model_copy(update={"archive": archive})
     if base.to_body(status) == base.to_body(previous):
         return status
-    await env.client.patch_status(
-        execution_.KIND.kind, key.namespace, key.name, base.to_body(status)
-    )
+    kind, patch = execution_.KIND.kind, base.to_body(status)
+    patch.pop("deliveries", None)  # theirs (and a replay's): a stale read must not undo one
+    await env.client.patch_status(kind, key.namespace, key.name, patch)
     if status.phase != previous.phase and status.phase is not None:
         log.info("execution %s: %s (%s) %s", key, status.phase, status.reason, status.message or "")
         metrics.phase_reached(status.phase, status.reason)
