@@ -6,6 +6,13 @@ sees it and sends the event again under the ``webhook-id`` it was first sent wit
 status is written as a merge patch guarded by the execution's ``resourceVersion``, so a
 record the operator wrote meanwhile is never undone: the API reads the execution again
 and retries. Who asked is recorded in a Kubernetes Event, as for every other action.
+
+A settled execution has left the operator's watch (its ``overseer.dev/settled`` label,
+:mod:`overseer.core.settlement`): the label is removed right after the status is
+written, so the operator sees the execution again, with the delivery owed. (A status
+write cannot change labels, and the other order would let the operator label it settled
+again before the reset.) Should the second write fail, the caller gets the error and
+replays again: the reset is written once more and the label removed.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from overseer import errors
-from overseer.core import delivery_records, webhooks
+from overseer.core import delivery_records, settlement, webhooks
 from overseer.crd import base
 from overseer.crd import execution as execution_
 from overseer_api import actions, auth, cache
@@ -65,6 +72,7 @@ async def replay(
         version = str(current["metadata"].get("resourceVersion") or "")
         patched = await kube.patch_status_unchanged(kind, namespace, name, version, status)
         if patched is not None:
+            patched = await _unsettle(kube, patched)
             store.put(patched)
             record = next(d for d in replayed if delivery_records.delivery_id(d) == delivery)
             message = (
@@ -75,3 +83,12 @@ async def replay(
             return patched, record
     msg = "the execution's deliveries kept changing while the replay was written; retry"
     raise errors.ConflictError(msg)
+
+
+async def _unsettle(kube: _Kube, execution: Body) -> Body:
+    """``execution`` back in the operator's watch, if it had left it as settled."""
+    if not settlement.is_labelled(execution):
+        return execution
+    meta = execution["metadata"]
+    kind = execution_.KIND.kind
+    return await kube.patch_merge(kind, meta["namespace"], meta["name"], settlement.UNSETTLE)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from overseer import archive_local
-from overseer.core import delivery_records, schedule
+from overseer.core import delivery_records, schedule, settlement
 from overseer.crd import execution as execution_
 from overseer_api import app as app_
 from overseer_api import settings
@@ -151,3 +151,33 @@ async def test_a_status_that_keeps_changing_is_409_and_writes_nothing(tmp_path: 
         answer = await client.post(f"{URL}/deliveries/{delivery_id('start')}")
         assert answer.status_code == 409, answer.text
         assert not [b for b in feed.created if b["kind"] == "Event"]
+
+
+async def test_a_replay_brings_a_settled_execution_back_to_the_operators_watch(
+    feed: api.WatchFeed, tmp_path: Path
+) -> None:
+    # Given a settled execution: labelled, out of the operator's watch
+    feed.stored.clear()
+    async for client in serve(feed, tmp_path):
+        stored = next(iter(feed.stored.values()))
+        stored["metadata"]["labels"] = {settlement.SETTLED_LABEL: "true"}
+        # When a delivery of it is replayed
+        answer = await client.post(f"{URL}/deliveries/{delivery_id('start')}")
+        assert answer.status_code == 202, answer.text
+        # Then the status is reset first, then the label taken off (the operator sees it
+        # again, owing the delivery; the other order would let it label it again first)
+        writes = [patch for kind, _, patch in feed.patches if kind == EXECUTION]
+        assert [list(w) for w in writes] == [["status"], ["metadata"]]
+        assert writes[1] == settlement.UNSETTLE
+        assert SETTLED not in (next(iter(feed.stored.values()))["metadata"].get("labels") or {})
+
+
+async def test_a_replay_of_an_execution_in_the_watch_writes_its_status_only(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    answer = await client.post(f"{URL}/deliveries/{delivery_id('start')}")
+    assert answer.status_code == 202, answer.text
+    assert [list(p) for kind, _, p in feed.patches if kind == EXECUTION] == [["status"]]
+
+
+SETTLED = settlement.SETTLED_LABEL

@@ -45,6 +45,7 @@ from overseer.core import (
     execution_phase,
     execution_status,
     names,
+    settlement,
 )
 from overseer.crd import base
 from overseer.crd import execution as execution_
@@ -346,7 +347,9 @@ async def _record(
         return status
     kind, patch = execution_.KIND.kind, base.to_body(status)
     patch.pop("deliveries", None)  # theirs (and a replay's): a stale read must not undo one
-    await env.client.patch_status(kind, key.namespace, key.name, patch)
+    written = await env.client.patch_status(kind, key.namespace, key.name, patch)
+    if written is not None and settlement.needs_unlabel(written):  # back to the watch
+        await env.client.patch_merge(kind, key.namespace, key.name, settlement.UNSETTLE)
     if status.phase != previous.phase and status.phase is not None:
         log.info("execution %s: %s (%s) %s", key, status.phase, status.reason, status.message or "")
         metrics.phase_reached(status.phase, status.reason)

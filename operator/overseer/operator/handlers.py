@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from overseer import errors
-from overseer.core import execution_job
+from overseer.core import execution_job, settlement
 from overseer.crd import base
 from overseer.crd import execution as execution_crd
 from overseer.crd import repository as repository_crd
@@ -67,6 +67,11 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.chunk_size = LIST_CHUNK
     settings.watching.label_selectors["v1", "pods"] = EXECUTION_LABEL
     settings.watching.label_selectors["batch", "v1", "jobs"] = EXECUTION_LABEL
+    # Settled executions leave the watch: a restart lists only those that need the
+    # operator (overseer.core.settlement; docs/decisions.rst).
+    settings.watching.label_selectors[base.GROUP, execution_crd.KIND.plural] = (
+        settlement.WATCH_SELECTOR
+    )
     # The settings were built once by __main__ (kopf.run's memo): never read again here.
     ours = await runtime.with_cluster_service_cidrs(ours)
     memo[runtime.RUNTIME_KEY] = shared = runtime.Runtime.start(ours, runtime.fence_of(memo))
@@ -297,14 +302,18 @@ async def notice_execution(
     keeps it; it may owe webhook deliveries (the lanes live in the event loop: async, it
     never blocks); the resync keeps those not settled, to observe them again at its
     interval; one that ended (or was deleted) frees a slot for the waiting ones, and a
-    waiting one asked to stop is cancelled. One handler, not one per concern: kopf's
-    cost per handler and event counts at thousands of executions."""
+    waiting one asked to stop is cancelled; a settled one is labelled, and leaves the
+    watch (a DELETED then, handled as a deletion: each forgets it, nothing is cancelled
+    that it still needs). One handler, not one per concern: kopf's cost per handler and
+    event counts at thousands of executions."""
     assert executions_by_scope is not None, "kopf passes every index to every handler"
     shared = runtime.of(memo)
     deleted = type == "DELETED"
+    metrics.execution_event(type)
     shared.cached.seen(execution_crd.KIND.kind, body, deleted=deleted)
     shared.deliveries.notice(dict(body), deleted=deleted)
     shared.resync.notice(body, deleted=deleted)
+    shared.settler.notice(body, deleted=deleted)
     if namespace is not None:
         shared.admission.noticed(
             type,

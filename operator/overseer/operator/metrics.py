@@ -68,6 +68,18 @@ ARCHIVE_BYTES = prom.Counter(
     ["stream"],
     registry=REGISTRY,
 )
+EXECUTION_EVENTS = prom.Counter(
+    "overseer_execution_watch_events",
+    "Events of the operator's watch of OverseerExecutions, by type (LISTED at a start): "
+    "settled executions leave the watch, so a restart lists only the others.",
+    ["type"],
+    registry=REGISTRY,
+)
+SETTLED = prom.Counter(
+    "overseer_executions_settled",
+    "Executions labelled settled by this operator (they leave its watch).",
+    registry=REGISTRY,
+)
 LEADER = prom.Gauge(
     "overseer_leader",
     "1 while this operator holds its Lease(s) and acts, 0 while it stands by.",
@@ -83,6 +95,14 @@ LEADER_TRANSITIONS = prom.Counter(
 
 def phase_reached(phase: str, reason: str | None) -> None:
     EXECUTIONS.labels(phase=phase, reason=reason or phase).inc()
+
+
+def execution_event(kind: str | None) -> None:
+    EXECUTION_EVENTS.labels(type=kind or "LISTED").inc()
+
+
+def settled() -> None:
+    SETTLED.inc()
 
 
 def sync_done(namespace: str, repository: str, seconds: float, error: str | None) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from overseer import errors
-from overseer.crd import execution as execution_
+from overseer.core import settlement
 from overseer.operator import context, executions
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,7 @@ Refresh = Callable[[context.Key], Awaitable[None]]
 
 def unsettled(body: Mapping[str, Any]) -> bool:
     """The execution has not ended, or its output is still being archived."""
-    status = body.get("status") or {}
-    if status.get("phase") not in execution_.TERMINAL_PHASES:
-        return True
-    return bool((status.get("archive") or {}).get("state") == "Archiving")
+    return not settlement.ended_and_archived(body.get("status"))
 
 
 class Resync:

@@ -30,6 +30,7 @@ from overseer.operator import (
     output,
     resync,
     scheduler,
+    settling,
     signals,
     watch_cache,
     write_gate,
@@ -62,6 +63,8 @@ class Runtime:
     """Bounds the repository syncs' writes and the scheduler's status writes together."""
     jobs: job_watch.JobWatch
     """The OverseerJobs: the syncs' index; each change goes to the scheduler and ``cached``."""
+    settler: settling.Settler
+    """Labels settled executions, which then leave the execution watch."""
     trimmer: memory.Trimmer = dataclasses.field(
         default_factory=lambda: memory.Trimmer(memory.find_trim())
     )
@@ -120,6 +123,9 @@ class Runtime:
             ),
             writes=writes,
             jobs=_job_watch(settings, client, cached, jobs_scheduler),
+            settler=settling.Settler(
+                cached, writes, retry_min=settings.retry_min, retry_max=settings.retry_max
+            ),
         )
         environment.append(runtime.environment)
         runtime.trimmer.start()
@@ -153,6 +159,7 @@ class Runtime:
         await self.trimmer.close()
         await self.jobs.close()
         await self.resync.close()
+        await self.settler.close()
         await self.scheduler.close()
         await self.deliveries.close()
         self.tracker.close()

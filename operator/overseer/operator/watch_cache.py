@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from overseer import errors, kube_client
-from overseer.core import execution_job, object_store
+from overseer.core import execution_job, object_store, settlement
 from overseer.crd import execution as execution_
 from overseer.crd import job as job_crd
 
@@ -41,12 +41,7 @@ def lasting(kind: str, body: Mapping[str, Any]) -> bool:
     """Whether an object is kept for as long as it exists: all Jobs and pods (the
     operator watches only its own, collected after their execution ends), the
     OverseerJobs (trimmed), executions until settled."""
-    if kind != EXECUTION:
-        return True
-    status = body.get("status") or {}
-    if status.get("phase") not in execution_.TERMINAL_PHASES:
-        return True
-    return bool((status.get("archive") or {}).get("state") == "Archiving")
+    return kind != EXECUTION or not settlement.ended_and_archived(body.get("status"))
 
 
 def trim(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ SYNC = 0
 """A repository sync's worker: goes first."""
 ANNOUNCE = 1
 """A status write that only tells (a job's next run): after the syncs."""
+SETTLE = 2
+"""A settled execution's label (overseer.operator.settling): nothing waits on it, last."""
 
 
 class WriteGate:
