@@ -19,7 +19,10 @@ with the operator stopped, each from a real finished execution of the same run (
    by the same amount to this execution's own, its names and uid in place of the
    template's, and the archive's location and sizes;
 5. the OverseerJob's ``lastExecution``/``lastStatus`` through the operator's own
-   :func:`overseer.operator.executions.report_on_job`.
+   :func:`overseer.operator.executions.report_on_job`;
+6. the ``overseer.dev/settled`` label, the operator's own merge patch
+   (:func:`overseer.core.settlement.plan_label`, guarded by the version step 4 wrote),
+   as the operator labels a settled execution (it then leaves the operator's watch).
 
 At most ``concurrency`` executions are in flight (the API server shares the 2 cores).
 """
@@ -40,7 +43,7 @@ from typing import Any
 import kopf
 
 from overseer import archive_local, kube
-from overseer.core import execution_resource, names
+from overseer.core import execution_resource, names, settlement
 from overseer.crd import execution as execution_
 from overseer.operator import executions, handlers
 from overseer_library import protocol
@@ -66,14 +69,17 @@ def handled_annotation(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_template(template: Mapping[str, Any]) -> str:
-    """Whether the annotation computed here for the real execution is the one kopf wrote."""
+    """Whether the annotation computed here for the real execution is the one kopf wrote,
+    and whether the operator labelled the real one settled (the seeding labels each)."""
     annotations = template["metadata"].get("annotations") or {}
     key = f"{handlers.KOPF_PREFIX}/last-handled-configuration"
     computed = handled_annotation(template)["metadata"]["annotations"][key]
     if key not in annotations:
         return "the real execution has no kopf annotation"
     same = json.loads(annotations[key]) == json.loads(computed)
-    return "the same as kopf wrote on a real one" if same else "DIFFERS from kopf's on a real one"
+    said = "the same as kopf wrote on a real one" if same else "DIFFERS from kopf's on a real one"
+    labelled = settlement.is_labelled(template)
+    return f"{said}; the real one {'is' if labelled else 'is NOT'} labelled settled"
 
 
 def shift_times(value: Any, delta: timedelta) -> Any:
@@ -175,11 +181,15 @@ class Seeder:
         sizes = await asyncio.to_thread(self._write_output, created, planned.stdout)
         location = self.archive.location(namespace, name)
         status = seeded_status(self.template, created, location, sizes)
-        await self.client.patch_status(execution_.KIND.kind, namespace, name, status)
+        settled = await self.client.patch_status(execution_.KIND.kind, namespace, name, status)
         await executions.report_on_job(
             self.client, namespace, str(planned.job["metadata"]["name"]),
             execution_id, str(status["phase"]),
         )  # fmt: skip
+        label = settlement.plan_label(settled)
+        if label is None:
+            raise RuntimeError(f"execution {name} is not settled as seeded: {status}")
+        await self.client.patch_merge(execution_.KIND.kind, namespace, name, label)
         self.done += 1
 
     def _write_output(self, created: Mapping[str, Any], stdout: bytes) -> dict[str, int]:
