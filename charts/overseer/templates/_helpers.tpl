@@ -122,9 +122,9 @@ docs/install.rst says why each one is needed; keep the two in step.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create]
-# Executions: watched (kopf), kopf's bookkeeping annotations (patch), their outcome
-# in the status; the OverseerJob's status names its latest execution. Deleted past
-# jobs.executionTTL.
+# Executions: watched (kopf), kopf's bookkeeping annotations and the settled label
+# (patch), their outcome in the status; the OverseerJob's status names its latest
+# execution. Deleted past jobs.executionTTL.
 - apiGroups: [overseer.dev]
   resources: [overseerexecutions]
   verbs: [get, list, watch, patch, delete]
@@ -246,7 +246,8 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
   resources: [overseerexecutions]
   verbs: [create]
 # DELETE/PUT /jobs/{name} patch spec.active; POST /sync and push hooks annotate the
-# repository; a signal is appended to the execution's spec.signals.
+# repository; a signal is appended to the execution's spec.signals; a replay takes
+# the execution's settled label off.
 - apiGroups: [overseer.dev]
   resources: [overseerjobs, overseerrepositories, overseerexecutions]
   verbs: [patch]
