@@ -73,7 +73,10 @@ def check_template(template: Mapping[str, Any]) -> str:
     and whether the operator labelled the real one settled (the seeding labels each)."""
     annotations = template["metadata"].get("annotations") or {}
     key = f"{handlers.KOPF_PREFIX}/last-handled-configuration"
-    computed = handled_annotation(template)["metadata"]["annotations"][key]
+    # kopf wrote it before the settled label came (its essence holds the labels).
+    as_handled = copy.deepcopy(dict(template))
+    (as_handled["metadata"].get("labels") or {}).pop(settlement.SETTLED_LABEL, None)
+    computed = handled_annotation(as_handled)["metadata"]["annotations"][key]
     if key not in annotations:
         return "the real execution has no kopf annotation"
     same = json.loads(annotations[key]) == json.loads(computed)
