@@ -122,9 +122,12 @@ def request(signal: str) -> dict[str, str]:
     return {"signal": signal, "requestedAt": datetime.now(UTC).isoformat()}
 
 
-def send(kube: Kube, name: str, signal: str) -> None:
-    """Append a request to spec.signals, as the API will: a JSON patch."""
+def send(kube: Kube, name: str, signal: str, *, settled: bool = False) -> None:
+    """Append a request to spec.signals, as the API will: a JSON patch; to a settled
+    execution, one that also takes its label off (docs/executions.rst, "Signals")."""
     patch = [{"op": "add", "path": "/spec/signals/-", "value": request(signal)}]
+    if settled:
+        patch.append({"op": "remove", "path": "/metadata/labels/overseer.dev~1settled"})
     kube.kubectl("patch", "overseerexecution", name, "--type=json", "-p", json.dumps(patch))
 
 
@@ -253,8 +256,10 @@ def test_a_signal_to_a_finished_execution_is_a_recorded_no_op(
     name = run(kube, synced["Quick"])
     done = wait_for_phase(kube, name, {"Complete", "Failed", "TimedOut", "Killed"})
     assert done["phase"] == "Complete", done
-    # When TERM is requested
-    send(kube, name, "SIGTERM")
+    # (it settles, and leaves the operator's watch)
+    eventually(lambda: settled_label(kube, name) == "true", timeout=60, what="the settled label")
+    # When TERM is requested, the label taken off in the same patch
+    send(kube, name, "SIGTERM", settled=True)
     # Then it is recorded as not delivered, with a Warning Event, and nothing else changes
     records = deliveries(kube, name, 1)
     assert len(records) == 1, records
@@ -268,6 +273,14 @@ def test_a_signal_to_a_finished_execution_is_a_recorded_no_op(
     status = wait_for_phase(kube, name, {"Complete"}, timeout=5)
     assert (status["exitCode"], statuses(status)) == (0, ["start", "complete"])
     assert status.get("signal") is None
+    # And it settles again
+    eventually(lambda: settled_label(kube, name) == "true", timeout=60, what="the label again")
+
+
+def settled_label(kube: Kube, name: str) -> str | None:
+    labels = kube.get("overseerexecution", name)["metadata"].get("labels") or {}
+    value = labels.get("overseer.dev/settled")
+    return None if value is None else str(value)
 
 
 def test_an_untrapped_term_ends_it_killed_and_retries_left_are_not_used(
