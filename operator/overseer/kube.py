@@ -375,8 +375,11 @@ class Kube:
         except (ApiError, HTTPError) as error:
             raise _wrap(error, f"listing {kind} in {namespace}") from None
 
-    async def watch(self, kind: str, namespace: str | None) -> AsyncIterator[kube_watch.WatchEvent]:
-        """``("LIST", list body)``, then each change as ``(type, object)``, forever.
+    async def watch(
+        self, kind: str, namespace: str | None, *, paged: bool = False
+    ) -> AsyncIterator[kube_watch.WatchEvent]:
+        """``("LIST", list body)`` (``paged``: page by page), then each change as
+        ``(type, object)``, forever.
 
         One LIST then WATCH of ``kind`` in ``namespace`` (every namespace when None),
         resumed from the last resourceVersion and listed again when the server forgot it (see
@@ -391,7 +394,9 @@ class Kube:
         api_version = f"{info.group}/{info.version}" if info.group else info.version
         try:
             timeout = httpx2.Timeout(self.timeouts.request, read=self.timeouts.watch_read)
-            async for event in kube_watch.follow(self._http, path, kind, api_version, timeout):
+            async for event in kube_watch.follow(
+                self._http, path, kind, api_version, timeout, paged=paged
+            ):
                 yield event
         except (HTTPError, ValueError) as error:
             raise _wrap(error, f"watching {kind} in {namespace or 'every namespace'}") from None

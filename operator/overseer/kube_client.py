@@ -77,7 +77,9 @@ class KubeClient(Protocol):
 
     def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]: ...
 
-    def watch(self, kind: str, namespace: str | None) -> AsyncIterator[WatchEvent]: ...
+    def watch(
+        self, kind: str, namespace: str | None, *, paged: bool = False
+    ) -> AsyncIterator[WatchEvent]: ...
 
     async def exec_in_pod(
         self,

@@ -16,6 +16,13 @@ What the iterator yields is ``(type, object)``: first ``("LIST", list)`` where `
 is the whole ``...List`` body (``items`` and ``metadata.resourceVersion``), which
 replaces whatever the caller held; then ``("ADDED" | "MODIFIED" | "DELETED", object)``.
 Another ``LIST`` follows every re-list.
+
+``paged=True`` hands the snapshot over page by page instead, so that the caller never
+holds all of it at once (10,000 OverseerJobs with their managedFields are about 60 MiB
+of Python objects, and the memory such a burst takes is seldom given back):
+``("LISTING", {})`` when a snapshot starts (again, if its continue token expired),
+``("PAGE", {"items": [...]})`` for each page, then ``("LISTED", {"metadata": ...})``
+when it is whole: what the caller held and no page of this snapshot named is gone.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from overseer import errors
 
 log = logging.getLogger(__name__)
 
-WatchType = Literal["LIST", "ADDED", "MODIFIED", "DELETED"]
+WatchType = Literal["LIST", "LISTING", "PAGE", "LISTED", "ADDED", "MODIFIED", "DELETED"]
 WatchEvent = tuple[WatchType, dict[str, Any]]
 
 PAGE_SIZE = 500
@@ -53,18 +60,22 @@ def collection_path(group: str, version: str, plural: str, namespace: str | None
 
 
 async def follow(
-    http: httpx2.AsyncClient, path: str, kind: str, api_version: str, limits: httpx2.Timeout
+    http: httpx2.AsyncClient,
+    path: str,
+    kind: str,
+    api_version: str,
+    limits: httpx2.Timeout,
+    *,
+    paged: bool = False,
 ) -> AsyncIterator[WatchEvent]:
     """LIST then WATCH ``path`` forever (see the module's docstring); ``limits.read``
     is the silence after which a WATCH is resumed on a new connection."""
     while True:
-        snapshot = await _list(http, path)
-        for item in snapshot["items"]:
-            # List items of custom resources carry these; set them for any other kind.
-            item.setdefault("kind", kind)
-            item.setdefault("apiVersion", api_version)
-        version = str(snapshot.get("metadata", {}).get("resourceVersion") or "")
-        yield "LIST", snapshot
+        version = ""
+        async for event in _snapshot(http, path, kind, api_version, paged=paged):
+            if event[0] in ("LIST", "LISTED"):
+                version = str(event[1].get("metadata", {}).get("resourceVersion") or "")
+            yield event
         try:
             while True:
                 try:
@@ -80,22 +91,43 @@ async def follow(
             log.info("watch of %s: resourceVersion %s expired, listing again", path, version)
 
 
-async def _list(http: httpx2.AsyncClient, path: str) -> dict[str, Any]:
-    """Every object at ``path``, page by page, as one list body."""
+async def _snapshot(
+    http: httpx2.AsyncClient, path: str, kind: str, api_version: str, *, paged: bool
+) -> AsyncIterator[WatchEvent]:
+    """Every object at ``path``: page by page (``paged``), else one ``LIST``."""
     items: list[dict[str, Any]] = []
+    async for event, body in _pages(http, path):
+        if event == "LISTING":
+            items = []
+        for item in body.get("items") or ():
+            # List items of custom resources carry these; set them for any other kind.
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
+        if paged:
+            yield event, body
+        elif event == "PAGE":
+            items.extend(body["items"])
+        elif event == "LISTED":
+            yield "LIST", {**body, "items": items}
+
+
+async def _pages(http: httpx2.AsyncClient, path: str) -> AsyncIterator[WatchEvent]:
+    """``LISTING``, each ``PAGE``, ``LISTED``: one snapshot of ``path``."""
     params: dict[str, str | int] = {"limit": PAGE_SIZE}
+    yield "LISTING", {}
     while True:
         response = await http.get(path, params=params)
         if response.status_code == GONE:
             # The continue token expired between pages: start the snapshot again.
-            items, params = [], {"limit": PAGE_SIZE}
+            params = {"limit": PAGE_SIZE}
+            yield "LISTING", {}
             continue
         body = _json(response, f"listing {path}")
-        items.extend(body.get("items") or [])
+        yield "PAGE", {"items": body.get("items") or []}
         token = (body.get("metadata") or {}).get("continue")
         if not token:
-            body["items"] = items
-            return body
+            yield "LISTED", {"metadata": body.get("metadata") or {}}
+            return
         params = {"limit": PAGE_SIZE, "continue": token}
 
 

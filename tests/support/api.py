@@ -99,8 +99,10 @@ class WatchFeed(fake_kube.FakeKube):
         key = (kind, body["metadata"]["namespace"])
         self.objects.setdefault(key, []).append(body)
 
-    async def watch(self, kind: str, namespace: str | None) -> AsyncIterator[kube_watch.WatchEvent]:
-        assert namespace is not None, "the API watches namespace by namespace"
+    async def watch(
+        self, kind: str, namespace: str | None, *, paged: bool = False
+    ) -> AsyncIterator[kube_watch.WatchEvent]:
+        assert namespace is not None and not paged, "the API watches namespace by namespace"
         if self.unreachable:
             raise errors.KubeError("connection refused")
         queue = self.queues.setdefault((kind, namespace), asyncio.Queue())

@@ -105,8 +105,10 @@ class FakeKube:
         unplanned("follow_log", namespace, pod, container)
         yield b""  # pragma: no cover
 
-    async def watch(self, kind: str, namespace: str | None) -> AsyncIterator[kube_watch.WatchEvent]:
-        unplanned("watch", kind, namespace)
+    async def watch(
+        self, kind: str, namespace: str | None, *, paged: bool = False
+    ) -> AsyncIterator[kube_watch.WatchEvent]:
+        unplanned("watch", kind, namespace, paged)
         yield ("LIST", {})  # pragma: no cover
 
     async def exec_in_pod(

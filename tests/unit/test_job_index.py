@@ -103,6 +103,27 @@ def test_a_list_reports_every_job_and_the_ones_deleted_since_as_deleted() -> Non
     assert index.jobs == 2
 
 
+def test_a_snapshot_taken_page_by_page_is_the_same_as_one_list() -> None:
+    index = job_index.JobIndex()
+    index.apply("LIST", listing(job("a"), job("b"), job("c")), "team")
+    assert index.apply("LISTING", {}, "team") == []
+    first = index.apply("PAGE", listing(job("a", spec_hash="h2")), "team")
+    assert [(c["metadata"]["name"], d) for c, d in first] == [("a", False)]
+    # Nothing is deleted before the snapshot is whole: b may be on the next page.
+    assert names(index, ("team", "jobs")) == ["a", "b", "c"]
+    index.apply("PAGE", listing(job("b")), "team")
+    changes = index.apply("LISTED", {"metadata": {}}, "team")
+    assert [(c["metadata"]["name"], d) for c, d in changes] == [("c", True)]
+    assert names(index, ("team", "jobs")) == ["a", "b"]
+    # A snapshot started again (its continue token expired) forgets what it had named.
+    index.apply("LISTING", {}, "team")
+    index.apply("PAGE", listing(job("a")), "team")
+    index.apply("LISTING", {}, "team")
+    index.apply("PAGE", listing(job("b")), "team")
+    changes = index.apply("LISTED", {"metadata": {}}, "team")
+    assert [(c["metadata"]["name"], d) for c, d in changes] == [("a", True)]
+
+
 def test_a_list_of_one_namespace_leaves_the_others_alone() -> None:
     index = job_index.JobIndex()
     index.apply("LIST", listing(job("a", namespace="team")), "team")

@@ -24,15 +24,24 @@ class FakeKube(fake_kube.FakeKube):
         super().__init__()
         self.watches: list[str | None] = []
         self.done = asyncio.Event()
+        self.paged = asyncio.Event()
+        self.listed = asyncio.Event()
 
-    async def watch(self, kind: str, namespace: str | None) -> AsyncIterator[kube_watch.WatchEvent]:
+    async def watch(
+        self, kind: str, namespace: str | None, *, paged: bool = False
+    ) -> AsyncIterator[kube_watch.WatchEvent]:
         assert kind == "OverseerJob"
+        assert paged, "the job watch never holds a whole snapshot at once"
         self.watches.append(namespace)
         if len(self.watches) == 1:
             raise errors.KubeError("watching OverseerJob: connection refused")
         if len(self.watches) == 2:
             raise ValueError("a bug")
-        yield "LIST", {"items": [job("a")]}
+        yield "LISTING", {}
+        yield "PAGE", {"items": [job("a")]}
+        self.paged.set()
+        await self.listed.wait()
+        yield "LISTED", {"metadata": {"resourceVersion": "7"}}
         yield "DELETED", job("a")
         self.done.set()
         await asyncio.Event().wait()  # a watch that stays open
@@ -51,6 +60,9 @@ async def test_the_watch_retries_lists_and_notices_then_is_ready() -> None:
     assert not watch.ready.is_set()
     watch.start()
     try:
+        await asyncio.wait_for(client.paged.wait(), timeout=5)
+        assert not watch.ready.is_set(), "ready before the snapshot is whole"
+        client.listed.set()
         await asyncio.wait_for(client.done.wait(), timeout=5)
         assert watch.ready.is_set()
         assert client.watches == ["team", "team", "team"]

@@ -45,14 +45,14 @@ class Server:
         return response
 
 
-async def take(server: Server, count: int) -> list[tuple[str, Any]]:
+async def take(server: Server, count: int, *, paged: bool = False) -> list[tuple[str, Any]]:
     """The first ``count`` events (fewer when the script ends first)."""
     events: list[tuple[str, Any]] = []
     transport = httpx2.MockTransport(server)
     async with httpx2.AsyncClient(transport=transport, base_url="http://k") as http:
         try:
             async for event in kube_watch.follow(
-                http, PATH, "OverseerJob", "overseer.dev/v1", TIMEOUT
+                http, PATH, "OverseerJob", "overseer.dev/v1", TIMEOUT, paged=paged
             ):
                 events.append(event)
                 if len(events) == count:
@@ -104,6 +104,52 @@ async def test_pages_bookmarks_and_resuming_from_the_last_version() -> None:
     assert [i["metadata"]["name"] for i in snapshot["items"]] == ["a", "b"]
     assert snapshot["items"][0]["kind"] == "OverseerJob"
     assert [(k, o["metadata"]["name"]) for k, o in events[1:]] == [("ADDED", "c"), ("DELETED", "a")]
+
+
+async def test_paged_the_snapshot_comes_page_by_page_and_starts_again_when_its_token_expires() -> (
+    None
+):
+    server = Server(
+        [
+            (
+                {"limit": "500"},
+                httpx2.Response(
+                    200, json={"metadata": {"continue": "p2"}, "items": [obj("a", "3")]}
+                ),
+            ),
+            ({"continue": "p2"}, httpx2.Response(410, json={"kind": "Status", "code": 410})),
+            (
+                {"limit": "500"},
+                httpx2.Response(
+                    200, json={"metadata": {"continue": "p3"}, "items": [obj("b", "4")]}
+                ),
+            ),
+            (
+                {"continue": "p3"},
+                httpx2.Response(
+                    200, json={"metadata": {"resourceVersion": "12"}, "items": [obj("c", "5")]}
+                ),
+            ),
+            (
+                {"watch": "1", "resourceVersion": "12"},
+                httpx2.Response(200, content=lines({"type": "ADDED", "object": obj("d", "13")})),
+            ),
+        ]
+    )
+    events = await take(server, 8, paged=True)
+    shown = [(k, [i["metadata"]["name"] for i in o.get("items", ())]) for k, o in events]
+    assert shown == [
+        ("LISTING", []),
+        ("PAGE", ["a"]),
+        ("LISTING", []),  # the token expired: a new snapshot, from its first page
+        ("PAGE", ["b"]),
+        ("PAGE", ["c"]),
+        ("LISTED", []),
+        ("ADDED", []),
+    ]
+    assert events[3][1]["items"][0]["kind"] == "OverseerJob"
+    assert events[5][1]["metadata"]["resourceVersion"] == "12"
+    assert events[6][1]["metadata"]["name"] == "d"
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,8 @@ class JobIndex(Mapping[Key, Collection[sync.ExistingObject]]):
         self._by_key: dict[Key, dict[str, sync.ExistingObject]] = {}
         self._where: dict[Name, Key | None] = {}
         """Every job seen, indexed or not: a LIST finds the ones deleted meanwhile."""
+        self._listing: dict[str | None, set[Name]] = {}
+        """Per scope, the jobs named so far by the snapshot being listed page by page."""
 
     def __getitem__(self, key: Key) -> Collection[sync.ExistingObject]:
         return self._by_key[key].values()
@@ -70,10 +72,19 @@ class JobIndex(Mapping[Key, Collection[sync.ExistingObject]]):
 
     def apply(self, event: str, body: Mapping[str, Any], scope: str | None = None) -> list[Change]:
         """Take one watch event: ``LIST`` (``body`` the list, ``scope`` its namespace or
-        None for the whole cluster), ``ADDED``, ``MODIFIED`` or ``DELETED``; the objects
-        that changed, as :data:`Change`."""
+        None for the whole cluster), or the same snapshot page by page (``LISTING``, each
+        ``PAGE``, ``LISTED``: :mod:`overseer.kube_watch`), ``ADDED``, ``MODIFIED`` or
+        ``DELETED``; the objects that changed, as :data:`Change`."""
         if event == "LIST":
-            return self._replace(body.get("items") or (), scope)
+            self._listing[scope] = set()
+            return self._page(body.get("items") or (), scope) + self._listed(scope)
+        if event == "LISTING":
+            self._listing[scope] = set()
+            return []
+        if event == "PAGE":
+            return self._page(body.get("items") or (), scope)
+        if event == "LISTED":
+            return self._listed(scope)
         deleted = event == "DELETED"
         metadata = body.get("metadata") or {}
         name = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
@@ -83,20 +94,26 @@ class JobIndex(Mapping[Key, Collection[sync.ExistingObject]]):
             self._put(name, body)
         return [(body, deleted)]
 
-    def _replace(self, items: Collection[Mapping[str, Any]], scope: str | None) -> list[Change]:
+    def _page(self, items: Collection[Mapping[str, Any]], scope: str | None) -> list[Change]:
+        listed = self._listing.setdefault(scope, set())
         changes: list[Change] = []
-        listed: set[Name] = set()
         for item in items:
             metadata = item.get("metadata") or {}
             name = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
             listed.add(name)
             self._put(name, item)
             changes.append((item, False))
+        return changes
+
+    def _listed(self, scope: str | None) -> list[Change]:
+        """The snapshot of ``scope`` is whole: a job it did not name was deleted."""
+        listed = self._listing.pop(scope, set())
         gone = [
             name
             for name in self._where
             if name not in listed and (scope is None or name[0] == scope)
         ]
+        changes: list[Change] = []
         for name in gone:
             self._drop(name)
             changes.append(({"metadata": {"namespace": name[0], "name": name[1]}}, True))

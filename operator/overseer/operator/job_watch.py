@@ -6,7 +6,8 @@ each new job's event; at start kopf held every object, with a worker task each, 
 all were indexed (docs/decisions.rst, "OverseerJobs are watched without kopf"). Nothing
 here needs what kopf adds (finalizers, progress, retries per object): this is one LIST
 then WATCH per watched namespace (or one for the whole cluster) through
-:meth:`overseer.kube.Kube.watch`, each event applied to a
+:meth:`overseer.kube.Kube.watch`, its snapshot taken page by page (never all 10,000 jobs'
+bodies at once: a start's peak, and the RSS it leaves), each event applied to a
 :class:`overseer.core.job_index.JobIndex` and handed to ``notice`` (the scheduler and the
 reactions' cache).
 
@@ -73,7 +74,7 @@ class JobWatch:
         failures = 0
         while True:
             try:
-                async for event, body in self._client.watch(job_crd.KIND.kind, scope):
+                async for event, body in self._client.watch(job_crd.KIND.kind, scope, paged=True):
                     self.take(event, body, scope)
                     failures = 0
             except errors.KubeError as error:
@@ -92,7 +93,7 @@ class JobWatch:
                 self._notice(changed, deleted)
             except Exception:  # one job's reaction never stops the watch of all
                 log.exception("noticing OverseerJob %s", changed.get("metadata"))
-        if event == "LIST" and not self.ready.is_set():
+        if event in ("LIST", "LISTED") and not self.ready.is_set():
             self._listed.add(scope)
             if len(self._listed) == len(self._scopes):
                 log.info("OverseerJobs listed: %d", self.index.jobs)

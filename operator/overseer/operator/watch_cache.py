@@ -119,8 +119,10 @@ class CachingKube:
     def follow_log(self, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
         return self.inner.follow_log(namespace, pod, container)
 
-    def watch(self, kind: str, namespace: str | None) -> AsyncIterator[WatchEvent]:
-        return self.inner.watch(kind, namespace)
+    def watch(
+        self, kind: str, namespace: str | None, *, paged: bool = False
+    ) -> AsyncIterator[WatchEvent]:
+        return self.inner.watch(kind, namespace, paged=paged)
 
     async def refresh_execution(self, namespace: str, name: str) -> None:
         """Read an execution, its Job and its pods from the API server again, and keep
