@@ -7,6 +7,7 @@ the archive and the execution go, in that order, and nothing else change.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,70 @@ def test_the_job_goes_once_archived_and_the_execution_with_its_output_at_its_ttl
             operator.check_alive()
         finally:
             kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
+
+
+RESTART_TTL = 40
+
+
+def remove_pods(kube: Kube, name: str) -> None:
+    """Delete the execution's pods, as the garbage collector does after their Job (which
+    lags on a loaded cluster), finalizers and all."""
+    for pod in [p["metadata"]["name"] for p in listed(kube, "pods", name)]:
+        kube.kubectl("delete", "pod", pod, "--wait=false", check=False)
+        patch = '{"metadata":{"finalizers":null}}'
+        kube.kubectl("patch", "pod", pod, "--type=merge", "-p", patch, check=False)
+    eventually(lambda: listed(kube, "pods", name) == [], timeout=60, what="the pod gone")
+
+
+def settled_label(kube: Kube, name: str) -> str:
+    path = "jsonpath={.metadata.labels.overseer\\.dev/settled}"
+    return kube.kubectl("get", "osx", name, "-o", path).stdout
+
+
+def test_a_settled_execution_expires_after_a_restart(
+    kube: Kube, overseer_crds: None, tmp_path: Path
+) -> None:
+    upstream = Upstream.create(tmp_path / "git" / "jobs.git")
+    upstream.commit({"jobs.yml": JOBS}, "a job")
+    archive = Archive(tmp_path / "archive", kube.namespace)
+    env = {
+        "OVERSEER_ARCHIVE_DIR": str(archive.root),
+        "OVERSEER_FINISHED_JOB_TTL": "0",
+        "OVERSEER_EXECUTION_TTL": f"{RESTART_TTL}s",
+    }
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    try:
+        # Given an execution that completed, gave its Job back and was labelled settled
+        with run_operator(kube.cluster, kube.namespace, first, extra_env=env) as operator:
+            kube.apply(repository("jobs", upstream.file_url))
+            job = wait_for_jobs(kube, {"Hello"})["Hello"]
+            name, _ = execute(kube, job)
+            assert wait_for_phase(kube, name, ENDED)["phase"] == "Complete"
+            archive.wait_complete(name)
+            eventually(
+                lambda: listed(kube, "jobs", name) == [] and settled_label(kube, name) == "true",
+                timeout=RESTART_TTL - 10,
+                what="the Job deleted and the execution labelled settled",
+            )
+            operator.check_alive()
+        # When the operator that would have expired it stops before its TTL, its pod goes
+        # too (nothing left to lead a new operator to it), and another operator starts
+        remove_pods(kube, name)
+        ended = kube.kubectl("get", "osx", name, "-o", "jsonpath={.status.completionTime}")
+        expires = datetime.fromisoformat(ended.stdout) + timedelta(seconds=RESTART_TTL)
+        with run_operator(kube.cluster, kube.namespace, second, extra_env=env) as operator:
+            # Then the execution and its output are deleted past the TTL, at most the
+            # sweep's gap (60 s at this TTL) late, with 30 s for a loaded machine
+            eventually(
+                lambda: "NotFound" in kube.kubectl("get", "osx", name, check=False).stderr,
+                timeout=max(10.0, (expires - datetime.now(UTC)).total_seconds() + 90),
+                what="the execution to be deleted after the restart",
+            )
+            assert datetime.now(UTC) >= expires
+            assert not (archive.root / kube.namespace / name).exists()
+            operator.wait_for_log(f"execution {kube.namespace}/{name}: ended")
+            operator.check_alive()
+    finally:
+        kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
