@@ -95,3 +95,26 @@ def test_an_expired_execution_waits_for_the_webhooks_it_still_owes() -> None:
     assert got == r.Plan(recheck_at=now_ + r.OWED_RECHECK)
     # Its Job goes all the same: the deliveries need the status, not the pod.
     assert plan(status(), now_, KEEP_ALL_A_DAY, owed=True).delete_job
+
+
+def test_an_execution_expires_its_ttl_after_its_end() -> None:
+    assert r.expires_at(status(), KEEP_ALL_A_DAY) == ENDED + timedelta(days=1)
+    assert r.expires_at(status(), KEEP_JOBS_AN_HOUR) is None  # no TTL: never
+    assert r.expires_at(status(ended=None), KEEP_ALL_A_DAY) is None
+    assert r.expires_at(execution.ExecutionStatus(phase="Running"), KEEP_ALL_A_DAY) is None
+
+
+def test_the_sweeps_gap_is_a_sixtieth_of_the_ttl_between_a_minute_and_an_hour() -> None:
+    assert r.sweep_gap(timedelta(seconds=40)) == timedelta(seconds=60)
+    assert r.sweep_gap(10 * HOUR) == timedelta(minutes=10)
+    assert r.sweep_gap(timedelta(days=30)) == HOUR
+
+
+def test_the_next_sweep_is_at_the_earliest_expiry_within_its_bounds() -> None:
+    ttl = 10 * HOUR  # a gap of 10 minutes
+    soon, later = ENDED + timedelta(minutes=1), ENDED + timedelta(minutes=30)
+    assert r.next_sweep(later, swept=ENDED, execution_ttl=ttl) == later
+    assert r.next_sweep(soon, swept=ENDED, execution_ttl=ttl) == ENDED + timedelta(minutes=10)
+    far = ENDED + timedelta(days=3)
+    assert r.next_sweep(far, swept=ENDED, execution_ttl=ttl) == ENDED + HOUR
+    assert r.next_sweep(None, swept=ENDED, execution_ttl=ttl) == ENDED + HOUR

@@ -7,6 +7,8 @@ deleted ``execution_ttl`` after it ended; ``None`` keeps executions until someon
 them, which is the default: history is the user's data.
 
 Pure: :func:`plan` says what is due now and when to look again; the operator does it.
+:func:`expires_at` and :func:`next_sweep` pace the sweep of settled executions, which
+applies the execution TTL across restarts (:mod:`overseer.operator.expiry`).
 """
 
 from __future__ import annotations
@@ -64,8 +66,7 @@ def plan(
         return NOTHING
     due: list[datetime] = []
     delete_execution = False
-    if retention.execution_ttl is not None:
-        expires = ended + retention.execution_ttl
+    if (expires := expires_at(status, retention)) is not None:
         delete_execution = now >= expires and not deliveries_owed
         due.append(max(expires, now + OWED_RECHECK) if deliveries_owed else expires)
     if delete_execution:
@@ -79,3 +80,36 @@ def plan(
             due.append(job_expires)
     future = [when for when in due if when > now]
     return Plan(delete_job=delete_job, recheck_at=min(future) if future else None)
+
+
+def expires_at(status: execution_.ExecutionStatus, retention: Retention) -> datetime | None:
+    """When the execution falls due for deletion; None when it never does (no TTL) or
+    has not ended."""
+    ended = status.completion_time
+    if retention.execution_ttl is None or ended is None:
+        return None
+    if status.phase not in execution_.TERMINAL_PHASES:
+        return None
+    return ended + retention.execution_ttl
+
+
+SWEEP_MIN_GAP = timedelta(seconds=60)
+SWEEP_MAX_GAP = timedelta(hours=1)
+
+
+def sweep_gap(execution_ttl: timedelta) -> timedelta:
+    """The least time between two sweeps, which is also how late a sweep may delete an
+    execution: 1/60 of the TTL, within [:data:`SWEEP_MIN_GAP`, :data:`SWEEP_MAX_GAP`]
+    (60 s up to a TTL of 1 h, 1 h from a TTL of 60 h). It bounds the sweeps to 60 per TTL,
+    or one an hour."""
+    return min(SWEEP_MAX_GAP, max(SWEEP_MIN_GAP, execution_ttl / 60))
+
+
+def next_sweep(earliest: datetime | None, *, swept: datetime, execution_ttl: timedelta) -> datetime:
+    """When to sweep again after a sweep at ``swept`` whose earliest expiry still ahead
+    was ``earliest`` (None: none): then, but not sooner than :func:`sweep_gap` after
+    ``swept``, and never later than :data:`SWEEP_MAX_GAP` after it."""
+    latest = swept + SWEEP_MAX_GAP
+    if earliest is None:
+        return latest
+    return min(latest, max(earliest, swept + sweep_gap(execution_ttl)))
