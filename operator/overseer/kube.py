@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 HTTPError = httpx2.HTTPError
 
 FIELD_MANAGER = "overseer"
+LIST_CHUNK = 500
+"""Objects per page of :meth:`Kube.list`."""
 API_FIELD_MANAGER = "overseer-api"
 """The API's field manager: it owns ``spec.active`` of jobs, the sync never applies it."""
 
@@ -365,11 +367,16 @@ class Kube:
     async def list(
         self, kind: str, namespace: str, labels: Mapping[str, str] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        """Objects of a kind in a namespace, optionally filtered by labels."""
+        """Objects of a kind in a namespace (every namespace for
+        :data:`kube_client.ALL_NAMESPACES`), optionally filtered by labels; read a page of
+        :data:`LIST_CHUNK` at a time, as they are consumed."""
         self._count_read("list", kind)
         try:
             async for obj in self._client.list(
-                _RESOURCES[kind], namespace=namespace, labels=dict(labels or {})
+                _RESOURCES[kind],
+                namespace=namespace,
+                labels=dict(labels or {}),
+                chunk_size=LIST_CHUNK,
             ):
                 yield _as_dict(obj)
         except (ApiError, HTTPError) as error:

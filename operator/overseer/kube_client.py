@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from overseer.kube_watch import WatchEvent
 
 
+ALL_NAMESPACES = "*"
+"""The namespace that lists every namespace's objects (lightkube's ``ALL_NS``)."""
+
+
 class SecretContent(NamedTuple):
     """A Secret as read: its labels and its decoded data (never logged)."""
 

@@ -24,6 +24,7 @@ from overseer.operator import (
     context,
     deliveries,
     events,
+    expiry,
     fencing,
     job_watch,
     memory,
@@ -65,6 +66,8 @@ class Runtime:
     """The OverseerJobs: the syncs' index; each change goes to the scheduler and ``cached``."""
     settler: settling.Settler
     """Labels settled executions, which then leave the execution watch."""
+    expiry: expiry.ExpirySweep
+    """Applies the execution TTL to the settled executions this process did not see end."""
     trimmer: memory.Trimmer = dataclasses.field(
         default_factory=lambda: memory.Trimmer(memory.find_trim())
     )
@@ -126,11 +129,17 @@ class Runtime:
             settler=settling.Settler(
                 cached, writes, retry_min=settings.retry_min, retry_max=settings.retry_max
             ),
+            expiry=expiry.ExpirySweep(client, lambda: environment[0]),
         )
         environment.append(runtime.environment)
-        runtime.trimmer.start()
-        runtime.jobs.start()
+        runtime.start_helpers()
         return runtime
+
+    def start_helpers(self) -> None:
+        """Start the helpers' own tasks (the others start on first use)."""
+        self.trimmer.start()
+        self.jobs.start()
+        self.expiry.start()
 
     @property
     def environment(self) -> context.Environment:
@@ -160,6 +169,7 @@ class Runtime:
         await self.jobs.close()
         await self.resync.close()
         await self.settler.close()
+        await self.expiry.close()
         await self.scheduler.close()
         await self.deliveries.close()
         self.tracker.close()
