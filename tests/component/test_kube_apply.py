@@ -102,6 +102,16 @@ class Setup:
         config = write_kubeconfig(self.tmp_path / "kubeconfig", self.url, user or {"token": "t"})
         return kube.Kube.connect(str(config), timeouts=kube.Timeouts(request=request))
 
+    async def refusal(self, request: float = 5.0) -> errors.KubeError:
+        """The error one apply of :data:`BODY` is refused with (a client of its own)."""
+        client = self.connect(request=request)
+        try:
+            with pytest.raises(errors.KubeError) as raised:
+                await client.apply_encoded("OverseerJob", "ns", "nightly", BODY)
+        finally:
+            await client.close()
+        return raised.value
+
 
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
@@ -143,27 +153,18 @@ async def test_a_refusal_is_a_kube_error_with_its_status_and_retry_after(
     setup: Setup, code: int, retry_after: str, seconds: float | None
 ) -> None:
     setup.server.answers = [(code, retry_after)]
-    client = setup.connect()
-    try:
-        with pytest.raises(errors.KubeError) as raised:
-            await client.apply_encoded("OverseerJob", "ns", "nightly", BODY)
-    finally:
-        await client.close()
-    assert raised.value.status == code
-    assert raised.value.retry_after == seconds
-    assert f"refused with {code} (HTTP {code})" in raised.value.message
-    assert "applying OverseerJob ns/nightly" in raised.value.message
+    refused = await setup.refusal()
+    assert refused.status == code
+    assert refused.retry_after == seconds
+    assert f"refused with {code} (HTTP {code})" in refused.message
+    assert "applying OverseerJob ns/nightly" in refused.message
 
 
 async def test_an_invalid_object_is_a_kube_invalid_object_error(setup: Setup) -> None:
     setup.server.answers = [(422, "")]
-    client = setup.connect()
-    try:
-        with pytest.raises(errors.KubeInvalidObjectError) as raised:
-            await client.apply_encoded("OverseerJob", "ns", "nightly", BODY)
-    finally:
-        await client.close()
-    assert raised.value.status == 422
+    refused = await setup.refusal()
+    assert isinstance(refused, errors.KubeInvalidObjectError)
+    assert refused.status == 422
 
 
 async def test_the_sync_sends_a_write_refused_with_429_again_after_its_retry_after(
@@ -209,26 +210,16 @@ async def test_a_rotated_token_file_is_read_again_after_a_401(setup: Setup) -> N
 
 async def test_a_token_refused_for_good_is_a_401_kube_error(setup: Setup) -> None:
     setup.server.tokens = set()
-    client = setup.connect()
-    try:
-        with pytest.raises(errors.KubeError) as raised:
-            await client.apply_encoded("OverseerJob", "ns", "nightly", BODY)
-    finally:
-        await client.close()
-    assert raised.value.status == 401
+    refused = await setup.refusal()
+    assert refused.status == 401
     assert len(setup.server.requests) == 1  # a static token: nothing else to try
 
 
 async def test_an_unanswered_apply_is_given_up_after_the_request_timeout(setup: Setup) -> None:
     setup.server.silent = True
-    client = setup.connect(request=0.5)
     started = time.monotonic()
-    try:
-        with pytest.raises(errors.KubeError) as raised:
-            await client.apply_encoded("OverseerJob", "ns", "nightly", BODY)
-    finally:
-        await client.close()
-    assert raised.value.status is None  # no answer: the sync's writes retry it
+    refused = await setup.refusal(request=0.5)
+    assert refused.status is None  # no answer: the sync's writes retry it
     assert time.monotonic() - started < 3.0
 
 

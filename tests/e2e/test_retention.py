@@ -29,17 +29,24 @@ JOBS = yaml.safe_dump([{"name": "Hello", "command": ["sh", "-c", "printf 'hello\
 EXECUTION_TTL = 60
 
 
-def test_the_job_goes_once_archived_and_the_execution_with_its_output_at_its_ttl(
-    kube: Kube, overseer_crds: None, tmp_path: Path
-) -> None:
+def scene(kube: Kube, tmp_path: Path, ttl: int) -> tuple[Upstream, Archive, dict[str, str]]:
+    """A repository of one job, an archive, and the operator's settings: Jobs deleted as
+    soon as their log is archived, executions after ``ttl`` seconds."""
     upstream = Upstream.create(tmp_path / "git" / "jobs.git")
     upstream.commit({"jobs.yml": JOBS}, "a job")
     archive = Archive(tmp_path / "archive", kube.namespace)
     env = {
         "OVERSEER_ARCHIVE_DIR": str(archive.root),
         "OVERSEER_FINISHED_JOB_TTL": "0",
-        "OVERSEER_EXECUTION_TTL": f"{EXECUTION_TTL}s",
+        "OVERSEER_EXECUTION_TTL": f"{ttl}s",
     }
+    return upstream, archive, env
+
+
+def test_the_job_goes_once_archived_and_the_execution_with_its_output_at_its_ttl(
+    kube: Kube, overseer_crds: None, tmp_path: Path
+) -> None:
+    upstream, archive, env = scene(kube, tmp_path, EXECUTION_TTL)
     workdir = tmp_path / "operator"
     workdir.mkdir()
     with run_operator(kube.cluster, kube.namespace, workdir, extra_env=env) as operator:
@@ -97,14 +104,7 @@ def settled_label(kube: Kube, name: str) -> str:
 def test_a_settled_execution_expires_after_a_restart(
     kube: Kube, overseer_crds: None, tmp_path: Path
 ) -> None:
-    upstream = Upstream.create(tmp_path / "git" / "jobs.git")
-    upstream.commit({"jobs.yml": JOBS}, "a job")
-    archive = Archive(tmp_path / "archive", kube.namespace)
-    env = {
-        "OVERSEER_ARCHIVE_DIR": str(archive.root),
-        "OVERSEER_FINISHED_JOB_TTL": "0",
-        "OVERSEER_EXECUTION_TTL": f"{RESTART_TTL}s",
-    }
+    upstream, archive, env = scene(kube, tmp_path, RESTART_TTL)
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
