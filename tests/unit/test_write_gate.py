@@ -103,3 +103,25 @@ async def test_a_waiter_granted_then_cancelled_passes_its_slot_on() -> None:
 def test_a_gate_needs_a_slot() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         write_gate.WriteGate(0)
+
+
+async def test_while_a_sync_is_under_way_only_syncs_are_let_through() -> None:
+    gate = write_gate.WriteGate(4)
+    order: list[str] = []
+
+    async def write(name: str, priority: int) -> None:
+        async with gate.slot(priority):
+            order.append(name)
+
+    async with gate.syncing():
+        # Free slots, but a sync writes its jobs, its bundle and its status: an
+        # announcement of a next run waits for all of it (the API server is the limit).
+        announce = asyncio.create_task(write("status", write_gate.ANNOUNCE))
+        settle = asyncio.create_task(write("label", write_gate.SETTLE))
+        await write("sync", write_gate.SYNC)
+        await asyncio.sleep(0.01)
+        assert order == ["sync"]
+        assert not announce.done() and not settle.done()
+    await asyncio.gather(announce, settle)
+    assert order == ["sync", "status", "label"]
+    assert gate.busy == 0

@@ -14,6 +14,7 @@ only patched when it differs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -154,11 +155,12 @@ async def sync_repository(
         claims=claims or {},
         gate=gate,
     )
-    for step in (_fetch, _plan, _apply, _record):
-        outcome = await step(state)
-        if outcome is not None:
+    for step in (_fetch, _plan):
+        if (outcome := await step(state)) is not None:
             return outcome
-    raise AssertionError("_record always returns an outcome")  # pragma: no cover
+    # The scheduler's announcements wait until the sync has written its status too.
+    async with state.gate.syncing() if state.gate else contextlib.nullcontext():
+        return await _apply(state) or await _record(state)
 
 
 async def _fetch(state: _Pass) -> Outcome | None:

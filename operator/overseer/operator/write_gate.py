@@ -6,8 +6,11 @@ client's connection pool) and slow each other down. Both pass through one
 :class:`WriteGate`: a sync's workers each hold a slot for as long as they have writes to
 make, the scheduler's status writes take one slot per write, and a waiting sync goes
 before waiting status writes, so a job exists (and the repository says Ready) before
-its next run is announced. Writes that must be on time (creating a scheduled execution)
-do not pass through it.
+its next run is announced. While a sync writes (its jobs, its bundle, its status:
+:meth:`WriteGate.syncing`), only syncs get slots: the API server's CPU is the limit, and
+2,000 announcements let in as the sync's workers ran out of jobs delayed its last
+writes by seconds (``docs/benchmarks.rst``, item 9). Writes that must be on time
+(creating a scheduled execution) do not pass through it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class WriteGate:
         self._busy = 0
         self._order = itertools.count()
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._syncing = 0
 
     @property
     def busy(self) -> int:
@@ -51,8 +55,21 @@ class WriteGate:
         finally:
             self._release()
 
+    @contextlib.asynccontextmanager
+    async def syncing(self) -> AsyncIterator[None]:
+        """Let only :data:`SYNC` holders through while the block runs."""
+        self._syncing += 1
+        try:
+            yield
+        finally:
+            self._syncing -= 1
+            self._grant()
+
+    def _held_back(self, priority: int) -> bool:
+        return priority != SYNC and self._syncing > 0
+
     async def _acquire(self, priority: int) -> None:
-        if self._busy < self.limit and not self._waiting:
+        if self._busy < self.limit and not self._waiting and not self._held_back(priority):
             self._busy += 1
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -66,7 +83,12 @@ class WriteGate:
 
     def _release(self) -> None:
         self._busy -= 1
+        self._grant()
+
+    def _grant(self) -> None:
         while self._waiting and self._busy < self.limit:
+            if self._held_back(self._waiting[0][0]):
+                return  # the most urgent waiter is held back: so is every later one
             _, _, granted = heapq.heappop(self._waiting)
             if not granted.done():  # a cancelled waiter is skipped
                 self._busy += 1
