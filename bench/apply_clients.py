@@ -38,12 +38,12 @@ sys.path.insert(0, str(REPO))
 import sync as bench_sync  # noqa: E402  (next to this file)
 from tests.support import cluster as test_cluster  # noqa: E402
 
-from overseer import kube, kube_apply, kube_http  # noqa: E402
+from overseer import kube, kube_apply, kube_http, kube_resources  # noqa: E402
 from overseer.core import definitions, repository_sync, write_pacing  # noqa: E402
 from overseer.core import sync as core_sync  # noqa: E402
 
 WORKERS = write_pacing.DEFAULT_CONCURRENCY
-PARAMS = {"fieldManager": kube.FIELD_MANAGER, "force": "true"}
+PARAMS = {"fieldManager": kube_resources.FIELD_MANAGER, "force": "true"}
 APPLY_HEADERS = {"Content-Type": kube_http.APPLY_PATCH}
 Apply = Callable[[str, bytes], Awaitable[None]]
 
@@ -150,7 +150,9 @@ async def with_aiohttp(target: Target, rounds: list[list[tuple[str, bytes]]]) ->
     session = kube_apply.BulkApply(target.server, target.ssl, target.auth, kube.Timeouts())
 
     async def apply(path: str, data: bytes) -> None:
-        await session.apply(path, data, field_manager=kube.FIELD_MANAGER, force=True, doing="")
+        await session.apply(
+            path, data, field_manager=kube_resources.FIELD_MANAGER, force=True, doing=""
+        )
 
     try:
         for work in rounds:

@@ -68,7 +68,7 @@ from tests.support import cluster as test_cluster  # noqa: E402
 from tests.support import gitserver, overseer  # noqa: E402
 from tests.support import operator as support_operator  # noqa: E402
 
-from overseer import kube  # noqa: E402
+from overseer import kube_resources  # noqa: E402
 from overseer.core import execution_job  # noqa: E402
 from overseer.crd import execution as execution_  # noqa: E402
 from overseer_library import protocol  # noqa: E402
@@ -224,7 +224,7 @@ class Bench:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.seen = Seen()
         for resource, take in (
-            (kube.OverseerExecution, self.seen.execution),
+            (kube_resources.OverseerExecution, self.seen.execution),
             (Job, self.seen.job),
             (Pod, self.seen.pod),
         ):

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from overseer import archive_factory, archive_local, errors, kube
+from overseer import archive_factory, archive_local, errors, kube, kube_resources
 from overseer import settings as shared
 from overseer_api import app, settings
 
@@ -94,7 +94,9 @@ def openapi() -> dict[str, Any]:
 
 def serve(config: settings.Settings) -> None:
     async def run() -> None:
-        client = kube.Kube.connect(config.kubeconfig, field_manager=kube.API_FIELD_MANAGER)
+        client = kube.Kube.connect(
+            config.kubeconfig, field_manager=kube_resources.API_FIELD_MANAGER
+        )
         output = archive_factory.build(config)  # the operator's archive, read only
         try:
             api = app.create_app(config, client, output)

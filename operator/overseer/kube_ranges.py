@@ -14,7 +14,7 @@ from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Service
 
-from overseer import kube
+from overseer import kube_resources
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ async def read_service_cidrs(kubeconfig: str | None) -> tuple[list[str], list[st
         try:
             async for item in client.list(ServiceCIDR):
                 cidrs += (item.get("spec") or {}).get("cidrs") or []
-        except (ApiError, kube.HTTPError) as error:
+        except (ApiError, kube_resources.HTTPError) as error:
             log.info("the ServiceCIDR API cannot be read: %s", error)
         try:
             service = await client.get(Service, "kubernetes", namespace="default")
             ips = list((service.spec and service.spec.clusterIPs) or [])
-        except (ApiError, kube.HTTPError) as error:
+        except (ApiError, kube_resources.HTTPError) as error:
             log.info("Service default/kubernetes cannot be read: %s", error)
     finally:
         await client.close()

@@ -30,7 +30,7 @@ ALLOWED_FOREIGN: dict[type[BaseException], str] = {
 ALLOWED_FOREIGN_NAMES: dict[str, str] = {
     "kopf.TemporaryError": "kopf's own signal to retry a handler later",
     "yaml.constructor.ConstructorError": "PyYAML's own, turned into LoadError by documents.load",
-    "aiohttp.ClientError": "aiohttp's own, turned into KubeError by kube._wrap",
+    "aiohttp.ClientError": "aiohttp's own, turned into KubeError by kube_resources.wrap",
 }
 
 
