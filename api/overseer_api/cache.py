@@ -29,7 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from overseer import errors
+from overseer import errors, kube_watch
 from overseer.core import concurrency, names
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
@@ -170,16 +170,12 @@ class Cache:
             raise errors.NotReadyError(msg)
 
     async def _follow(self, kind: str, namespace: str) -> None:
-        delay = RETRY_MIN
-        while True:
-            try:
-                async for kind_of_event, body in self._source.watch(kind, namespace):
-                    self.apply(kind, namespace, kind_of_event, body)
-                    delay = RETRY_MIN
-            except errors.OverseerError as error:
-                log.warning("watch of %s in %s: %s; retrying in %gs", kind, namespace, error, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX)
+        await kube_watch.keep_following(
+            lambda: self._source.watch(kind, namespace),
+            lambda event, body: self.apply(kind, namespace, event, body),
+            f"{kind} in {namespace}",
+            retry=(RETRY_MIN, RETRY_MAX),
+        )
 
     # --- updates ---------------------------------------------------------------------
 

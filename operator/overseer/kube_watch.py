@@ -27,15 +27,17 @@ when it is whole: what the caller held and no page of this snapshot named is gon
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal, NoReturn
 
 import httpx2
 
 from overseer import errors
+from overseer.core import backoff
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,37 @@ WATCH_SECONDS = 290
 """How long the server keeps one WATCH open before the client resumes it."""
 GONE = 410
 """The status of a resourceVersion (or continue token) the server no longer keeps."""
+
+
+async def keep_following(
+    watch: Callable[[], AsyncIterator[tuple[str, dict[str, Any]]]],
+    take: Callable[[str, dict[str, Any]], None],
+    what: str,
+    *,
+    retry: tuple[float, float],
+) -> NoReturn:
+    """Hand every event of ``watch()`` to ``take``, forever.
+
+    A watch that fails (the server refuses or cannot be reached) is started again, from a
+    LIST, after a backoff from ``retry[0]`` up to ``retry[1]`` seconds, back to the shortest
+    once an event was taken. So is one whose ``take`` raised: a bug in handling one event
+    must not end a watch that others wait on (the API's cache, the syncs' job index).
+    ``what`` names it in the log. Cancel the task that runs it to stop it.
+    """
+    failures = 0
+    while True:
+        try:
+            async for event, body in watch():
+                take(event, body)
+                failures = 0
+        except errors.OverseerError as error:
+            log.warning("watch of %s: %s", what, error)
+        except Exception:
+            log.exception("watch of %s failed", what)
+        delay = backoff.delay(failures, first=retry[0], ceiling=retry[1])
+        log.info("watch of %s: again in %gs", what, delay)
+        failures += 1
+        await asyncio.sleep(delay)
 
 
 def collection_path(group: str, version: str, plural: str, namespace: str | None) -> str:

@@ -3,9 +3,12 @@ is derived again after any change to the job or its executions, a full list incl
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from tests.support import api
 
 from overseer.core import schedule
@@ -73,3 +76,39 @@ def test_memo_computes_once_per_version() -> None:
     assert store.memo("k", (2, "b"), compute) == 3
     assert store.memo("other", (2, "b"), compute) == 4
     assert len(calls) == 4
+
+
+async def test_a_bug_in_taking_one_event_does_not_end_the_watch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cache, "RETRY_MIN", 0.01)
+    feed = api.WatchFeed()
+    before = api.job_body({"name": "Before", "command": "true"}, version=5)
+    feed.add(cache.JOB, before)
+    store = cache.Cache(feed, [NS])
+
+    def held() -> list[str]:
+        return [job["metadata"]["name"] for job in store.jobs_after(NS, None)]
+
+    store.start()
+    try:
+        await eventually(lambda: store.ready)
+        # An event the cache cannot take (no name: a bug, or a server gone wrong)...
+        await feed.push(
+            cache.JOB, "MODIFIED", {"kind": "OverseerJob", "metadata": {"namespace": NS}}
+        )
+        # ...and the next change is still seen: the watch started again, from a list.
+        after = api.job_body({"name": "After", "command": "true"}, version=6)
+        await feed.push(cache.JOB, "ADDED", after)
+        await eventually(lambda: len(held()) == 2)
+        assert held() == [after["metadata"]["name"], before["metadata"]["name"]]
+    finally:
+        await store.stop()
+
+
+async def eventually(check: Callable[[], bool], within: float = 2.0) -> None:
+    for _ in range(int(within / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 2 s")

@@ -24,8 +24,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from overseer import errors, kube_client
-from overseer.core import backoff, job_index
+from overseer import kube_client, kube_watch
+from overseer.core import job_index
 from overseer.crd import job as job_crd
 
 log = logging.getLogger(__name__)
@@ -71,20 +71,12 @@ class JobWatch:
         self._tasks.clear()
 
     async def _follow(self, scope: str | None) -> None:
-        failures = 0
-        while True:
-            try:
-                async for event, body in self._client.watch(job_crd.KIND.kind, scope, paged=True):
-                    self.take(event, body, scope)
-                    failures = 0
-            except errors.KubeError as error:
-                log.warning("watch of OverseerJobs in %s: %s", scope or "every namespace", error)
-            except Exception:  # a bug must not end the watch the syncs wait for
-                log.exception("watch of OverseerJobs in %s failed", scope or "every namespace")
-            delay = backoff.delay(failures, first=self._retry[0], ceiling=self._retry[1])
-            log.info("watch of OverseerJobs in %s: again in %gs", scope or "every namespace", delay)
-            failures += 1
-            await asyncio.sleep(delay)
+        await kube_watch.keep_following(
+            lambda: self._client.watch(job_crd.KIND.kind, scope, paged=True),
+            lambda event, body: self.take(event, body, scope),
+            f"OverseerJobs in {scope or 'every namespace'}",
+            retry=self._retry,
+        )
 
     def take(self, event: str, body: Mapping[str, Any], scope: str | None = None) -> None:
         """Apply one watch event to the index and notice what changed."""
