@@ -24,6 +24,7 @@ from overseer.crd import repository as repository_crd
 from overseer.operator import (
     admission,
     context,
+    diffbase,
     executions,
     metrics,
     parse_cache,
@@ -47,7 +48,9 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     and Jobs (server-side label selector); build the runtime every handler shares."""
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    # Only what the handlers diff: an execution's whole spec (its parameters) may not fit
+    # in an annotation (overseer.core.diffbase).
+    settings.persistence.diffbase_storage = diffbase.DiffedFieldsStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     # Handler logs would otherwise become Kubernetes Events: API writes on every sync.
@@ -264,7 +267,8 @@ async def follow_job(
 # handlers make kopf write its progress annotation between them (one more write, and one
 # more event for every handler, per execution). Signals present at creation reach the job
 # through start_execution's observation.
-@kopf.on.update(base.GROUP, base.VERSION, execution_crd.KIND.plural, field="spec.signals")
+# The diff base of an execution holds this field only (overseer.core.diffbase).
+@kopf.on.update(base.GROUP, base.VERSION, execution_crd.KIND.plural, field=diffbase.SIGNALS_FIELD)
 async def signal_execution(
     *, namespace: str | None, name: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
