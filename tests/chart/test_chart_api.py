@@ -139,3 +139,51 @@ def test_an_existing_tokens_secret_is_used_and_none_created(render: Render) -> N
 def test_without_the_api_nothing_of_it_is_rendered(render: Render) -> None:
     rendered = render({"api": {"enabled": False}})
     assert of_component(rendered.objects, "api") == []
+
+
+def test_no_ingress_unless_asked(render: Render) -> None:
+    rendered = render()
+    assert rendered.of_kind("Ingress") == []
+    assert "OVERSEER_API_PUBLIC_URL" not in env_of(container(rendered, "api", "api"))
+
+
+def test_the_ingress_serves_the_api_at_its_host_and_its_urls_say_so(render: Render) -> None:
+    annotations = {"nginx.ingress.kubernetes.io/proxy-buffering": "off"}
+    ingress_values = {
+        "enabled": True,
+        "className": "nginx",
+        "host": "overseer.example.com",
+        "annotations": annotations,
+        "tlsSecretName": "overseer-tls",
+    }
+    rendered = render({"api": {"ingress": ingress_values}})
+    ingress = rendered.one("Ingress")
+    (service,) = of_component(rendered.of_kind("Service"), "api")
+    assert ingress["metadata"]["annotations"] == annotations
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [
+        {"hosts": ["overseer.example.com"], "secretName": "overseer-tls"}
+    ]
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "overseer.example.com"
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    backend = path["backend"]["service"]
+    assert backend == {"name": service["metadata"]["name"], "port": {"name": "http"}}
+    assert service["spec"]["ports"][0]["name"] == "http"
+    # A new execution's Location is the URL clients use, not the API pod's own
+    env = env_of(container(rendered, "api", "api"))
+    assert env["OVERSEER_API_PUBLIC_URL"] == "https://overseer.example.com"
+
+
+def test_the_public_url_is_plain_http_without_tls_and_may_be_given(render: Render) -> None:
+    ingress_values = {"enabled": True, "host": "overseer.example.com"}
+    rendered = render({"api": {"ingress": ingress_values}})
+    assert "tls" not in rendered.one("Ingress")["spec"]
+    assert "ingressClassName" not in rendered.one("Ingress")["spec"]
+    env = env_of(container(rendered, "api", "api"))
+    assert env["OVERSEER_API_PUBLIC_URL"] == "http://overseer.example.com"
+    # TLS ended in front of the controller: say so with publicUrl
+    given = render({"api": {"ingress": ingress_values, "publicUrl": "https://jobs.example.com/"}})
+    env = env_of(container(given, "api", "api"))
+    assert env["OVERSEER_API_PUBLIC_URL"] == "https://jobs.example.com"

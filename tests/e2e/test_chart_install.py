@@ -49,6 +49,7 @@ for i in range({ROUNDS}):
     time.sleep(0.1)
 """
 GREETING = b"hello from the chart\n"
+INGRESS_HOST = "overseer.test"
 JOBS = yaml.safe_dump(
     [
         {"name": "Both streams", "command": ["python3", "-c", BOTH_STREAMS]},
@@ -89,6 +90,7 @@ def values_for(namespace: str) -> dict[str, Any]:
         "watchNamespaces": [namespace],
         "operator": {"retry": {"min": "1s", "max": "5s"}},
         "store": {"persistence": {"size": "1Gi"}},
+        "api": {"ingress": {"enabled": True, "host": INGRESS_HOST}},
     }
 
 
@@ -197,6 +199,27 @@ def test_the_chart_runs_its_store_on_a_bound_claim_and_serves_output(
     assert result.returncode == 0, result.stderr
     assert kube.get("secret", secret)["data"] == before
     assert kube.get("pod", deployed.pods("store")[0])["metadata"]["uid"] == store_pod
+
+
+def test_the_ingress_is_accepted_and_the_api_answers_with_its_public_url(
+    deployed: Deployed,
+) -> None:
+    kube = deployed.kube
+    # The API server took the chart's Ingress (no controller routes it on this cluster)
+    ingress = kube.get("ingress", f"{deployed.release.name}-overseer-api")
+    [rule] = ingress["spec"]["rules"]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    service = kube.get("service", backend["name"])
+    assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    assert rule["host"] == INGRESS_HOST
+    # When a client executes a job through the API, the Location it gets back is the
+    # ingress's URL, not the pod's address it reached
+    headers = {"Authorization": f"Bearer {deployed.token}"}
+    pod = deployed.pods("api")[0]
+    with forwarded(kube, pod) as url, httpx.Client(base_url=url, headers=headers) as api:
+        response = api.post("/jobs/Hello", json={}, timeout=60)
+    assert response.status_code == 201, response.text[:500]
+    assert response.headers["location"].startswith(f"http://{INGRESS_HOST}/jobs/Hello/")
 
 
 @pytest.mark.chaos

@@ -233,6 +233,17 @@ app.kubernetes.io/component: api
 {{- printf "http://%s.%s.svc:%v" (include "overseer.api.fullname" .) .Release.Namespace .Values.api.service.port }}
 {{- end }}
 
+{{/* The API's URL as its clients reach it: api.publicUrl, else the ingress's host; else
+empty (each request's own URL). */}}
+{{- define "overseer.api.publicUrl" -}}
+{{- $ingress := .Values.api.ingress }}
+{{- if .Values.api.publicUrl }}
+{{- .Values.api.publicUrl | trimSuffix "/" }}
+{{- else if and $ingress.enabled $ingress.host }}
+{{- printf "%s://%s" (ternary "https" "http" (ne $ingress.tlsSecretName "")) $ingress.host }}
+{{- end }}
+{{- end }}
+
 {{/*
 What the API does in each namespace it serves (docs/install.rst says why each rule).
 */}}
@@ -297,6 +308,10 @@ What the API does in each namespace it serves (docs/install.rst says why each ru
     {{- end }}
     - name: OVERSEER_API_IDEMPOTENCY_TTL
       value: {{ $api.idempotency.ttl | quote }}
+    {{- with include "overseer.api.publicUrl" . }}
+    - name: OVERSEER_API_PUBLIC_URL
+      value: {{ . | quote }}
+    {{- end }}
     - name: OVERSEER_API_GIT_HOOKS
       value: {{ $api.gitHooks.enabled | quote }}
     - name: OVERSEER_API_PORT
