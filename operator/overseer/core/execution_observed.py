@@ -100,6 +100,13 @@ def _belongs(
     return False
 
 
+def describe(observed: execution_phase.Observed, pod_name: str | None) -> str:
+    """The Job and pod observed, for the debug log."""
+    pod_phase = (observed.pod or {}).get("status", {}).get("phase")
+    job = f"Job present ({true_conditions(observed.job)})" if observed.job else "Job absent"
+    return f"{job}, pod {pod_name} ({pod_phase}{', gone' if observed.pod_gone else ''})"
+
+
 def true_conditions(job: Mapping[str, Any] | None) -> str:
     conditions = ((job or {}).get("status") or {}).get("conditions") or ()
     return ",".join(str(c.get("type")) for c in conditions if c.get("status") == "True")

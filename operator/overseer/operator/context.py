@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from overseer import kube_client
 from overseer.crd import execution as execution_
-from overseer.operator import events, signals
+from overseer.operator import events, execution_accounts, signals
 from overseer.operator.settings import Settings
 from overseer_library import protocol
 
@@ -184,3 +184,6 @@ class Environment:
     post_event: events.EventPoster
     output: OutputHook = dataclasses.field(default_factory=NoOutput)
     signals: signals.SignalSender = dataclasses.field(default_factory=signals.SignalSender)
+    accounts: execution_accounts.ExecutionAccounts = dataclasses.field(
+        default_factory=execution_accounts.ExecutionAccounts
+    )

@@ -14,7 +14,8 @@ Two reactions, both idempotent, so kopf may call them again at any time:
   ``recheck_at`` a derivation asks for, and right after the start) reads the execution,
   its Job and its newest pod, derives the phase with
   :mod:`overseer.core.execution_phase`, and writes the status, and the OverseerJob's
-  ``lastExecution``/``lastStatus``, only when they differ.
+  ``lastExecution``/``lastStatus``, only when they differ. A Job long without a pod
+  gets its namespace's ServiceAccount made again (:mod:`.execution_accounts`).
 
 While the job's container runs, the ``output`` hook follows its log (archiving stdout and
 stderr) and hands the frames it decoded to each observation, so custom events become
@@ -39,7 +40,6 @@ import pydantic
 from overseer import errors, kube_client
 from overseer.core import (
     backoff,
-    execution_account,
     execution_job,
     execution_observed,
     execution_phase,
@@ -92,11 +92,11 @@ async def _create_all(
 ) -> bool:
     """Create the execution's objects in order; False when the execution was refused.
 
-    First the pod's ServiceAccount, shared by the namespace's executions: made once (a
-    409 says it is there), never read, so the operator needs no more than ``create``.
+    First the pod's ServiceAccount, shared by the namespace's executions: made once per
+    namespace and process, never read (:mod:`overseer.operator.execution_accounts`).
     """
     try:
-        await env.client.create(execution_account.build_service_account(key.namespace))
+        await env.accounts.ensure(env.client, key.namespace)
         for made in objects:
             if not await _create_own(key, body, made, env):
                 return False
@@ -269,17 +269,8 @@ async def _observe(
     frames = env.output.frames(key, pod_name)
     derived = execution_phase.derive_phase(observed, frames, datetime.now(UTC))
     derived = dataclasses.replace(derived, events_dropped=env.output.dropped(key, pod_name))
-    log.debug(
-        "execution %s: Job %s (%s), pod %s (%s%s): %s/%s",
-        key,
-        "present" if job else "absent",
-        execution_observed.true_conditions(job),
-        observed.pod_name or (observed.pod or {}).get("metadata", {}).get("name"),
-        (observed.pod or {}).get("status", {}).get("phase"),
-        ", gone" if observed.pod_gone else "",
-        derived.phase,
-        derived.reason,
-    )
+    shown = execution_observed.describe(observed, pod_name)
+    log.debug("execution %s: %s: %s/%s", key, shown, derived.phase, derived.reason)
     status = await _record(key, body, derived, job, env)
     gone = pod_name if observed.pod_gone else None
     env.output.notice(key, None if observed.pod_gone else observed.pod, env, gone=gone)
@@ -291,9 +282,15 @@ async def _observe(
         )
     if status.phase in execution_.TERMINAL_PHASES:
         await _ended(key, body, status, job=job, observed=observed, pod_name=pod_name, env=env)
-    elif derived.recheck_at is not None:
-        delay = (derived.recheck_at - datetime.now(UTC)).total_seconds() + 0.5
+        return
+    # A Job long without a pod: its ServiceAccount may have been deleted by hand.
+    grace = env.settings.execution_account_grace
+    waiting = await env.accounts.check(env.client, key.namespace, observed, grace)
+    if (again := min(filter(None, (derived.recheck_at, waiting)), default=None)) is not None:
+        delay = (again - datetime.now(UTC)).total_seconds() + 0.5
         env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
+    else:
+        env.tracker.cancel(key)  # one an earlier observation planned (no pod yet) is moot
 
 
 async def _ended(

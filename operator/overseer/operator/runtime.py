@@ -24,6 +24,7 @@ from overseer.operator import (
     context,
     deliveries,
     events,
+    execution_accounts,
     expiry,
     fencing,
     job_watch,
@@ -73,6 +74,10 @@ class Runtime:
     )
     """Returns what bursts (a restart's listing, a sync) freed to the system."""
     wakes: dict[tuple[str, str], asyncio.Event] = dataclasses.field(default_factory=dict)
+    accounts: execution_accounts.ExecutionAccounts = dataclasses.field(
+        default_factory=execution_accounts.ExecutionAccounts
+    )
+    """The namespaces whose executions' ServiceAccount this process made or found."""
     """Per repository (namespace, name): set to run its sync now (run_syncs waits on it)."""
 
     @classmethod
@@ -151,6 +156,7 @@ class Runtime:
             post_event=events.post_event,
             output=self.followers,
             signals=self.signals,
+            accounts=self.accounts,
         )
 
     def log_calls(self) -> None:

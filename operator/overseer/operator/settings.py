@@ -124,6 +124,9 @@ class Settings(shared.ArchiveSettings):
     """How long a finished execution keeps its Job and pod once its output is archived."""
     execution_ttl: shared.Duration | None = None
     """How long after it ends an execution and its output are deleted; unset keeps them."""
+    execution_account_grace: shared.Duration = 60.0
+    """How long an execution's Job may be without a pod before the namespace's
+    overseer-execution ServiceAccount is created again (it may have been deleted)."""
     kept_bundles: int = pydantic.Field(default=bundle.DEFAULT_KEPT_BUNDLES, ge=1)
     """Most bin/ bundles a repository keeps beyond the synced commit's and those of
     executions not ended (for repeats of ended ones); see overseer.core.bundle."""
