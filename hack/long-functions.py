@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 LIMIT = 60
-ROOTS = ("operator", "api", "library-image")
+ROOTS = ("operator", "api", "library-image", "cli")
 REASON = re.compile(r"# long because \S")
 """A reason, not the bare words: something must follow them."""
 

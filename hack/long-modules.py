@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 LIMIT = 400
-ROOTS = ("operator", "api", "library-image")
+ROOTS = ("operator", "api", "library-image", "cli")
 REASON = re.compile(r"^\s*# long because \S", re.MULTILINE)
 """A reason, not the bare words: something must follow them."""
 

@@ -1,0 +1,123 @@
+"""The one module that speaks HTTP: requests to the API, problems turned into ``ApiError``.
+
+Output is streamed in chunks to a binary sink, so memory stays bounded whatever its size.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import httpx
+
+from overseer_cli import core
+
+TIMEOUT = httpx.Timeout(30.0)
+FOLLOW_TIMEOUT = httpx.Timeout(30.0, read=None)  # a follower may wait long for a byte
+POST_ATTEMPTS = 3
+
+
+class ApiError(Exception):
+    """What the user is told (``overseer: <message>``), and the exit code."""
+
+    def __init__(self, message: str, exit_code: int = core.FAILED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass
+class Api:
+    """The API at ``url`` with a bearer token; paths come from ``core``."""
+
+    url: str
+    token: str | None
+
+    def __post_init__(self) -> None:
+        headers = {"User-Agent": "overseer-cli"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self._http = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=TIMEOUT)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self._json("GET", path, params=params)
+
+    def put(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self._json("PUT", path, params=params)
+
+    def delete(self, path: str) -> Any:
+        return self._json("DELETE", path)
+
+    def post(self, path: str, body: Any = None, params: Mapping[str, str] | None = None) -> Any:
+        """POST with an Idempotency-Key, retried with the same key when the answer is lost
+        or the API asks to retry (503, 409 in progress): it never acts twice."""
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            try:
+                response = self._send("POST", path, json=body, params=params, headers=headers)
+            except ApiError:
+                if attempt == POST_ATTEMPTS:
+                    raise
+                time.sleep(attempt)
+                continue
+            if attempt < POST_ATTEMPTS and _retry_later(response):
+                time.sleep(attempt)
+                continue
+            return _checked(response).json()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def stream(self, path: str, follow: bool) -> Iterator[httpx.Response]:
+        """A GET whose body is read in chunks (``?follow=true`` when following)."""
+        params = {"follow": "true"} if follow else None
+        timeout = FOLLOW_TIMEOUT if follow else TIMEOUT
+        try:
+            with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+                if response.is_error:
+                    response.read()
+                    _checked(response)
+                yield response
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from error
+
+    def copy(self, path: str, sink: BinaryIO, follow: bool) -> httpx.Headers:
+        """Write the output at PATH to SINK as served, chunk by chunk; its headers."""
+        with self.stream(path, follow) as response:
+            for chunk in response.iter_bytes():
+                sink.write(chunk)
+                sink.flush()
+            return response.headers
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _checked(self._send(method, path, **kwargs)).json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from error
+
+    def _unreachable(self, error: httpx.TransportError) -> ApiError:
+        reason = "connection refused" if isinstance(error, httpx.ConnectError) else str(error)
+        return ApiError(core.unreachable_message(self.url, reason or type(error).__name__))
+
+
+def _retry_later(response: httpx.Response) -> bool:
+    """503 (the API not ready), or 409 for our own key still in progress."""
+    if response.status_code == 503:
+        return True
+    return response.status_code == 409 and b"idempotency-key-in-progress" in response.content
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.is_error:
+        content_type = response.headers.get("content-type", "")
+        raise ApiError(core.problem_message(response.status_code, response.content, content_type))
+    return response

@@ -1,0 +1,151 @@
+"""One function per command: glue between the parsed arguments, ``client`` and ``core``.
+
+Each takes the ``Api`` and the argparse namespace and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from overseer_cli import core
+from overseer_cli.client import Api, ApiError
+
+POLL_SECONDS = 1.0
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def jobs(api: Api, args: argparse.Namespace) -> int:
+    items: list[dict[str, Any]] = []
+    params = {"limit": "1000"}
+    path = f"{core.base_path(args.namespace)}/jobs"
+    while True:
+        page = api.get(path, params)
+        items.extend(page["items"])
+        if not page.get("continue"):
+            break
+        params = {"limit": "1000", "continue": page["continue"]}
+    if args.output == "json":
+        _print_json(items)
+    else:
+        sys.stdout.write(core.format_table(core.JOB_HEADERS, map(core.job_row, items)))
+    return core.OK
+
+
+def show(api: Api, args: argparse.Namespace) -> int:
+    _print_json(api.get(core.job_path(args.namespace, args.job)))
+    return core.OK
+
+
+def run(api: Api, args: argparse.Namespace) -> int:
+    parameters = core.parse_parameters(args.param or [])
+    created = api.post(core.job_path(args.namespace, args.job), parameters)
+    return _started(api, args, created)
+
+
+def repeat(api: Api, args: argparse.Namespace) -> int:
+    params = {"revision": "latest"} if args.latest else None
+    created = api.post(core.execution_path(args.namespace, args.job, args.id), params=params)
+    return _started(api, args, created)
+
+
+def _started(api: Api, args: argparse.Namespace, created: dict[str, Any]) -> int:
+    """Print the new execution's id; follow its output or wait for its end if asked."""
+    execution_id = str(created["id"])
+    if args.follow:
+        # stdout is the job's alone: the id goes to stderr, before the job's stderr
+        sys.stderr.write(f"overseer: execution {execution_id}\n")
+        sys.stderr.flush()
+        _follow_both(api, args.namespace, args.job, execution_id)
+    else:
+        sys.stdout.write(execution_id + "\n")
+        sys.stdout.flush()
+    if not (args.follow or args.wait):
+        return core.OK
+    ended = _wait_for_end(api, core.execution_path(args.namespace, args.job, execution_id))
+    code, message = core.ended_exit(ended)
+    if message:
+        sys.stderr.write(f"overseer: {message}\n")
+    elif args.wait and not args.follow:
+        sys.stderr.write(f"overseer: {execution_id} ended {ended.get('phase')}, exit {code}\n")
+    return code
+
+
+def _follow_both(api: Api, namespace: str | None, job: str, execution_id: str) -> None:
+    """Stream stdout to stdout and, beside it, stderr to stderr, until both end."""
+    failures: list[ApiError] = []
+
+    def follow_stderr() -> None:
+        try:
+            api.copy(core.output_path(namespace, job, execution_id, "stderr"), _err(), True)
+        except ApiError as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=follow_stderr, daemon=True)
+    thread.start()
+    api.copy(core.output_path(namespace, job, execution_id, "stdout"), _out(), True)
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
+def _wait_for_end(api: Api, path: str) -> dict[str, Any]:
+    while True:
+        execution: dict[str, Any] = api.get(path)
+        if execution.get("phase") in core.TERMINAL_PHASES:
+            return execution
+        time.sleep(POLL_SECONDS)
+
+
+def status(api: Api, args: argparse.Namespace) -> int:
+    execution = api.get(core.execution_path(args.namespace, args.job, args.id))
+    if args.output == "json":
+        _print_json(execution)
+        return core.OK
+    sys.stdout.write(core.format_table(["FIELD", "VALUE"], core.status_rows(execution)))
+    return core.OK
+
+
+def logs(api: Api, args: argparse.Namespace) -> int:
+    stream = "stderr" if args.stderr else "stdout"
+    path = core.output_path(args.namespace, args.job, args.id, stream)
+    headers = api.copy(path, _out(), args.follow)
+    incomplete = headers.get("overseer-output-incomplete")
+    if incomplete and not args.follow:
+        state = headers.get("overseer-output-state", "unknown")
+        sys.stderr.write(f"overseer: the output may be incomplete (state {state})\n")
+    return core.OK
+
+
+def signal(api: Api, args: argparse.Namespace) -> int:
+    path = core.execution_path(args.namespace, args.job, args.id)
+    accepted = api.put(path, {"signal": args.signal})
+    sys.stdout.write(f"{accepted['signal']} requested for {accepted['id']}\n")
+    return core.OK
+
+
+def deactivate(api: Api, args: argparse.Namespace) -> int:
+    job = api.delete(core.job_path(args.namespace, args.job))
+    sys.stdout.write(f"{job['name']}: active={'yes' if job['active'] else 'no'}\n")
+    return core.OK
+
+
+def activate(api: Api, args: argparse.Namespace) -> int:
+    job = api.put(core.job_path(args.namespace, args.job))
+    sys.stdout.write(f"{job['name']}: active={'yes' if job['active'] else 'no'}\n")
+    return core.OK
+
+
+def _out() -> Any:
+    return sys.stdout.buffer
+
+
+def _err() -> Any:
+    return sys.stderr.buffer
