@@ -24,10 +24,11 @@ POST_ATTEMPTS = 3
 class ApiError(Exception):
     """What the user is told (``overseer: <message>``), and the exit code."""
 
-    def __init__(self, message: str, exit_code: int = core.FAILED) -> None:
+    def __init__(self, message: str, exit_code: int = core.FAILED, status: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.status = status  # the HTTP status; 0 when the API did not answer
 
 
 @dataclass
@@ -119,5 +120,6 @@ def _retry_later(response: httpx.Response) -> bool:
 def _checked(response: httpx.Response) -> httpx.Response:
     if response.is_error:
         content_type = response.headers.get("content-type", "")
-        raise ApiError(core.problem_message(response.status_code, response.content, content_type))
+        message = core.problem_message(response.status_code, response.content, content_type)
+        raise ApiError(message, status=response.status_code)
     return response

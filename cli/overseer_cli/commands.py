@@ -16,6 +16,9 @@ from overseer_cli import core
 from overseer_cli.client import Api, ApiError
 
 POLL_SECONDS = 1.0
+VISIBLE_SECONDS = 10.0
+"""How long a new execution may be unknown (404) to the replica asked: behind a Service,
+another API replica's cache gets it from its watch a moment after the creation."""
 
 
 def _print_json(value: Any) -> None:
@@ -59,6 +62,9 @@ def repeat(api: Api, args: argparse.Namespace) -> int:
 def _started(api: Api, args: argparse.Namespace, created: dict[str, Any]) -> int:
     """Print the new execution's id; follow its output or wait for its end if asked."""
     execution_id = str(created["id"])
+    path = core.execution_path(args.namespace, args.job, execution_id)
+    if args.follow or args.wait:
+        _await_visible(api, path)
     if args.follow:
         # stdout is the job's alone: the id goes to stderr, before the job's stderr
         sys.stderr.write(f"overseer: execution {execution_id}\n")
@@ -69,7 +75,7 @@ def _started(api: Api, args: argparse.Namespace, created: dict[str, Any]) -> int
         sys.stdout.flush()
     if not (args.follow or args.wait):
         return core.OK
-    ended = _wait_for_end(api, core.execution_path(args.namespace, args.job, execution_id))
+    ended = _wait_for_end(api, path)
     code, message = core.ended_exit(ended)
     if message:
         sys.stderr.write(f"overseer: {message}\n")
@@ -94,6 +100,18 @@ def _follow_both(api: Api, namespace: str | None, job: str, execution_id: str) -
     thread.join()
     if failures:
         raise failures[0]
+
+
+def _await_visible(api: Api, path: str) -> None:
+    deadline = time.monotonic() + VISIBLE_SECONDS
+    while True:
+        try:
+            api.get(path)
+            return
+        except ApiError as error:
+            if error.status != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(POLL_SECONDS / 4)
 
 
 def _wait_for_end(api: Api, path: str) -> dict[str, Any]:
