@@ -91,6 +91,12 @@ def test_the_cli_lists_runs_follows_signals_and_reports_errors(
     assert (stdout.stdout, stderr.stdout) == (b"out\x01\xffend", b"err line\n")
     status = overseer(api, "status", "Sauvegarde é", execution_id, "-o", "json")
     assert json.loads(status.stdout)["exitCode"] == 3
+    # Repeated, it runs again under a new id, with the same output and exit code
+    repeated = overseer(api, "repeat", "Sauvegarde é", execution_id, "--follow")
+    assert (repeated.returncode, repeated.stdout) == (3, b"out\x01\xffend"), repeated.stderr
+    repeat_id = repeated.stderr.split()[2].decode()
+    again = json.loads(overseer(api, "status", "Sauvegarde é", repeat_id, "-o", "json").stdout)
+    assert (again["trigger"]["repeatOf"], again["exitCode"]) == (execution_id, 3)
 
     # A bad signal name is the API's 400, exit 1; TERM is accepted
     started = overseer(api, "run", "a/b")
@@ -116,5 +122,8 @@ def test_the_cli_lists_runs_follows_signals_and_reports_errors(
     assert unknown.stderr.startswith(b"overseer: ")
     assert b"Nope" in unknown.stderr
     assert unknown.stderr.endswith(b"(HTTP 404)\n")
+    unserved = overseer(api, "-n", "no-such-namespace", "jobs")
+    assert (unserved.returncode, unserved.stdout) == (1, b"")
+    assert unserved.stderr.endswith(b"(HTTP 404)\n")
     for result in (table, followed, failed, bad, refused, unknown):
         assert TOKENS["boss"][0].encode() not in result.stdout + result.stderr
