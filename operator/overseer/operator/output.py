@@ -94,6 +94,10 @@ class Followers:
             return False
         return pod is None or gone
 
+    def held(self) -> int:
+        """Executions whose archive state is kept for a status to carry."""
+        return len(self._reports)
+
     async def remove(self, key: context.Key) -> None:
         self._done.pop(key, None)
         await self._archive.remove(key.namespace, key.name)
