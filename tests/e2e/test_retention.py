@@ -65,6 +65,8 @@ def test_the_job_goes_once_archived_and_the_execution_with_its_output_at_its_ttl
                 what="the Job and its pod to be deleted",
             )
             operator.wait_for_log(f"output archived; deleting Job {name}")
+            # And the operator keeps no state of its output in memory: the status has it
+            assert operator.metrics()[("overseer_output_reports_held", frozenset())] == 0
             # And the execution keeps its outcome, and the archive its output
             after: dict[str, Any] = wait_for_phase(kube, name, {"Complete"})
             assert statuses(after) == ["start", "complete"]

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.support import fake_kube
 
 from overseer import archive
@@ -165,10 +164,6 @@ def archive_states(cluster: Cluster, count: int) -> set[str]:
 
 
 COUNT = 200
-
-# The followers keep each execution's report until its output is removed, which only the
-# execution TTL does: one per execution ever followed, for the life of the process.
-pytestmark = pytest.mark.xfail(strict=True, reason="the followers keep a report per execution")
 
 
 async def test_the_followers_keep_nothing_per_execution_once_its_status_has_the_end(

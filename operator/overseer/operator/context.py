@@ -137,12 +137,19 @@ class OutputHook(Protocol):
         """Where the execution's output is archived and its state (Archiving while the
         log of ``pod``, its newest pod, is not read to its end); None when unknown."""
 
+    def recorded(self, key: Key, status: execution_.ExecutionStatus) -> None:
+        """``status`` was just written, or found as it is: what it carries of the archive
+        need not be kept for it any more. Must not block."""
+
     def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
         """The log of the execution's newest pod (``pod``, ``gone`` when deleted) needs no
         more reading: archived to its end, or there is no pod to read. May read files."""
 
     async def remove(self, key: Key) -> None:
         """Delete the execution's archived output."""
+
+    def forget(self, key: Key) -> None:
+        """The execution is gone: keep nothing of it."""
 
 
 class NoOutput:
@@ -167,10 +174,16 @@ class NoOutput:
     def archive(self, key: Key, pod: str | None) -> execution_.Archive | None:
         return None
 
+    def recorded(self, key: Key, status: execution_.ExecutionStatus) -> None:
+        return None
+
     def settled(self, key: Key, pod: str | None, gone: bool) -> bool:
         return True
 
     async def remove(self, key: Key) -> None:
+        return None
+
+    def forget(self, key: Key) -> None:
         return None
 
 

@@ -242,6 +242,7 @@ async def _observe(
     body = await env.client.get(execution_.KIND.kind, key.namespace, key.name)
     if body is None:
         env.tracker.cancel(key)
+        env.output.forget(key)
         return
     try:
         spec = execution_.ExecutionSpec.model_validate(body["spec"])
@@ -331,7 +332,8 @@ async def _record(
     job: Mapping[str, Any] | None,
     env: Environment,
 ) -> execution_.ExecutionStatus:
-    """Fold ``derived`` into the execution's status; write it, and report, if it changed."""
+    """Fold ``derived`` into the execution's status; write it, and report, if it changed.
+    The output hook hears what the status carries once it is written (or unchanged)."""
     previous = _status(body)
     status = execution_status.derive_status(previous, derived, env.settings.event_limits.max_events)
     if job is not None and status.job_name is None:
@@ -341,10 +343,12 @@ async def _record(
         # finished execution's output knows from the status whether it is whole.
         status = status.model_copy(update={"archive": archive})
     if base.to_body(status) == base.to_body(previous):
+        env.output.recorded(key, status)
         return status
     kind, patch = execution_.KIND.kind, base.to_body(status)
     patch.pop("deliveries", None)  # theirs (and a replay's): a stale read must not undo one
     written = await env.client.patch_status(kind, key.namespace, key.name, patch)
+    env.output.recorded(key, status)
     if written is not None and settlement.needs_unlabel(written):  # back to the watch
         await env.client.patch_merge(kind, key.namespace, key.name, settlement.UNSETTLE)
     if status.phase != previous.phase and status.phase is not None:

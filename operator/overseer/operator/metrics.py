@@ -10,6 +10,7 @@ functions below rather than touching a metric object.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import prometheus_client as prom
 
@@ -60,6 +61,12 @@ FOLLOWER_LAG = prom.Histogram(
     "How long after the job wrote a timed supervisor frame (start, event, exit...) the "
     "operator read it from the pod's log.",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+OUTPUT_HELD = prom.Gauge(
+    "overseer_output_reports_held",
+    "Executions whose archive state the operator keeps in memory for their status: those "
+    "whose log is followed now, and those ended whose status does not carry it yet.",
     registry=REGISTRY,
 )
 ARCHIVE_BYTES = prom.Counter(
@@ -125,6 +132,11 @@ def frame_read(record: protocol.Record) -> None:
     when = getattr(record, "time", None)
     if isinstance(when, float | int):
         FOLLOWER_LAG.observe(max(0.0, time.time() - float(when)))
+
+
+def count_output_held(held: Callable[[], int]) -> None:
+    """Read ``held`` at each scrape for :data:`OUTPUT_HELD` (the runtime built last's)."""
+    OUTPUT_HELD.set_function(held)
 
 
 def archived(stream: str, size: int) -> None:

@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 KEPT_READ_LOGS = 1024
 """Fully read logs whose frames stay: the pod may show the end after the exit frame."""
+KEPT_RECORDED = 4096
+"""Pods whose archive's final state a status carries, remembered by name (about 350 bytes
+each with the key, 1.4 MiB at most) so that their deletion needs no look at the archive;
+the oldest go first."""
 
 
 class Followers:
@@ -61,8 +65,13 @@ class Followers:
         self._done: dict[context.Key, tuple[str, event_bounds.KeptFrames]] = {}
         self._unarchived: set[context.Key] = set()
         # The archive's state for the status, with its pod; kept after the follower ends
-        # (a failed observation tried again needs it) until the output is removed.
+        # (a failed observation tried again needs it) until an ended execution's status
+        # carries it (recorded()): kept for as long as the output, it was one per
+        # execution ever followed, and an operator without execution TTL grew forever.
         self._reports: dict[context.Key, tuple[str, execution_.Archive]] = {}
+        # Then only the name of the pod: its log needs no reading, its deletion no look
+        # at the archive. Bounded: once forgotten, the archive is looked at, as at a start.
+        self._recorded: dict[context.Key, str] = {}
 
     def frames(self, key: context.Key, pod: str | None) -> Sequence[protocol.Record]:
         pod_name, frames = self._frames.get(key) or self._done.get(key) or ("", None)
@@ -94,14 +103,41 @@ class Followers:
             return False
         return pod is None or gone
 
+    def recorded(self, key: context.Key, status: execution_.ExecutionStatus) -> None:
+        """``status`` was just written (or found as it is): the report it carries is
+        dropped once the execution has ended and the report is final for its pod."""
+        report = self._reports.get(key)
+        # A Job that has not ended may start a retry's pod, which archive() must then
+        # tell Archiving with the sizes it knows: the report stays until the end.
+        if report is None or status.phase not in execution_.TERMINAL_PHASES:
+            return
+        pod, archived = report
+        # A final report is its follower's last (only the closing observation follows it),
+        # so no follower still running needs it either.
+        if archived.state == "Archiving" or status.pod_name != pod or status.archive != archived:
+            return
+        del self._reports[key]
+        self._recorded.pop(key, None)  # to the end: the newest
+        self._recorded[key] = pod
+        if len(self._recorded) > KEPT_RECORDED:
+            del self._recorded[next(iter(self._recorded))]
+
     def held(self) -> int:
-        """Executions whose archive state is kept for a status to carry."""
+        """Executions whose archive state is kept for a status to carry: those followed
+        now and those ended whose status does not carry it yet (a gauge's value)."""
         return len(self._reports)
 
     async def remove(self, key: context.Key) -> None:
         self._done.pop(key, None)
         await self._archive.remove(key.namespace, key.name)
+        self.forget(key)
+
+    def forget(self, key: context.Key) -> None:
+        """The execution is gone: keep nothing of it (a follower still running ends once
+        its pod is gone, and its closing observation forgets what it reported)."""
+        self._done.pop(key, None)
         self._reports.pop(key, None)
+        self._recorded.pop(key, None)
 
     def notice(
         self,
@@ -112,6 +148,8 @@ class Followers:
         gone: str | None = None,
     ) -> None:
         if gone is not None and key not in self._reports and key not in self._tasks:
+            if self._recorded.get(key) == gone:
+                return  # read to its end (or its loss recorded), and the status says so
             # Deleted before this process read its log (it started after, say): whatever
             # the archive misses of it is lost now. Once per execution and process.
             task = asyncio.create_task(self._close_out(key, gone, env), name=f"close {key}")
@@ -122,6 +160,8 @@ class Followers:
             return
         assert pod is not None
         name = str(pod["metadata"]["name"])
+        if self._recorded.get(key) == name:
+            return  # its end is in the status: nothing to read, no archive to open
         if (running := self._tasks.get(key)) is not None and not running[1].done():
             if running[0] != name:
                 # Never two writers of one archive: the newer pod waits for this one's end.

@@ -29,6 +29,7 @@ from overseer.operator import (
     fencing,
     job_watch,
     memory,
+    metrics,
     output,
     resync,
     scheduler,
@@ -98,6 +99,7 @@ class Runtime:
             retry_max=settings.retry_max,
             limits=settings.event_limits,
         )
+        metrics.count_output_held(followers.held)
         hooks = settings.webhooks
         log.info(
             "webhooks are signed with each namespace's Secret %s (key %s)%s",
