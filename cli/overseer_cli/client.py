@@ -19,6 +19,7 @@ from overseer_cli import core
 TIMEOUT = httpx.Timeout(30.0)
 FOLLOW_TIMEOUT = httpx.Timeout(30.0, read=None)  # a follower may wait long for a byte
 POST_ATTEMPTS = 3
+RESUME_ATTEMPTS = 5
 
 
 class ApiError(Exception):
@@ -75,26 +76,53 @@ class Api:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
-    def stream(self, path: str, follow: bool) -> Iterator[httpx.Response]:
-        """A GET whose body is read in chunks (``?follow=true`` when following)."""
-        params = {"follow": "true"} if follow else None
+    def stream(self, path: str, follow: bool, start: int = 0) -> Iterator[httpx.Response]:
+        """A GET whose body is read in chunks (``?follow=true`` when following), from byte
+        ``start``: ``?offset=`` when following, else ``Range`` (docs/api.rst)."""
+        params = {"follow": "true"} if follow else {}
+        headers = {}
+        if start and follow:
+            params["offset"] = str(start)
+        elif start:
+            headers["Range"] = f"bytes={start}-"
         timeout = FOLLOW_TIMEOUT if follow else TIMEOUT
+        request = self._http.build_request(
+            "GET", path, params=params, headers=headers, timeout=timeout
+        )
+        response = self._http.send(request, stream=True)
         try:
-            with self._http.stream("GET", path, params=params, timeout=timeout) as response:
-                if response.is_error:
-                    response.read()
-                    _checked(response)
-                yield response
-        except httpx.TransportError as error:
-            raise self._unreachable(error) from error
+            if response.is_error:
+                response.read()
+                _checked(response)
+            yield response
+        finally:
+            response.close()
 
     def copy(self, path: str, sink: BinaryIO, follow: bool) -> httpx.Headers:
-        """Write the output at PATH to SINK as served, chunk by chunk; its headers."""
-        with self.stream(path, follow) as response:
-            for chunk in response.iter_bytes():
-                sink.write(chunk)
-                sink.flush()
-            return response.headers
+        """Write the output at PATH to SINK as served, chunk by chunk; the last headers.
+
+        A connection that drops once bytes came (a proxy's timeout, an API replica going
+        away) is opened again from the first byte not written yet, up to
+        ``RESUME_ATTEMPTS`` times in a row without progress: nothing is written twice.
+        """
+        written, failures = 0, 0
+        while True:
+            try:
+                with self.stream(path, follow, written) as response:
+                    skip = written - _served_from(response, written)
+                    for served in response.iter_bytes():
+                        # Bytes before `written`: the API sent more than was asked for
+                        chunk, skip = served[skip:], max(0, skip - len(served))
+                        if chunk:
+                            sink.write(chunk)
+                            sink.flush()
+                            written, failures = written + len(chunk), 0
+                    return response.headers
+            except httpx.TransportError as error:
+                failures += 1
+                if written == 0 or failures >= RESUME_ATTEMPTS:
+                    raise self._unreachable(error) from error
+                time.sleep(min(failures, 5))
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return _checked(self._send(method, path, **kwargs)).json()
@@ -115,6 +143,18 @@ def _retry_later(response: httpx.Response) -> bool:
     if response.status_code == 503:
         return True
     return response.status_code == 409 and b"idempotency-key-in-progress" in response.content
+
+
+def _served_from(response: httpx.Response, asked: int) -> int:
+    """The first byte the answer holds: what ``Overseer-Output-Offset`` (following) or
+    ``Content-Range`` (206) say; 0 when the API sent the output whole."""
+    if not asked:
+        return 0
+    if (offset := response.headers.get("overseer-output-offset")) is not None:
+        return int(offset)
+    if response.status_code == 206:
+        return core.range_start(response.headers.get("content-range", ""))
+    return 0
 
 
 def _checked(response: httpx.Response) -> httpx.Response:

@@ -59,6 +59,13 @@ def output_path(namespace: str | None, job: str, execution: str, stream: str) ->
     return f"{execution_path(namespace, job, execution)}/{stream}"
 
 
+def range_start(content_range: str) -> int:
+    """The first byte of a ``Content-Range: bytes first-last/size``; 0 if it says none."""
+    unit, _, spec = content_range.partition(" ")
+    first = spec.partition("-")[0]
+    return int(first) if unit == "bytes" and first.isdigit() else 0
+
+
 def problem_message(status: int, body: bytes, content_type: str) -> str:
     """``<detail> (HTTP <status>)`` from a problem+json answer, or what the answer says."""
     text = ""

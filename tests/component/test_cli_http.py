@@ -159,3 +159,57 @@ def test_wait_bears_a_replica_that_does_not_know_the_execution_yet() -> None:
     assert (process.returncode, out) == (4, b"2.5\n"), err
     assert err == b"overseer: 2.5 ended Failed, exit 4\n"
     assert set(reads) == {"/jobs/x/2.5"}
+
+
+def test_logs_follow_resumes_where_a_dropped_connection_left_it() -> None:
+    asked: list[str] = []
+
+    def stream(request: BaseHTTPRequestHandler) -> None:
+        asked.append(request.path)
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        request.send_header("Transfer-Encoding", "chunked")
+        if len(asked) == 2:  # as the API says where a resumed stream starts
+            request.send_header("Overseer-Output-Offset", "6")
+        request.end_headers()
+        if len(asked) == 1:
+            # A proxy's timeout, a node going away: the body ends before its last chunk
+            request.wfile.write(b"6\r\nfirst\xff\r\n")
+            request.wfile.flush()
+            request.close_connection = True
+            return
+        request.wfile.write(b"7\r\nsecond\n\r\n0\r\n\r\n")
+
+    with serve(stream) as url:
+        process = overseer(url, "logs", "J", "1.5", "--follow")
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert out == b"first\xffsecond\n"
+    # The second request asked only for what the first did not bring
+    assert asked == ["/jobs/J/1.5/stdout?follow=true", "/jobs/J/1.5/stdout?follow=true&offset=6"]
+
+
+def test_logs_resumes_a_dropped_download_with_a_range() -> None:
+    asked: list[str | None] = []
+
+    def whole(request: BaseHTTPRequestHandler) -> None:
+        asked.append(request.headers.get("Range"))
+        if len(asked) == 1:
+            request.send_response(200)
+            request.send_header("Content-Length", "12")
+            request.end_headers()
+            request.wfile.write(b"first\xff")  # and the connection is gone
+            request.close_connection = True
+            return
+        request.send_response(206)
+        request.send_header("Content-Range", "bytes 6-11/12")
+        request.send_header("Content-Length", "6")
+        request.end_headers()
+        request.wfile.write(b"second")
+
+    with serve(whole) as url:
+        process = overseer(url, "logs", "J", "1.5")
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert out == b"first\xffsecond"
+    assert asked == [None, "bytes=6-"]

@@ -113,3 +113,10 @@ def test_status_rows_show_what_the_execution_has() -> None:
         ["parameters", '{"a": "b c"}'],
     ]
     assert core.status_rows({"id": "2.0"})[1] == ["phase", "Pending"]
+
+
+def test_the_first_byte_of_a_content_range() -> None:
+    assert core.range_start("bytes 6-99/100") == 6
+    assert core.range_start("bytes */100") == 0
+    assert core.range_start("items 6-9/10") == 0
+    assert core.range_start("") == 0
