@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.support import loopback
+
 OVERSEER = Path(sys.executable).parent / "overseer"
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
@@ -36,13 +38,8 @@ def serve(handle: Handler) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback.running(server, "api"):
         yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def overseer(url: str, *args: str) -> subprocess.Popen[bytes]:

@@ -25,6 +25,7 @@ from overseer import errors
 from overseer import git as ogit
 from overseer.operator import repositories
 from overseer.operator.settings import Settings
+from tests.support import loopback
 from tests.support.gitserver import (  # noqa: F401 - fixtures
     TOKEN,
     CertificateAuthority,
@@ -187,14 +188,8 @@ def serve_redirect(target: str, ca: CertificateAuthority) -> Iterator[str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificate, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback.running(server, "redirect"):
         yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def test_a_redirect_from_https_down_to_http_is_never_followed(

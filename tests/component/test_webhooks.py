@@ -7,7 +7,6 @@ import base64
 import gzip
 import logging
 import socket
-import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +24,7 @@ from overseer import errors, webhooks
 from overseer.core import delivery_retry, url_policy, webhook_payload
 from overseer.core import webhooks as core
 from overseer.crd import execution
-from tests.support import recorder
+from tests.support import loopback, recorder
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,13 +80,8 @@ def scripted(*replies: Reply) -> Iterator[Scripted]:
     server.daemon_threads = True
     host, port = server.server_address[:2]
     state = Scripted(url=f"http://{host}:{port}", replies=list(replies) or [Reply()])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback.running(server, "scripted receiver"):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -33,12 +33,13 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.support import loopback
 
 TOKEN = "tok-3f9a1c7e5b2d4f60a8e1"
 GIT_ENV = {
@@ -450,21 +451,14 @@ def serve_http(
             server.socket, server_side=True, do_handshake_on_connect=False
         )
         scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, name="git-http", daemon=True)
-    thread.start()
-    try:
-        port = server.server_address[1]
+    with loopback.running(server, "git-http"):
         yield HTTPGitServer(
             root=root,
-            base_url=f"{scheme}://{_client_host(host)}:{port}",
+            base_url=f"{scheme}://{_client_host(host)}:{server.server_address[1]}",
             token=token,
             requests=server.requests,
             ca_certificate=tls.certificate if tls is not None else None,
         )
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 # --- sshd ---------------------------------------------------------------------------------

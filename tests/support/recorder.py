@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support import loopback
+
 
 @dataclass
 class Request:
@@ -68,11 +70,8 @@ def serve(address: str = "127.0.0.1", status: int = 200) -> Iterator[Recorder]:
     server = ThreadingHTTPServer((address, 0), Handler)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     recorder = Recorder(url=f"http://{host}:{port}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield recorder
-    finally:
-        recorder._stopping.set()
-        server.shutdown()
-        server.server_close()
+    with loopback.running(server, "recorder"):
+        try:
+            yield recorder
+        finally:
+            recorder._stopping.set()  # before the shutdown: delayed answers end now
