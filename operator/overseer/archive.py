@@ -178,6 +178,10 @@ class Archive(Reader, Protocol):
         """The pod whose log is archived to its end; None while none is (or not known
         yet: the s3 backend answers from what this process wrote or opened)."""
 
+    def forget_finished(self, namespace: str, name: str, pod: str | None) -> None:
+        """``pod`` is gone (None: the execution is), so no one asks :meth:`finished_pod`
+        about it again: a backend that remembers it (s3, in memory) may forget it."""
+
     async def remove(self, namespace: str, name: str) -> None:
         """Delete one execution's output; nothing archived is fine."""
 

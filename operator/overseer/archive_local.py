@@ -137,6 +137,9 @@ class LocalArchive:
             if fd is not None:
                 os.close(fd)
 
+    def forget_finished(self, namespace: str, name: str, pod: str | None) -> None:
+        return None  # read from the execution's folder each time: nothing kept
+
     def finished_pod(self, namespace: str, name: str) -> str | None:
         state = _read_state(self.folder(namespace, name) / STATE_FILE)
         pod = state.get("pod")

@@ -88,6 +88,13 @@ class S3Archive:
         # The writer is this process: it knows what it recorded (and reads it on opening).
         return self._finished.get((namespace, name))
 
+    def forget_finished(self, namespace: str, name: str, pod: str | None) -> None:
+        # Kept from the end of the pod's log until the pod is gone (the Job's deletion
+        # waits for it, core/retention.py), not longer: one entry per execution archived
+        # in the life of the process otherwise.
+        if pod is None or self._finished.get((namespace, name)) == pod:
+            self._finished.pop((namespace, name), None)
+
     async def remove(self, namespace: str, name: str) -> None:
         await self.store.delete_prefix(self.root(namespace, name))
         self._finished.pop((namespace, name), None)

@@ -117,6 +117,12 @@ async def test_streams_are_chunks_and_a_manifest_read_back_byte_exact_in_ranges(
         "pod-a",
     )
     assert store.finished_pod(NS, NAME) == "pod-a"
+    # Once the pod is gone nothing asks any more: the process keeps nothing of it (it
+    # kept one entry per execution ever archived, for the life of the process)
+    store.forget_finished(NS, NAME, "pod-b")  # another pod's end: not this one
+    assert store.finished_pod(NS, NAME) == "pod-a"
+    store.forget_finished(NS, NAME, "pod-a")
+    assert store.finished_pod(NS, NAME) is None
     with pytest.raises(errors.ArchiveError):
         await read(store, "stdout", 0, len(out) + 1)
 

@@ -120,9 +120,18 @@ class Cluster(fake_kube.FakeKube):
 
 
 class Counted(archive_local_.LocalArchive):
-    """Counts the looks at the archive (an object-store read each, with S3)."""
+    """Counts the looks at the archive (an object-store read each, with S3), and keeps
+    the pods whose end it was told to forget (what the s3 backend remembers)."""
 
     stats = 0
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.forgotten: set[tuple[str, str, str | None]] = set()
+
+    def forget_finished(self, namespace: str, name: str, pod: str | None) -> None:
+        self.forgotten.add((namespace, name, pod))
+        super().forget_finished(namespace, name, pod)
 
     async def stat(self, namespace: str, name: str) -> archive.Stat | None:
         self.stats += 1
@@ -187,6 +196,8 @@ async def test_the_followers_keep_nothing_per_execution_once_its_status_has_the_
         assert followers.running() == []
         assert (store.stats, cluster.writes["patch-status"]) == (stats, writes)
         assert followers.held() == 0
+        # And the archive is told that no one will ask for those pods' end any more
+        assert store.forgotten == {(NS, name_of(i), pod_of(i)) for i in range(COUNT)}
     finally:
         env.tracker.close()
 

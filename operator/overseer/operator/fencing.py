@@ -122,6 +122,9 @@ class FencedArchive:
     def finished_pod(self, namespace: str, name: str) -> str | None:
         return self._inner.finished_pod(namespace, name)
 
+    def forget_finished(self, namespace: str, name: str, pod: str | None) -> None:
+        self._inner.forget_finished(namespace, name, pod)  # memory only: no fence
+
     async def remove(self, namespace: str, name: str) -> None:
         _check(self._fence)
         await self._inner.remove(namespace, name)

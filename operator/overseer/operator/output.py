@@ -138,6 +138,7 @@ class Followers:
         self._done.pop(key, None)
         self._reports.pop(key, None)
         self._recorded.pop(key, None)
+        self._archive.forget_finished(key.namespace, key.name, None)
 
     def notice(
         self,
@@ -147,6 +148,10 @@ class Followers:
         *,
         gone: str | None = None,
     ) -> None:
+        if gone is not None:
+            # settled() needs no archive for a pod that is gone; a follower that ends
+            # after this tells it again in its closing observation (the pod still gone).
+            self._archive.forget_finished(key.namespace, key.name, gone)
         if gone is not None and key not in self._reports and key not in self._tasks:
             if self._recorded.get(key) == gone:
                 return  # read to its end (or its loss recorded), and the status says so
