@@ -158,7 +158,9 @@ class Reader(Protocol):
         after the job wrote them), in chunks of at most :data:`CHUNK_SIZE` bytes.
 
         Ends once the archive is complete and every byte was yielded, or when nothing new
-        is there and ``give_up()`` says to stop waiting (nothing archived yet: it waits).
+        is there and ``give_up()`` says to stop waiting (nothing archived yet: it waits),
+        after one more look: what says to stop (the execution's status, in the API) may
+        be newer than the archive as last read, and the last bytes come before it.
         """
 
 

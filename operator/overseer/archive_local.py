@@ -114,7 +114,7 @@ class LocalArchive:
         give_up: Callable[[], bool] | None = None,
     ) -> AsyncIterator[bytes]:
         folder = self.folder(namespace, name)
-        fd, offset, complete = None, start, False
+        fd, offset, complete, last = None, start, False, False
         try:
             while True:
                 if fd is None:
@@ -131,7 +131,12 @@ class LocalArchive:
                 complete = state.get("complete") is True
                 if not complete:
                     if give_up is not None and give_up():
-                        return
+                        if last:
+                            return
+                        # What told it to stop (the execution's status) may be newer than
+                        # the state just read: the last bytes are written before it says so.
+                        last = True
+                        continue
                     await asyncio.sleep(FOLLOW_POLL)
         finally:
             if fd is not None:

@@ -134,6 +134,7 @@ class S3Archive:
     ) -> AsyncIterator[bytes]:
         root, offset = self.root(namespace, name), start
         prefix: str | None = None
+        last = False
         while True:
             if prefix is None:
                 current = await self._current(root)
@@ -153,7 +154,12 @@ class S3Archive:
             if stat is not None and stat.complete:
                 return
             if give_up is not None and give_up():
-                return
+                if last:
+                    return
+                # What told it to stop (the execution's status) may be newer than the
+                # manifest just read: the last bytes are stored before it says so.
+                last = True
+                continue
             await asyncio.sleep(FOLLOW_POLL)
 
     async def _current(self, root: str) -> tuple[str, dict[str, Any]] | None:

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +161,48 @@ async def test_a_follower_sees_new_output_within_two_seconds(store: archive_s3.S
     await asyncio.wait_for(follower, 5)  # ends once the manifest says complete
     assert bytes(got) == b"line 1\nline 2\nline 3\n"
     assert max(seen - wrote for seen, wrote in zip(seen_at, written_at, strict=False)) < 2
+
+
+async def test_a_follower_told_to_stop_reads_once_more_before_it_ends(
+    store: archive_s3.S3Archive,
+) -> None:
+    # Given a follower that found every byte the manifest counts, and it not complete
+    writer = await store.open(NS, NAME, uid="uid-1")
+    writer.begin("pod-a")
+    writer.append(protocol.Output(1, "stdout", b"first\n"))
+    writer.commit(1)
+    await writer.drain()
+    got = bytearray()
+    stopping, first = asyncio.Event(), asyncio.Event()
+
+    async def follow() -> None:
+        async for piece in store.follow(NS, NAME, "stdout", give_up=stopping.is_set):
+            got.extend(piece)
+            first.set()
+
+    follower = asyncio.create_task(follow())
+    await asyncio.wait_for(first.wait(), 10)
+    # When the last bytes and the complete manifest are stored, and the status saying so
+    # tells the follower to stop just after it looked at the manifest (as it was before)
+    original, after_stop = store.store.get_json, []
+
+    async def stale_until_just_after_the_stop(key: str) -> dict[str, Any] | None:
+        if stopping.is_set() and after_stop:
+            return await original(key)
+        if stopping.is_set():
+            after_stop.append(key)
+        manifest = await original(key) or {}
+        return {**manifest, "sizes": {"stdout": 6, "stderr": 0}, "complete": False}
+
+    store.store.get_json = stale_until_just_after_the_stop  # type: ignore[method-assign]
+    writer = await store.open(NS, NAME, uid="uid-1")
+    writer.append(protocol.Output(2, "stdout", b"last\n"))
+    writer.commit(2, complete=True)
+    await writer.drain()
+    stopping.set()
+    await asyncio.wait_for(follower, 10)
+    # Then it read the manifest once more and yielded the last bytes
+    assert bytes(got) == b"first\nlast\n"
 
 
 async def test_a_restart_drops_unrecorded_chunks_and_rereads_by_seq_once(

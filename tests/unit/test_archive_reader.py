@@ -236,3 +236,27 @@ async def test_bytes_written_between_a_follower_s_read_and_its_state_read_are_no
     assert await anext(chunks) == b"first "
     monkeypatch.setattr(archive_local, "_read_state", writer_finishes_first)
     assert await asyncio.wait_for(read_from(chunks), timeout=2) == b"last"
+
+
+async def test_a_follower_told_to_stop_reads_once_more_before_it_ends(
+    store: archive_local.LocalArchive,
+) -> None:
+    # Given a follower that found no new byte and an archive not complete yet
+    archived(store, b"first\n", complete=False)
+    asked: list[int] = []
+
+    def give_up() -> bool:
+        # When the operator completes the archive, and the status that says so reaches
+        # the follower, after its last look at the archive and before it asks whether
+        # to stop (the API's follower asks the execution's status)
+        if not asked:
+            writer = store.open_writer(NS, NAME)
+            writer.append(out(3, "stdout", b"last\n"))
+            writer.commit(3, complete=True)
+            writer.close()
+        asked.append(1)
+        return True
+
+    got = await read_from(store.follow(NS, NAME, "stdout", give_up=give_up))
+    # Then it still yields the archive's last bytes: the status came after them
+    assert got == b"first\nlast\n"
