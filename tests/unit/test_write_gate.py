@@ -125,3 +125,45 @@ async def test_while_a_sync_is_under_way_only_syncs_are_let_through() -> None:
     await asyncio.gather(announce, settle)
     assert order == ["sync", "status", "label"]
     assert gate.busy == 0
+
+
+async def test_a_hold_lapses_after_its_most_so_one_slow_sync_starves_nobody() -> None:
+    gate = write_gate.WriteGate(4)
+    order: list[str] = []
+
+    async def write(name: str, priority: int) -> None:
+        async with gate.slot(priority):
+            order.append(name)
+
+    # Given a sync slowed down (its writes retried with backoff) that holds the gate
+    async with gate.syncing(most=0.05):
+        # When a settled label waits for a slot (another namespace's execution)
+        label = asyncio.create_task(write("label", write_gate.SETTLE))
+        await asyncio.sleep(0.01)
+        assert order == []
+        # Then it goes once the hold lapses, before the sync ends
+        await asyncio.wait_for(label, 1)
+        assert order == ["label"]
+    assert gate.busy == 0
+
+
+async def test_only_a_large_sync_holds_the_gate() -> None:
+    gate = write_gate.WriteGate(4)
+    order: list[str] = []
+
+    async def write(name: str, priority: int) -> None:
+        async with gate.slot(priority):
+            order.append(name)
+
+    # A sync of a few jobs (the usual periodic one) lets announcements through at once
+    async with write_gate.holding(gate, write_gate.HOLD_FROM - 1):
+        await asyncio.wait_for(write("small", write_gate.ANNOUNCE), 1)
+    # A large one holds them until it is done
+    async with write_gate.holding(gate, write_gate.HOLD_FROM):
+        announce = asyncio.create_task(write("large", write_gate.ANNOUNCE))
+        await asyncio.sleep(0.01)
+        assert order == ["small"]
+    await asyncio.wait_for(announce, 1)
+    assert order == ["small", "large"]
+    async with write_gate.holding(None, 10_000):  # no gate: nothing to hold
+        pass

@@ -14,7 +14,6 @@ only patched when it differs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -158,8 +157,10 @@ async def sync_repository(
     for step in (_fetch, _plan):
         if (outcome := await step(state)) is not None:
             return outcome
-    # The scheduler's announcements wait until the sync has written its status too.
-    async with state.gate.syncing() if state.gate else contextlib.nullcontext():
+    plan = state.plan
+    assert plan is not None, "_plan returned no outcome"
+    # A large sync's writes go first, its status too; the scheduler's wait (write_gate).
+    async with write_gate.holding(state.gate, len(plan.create + plan.update) + len(plan.delete)):
         return await _apply(state) or await _record(state)
 
 

@@ -6,11 +6,14 @@ client's connection pool) and slow each other down. Both pass through one
 :class:`WriteGate`: a sync's workers each hold a slot for as long as they have writes to
 make, the scheduler's status writes take one slot per write, and a waiting sync goes
 before waiting status writes, so a job exists (and the repository says Ready) before
-its next run is announced. While a sync writes (its jobs, its bundle, its status:
+its next run is announced. While a large sync writes (its jobs, its bundle, its status:
 :meth:`WriteGate.syncing`), only syncs get slots: the API server's CPU is the limit, and
 2,000 announcements let in as the sync's workers ran out of jobs delayed its last
-writes by seconds (``docs/benchmarks.rst``, item 9). Writes that must be on time
-(creating a scheduled execution) do not pass through it.
+writes by seconds (``docs/benchmarks.rst``, item 9). That hold is for large syncs only
+(:data:`HOLD_FROM` writes) and lapses after :data:`HOLD_MAX` seconds: every namespace's
+labels and announcements pass through this gate, and one sync slowed by retries must
+not starve them. Writes that must be on time (creating a scheduled execution) do not
+pass through it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import heapq
 import itertools
 from collections.abc import AsyncIterator
 
+HOLD_FROM = 500
+"""Writes a sync plans from which it holds the gate for syncs alone while it writes."""
+HOLD_MAX = 60.0
+"""Seconds a sync holds the gate at the most (10,000 jobs take about 25 s)."""
 SYNC = 0
 """A repository sync's worker: goes first."""
 ANNOUNCE = 1
@@ -56,14 +63,25 @@ class WriteGate:
             self._release()
 
     @contextlib.asynccontextmanager
-    async def syncing(self) -> AsyncIterator[None]:
-        """Let only :data:`SYNC` holders through while the block runs."""
+    async def syncing(self, most: float = HOLD_MAX) -> AsyncIterator[None]:
+        """Let only :data:`SYNC` holders through while the block runs, ``most`` seconds at
+        the most."""
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._syncing -= 1
+                self._grant()
+
         self._syncing += 1
+        lapse = asyncio.get_running_loop().call_later(most, release)
         try:
             yield
         finally:
-            self._syncing -= 1
-            self._grant()
+            lapse.cancel()
+            release()
 
     def _held_back(self, priority: int) -> bool:
         return priority != SYNC and self._syncing > 0
@@ -93,3 +111,10 @@ class WriteGate:
             if not granted.done():  # a cancelled waiter is skipped
                 self._busy += 1
                 granted.set_result(None)
+
+
+def holding(gate: WriteGate | None, writes: int) -> contextlib.AbstractAsyncContextManager[None]:
+    """:meth:`WriteGate.syncing` for a sync of ``writes`` writes, if that is large enough."""
+    if gate is None or writes < HOLD_FROM:
+        return contextlib.nullcontext()
+    return gate.syncing()
