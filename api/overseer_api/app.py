@@ -18,7 +18,16 @@ from fastapi.routing import APIRoute
 from overseer import archive as archive_
 from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, metrics, paths
 from overseer_api import settings as settings_
-from overseer_api.routers import deliveries, executions, health, hooks, jobs, output, sync
+from overseer_api.routers import (
+    console,
+    deliveries,
+    executions,
+    health,
+    hooks,
+    jobs,
+    output,
+    sync,
+)
 from overseer_api.routers import metrics as metrics_router
 
 TITLE = "Overseer"
@@ -120,8 +129,9 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    """Every router but health and metrics on the default namespace, then under
-    ``/namespaces/{namespace}``; health and metrics once.
+    """Every router but health, metrics and the console on the default namespace, then
+    under ``/namespaces/{namespace}``; health, metrics and the console once (the console
+    reaches every namespace through the API's own paths).
 
     A request is matched against the routes in this order, so the routes clients call
     most come first: a probe every few seconds can afford the longer walk.
@@ -137,3 +147,4 @@ def _include_routers(app: FastAPI) -> None:
         )
     app.include_router(health.router)
     app.include_router(metrics_router.router)
+    app.include_router(console.router)

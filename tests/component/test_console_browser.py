@@ -1,0 +1,226 @@
+"""The console in a real browser (Debian's Chromium), against the real API app served by
+uvicorn on loopback; the caches are fed by the one fake client, the output read from a
+real archive directory written with the operator's writer.
+
+What no cluster is needed for: hostile names, descriptions, parameters and output shown
+as text; names with spaces, unicode and slashes routed whole; the token asked for, kept
+in sessionStorage only, and asked again with the API's own 401 and 403 details; the
+API's 422 field errors shown beside the form. ``tests/e2e/test_console.py`` runs jobs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import BrowserContext, expect
+
+from overseer import archive_local
+from overseer.core import execution_resource
+from overseer.crd import execution as execution_
+from overseer_api import app as app_
+from overseer_api import settings
+from overseer_library import protocol
+from tests.support import api, browser
+from tests.support.gitserver import free_port
+
+READER, ADMIN = "console-reader-0123456789", "console-admin-0123456789"
+HOSTILE = "<img src=x onerror=alert(1)>"
+HOSTILE_JOB = f"{HOSTILE} job"
+SLASHED_JOB = "Sauvegarde é/nuit"
+EID = "1795938121.109918"
+STDOUT = f"$(id); rm -rf /\n{HOSTILE}\n<script>alert(2)</script>\ttab é\n".encode()
+STDERR = b"<b>warning</b> on stderr\n"
+
+
+def jobs() -> list[dict[str, Any]]:
+    hostile = api.job_body(
+        {
+            "name": HOSTILE_JOB,
+            "description": f"<b>not bold</b> {HOSTILE}",
+            "command": "echo hi",
+            "parameters": {
+                "what": {"description": HOSTILE, "allowed": ["a", "<s>b</s>"]},
+                "note": {"default": HOSTILE},
+            },
+        }
+    )
+    slashed = api.job_body({"name": SLASHED_JOB, "command": "true", "schedule": "0 3 * * *"})
+    return [hostile, slashed]
+
+
+def ended_execution(job: dict[str, Any]) -> dict[str, Any]:
+    body = execution_resource.build_execution(
+        job, EID, trigger=execution_.Trigger(type="api"), parameters={"what": "<s>b</s>"}
+    )
+    body["metadata"]["resourceVersion"] = "7"
+    body["status"] = {
+        "phase": "Complete",
+        "exitCode": 0,
+        "startTime": "2026-12-06T04:00:00Z",
+        "completionTime": "2026-12-06T04:00:03Z",
+        "archive": {"state": "Complete"},
+        "events": [{"status": "Complete", "time": "2026-12-06T04:00:03Z", "data": HOSTILE}],
+    }
+    return body
+
+
+def archive_output(store: archive_local.LocalArchive, body: dict[str, Any]) -> None:
+    writer = store.open_writer(body["metadata"]["namespace"], body["metadata"]["name"])
+    writer.begin("pod-a")
+    writer.append(protocol.Output(1, "stdout", STDOUT))
+    writer.append(protocol.Output(2, "stderr", STDERR))
+    writer.commit(2, complete=True)
+    writer.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """The API app on a loopback port, served by uvicorn in a thread: its base URL."""
+    feed = api.WatchFeed()
+    hostile, slashed = jobs()
+    execution = ended_execution(hostile)
+    for body in (hostile, slashed):
+        feed.add("OverseerJob", body)
+    feed.add("OverseerExecution", execution)
+    store = archive_local.LocalArchive(tmp_path / "archive")
+    archive_output(store, execution)
+    tokens = api.write_tokens(
+        tmp_path / "tokens.json", {"ci": (READER, ["read"]), "boss": (ADMIN, ["admin"])}
+    )
+    app = app_.create_app(settings.Settings(tokens_file=tokens), feed, store)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="console-api", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the API was not ready in 30 s"
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Iterator[BrowserContext]:
+    with browser.chromium(tmp_path / "profile") as found:
+        yield found
+
+
+def sign_in(watched: browser.Watched, token: str) -> None:
+    watched.page.get_by_label("Bearer token").fill(token)
+    watched.page.get_by_role("button", name="Use this token").click()
+
+
+def test_a_wrong_token_is_refused_with_the_api_s_detail_and_never_kept_in_the_url(
+    served: str, context: BrowserContext
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    # Given the console, opened without a token: it asks for one
+    page.goto(f"{served}/console/")
+    expect(page.get_by_label("Bearer token")).to_be_visible()
+    # When a wrong token is given, the API's 401 detail is shown and the token asked again
+    sign_in(watched, "not-a-token")
+    expect(page.locator("#signin-problem")).to_contain_text(
+        "401 Unauthenticated: the bearer token is not valid"
+    )
+    expect(page.get_by_label("Bearer token")).to_have_value("")
+    # Then with a good one, the jobs are listed; the token is in sessionStorage only
+    sign_in(watched, READER)
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    assert page.evaluate("sessionStorage.getItem('overseer.console.token')") == READER
+    assert page.evaluate("localStorage.length") == 0
+    assert READER not in page.url
+    watched.assert_clean()
+
+
+def test_hostile_names_parameters_and_output_render_as_text(
+    served: str, context: BrowserContext
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/")
+    sign_in(watched, READER)
+    # The list shows the hostile name and description as text, and filters by name
+    link = page.get_by_role("link", name=HOSTILE_JOB)
+    expect(link).to_have_text(HOSTILE_JOB)
+    expect(page.locator("#jobs")).to_contain_text(f"<b>not bold</b> {HOSTILE}")
+    page.get_by_label("Filter jobs by name").fill("é/n")
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(page.locator("#jobs tbody")).to_contain_text("0 3 * * *")
+    page.get_by_label("Filter jobs by name").fill("")
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    # The job's page: its name URL-encoded whole in the hash, its parameters as text
+    link.click()
+    expect(page.locator("#job-title")).to_have_text(HOSTILE_JOB)
+    assert page.url.endswith("#/jobs/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E%20job")
+    expect(page.locator("#run-form")).to_contain_text(HOSTILE)
+    expect(page.get_by_label("what")).to_contain_text("<s>b</s>")
+    expect(page.get_by_label("note")).to_have_attribute("placeholder", f"default: {HOSTILE}")
+    # Its execution: stdout byte for byte, as text, stderr apart
+    page.get_by_role("link", name=EID).click()
+    expect(page.locator("#output-stdout")).to_have_text(STDOUT.decode())
+    expect(page.locator("#output-stderr")).to_have_text(STDERR.decode())
+    assert page.locator("#output-stdout").text_content() == STDOUT.decode()
+    expect(page.locator("#exit-code")).to_have_text("0")
+    expect(page.locator(".badge.phase-Complete").first).to_be_visible()
+    expect(page.locator("#events")).to_contain_text(HOSTILE)
+    expect(page.locator("#parameters")).to_contain_text("<s>b</s>")
+    # Nothing became markup: no image, no script ran, nothing for the CSP to refuse
+    assert page.locator("main img, main script, main b, main s").count() == 0
+    watched.assert_clean()
+
+
+def test_a_name_with_a_slash_routes_whole_and_a_read_token_cannot_deactivate(
+    served: str, context: BrowserContext
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/#/jobs/{re.sub('/', '%2F', 'Sauvegarde%20%C3%A9/nuit')}")
+    sign_in(watched, READER)
+    expect(page.locator("#job-title")).to_have_text(SLASHED_JOB)
+    # A read token may not deactivate: the API's 403 detail is shown, the token asked again
+    page.get_by_role("button", name="Deactivate").click()
+    expect(page.locator("#signin-problem")).to_contain_text("lacks the 'admin' scope")
+    expect(page.locator("main .problem")).to_contain_text("403")
+    sign_in(watched, ADMIN)
+    page.get_by_role("button", name="Deactivate").click()
+    expect(page.locator(".activation button")).to_have_text("Activate")
+    expect(page.get_by_role("button", name="Run")).to_be_disabled()
+    watched.assert_clean()
+
+
+def test_the_api_s_field_errors_are_shown_beside_the_form(
+    served: str, context: BrowserContext
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/#/executions")
+    sign_in(watched, ADMIN)
+    expect(page.locator("main table tbody tr")).to_have_count(1)
+    page.get_by_role("link", name=HOSTILE_JOB).click()
+    page.evaluate(
+        "document.getElementById('parameter-what').append(new Option('c', 'c', true, true))"
+    )
+    page.get_by_role("button", name="Run").click()
+    problem = page.locator("#run-form .problem")
+    expect(problem).to_contain_text("422")
+    expect(problem.locator("li")).to_contain_text("what")
+    watched.assert_clean()

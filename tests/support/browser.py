@@ -1,0 +1,89 @@
+"""A real browser for the console's tests: Debian's Chromium, driven by Playwright.
+
+Playwright's own browser downloads are never used (the machines reach no such host):
+``chromium`` comes from Debian (``hack/packages-debian.txt``), launched headless with a
+fresh profile and nothing that calls out. Without it the tests skip, saying so.
+
+:class:`Watched` records what must never happen on a console page: a dialog (an
+``alert`` from markup injected through data), an uncaught script error, a request the
+Content-Security-Policy refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Error, Page, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 20_000
+"""How long an expectation waits (an execution on the cluster takes a few seconds)."""
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator[BrowserContext]:
+    """Debian's Chromium with a fresh profile in ``profile``; skips the test without it."""
+    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+        pytest.skip(
+            f"{CHROMIUM} is missing: `make deps` installs Debian's chromium "
+            "(hack/packages-debian.txt); the console's browser tests need it"
+        )
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@dataclasses.dataclass
+class Watched:
+    """A page, and what it did that it never should."""
+
+    page: Page
+    dialogs: list[str] = dataclasses.field(default_factory=list)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    refused: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def open(cls, context: BrowserContext) -> Watched:
+        watched = cls(context.new_page())
+        watched.page.on("dialog", watched._dialog)
+        watched.page.on("pageerror", lambda error: watched.errors.append(str(error)))
+        watched.page.on("console", watched._console)
+        return watched
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        with suppress(Error):  # the page may be gone already
+            dialog.dismiss()
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            self.refused.append(message.text)
+
+    def assert_clean(self) -> None:
+        """No dialog, no script error, nothing the CSP had to refuse."""
+        assert (self.dialogs, self.errors, self.refused) == ([], [], [])
