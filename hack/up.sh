@@ -306,6 +306,7 @@ next "kubectl -n $NAMESPACE port-forward svc/$RELEASE-api 8000:80 &" "the REST A
 next "TOKEN=\$(kubectl -n $NAMESPACE get secret $RELEASE-api-tokens -o jsonpath='{.data.admin-token}' | base64 -d)" "its admin token"
 next 'curl -H "Authorization: Bearer $TOKEN" localhost:8000/jobs' "the example jobs, through the API"
 next 'OVERSEER_TOKEN=$TOKEN .venv/bin/overseer jobs' "the same with the CLI (docs/cli.rst)"
+next "open http://localhost:8000/console/" "the web console, with that token (docs/console.rst)"
 next "kubectl logs -n $NAMESPACE deploy/$RELEASE-operator -c operator" "what the operator does"
 next "edit examples/jobs/*.yml; make up" "committed and synced at once"
 next "make down" "stop all of it"
