@@ -260,11 +260,14 @@ def test_retention_empties_the_bucket_and_a_recreated_execution_starts_empty(
     assert setup.keys(name) == first
     kube.create(manifest)
     assert wait_for_phase(kube, name, ENDED)["phase"] == "Complete"
+    uid = kube.get("osx", name)["metadata"]["uid"]
+    assert uid != first[0].split("/")[2]
+    # (Complete can be written before the new output is: until then the old is there.)
     stored = eventually(
-        lambda: (m := setup.manifest(name)) and m["complete"] and m, what="the new output stored"
+        lambda: (m := setup.manifest(name)) and m["uid"] == uid and m["complete"] and m,
+        what="the new output stored",
     )
     # Then the new execution's output starts empty: the earlier uid's objects are gone
-    assert stored["uid"] != first[0].split("/")[2]
     assert stored["sizes"] == {"stdout": len(b"hello\n"), "stderr": len(b"e\n")}
     assert all(f"/{stored['uid']}/" in key for key in setup.keys(name))
     # And past its TTL the execution goes, and with it every object: the bucket is empty
