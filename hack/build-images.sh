@@ -9,6 +9,8 @@
 #   localhost/overseer/operator:dev  Debian + python3 venv + git + this checkout's wheel (operator/Dockerfile)
 #   localhost/overseer/local-path-provisioner:v0.0.30
 #                                    the local cluster's storage provisioner (hack/build-provisioner.sh)
+#   localhost/overseer/traefik:v3.6.12
+#                                    the local cluster's ingress controller (hack/build-traefik.sh)
 #   localhost/overseer/store:v1.8.0  the chart's bundled S3 store: versitygw (hack/build-s3-server.sh)
 #                                    and busybox (store-image/Dockerfile)
 #
@@ -130,6 +132,21 @@ if [[ ! -e $out/local-path-provisioner-$key.tar ]]; then
 fi
 pack "localhost/overseer/local-path-provisioner:$provisioner_version" "$key" "$scratch/provisioner" \
   --entrypoint /usr/local/bin/local-path-provisioner --user 65534:65534 --env "PATH=/usr/local/bin"
+
+# traefik: the local cluster's ingress controller (hack/build-traefik.sh, deployed by
+# hack/ingress.sh), its static binary and a user to run as.
+traefik=$("$here/build-traefik.sh")
+traefik_version=$(basename "$(dirname "$traefik")"); traefik_version=${traefik_version%%-*}
+key=$(cat "$traefik" "$0" | sha256sum | cut -c1-12)
+if [[ ! -e $out/traefik-$key.tar ]]; then
+  mkdir -p "$scratch/traefik/usr/local/bin" "$scratch/traefik/etc" "$scratch/traefik/tmp"
+  chmod 1777 "$scratch/traefik/tmp"
+  cp "$traefik" "$scratch/traefik/usr/local/bin/traefik"
+  printf 'nobody:x:65534:65534:nobody:/:/bin/false\n' >"$scratch/traefik/etc/passwd"
+  printf 'nobody:x:65534:\n' >"$scratch/traefik/etc/group"
+fi
+pack "localhost/overseer/traefik:$traefik_version" "$key" "$scratch/traefik" \
+  --entrypoint /usr/local/bin/traefik --user 65534:65534 --env "PATH=/usr/local/bin"
 
 # store: versitygw (hack/build-s3-server.sh), the C library it links against when built
 # with cgo, and busybox-static for the chart's init container (mkdir of the bucket).

@@ -5,7 +5,9 @@
 #                           containerd, the kubelet, kube-proxy and a NetworkPolicy
 #                           enforcer (kube-network-policies); import the
 #                           local images; wait until the node is Ready; deploy
-#                           the storage provisioner (default StorageClass)
+#                           the storage provisioner (default StorageClass) and
+#                           the ingress controller (hack/ingress.sh: Traefik on the
+#                           node's port 8480, IngressClass traefik, the default)
 #   hack/cluster.sh down    stop all of it, unmount, remove network state
 #   hack/cluster.sh status  say what runs
 #   hack/cluster.sh stop-apiserver | start-apiserver | restart-containerd
@@ -356,6 +358,8 @@ cmd_up() {
   wait_until 120 "the kubernetes Service at $KUBERNETES_SVC_IP" \
     curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://$KUBERNETES_SVC_IP/readyz"
   deploy_provisioner "$images"
+  step "deploying the ingress controller (Traefik, IngressClass traefik, the default)"
+  OVERSEER_IMAGES=$images "$here/ingress.sh" up
   info "cluster up in $(( ($(now_ms) - t0) / 1000 ))s; logs in $LOGS"
   print_env
 }
