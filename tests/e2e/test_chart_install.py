@@ -4,7 +4,9 @@ by helm from this checkout, running a job whose output is read through each API 
 The images must be the ones built from this checkout (hack/build-images.sh, imported by
 hack/cluster.sh up or make up). One release serves the whole module, in a namespace of its
 own that enforces the restricted Pod Security Standard; a git daemon on the node's address
-serves the jobs to the in-cluster operator.
+serves the jobs to the in-cluster operator. The API's Ingress is routed by the local
+cluster's ingress controller (Traefik, hack/ingress.sh), which the tests reach on this
+machine's port 8480 (OVERSEER_INGRESS_PORT).
 
 The acceptance run of issue 12 (a job writing both streams for 60 s while the operator's
 pod and then the store's pod are deleted) is marked ``chaos``: it deletes pods and takes
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import secrets
 import subprocess
@@ -31,7 +34,7 @@ import yaml
 
 from tests.e2e.test_executions import ENDED, execute, wait_for_phase
 from tests.support import helm as helm_
-from tests.support.cluster import Cluster, Kube
+from tests.support.cluster import REPO, Cluster, Kube
 from tests.support.gitserver import Upstream, serve_git_daemon
 from tests.support.overseer import eventually, repository, wait_for_jobs
 
@@ -50,10 +53,13 @@ for i in range({ROUNDS}):
 """
 GREETING = b"hello from the chart\n"
 INGRESS_HOST = "overseer.test"
+INGRESS_PORT = int(os.environ.get("OVERSEER_INGRESS_PORT", "8480"))
+SLOW = "import time; print('first', flush=True); time.sleep(40); print('last')"
 JOBS = yaml.safe_dump(
     [
         {"name": "Both streams", "command": ["python3", "-c", BOTH_STREAMS]},
         {"name": "Hello", "command": ["printf", GREETING.decode().replace("\n", "\\n")]},
+        {"name": "Slow", "command": ["python3", "-c", SLOW]},
     ]
 )
 
@@ -90,7 +96,8 @@ def values_for(namespace: str) -> dict[str, Any]:
         "watchNamespaces": [namespace],
         "operator": {"retry": {"min": "1s", "max": "5s"}},
         "store": {"persistence": {"size": "1Gi"}},
-        "api": {"ingress": {"enabled": True, "host": INGRESS_HOST}},
+        # The local cluster's controller (hack/ingress.sh), as make up sets it
+        "api": {"ingress": {"enabled": True, "host": INGRESS_HOST, "className": "traefik"}},
     }
 
 
@@ -118,7 +125,7 @@ def deployed(
             helm_.installed(found, kube_cluster, name, namespace, values_for(namespace)) as release,
         ):
             kube.apply(repository("jobs", git.url(upstream)))
-            jobs = wait_for_jobs(kube, {"Both streams", "Hello"}, timeout=120)
+            jobs = wait_for_jobs(kube, {"Both streams", "Hello", "Slow"}, timeout=120)
             token = kube.kubectl(
                 "get", "secret", f"{name}-overseer-api-tokens",
                 "-o", "jsonpath={.data.admin-token}",
@@ -127,6 +134,49 @@ def deployed(
             kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
     finally:
         kube_cluster.delete_namespace(namespace)
+
+
+@pytest.fixture(scope="module")
+def ingress(kube_cluster: Cluster) -> str:
+    """The local cluster's ingress controller, deployed if it is not (never built here:
+    hack/build-images.sh builds its image once); its base URL on this machine."""
+    if kube_cluster.context != "overseer-local":
+        pytest.skip("the ingress controller is the local cluster's (hack/ingress.sh)")
+    script = str(REPO / "hack" / "ingress.sh")
+    env = {**os.environ, "OVERSEER_INGRESS_PORT": str(INGRESS_PORT)}
+    status = subprocess.run(["bash", script, "status"], env=env, capture_output=True, check=False)
+    if status.returncode:
+        env["OVERSEER_TRAEFIK_CACHED_ONLY"] = "1"
+        up = subprocess.run(
+            ["bash", script, "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert up.returncode == 0, up.stderr
+    return f"http://127.0.0.1:{INGRESS_PORT}"
+
+
+def through(ingress: str, token: str) -> httpx.Client:
+    """A client of the API through the ingress controller, at the Ingress's host."""
+    headers = {"Host": INGRESS_HOST, "Authorization": f"Bearer {token}"}
+    return httpx.Client(base_url=ingress, headers=headers, timeout=60)
+
+
+def routed(deployed: Deployed, api: httpx.Client) -> httpx.Response:
+    """GET /jobs once the controller routes the Ingress (it reads it within a second or so)."""
+    name = f"{deployed.release.name}-overseer-api"
+    eventually(
+        lambda: deployed.kube.get("ingress", name)["status"].get("loadBalancer", {}).get("ingress"),
+        60,
+        "the ingress controller to take the Ingress (its address in the status)",
+    )
+    response: httpx.Response = eventually(
+        lambda: (r := api.get("/jobs")).status_code == 200 and r, 30, "GET /jobs through it"
+    )
+    return response
 
 
 @contextmanager
@@ -201,25 +251,65 @@ def test_the_chart_runs_its_store_on_a_bound_claim_and_serves_output(
     assert kube.get("pod", deployed.pods("store")[0])["metadata"]["uid"] == store_pod
 
 
+def test_the_ingress_controller_routes_the_api_by_host(deployed: Deployed, ingress: str) -> None:
+    with through(ingress, deployed.token) as api:
+        # When a client asks for the jobs at the Ingress's host, through the controller
+        response = routed(deployed, api)
+        # Then the API answers them
+        assert {job["name"] for job in response.json()["items"]} >= {"Hello", "Slow"}
+        # And without its token the API itself refuses
+        assert api.get("/jobs", headers={"Authorization": ""}).status_code == 401
+        # While another host gets the controller's own 404, never the API
+        other = api.get("/jobs", headers={"Host": "elsewhere.test"})
+    assert other.status_code == 404
+    assert other.text == "404 page not found\n"
+    assert "problem" not in other.headers.get("content-type", "")
+
+
 def test_the_ingress_is_accepted_and_the_api_answers_with_its_public_url(
-    deployed: Deployed,
+    deployed: Deployed, ingress: str
 ) -> None:
     kube = deployed.kube
-    # The API server took the chart's Ingress (no controller routes it on this cluster)
-    ingress = kube.get("ingress", f"{deployed.release.name}-overseer-api")
-    [rule] = ingress["spec"]["rules"]
+    # The API server took the chart's Ingress, of the local cluster's class
+    resource = kube.get("ingress", f"{deployed.release.name}-overseer-api")
+    [rule] = resource["spec"]["rules"]
     backend = rule["http"]["paths"][0]["backend"]["service"]
     service = kube.get("service", backend["name"])
     assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
     assert rule["host"] == INGRESS_HOST
-    # When a client executes a job through the API, the Location it gets back is the
-    # ingress's URL, not the pod's address it reached
-    headers = {"Authorization": f"Bearer {deployed.token}"}
-    pod = deployed.pods("api")[0]
-    with forwarded(kube, pod) as url, httpx.Client(base_url=url, headers=headers) as api:
-        response = api.post("/jobs/Hello", json={}, timeout=60)
+    assert resource["spec"]["ingressClassName"] == "traefik"
+    # When a client executes a job through the controller, the Location it gets back is
+    # the ingress's URL, not the address it reached
+    with through(ingress, deployed.token) as api:
+        routed(deployed, api)
+        response = api.post("/jobs/Hello", json={})
     assert response.status_code == 201, response.text[:500]
     assert response.headers["location"].startswith(f"http://{INGRESS_HOST}/jobs/Hello/")
+
+
+def test_followed_stdout_streams_through_the_ingress_before_the_execution_ends(
+    deployed: Deployed, ingress: str
+) -> None:
+    kube = deployed.kube
+    # Given a job that prints a line, then sleeps 40 s before it prints its last
+    name, eid = execute(kube, deployed.jobs["Slow"])
+    wait_for_phase(kube, name, {"Running"})
+    url = f"/jobs/Slow/{eid}/stdout"
+    with through(ingress, deployed.token) as api:
+        routed(deployed, api)
+        eventually(lambda: api.get(url).status_code == 200, 30, "the execution in the API")
+        # When a client follows its stdout through the controller
+        started = time.monotonic()
+        with api.stream("GET", url, params={"follow": "true"}) as response:
+            assert response.status_code == 200
+            assert response.headers.get("transfer-encoding") == "chunked"
+            first = next(response.iter_raw())
+            waited = time.monotonic() - started
+            phase = kube.get("overseerexecution", name)["status"]["phase"]
+    # Then the first line arrives while the job still sleeps: nothing buffers the stream
+    assert first == b"first\n"
+    assert phase == "Running"
+    assert waited < 20, waited
 
 
 @pytest.mark.chaos
