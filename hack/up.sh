@@ -4,11 +4,14 @@
 # The cluster is KUBECONFIG's when that is set, otherwise the local one
 # (hack/cluster.sh up, which returns at once when it runs already). Then, each
 # step idempotent, so a second run only redoes what changed:
-#   1. local cluster: build the images (cached) and import those that changed;
+#   1. local cluster: build the images (cached) and import those that changed; make sure
+#      its ingress controller runs (hack/ingress.sh: Traefik on port 8480 of this machine);
 #   2. namespaces overseer-system and overseer-examples, Pod Security `restricted`;
 #   3. the CRDs, by server-side apply (helm installs crds/ once and never upgrades them);
 #   4. helm upgrade --install overseer charts/overseer, waiting until the operator, the API
-#      and the bundled S3 store are ready, and checking that every claim is Bound;
+#      and the bundled S3 store are ready, and checking that every claim is Bound; on the
+#      local cluster with the API's Ingress (class traefik, host overseer.local), checked
+#      to answer through the controller;
 #   5. examples/jobs committed into a bare git repository that git daemon serves on
 #      an address the pods reach (the node's InternalIP when the node is this machine);
 #   6. an OverseerRepository for it in overseer-examples; wait until its jobs exist;
@@ -22,6 +25,9 @@
 #                              overseer-examples is always added.
 #   OVERSEER_IMAGE             operator image (repository:tag) on a cluster other than the
 #                              local one; default localhost/overseer/operator:dev
+#   OVERSEER_INGRESS_HOST      the API's host name behind the local cluster's ingress
+#                              controller (default overseer.local)
+#   OVERSEER_INGRESS_PORT      the port it listens on, on this machine (default 8480)
 #   OVERSEER_GIT_PORT          port for git daemon (default 9418, else the next free one)
 #   OVERSEER_EXAMPLES_DIR      state folder: served repository, git daemon PID and log
 #                              (default /var/lib/overseer-examples)
@@ -95,6 +101,13 @@ if $local_cluster; then
     imported=$((imported + 1))
   done <<<"$images"
   (( imported )) || info "all images up to date"
+  step "the ingress controller (hack/ingress.sh up)"
+  OVERSEER_IMAGES=$images "$here/ingress.sh" up
+  ingress_host=${OVERSEER_INGRESS_HOST:-overseer.local}
+  ingress_port=${OVERSEER_INGRESS_PORT:-8480}
+  public_url=http://$ingress_host:$ingress_port
+  helm_args+=(--set api.ingress.enabled=true --set-string "api.ingress.host=$ingress_host"
+              --set-string api.ingress.className=traefik --set-string "api.publicUrl=$public_url")
   # The tag stays "dev": naming the archive in a pod annotation restarts the operator
   # and the API (one image) when, and only when, their image changed.
   operator_archive=$(awk -v ref="$OPERATOR_REF" '$1 == ref { print $2 }' <<<"$images")
@@ -181,6 +194,18 @@ info "claims (kubectl get pvc -A): $(kubectl get pvc -A --no-headers | awk '{pri
 pod=$(kubectl -n "$NAMESPACE" get pods -l app.kubernetes.io/component=operator,app.kubernetes.io/instance=$RELEASE \
   --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}')
 info "pod $pod is Running and ready"
+if [[ -n ${public_url:-} ]]; then
+  # The Ingress is routed once Traefik has read it and the API's endpoints (a second or so).
+  through_ingress() {
+    [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Host: $ingress_host" \
+      "http://127.0.0.1:$ingress_port/readyz") == 200 ]]
+  }
+  if ! wait_until 60 "the API at $public_url (through Traefik, 127.0.0.1:$ingress_port)" through_ingress; then
+    kubectl -n overseer-ingress logs deploy/traefik --tail=20 >&2 || true
+    die "the API does not answer through the ingress controller: see Traefik's log above"
+  fi
+  info "the API answers at $public_url (Host $ingress_host on 127.0.0.1:$ingress_port)"
+fi
 
 # --- 5. the example repository, over git:// -----------------------------------------
 step "serving examples/jobs to the operator with git daemon"
@@ -286,7 +311,8 @@ echo
 cat <<EOF
 Overseer is up ($(( ($(now_ms) - t0) / 1000 ))s).
   operator   deploy/$RELEASE-operator in namespace $NAMESPACE, serving $watch_text
-  api        svc/$RELEASE-api (deploy/$RELEASE-api, 2 replicas), /jobs serving $EXAMPLES_NS
+  api        svc/$RELEASE-api (deploy/$RELEASE-api, 2 replicas), /jobs serving $EXAMPLES_NS${public_url:+,
+             at $public_url through the ingress controller (Traefik, 127.0.0.1:$ingress_port)}
   store      statefulset/$RELEASE-store, the output archive (S3) on a claim: kubectl get pvc -A
   examples   examples/jobs, served by git daemon at $url,
              synced into the OverseerJobs above, three of them run (OverseerExecutions)
@@ -302,11 +328,19 @@ next "kubectl describe osr $REPOSITORY -n $EXAMPLES_NS" "synced commit, conditio
 next "kubectl get osj -n $EXAMPLES_NS -o yaml" "the jobs as synced from git"
 next "kubectl get osx -n $EXAMPLES_NS" "executions: status, exit code, duration"
 next ".venv/bin/python hack/run-examples.py $EXAMPLES_NS" "run the examples again"
-next "kubectl -n $NAMESPACE port-forward svc/$RELEASE-api 8000:80 &" "the REST API on localhost:8000"
-next "TOKEN=\$(kubectl -n $NAMESPACE get secret $RELEASE-api-tokens -o jsonpath='{.data.admin-token}' | base64 -d)" "its admin token"
-next 'curl -H "Authorization: Bearer $TOKEN" localhost:8000/jobs' "the example jobs, through the API"
-next 'OVERSEER_TOKEN=$TOKEN .venv/bin/overseer jobs' "the same with the CLI (docs/cli.rst)"
-next "open http://localhost:8000/console/" "the web console, with that token (docs/console.rst)"
+next "TOKEN=\$(kubectl -n $NAMESPACE get secret $RELEASE-api-tokens -o jsonpath='{.data.admin-token}' | base64 -d)" "the API's admin token"
+if [[ -n ${public_url:-} ]]; then
+  next "curl -H 'Host: $ingress_host' -H \"Authorization: Bearer \$TOKEN\" 127.0.0.1:$ingress_port/jobs" "the example jobs, through the ingress"
+  next "echo '127.0.0.1 $ingress_host' >>/etc/hosts" "then $public_url works as it is"
+  next "OVERSEER_URL=$public_url OVERSEER_TOKEN=\$TOKEN .venv/bin/overseer jobs" "the same with the CLI (docs/cli.rst)"
+  next "open $public_url/console/" "the web console, with that token (docs/console.rst)"
+  next "kubectl -n $NAMESPACE port-forward svc/$RELEASE-api 8000:80 &" "or, from elsewhere, a port-forward to localhost:8000"
+else
+  next "kubectl -n $NAMESPACE port-forward svc/$RELEASE-api 8000:80 &" "the REST API on localhost:8000"
+  next 'curl -H "Authorization: Bearer $TOKEN" localhost:8000/jobs' "the example jobs, through the API"
+  next 'OVERSEER_TOKEN=$TOKEN .venv/bin/overseer jobs' "the same with the CLI (docs/cli.rst)"
+  next "open http://localhost:8000/console/" "the web console, with that token (docs/console.rst)"
+fi
 next "kubectl logs -n $NAMESPACE deploy/$RELEASE-operator -c operator" "what the operator does"
 next "edit examples/jobs/*.yml; make up" "committed and synced at once"
 next "make down" "stop all of it"
