@@ -52,7 +52,6 @@ for i in range({ROUNDS}):
     time.sleep(0.1)
 """
 GREETING = b"hello from the chart\n"
-INGRESS_HOST = "overseer.test"
 INGRESS_PORT = int(os.environ.get("OVERSEER_INGRESS_PORT", "8480"))
 SLOW = "import time; print('first', flush=True); time.sleep(40); print('last')"
 JOBS = yaml.safe_dump(
@@ -90,6 +89,16 @@ class Deployed:
     def values(self) -> dict[str, Any]:
         return values_for(self.kube.namespace)
 
+    @property
+    def host(self) -> str:
+        return ingress_host(self.kube.namespace)
+
+
+def ingress_host(namespace: str) -> str:
+    """The Ingress's host: one per namespace, so that two test runs on one cluster (one
+    controller) never share a route."""
+    return f"{namespace}.overseer.test"
+
 
 def values_for(namespace: str) -> dict[str, Any]:
     return {
@@ -97,7 +106,9 @@ def values_for(namespace: str) -> dict[str, Any]:
         "operator": {"retry": {"min": "1s", "max": "5s"}},
         "store": {"persistence": {"size": "1Gi"}},
         # The local cluster's controller (hack/ingress.sh), as make up sets it
-        "api": {"ingress": {"enabled": True, "host": INGRESS_HOST, "className": "traefik"}},
+        "api": {
+            "ingress": {"enabled": True, "host": ingress_host(namespace), "className": "traefik"}
+        },
     }
 
 
@@ -159,9 +170,9 @@ def ingress(kube_cluster: Cluster) -> str:
     return f"http://127.0.0.1:{INGRESS_PORT}"
 
 
-def through(ingress: str, token: str) -> httpx.Client:
+def through(ingress: str, deployed: Deployed) -> httpx.Client:
     """A client of the API through the ingress controller, at the Ingress's host."""
-    headers = {"Host": INGRESS_HOST, "Authorization": f"Bearer {token}"}
+    headers = {"Host": deployed.host, "Authorization": f"Bearer {deployed.token}"}
     return httpx.Client(base_url=ingress, headers=headers, timeout=60)
 
 
@@ -252,7 +263,7 @@ def test_the_chart_runs_its_store_on_a_bound_claim_and_serves_output(
 
 
 def test_the_ingress_controller_routes_the_api_by_host(deployed: Deployed, ingress: str) -> None:
-    with through(ingress, deployed.token) as api:
+    with through(ingress, deployed) as api:
         # When a client asks for the jobs at the Ingress's host, through the controller
         response = routed(deployed, api)
         # Then the API answers them
@@ -276,15 +287,15 @@ def test_the_ingress_is_accepted_and_the_api_answers_with_its_public_url(
     backend = rule["http"]["paths"][0]["backend"]["service"]
     service = kube.get("service", backend["name"])
     assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
-    assert rule["host"] == INGRESS_HOST
+    assert rule["host"] == deployed.host
     assert resource["spec"]["ingressClassName"] == "traefik"
     # When a client executes a job through the controller, the Location it gets back is
     # the ingress's URL, not the address it reached
-    with through(ingress, deployed.token) as api:
+    with through(ingress, deployed) as api:
         routed(deployed, api)
         response = api.post("/jobs/Hello", json={})
     assert response.status_code == 201, response.text[:500]
-    assert response.headers["location"].startswith(f"http://{INGRESS_HOST}/jobs/Hello/")
+    assert response.headers["location"].startswith(f"http://{deployed.host}/jobs/Hello/")
 
 
 def test_followed_stdout_streams_through_the_ingress_before_the_execution_ends(
@@ -295,7 +306,7 @@ def test_followed_stdout_streams_through_the_ingress_before_the_execution_ends(
     name, eid = execute(kube, deployed.jobs["Slow"])
     wait_for_phase(kube, name, {"Running"})
     url = f"/jobs/Slow/{eid}/stdout"
-    with through(ingress, deployed.token) as api:
+    with through(ingress, deployed) as api:
         routed(deployed, api)
         eventually(lambda: api.get(url).status_code == 200, 30, "the execution in the API")
         # When a client follows its stdout through the controller
