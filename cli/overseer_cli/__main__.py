@@ -7,13 +7,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from overseer_cli import commands, core
+from overseer_cli import commands, core, paging, syncing
 from overseer_cli.client import Api, ApiError
 
 Command = Callable[[Api, argparse.Namespace], int]
 
 DESCRIPTION = """\
-A client of Overseer's REST API: list jobs, run them, follow their output, signal them.
+A client of Overseer's REST API: list jobs and executions, run them, follow their
+output, signal them, sync repositories, replay webhook deliveries.
 
 Configuration (an option wins over its environment variable):
   --url / OVERSEER_URL        the API's base URL (default http://localhost:8000), such as
@@ -28,7 +29,8 @@ EXIT_CODES = """\
 exit codes:
   0    success
   1    the API refused (its message is printed as "overseer: <detail> (HTTP <status>)"),
-       the API is unreachable, or a followed/waited job ended without an exit code
+       the API is unreachable, a followed/waited job ended without an exit code, or
+       sync --wait saw no sync arrive within --timeout
   2    usage error
   N    run/repeat with --follow or --wait: the job's own exit code
 """
@@ -53,8 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", "--namespace", help="serve /namespaces/NAMESPACE/... paths")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_reads(sub)
+    _add_lists(sub)
     _add_runs(sub)
     _add_changes(sub)
+    _add_admin(sub)
     return parser
 
 
@@ -84,15 +88,16 @@ def _add_reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "List the jobs: name, active, schedule, next run, last execution.",
         "overseer jobs -o json",
     )
-    jobs.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    _add_output(jobs, "table")
     show = _command(
         sub,
         "show",
         commands.show,
-        "Show a job's definition and parameters (JSON).",
-        "overseer show 'Sauvegarde é'",
+        "Show a job's definition, parameters, source and latest executions (YAML, or JSON).",
+        "overseer show 'Sauvegarde é' -o json",
     )
     show.add_argument("job", metavar="JOB", help="the job's display name, as written in git")
+    _add_output(show, "yaml", table=False)
     status = _command(
         sub,
         "status",
@@ -101,7 +106,7 @@ def _add_reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "overseer status 'A job' 1489895624.840211",
     )
     _add_execution(status)
-    status.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    _add_output(status, "table")
     logs = _command(
         sub,
         "logs",
@@ -158,6 +163,90 @@ def _add_changes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         parser.add_argument("job", metavar="JOB", help="the job's display name")
 
 
+def _add_lists(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    executions = _command(
+        sub,
+        "executions",
+        commands.executions,
+        "List executions of every job, newest first: job, id, phase, trigger, start, "
+        "duration (every page, or the first --limit).",
+        "overseer executions --job 'A job' --phase Failed --limit 20",
+    )
+    executions.add_argument("--job", metavar="JOB", help="only this job's (its display name)")
+    executions.add_argument(
+        "--phase",
+        metavar="PHASE",
+        help="only in this phase: Pending, Running, Complete, Failed, TimedOut, Killed",
+    )
+    executions.add_argument(
+        "--limit", type=int, metavar="N", help="at most N, the newest (default: all)"
+    )
+    _add_output(executions, "table")
+
+
+def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sync = _command(
+        sub,
+        "sync",
+        syncing.sync,
+        "Sync a repository now (all of the namespace's without REPOSITORY); --wait until "
+        "every job of it shows the new commit (the API shows no repository status).",
+        "overseer sync jobs --wait --revision $(git rev-parse HEAD) --timeout 60",
+    )
+    sync.add_argument("repository", metavar="REPOSITORY", nargs="?", help="its name")
+    sync.add_argument(
+        "--wait", action="store_true", help="wait until the jobs show a new commit (or --revision)"
+    )
+    sync.add_argument(
+        "--revision", metavar="COMMIT", help="with --wait: the commit (or its prefix) to wait for"
+    )
+    sync.add_argument(
+        "--timeout", type=float, default=120.0, metavar="SECONDS", help="with --wait (120)"
+    )
+    _add_deliveries(sub)
+
+
+def _add_deliveries(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deliveries = sub.add_parser(
+        "deliveries",
+        help="An execution's webhook deliveries: list them, replay them.",
+        description="An execution's webhook deliveries: 'list' them, 'replay' them.",
+        epilog="example:\n  overseer deliveries replay 'A job' 1489895624.840211\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = deliveries.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = _command(
+        actions,
+        "list",
+        commands.deliveries,
+        "List an execution's webhook deliveries: id, status, attempts, replays, URL, error.",
+        "overseer deliveries list 'A job' 1489895624.840211",
+    )
+    _add_execution(listing)
+    _add_output(listing, "table")
+    replay = _command(
+        actions,
+        "replay",
+        commands.replay,
+        "Send an execution's webhook deliveries again: DELIVERY, or every one whose status "
+        "is a --status (GivenUp when none is given); prints each as the API now records it.",
+        "overseer deliveries replay 'A job' 1489895624.840211 --status GivenUp --status Failed",
+    )
+    _add_execution(replay)
+    replay.add_argument("delivery", metavar="DELIVERY", nargs="?", help="a delivery's id")
+    replay.add_argument(
+        "--status",
+        action="append",
+        choices=["GivenUp", "Failed", "Gone", "Delivered", "Pending"],
+        help="replay the deliveries in this status (repeatable; default GivenUp)",
+    )
+
+
+def _add_output(parser: argparse.ArgumentParser, default: str, table: bool = True) -> None:
+    choices = ["table", "json", "yaml"] if table else ["yaml", "json"]
+    parser.add_argument("-o", "--output", choices=choices, default=default)
+
+
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", metavar="JOB", help="the job's display name")
     parser.add_argument("id", metavar="ID", help="the execution id, such as 1489895624.840211")
@@ -183,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.function(api, args)
     except core.UsageError as error:
         parser.error(str(error))
+    except paging.PagingError as error:
+        sys.stderr.write(f"overseer: {error}\n")
+        return core.FAILED
     except ApiError as error:
         sys.stderr.write(f"overseer: {error.message}\n")
         return error.exit_code

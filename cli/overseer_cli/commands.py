@@ -6,44 +6,60 @@ Each takes the ``Api`` and the argparse namespace and returns the exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from overseer_cli import core
+from overseer_cli import core, paging, render
 from overseer_cli.client import Api, ApiError
 
 POLL_SECONDS = 1.0
 VISIBLE_SECONDS = 10.0
 """How long a new execution may be unknown (404) to the replica asked: behind a Service,
 another API replica's cache gets it from its watch a moment after the creation."""
+DELIVERY_GIVEN_UP = "GivenUp"
+"""What ``deliveries replay`` sends again without a DELIVERY or ``--status``."""
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+def _print(value: Any, output: str) -> None:
+    """VALUE as ``-o json`` or ``-o yaml`` asks."""
+    sys.stdout.write(render.document(value, output))
+
+
+def _fetch(api: Api, path: str) -> paging.Fetch:
+    return lambda params: api.get(path, params)
 
 
 def jobs(api: Api, args: argparse.Namespace) -> int:
-    items: list[dict[str, Any]] = []
-    params = {"limit": "1000"}
     path = f"{core.base_path(args.namespace)}/jobs"
-    while True:
-        page = api.get(path, params)
-        items.extend(page["items"])
-        if not page.get("continue"):
-            break
-        params = {"limit": "1000", "continue": page["continue"]}
-    if args.output == "json":
-        _print_json(items)
-    else:
+    items = paging.collect(_fetch(api, path), {})
+    if args.output == "table":
         sys.stdout.write(core.format_table(core.JOB_HEADERS, map(core.job_row, items)))
+    else:
+        _print(items, args.output)
+    return core.OK
+
+
+def executions(api: Api, args: argparse.Namespace) -> int:
+    """Every execution, newest first, every page followed (or the first ``--limit``)."""
+    if args.limit is not None and args.limit < 1:
+        raise core.UsageError(f"--limit is at least 1, got {args.limit}")
+    filters = {k: v for k, v in (("job", args.job), ("phase", args.phase)) if v is not None}
+    path = f"{core.base_path(args.namespace)}/executions"
+    items = paging.collect(_fetch(api, path), filters, args.limit)
+    if args.output == "table":
+        now = datetime.now(UTC)
+        rows = (render.execution_row(item, now) for item in items)
+        sys.stdout.write(core.format_table(render.EXECUTION_HEADERS, rows))
+    else:
+        _print(items, args.output)
     return core.OK
 
 
 def show(api: Api, args: argparse.Namespace) -> int:
-    _print_json(api.get(core.job_path(args.namespace, args.job)))
+    _print(api.get(core.job_path(args.namespace, args.job)), args.output)
     return core.OK
 
 
@@ -124,10 +140,10 @@ def _wait_for_end(api: Api, path: str) -> dict[str, Any]:
 
 def status(api: Api, args: argparse.Namespace) -> int:
     execution = api.get(core.execution_path(args.namespace, args.job, args.id))
-    if args.output == "json":
-        _print_json(execution)
-        return core.OK
-    sys.stdout.write(core.format_table(["FIELD", "VALUE"], core.status_rows(execution)))
+    if args.output == "table":
+        sys.stdout.write(core.format_table(["FIELD", "VALUE"], core.status_rows(execution)))
+    else:
+        _print(execution, args.output)
     return core.OK
 
 
@@ -159,6 +175,41 @@ def activate(api: Api, args: argparse.Namespace) -> int:
     job = api.put(core.job_path(args.namespace, args.job))
     sys.stdout.write(f"{job['name']}: active={'yes' if job['active'] else 'no'}\n")
     return core.OK
+
+
+def deliveries(api: Api, args: argparse.Namespace) -> int:
+    """An execution's webhook deliveries: id, status, attempts, replays, URL, error."""
+    execution = api.get(core.execution_path(args.namespace, args.job, args.id))
+    items = execution.get("deliveries") or []
+    if args.output == "table":
+        sys.stdout.write(
+            core.format_table(render.DELIVERY_HEADERS, map(render.delivery_row, items))
+        )
+    else:
+        _print(items, args.output)
+    return core.OK
+
+
+def replay(api: Api, args: argparse.Namespace) -> int:
+    """Send deliveries again: the one named, or each in a ``--status`` (GivenUp)."""
+    if args.delivery and args.status:
+        raise core.UsageError("give a DELIVERY or --status, not both")
+    path = core.execution_path(args.namespace, args.job, args.id)
+    chosen = [args.delivery] if args.delivery else _deliveries_in(api.get(path), args.status)
+    if not chosen:
+        wanted = " or ".join(args.status or [DELIVERY_GIVEN_UP])
+        sys.stderr.write(f"overseer: no delivery of {args.id} is {wanted}: nothing replayed\n")
+        return core.OK
+    for delivery in chosen:
+        record = api.post(f"{path}/deliveries/{core.quote(delivery)}")["delivery"]
+        sys.stdout.write(f"{record['id']} replayed ({record['status']}): {record['url']}\n")
+        sys.stdout.flush()
+    return core.OK
+
+
+def _deliveries_in(execution: dict[str, Any], statuses: list[str] | None) -> list[str]:
+    wanted = set(statuses or [DELIVERY_GIVEN_UP])
+    return [str(d["id"]) for d in execution.get("deliveries") or [] if d.get("status") in wanted]
 
 
 def _out() -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.test_original_example import MY_COMMAND, ORIGINAL_EXAMPLE
 from tests.support.api_process import TOKENS, ApiProcess
@@ -66,7 +67,8 @@ def test_the_cli_lists_runs_follows_signals_and_reports_errors(
     ]
     listed = json.loads(overseer(api, "-n", kube.namespace, "jobs", "-o", "json").stdout)
     assert sorted(job["name"] for job in listed) == sorted(NAMES)
-    assert json.loads(overseer(api, "show", "a/b").stdout)["name"] == "a/b"
+    assert json.loads(overseer(api, "show", "a/b", "-o", "json").stdout)["name"] == "a/b"
+    assert yaml.safe_load(overseer(api, "show", "a/b").stdout)["name"] == "a/b"
 
     # When the original's example runs with shell metacharacters, followed
     followed = overseer(

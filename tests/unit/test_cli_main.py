@@ -7,7 +7,22 @@ from tests.support.gitserver import free_port
 
 from overseer_cli import __main__ as cli
 
-COMMANDS = ["jobs", "show", "run", "status", "logs", "signal", "repeat", "deactivate", "activate"]
+COMMANDS = [
+    "jobs",
+    "executions",
+    "show",
+    "run",
+    "status",
+    "logs",
+    "signal",
+    "repeat",
+    "deactivate",
+    "activate",
+    "sync",
+    "deliveries",
+    "deliveries list",
+    "deliveries replay",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -15,7 +30,7 @@ def test_each_command_explains_itself_with_an_example_and_exit_codes(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        cli.main([command, "--help"])
+        cli.main([*command.split(), "--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
     assert f"example:\n  overseer {command}" in text
@@ -57,3 +72,28 @@ def test_the_url_and_token_come_from_the_environment(
     err = capsys.readouterr().err
     assert url in err
     assert "env-token" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["sync", "jobs", "--wait", "--revision", "HEAD"], "--revision is a commit id"),
+        (["sync", "jobs", "--revision", "9fceb02"], "give --wait too"),
+        (["sync", "--wait", "--timeout", "0"], "--timeout"),
+        (["executions", "--limit", "0"], "--limit is at least 1"),
+        (["executions", "--limit", "ten"], "invalid int value"),
+        (["show", "A job", "-o", "table"], "invalid choice"),
+        (["deliveries", "replay", "A job", "1.5", "d1", "--status", "Failed"], "not both"),
+        (["deliveries", "replay", "A job", "1.5", "--status", "Lost"], "invalid choice"),
+        (["deliveries", "A job", "1.5"], "invalid choice"),
+    ],
+)
+def test_wrong_uses_of_the_new_commands_are_usage_errors_before_any_request(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An unreachable URL: a usage error must come first, or the exit would be 1
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--url", url, *argv])
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
