@@ -52,18 +52,23 @@ def _wait(
     revision: str | None,
     timeout: float,
 ) -> int:
-    """Poll the jobs until every repository's show the commit waited for, or TIMEOUT."""
+    """Poll the jobs until every repository's show the commit waited for on two polls in
+    a row (the sync writes its jobs a few at once: a job it creates may show a moment
+    after the others), or TIMEOUT."""
     deadline = time.monotonic() + timeout
+    settled: list[revisions.Progress] | None = None
     while True:
         now = _commits(api, path, filters)
         states = [
             revisions.progress(name, now.get(name, []), before.get(name, []), revision)
             for name in names
         ]
-        if all(state.done for state in states):
+        finished = all(state.done for state in states)
+        if finished and states == settled:
             sys.stdout.write("".join(f"{state.describe()}\n" for state in states))
             return core.OK
-        if time.monotonic() >= deadline:
+        settled = states if finished else None
+        if not finished and time.monotonic() >= deadline:
             waiting = [state for state in states if not state.done]
             sys.stderr.write(f"overseer: {revisions.gave_up_message(timeout, waiting)}\n")
             return core.FAILED

@@ -115,6 +115,15 @@ def jobs_at(*commits: str) -> dict[str, Any]:
 def test_sync_wait_asks_once_then_waits_for_every_job_at_the_new_commit() -> None:
     seen: list[tuple[str, str, dict[str, str]]] = []
     new = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+    answers = [
+        jobs_at("0ld", "0ld"),  # before the request
+        jobs_at("0ld", "0ld"),  # just after it
+        jobs_at(new, "0ld"),
+        jobs_at(new, new),
+        jobs_at(new, new, new),  # a job the same sync created shows a moment later
+        jobs_at(new, new, new),  # and nothing moved since: done
+        jobs_at("later"),  # never asked for
+    ]
 
     def api(request: BaseHTTPRequestHandler) -> None:
         path, params = query(request)
@@ -125,14 +134,7 @@ def test_sync_wait_asks_once_then_waits_for_every_job_at_the_new_commit() -> Non
             answer_json(request, 202, answer)
             return
         reads = sum(1 for method, _, _ in seen if method == "GET")
-        # Before the request, and just after it: the old commit; then half; then all
-        answer_json(
-            request,
-            200,
-            [jobs_at("0ld", "0ld"), jobs_at("0ld", "0ld"), jobs_at(new, "0ld"), jobs_at(new, new)][
-                min(reads, 4) - 1
-            ],
-        )
+        answer_json(request, 200, answers[reads - 1])
 
     with serve(api) as url:
         process = overseer(url, "sync", "jobs", "--wait", "--timeout", "20")
@@ -140,10 +142,10 @@ def test_sync_wait_asks_once_then_waits_for_every_job_at_the_new_commit() -> Non
     assert process.returncode == 0, err
     assert out.decode().splitlines() == [
         "sync requested: jobs (at 2026-12-06T19:00:00Z)",
-        "jobs: synced at 9fceb02d0ae5 (2 jobs)",
+        "jobs: synced at 9fceb02d0ae5 (3 jobs)",
     ]
     listing = ("GET", "/jobs", {"repository": "jobs", "limit": "1000"})
-    assert seen == [listing, ("POST", "/sync", {"repository": "jobs"}), listing, listing, listing]
+    assert seen == [listing, ("POST", "/sync", {"repository": "jobs"}), *[listing] * 5]
 
 
 def test_sync_wait_gives_up_at_its_timeout_and_says_where_to_look() -> None:
