@@ -129,3 +129,57 @@ def test_the_cli_lists_runs_follows_signals_and_reports_errors(
     assert unserved.stderr.endswith(b"(HTTP 404)\n")
     for result in (table, followed, failed, bad, refused, unknown):
         assert TOKENS["boss"][0].encode() not in result.stdout + result.stderr
+
+
+QUICK = """\
+- name: Quick
+  command: "exit 0"
+"""
+LATER = """\
+- name: Later
+  command: "exit 0"
+"""
+
+
+def test_the_cli_lists_executions_and_waits_for_a_requested_sync(
+    kube: Kube, api: ApiProcess, tmp_path: Path
+) -> None:
+    # Given a repository polled only hourly: a new commit arrives by a requested sync alone
+    upstream = Upstream.create(tmp_path / "git" / "jobs.git")
+    first = upstream.commit({"quick.yml": QUICK}, "one job")
+    kube.apply(repository("jobs", upstream.file_url, interval="1h"))
+    wait_for_jobs(kube, {"Quick"})
+
+    # When the job runs twice, the executions list shows both, newest first, every field
+    done = overseer(api, "run", "Quick", "--wait")
+    assert done.returncode == 0, done.stderr
+    ended = done.stdout.decode().strip()
+    started = overseer(api, "run", "Quick").stdout.decode().strip()
+    listed = json.loads(overseer(api, "executions", "--job", "Quick", "-o", "json").stdout)
+    assert [item["id"] for item in listed] == [started, ended]
+    table = overseer(api, "-n", kube.namespace, "executions", "--limit", "1").stdout.decode()
+    header, row = table.splitlines()
+    assert header.split() == ["JOB", "ID", "PHASE", "TRIGGER", "START", "DURATION"]
+    assert row.split()[:2] == ["Quick", started]
+    complete = overseer(api, "executions", "--phase", "Complete", "-o", "yaml").stdout
+    finished = {item["id"]: item for item in yaml.safe_load(complete)}
+    assert finished[ended]["trigger"]["type"] == "api"
+    assert finished[ended]["completionTime"]
+
+    # When a commit adds a job and a sync of it is asked for with --wait and its commit
+    second = upstream.commit({"later.yml": LATER}, "a second job")
+    synced = overseer(api, "sync", "jobs", "--wait", "--revision", second, "--timeout", "60")
+    # Then it returns once every job shows that commit, both jobs there
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.decode().splitlines()[1:] == [f"jobs: synced at {second[:12]} (2 jobs)"]
+    jobs = json.loads(overseer(api, "jobs", "-o", "json").stdout)
+    assert {job["name"]: job["source"]["commit"] for job in jobs} == {
+        "Quick": second,
+        "Later": second,
+    }
+    # And without --revision, it waits for a commit no job showed before the request
+    third = upstream.commit({"later.yml": LATER.replace("exit 0", "exit 1")}, "a third")
+    again = overseer(api, "sync", "--wait", "--timeout", "60")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.decode().splitlines()[1:] == [f"jobs: synced at {third[:12]} (2 jobs)"]
+    assert first not in (second, third)
