@@ -189,13 +189,14 @@ def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         sub,
         "sync",
         syncing.sync,
-        "Sync a repository now (all of the namespace's without REPOSITORY); --wait until "
-        "every job of it shows the new commit (the API shows no repository status).",
+        "Sync a repository now (all of the namespace's without REPOSITORY). The API shows "
+        "no repository status: --wait waits until a job of it shows the commit (--revision) "
+        "or a new one, so a commit that changes no job is not seen (docs/cli.rst).",
         "overseer sync jobs --wait --revision $(git rev-parse HEAD) --timeout 60",
     )
     sync.add_argument("repository", metavar="REPOSITORY", nargs="?", help="its name")
     sync.add_argument(
-        "--wait", action="store_true", help="wait until the jobs show a new commit (or --revision)"
+        "--wait", action="store_true", help="until a job shows a new commit (or --revision)"
     )
     sync.add_argument(
         "--revision", metavar="COMMIT", help="with --wait: the commit (or its prefix) to wait for"

@@ -1,11 +1,13 @@
 """Whether a requested sync has arrived, as far as the API shows it.
 
 The API serves no repository status (``POST /sync`` answers 202, and only the
-``OverseerRepository`` says when the sync is done). What it does serve is the commit
-each job was read at (``source.commit`` in ``GET /jobs?repository=``): a sync of a new
-commit rewrites every job of the repository with it. So ``overseer sync --wait`` waits
-until every job of the repository reports the commit asked for (``--revision``), or a
-commit that none reported before the request. Pure: the commands feed it the jobs.
+``OverseerRepository`` says which commit it synced and when). What it does serve is
+the commit each job's definition was last written at (``source.commit`` in ``GET
+/jobs?repository=``): a sync rewrites the jobs a commit changes or adds, and leaves
+the others at their older commit. So ``overseer sync --wait`` waits until a job of the
+repository shows the commit asked for (``--revision``), or a commit that no job showed
+before the request; a commit that changes no job definition (only ``bin/``, or only
+deletions) is not seen. Pure: the commands feed it the jobs.
 """
 
 from __future__ import annotations
@@ -31,21 +33,23 @@ class Progress:
     """The commit waited for: ``--revision`` (in full once a job shows it), or the new
     commit the jobs show; None while no job shows a new one."""
     at: int
+    """How many jobs show it: those the commit changed or added."""
     total: int
 
     @property
     def done(self) -> bool:
-        return self.commit is not None and self.total > 0 and self.at == self.total
+        return self.commit is not None and self.at > 0
 
     def describe(self) -> str:
         if self.done:
             assert self.commit is not None
-            return f"{self.repository}: synced at {self.commit[:SHORT]} ({self.total} jobs)"
-        if self.total == 0:
-            return f"{self.repository}: no job shows a commit yet"
+            return (
+                f"{self.repository}: synced {self.commit[:SHORT]} "
+                f"({self.at} of {self.total} jobs written at it)"
+            )
         if self.commit is None:
             return f"{self.repository}: no job shows a commit other than before the request"
-        return f"{self.repository}: {self.at} of {self.total} jobs at {self.commit[:SHORT]}"
+        return f"{self.repository}: no job shows {self.commit[:SHORT]}"
 
 
 def check_revision(revision: str | None) -> str | None:
@@ -71,8 +75,8 @@ def commits_by_repository(jobs: Iterable[Mapping[str, Any]]) -> dict[str, list[s
 def progress(
     repository: str, commits: Sequence[str], before: Collection[str], revision: str | None
 ) -> Progress:
-    """How far REPOSITORY's jobs (their COMMITS) are: at REVISION when given, else at the
-    commit most of them show that none showed BEFORE the request."""
+    """What REPOSITORY's jobs (their COMMITS) show: REVISION when given, else the commit
+    most of them show that none showed BEFORE the request."""
     if revision is not None:
         matching = [commit for commit in commits if commit.lower().startswith(revision)]
         target = matching[0] if matching else revision
@@ -89,7 +93,8 @@ def gave_up_message(seconds: float, waiting: Iterable[Progress]) -> str:
     states = "; ".join(p.describe() for p in waiting)
     return (
         f"no sync seen within {seconds:g}s ({states}). The API shows no repository "
-        "status: 'kubectl get overseerrepository NAME -o yaml' shows its conditions and "
-        "errors (a job file that fails to parse keeps its jobs at their old commit; a "
-        "repository already at its latest commit shows nothing new)"
+        "status, only the commit each job was last changed at: a commit that changes no "
+        "job (only bin/, only deletions, a job file that fails to parse) shows nothing; "
+        "'kubectl get overseerrepository NAME -o yaml' shows the synced commit, its "
+        "conditions and errors"
     )

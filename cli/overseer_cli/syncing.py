@@ -52,9 +52,9 @@ def _wait(
     revision: str | None,
     timeout: float,
 ) -> int:
-    """Poll the jobs until every repository's show the commit waited for on two polls in
-    a row (the sync writes its jobs a few at once: a job it creates may show a moment
-    after the others), or TIMEOUT."""
+    """Poll the jobs until each repository's show the commit waited for, alike on two
+    polls in a row (the sync writes its jobs a few at once: the API shows them as they
+    come), or TIMEOUT."""
     deadline = time.monotonic() + timeout
     settled: list[revisions.Progress] | None = None
     while True:

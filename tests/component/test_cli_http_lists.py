@@ -112,16 +112,15 @@ def jobs_at(*commits: str) -> dict[str, Any]:
     return {"items": items, "continue": None}
 
 
-def test_sync_wait_asks_once_then_waits_for_every_job_at_the_new_commit() -> None:
+def test_sync_wait_asks_once_then_waits_until_the_jobs_show_a_new_commit() -> None:
     seen: list[tuple[str, str, dict[str, str]]] = []
     new = "9fceb02d0ae598e95dc970b74767f19372d61af8"
     answers = [
-        jobs_at("0ld", "0ld"),  # before the request
-        jobs_at("0ld", "0ld"),  # just after it
-        jobs_at(new, "0ld"),
-        jobs_at(new, new),
-        jobs_at(new, new, new),  # a job the same sync created shows a moment later
-        jobs_at(new, new, new),  # and nothing moved since: done
+        jobs_at("0ld", "older"),  # before the request
+        jobs_at("0ld", "older"),  # just after it
+        jobs_at(new, "older"),  # the sync writes what the commit changed...
+        jobs_at(new, "older", new),  # ...a few at once: a job it creates shows a moment later
+        jobs_at(new, "older", new),  # and nothing moved since: done
         jobs_at("later"),  # never asked for
     ]
 
@@ -142,10 +141,10 @@ def test_sync_wait_asks_once_then_waits_for_every_job_at_the_new_commit() -> Non
     assert process.returncode == 0, err
     assert out.decode().splitlines() == [
         "sync requested: jobs (at 2026-12-06T19:00:00Z)",
-        "jobs: synced at 9fceb02d0ae5 (3 jobs)",
+        "jobs: synced 9fceb02d0ae5 (2 of 3 jobs written at it)",
     ]
     listing = ("GET", "/jobs", {"repository": "jobs", "limit": "1000"})
-    assert seen == [listing, ("POST", "/sync", {"repository": "jobs"}), *[listing] * 5]
+    assert seen == [listing, ("POST", "/sync", {"repository": "jobs"}), *[listing] * 4]
 
 
 def test_sync_wait_gives_up_at_its_timeout_and_says_where_to_look() -> None:
@@ -162,7 +161,7 @@ def test_sync_wait_gives_up_at_its_timeout_and_says_where_to_look() -> None:
         out, err = process.communicate(timeout=30)
     assert (process.returncode, out) == (1, b"sync requested: jobs (at t)\n")
     text = err.decode()
-    assert text.startswith("overseer: no sync seen within 1.5s (jobs: 0 of 1 jobs at 9fceb02)")
+    assert text.startswith("overseer: no sync seen within 1.5s (jobs: no job shows 9fceb02)")
     assert "kubectl get overseerrepository NAME -o yaml" in text
 
 

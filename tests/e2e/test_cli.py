@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -33,17 +32,24 @@ OTHERS = """\
 """
 NAMES = {"A job", "Sauvegarde é", "a/b"}
 NASTY = "$(id); rm -rf /"
+LATER = """\
+- name: Later
+  command: "exit 0"
+"""
 
 
 @pytest.fixture
-def synced(kube: Kube, api: ApiProcess, tmp_path: Path) -> dict[str, dict[str, Any]]:
+def upstream(kube: Kube, api: ApiProcess, tmp_path: Path) -> Upstream:
+    """The jobs' repository, synced; polled hourly, so a later commit arrives by a
+    requested sync alone."""
     upstream = Upstream.create(tmp_path / "git" / "jobs.git")
     upstream.commit(
         {"example_job.yml": ORIGINAL_EXAMPLE, "more.yml": OTHERS, "bin/my_command": MY_COMMAND},
         "the original's example and two more",
     )
-    kube.apply(repository("jobs", upstream.file_url))
-    return wait_for_jobs(kube, NAMES)
+    kube.apply(repository("jobs", upstream.file_url, interval="1h"))
+    wait_for_jobs(kube, NAMES)
+    return upstream
 
 
 def overseer(api: ApiProcess, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -54,7 +60,7 @@ def overseer(api: ApiProcess, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def test_the_cli_lists_runs_follows_signals_and_reports_errors(
-    kube: Kube, api: ApiProcess, synced: dict[str, dict[str, Any]]
+    kube: Kube, api: ApiProcess, upstream: Upstream
 ) -> None:
     # Given the jobs, listed as a table and as JSON, in the default and a named namespace
     table = overseer(api, "jobs")
@@ -129,57 +135,52 @@ def test_the_cli_lists_runs_follows_signals_and_reports_errors(
     assert unserved.stderr.endswith(b"(HTTP 404)\n")
     for result in (table, followed, failed, bad, refused, unknown):
         assert TOKENS["boss"][0].encode() not in result.stdout + result.stderr
+    then_executions_list_and_a_sync_is_awaited(api, kube, upstream, [repeat_id, execution_id])
 
 
-QUICK = """\
-- name: Quick
-  command: "exit 0"
-"""
-LATER = """\
-- name: Later
-  command: "exit 0"
-"""
-
-
-def test_the_cli_lists_executions_and_waits_for_a_requested_sync(
-    kube: Kube, api: ApiProcess, tmp_path: Path
+def then_executions_list_and_a_sync_is_awaited(
+    api: ApiProcess, kube: Kube, upstream: Upstream, failed_ids: list[str]
 ) -> None:
-    # Given a repository polled only hourly: a new commit arrives by a requested sync alone
-    upstream = Upstream.create(tmp_path / "git" / "jobs.git")
-    first = upstream.commit({"quick.yml": QUICK}, "one job")
-    kube.apply(repository("jobs", upstream.file_url, interval="1h"))
-    wait_for_jobs(kube, {"Quick"})
+    # The executions of one job, newest first, as JSON and YAML, with the API's fields
+    listed = json.loads(overseer(api, "executions", "--job", "Sauvegarde é", "-o", "json").stdout)
+    assert [(item["id"], item["phase"]) for item in listed] == [(i, "Failed") for i in failed_ids]
+    as_yaml = overseer(
+        api, "executions", "--phase", "Failed", "--job", "Sauvegarde é", "-o", "yaml"
+    )
+    assert yaml.safe_load(as_yaml.stdout) == listed
+    # Of every job, as a table: the newest one is the sleeper, signalled last
+    table = overseer(api, "-n", kube.namespace, "executions").stdout.decode().splitlines()
+    assert table[0].split() == ["JOB", "ID", "PHASE", "TRIGGER", "START", "DURATION"]
+    assert len(table) == 1 + 4
+    assert [line.split()[0] for line in table[1:]].count("a/b") == 1
+    newest = overseer(api, "executions", "--limit", "1").stdout.decode().splitlines()
+    assert newest == table[:2]
 
-    # When the job runs twice, the executions list shows both, newest first, every field
-    done = overseer(api, "run", "Quick", "--wait")
-    assert done.returncode == 0, done.stderr
-    ended = done.stdout.decode().strip()
-    started = overseer(api, "run", "Quick").stdout.decode().strip()
-    listed = json.loads(overseer(api, "executions", "--job", "Quick", "-o", "json").stdout)
-    assert [item["id"] for item in listed] == [started, ended]
-    table = overseer(api, "-n", kube.namespace, "executions", "--limit", "1").stdout.decode()
-    header, row = table.splitlines()
-    assert header.split() == ["JOB", "ID", "PHASE", "TRIGGER", "START", "DURATION"]
-    assert row.split()[:2] == ["Quick", started]
-    complete = overseer(api, "executions", "--phase", "Complete", "-o", "yaml").stdout
-    finished = {item["id"]: item for item in yaml.safe_load(complete)}
-    assert finished[ended]["trigger"]["type"] == "api"
-    assert finished[ended]["completionTime"]
-
-    # When a commit adds a job and a sync of it is asked for with --wait and its commit
-    second = upstream.commit({"later.yml": LATER}, "a second job")
-    synced = overseer(api, "sync", "jobs", "--wait", "--revision", second, "--timeout", "60")
-    # Then it returns once every job shows that commit, both jobs there
+    # When a commit adds a job and its sync is asked for, --wait returns once it shows
+    first = upstream.head
+    second = upstream.commit({"later.yml": LATER}, "a fourth job")
+    synced = overseer(api, "sync", "jobs", "--wait", "--revision", second, "--timeout", "30")
     assert synced.returncode == 0, synced.stderr
-    assert synced.stdout.decode().splitlines()[1:] == [f"jobs: synced at {second[:12]} (2 jobs)"]
-    jobs = json.loads(overseer(api, "jobs", "-o", "json").stdout)
-    assert {job["name"]: job["source"]["commit"] for job in jobs} == {
-        "Quick": second,
+    assert synced.stdout.decode().splitlines()[1:] == [
+        f"jobs: synced {second[:12]} (1 of 4 jobs written at it)"
+    ]
+    # The jobs the commit did not change keep the commit they were written at
+    assert listed_after_sync(api) == {
+        "A job": first,
+        "Sauvegarde é": first,
+        "a/b": first,
         "Later": second,
     }
-    # And without --revision, it waits for a commit no job showed before the request
-    third = upstream.commit({"later.yml": LATER.replace("exit 0", "exit 1")}, "a third")
-    again = overseer(api, "sync", "--wait", "--timeout", "60")
+    # And without --revision: the commit no job showed before the request
+    third = upstream.commit({"later.yml": LATER.replace("exit 0", "exit 1")}, "changed")
+    again = overseer(api, "sync", "--wait", "--timeout", "30")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.decode().splitlines()[1:] == [f"jobs: synced at {third[:12]} (2 jobs)"]
-    assert first not in (second, third)
+    assert again.stdout.decode().splitlines()[1:] == [
+        f"jobs: synced {third[:12]} (1 of 4 jobs written at it)"
+    ]
+
+
+def listed_after_sync(api: ApiProcess) -> dict[str, str]:
+    """Each job's commit, as ``overseer jobs -o json`` shows it."""
+    jobs = json.loads(overseer(api, "jobs", "-o", "json").stdout)
+    return {job["name"]: job["source"]["commit"] for job in jobs}

@@ -159,32 +159,28 @@ def test_commits_are_grouped_by_repository() -> None:
     assert revisions.commits_by_repository(jobs) == {"a": ["c1", "c3"], "b": ["c2"]}
 
 
-def test_a_revision_is_reached_when_every_job_shows_it() -> None:
+def test_a_revision_is_seen_once_a_job_shows_it_the_others_kept_at_theirs() -> None:
     full = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-    half = revisions.progress("jobs", [full, "0ld"], ["0ld"], "9fceb02")
-    assert (half.done, half.at, half.total) == (False, 1, 2)
-    assert half.describe() == "jobs: 1 of 2 jobs at 9fceb02d0ae5"
-    done = revisions.progress("jobs", [full, full], ["0ld"], "9FCEB02".lower())
-    assert done.done
-    assert done.describe() == "jobs: synced at 9fceb02d0ae5 (2 jobs)"
-    # Already there before the request: nothing more to wait for
+    # A commit rewrites the jobs it changes or adds; the others keep their older commit
+    seen = revisions.progress("jobs", [full, "0ld"], ["0ld"], "9fceb02")
+    assert (seen.done, seen.commit, seen.at, seen.total) == (True, full, 1, 2)
+    assert seen.describe() == "jobs: synced 9fceb02d0ae5 (1 of 2 jobs written at it)"
+    # Already shown before the request: nothing more to wait for
     assert revisions.progress("jobs", [full], [full], full).done
-    unseen = revisions.progress("jobs", ["0ld"], ["0ld"], "abcd")
+    unseen = revisions.progress("jobs", ["0ld", "0ld"], ["0ld"], "abcd")
     assert (unseen.done, unseen.commit, unseen.at) == (False, "abcd", 0)
+    assert unseen.describe() == "jobs: no job shows abcd"
 
 
 def test_without_a_revision_the_wait_is_for_a_commit_none_showed_before() -> None:
-    same = revisions.progress("jobs", ["0ld", "0ld"], ["0ld"], None)
+    same = revisions.progress("jobs", ["0ld", "0ld"], ["0ld", "older"], None)
     assert (same.done, same.commit) == (False, None)
     assert "no job shows a commit other than before" in same.describe()
-    moving = revisions.progress("jobs", ["new", "0ld", "new"], ["0ld"], None)
-    assert (moving.done, moving.commit, moving.at, moving.total) == (False, "new", 2, 3)
-    assert revisions.progress("jobs", ["new", "new"], ["0ld"], None).done
+    moved = revisions.progress("jobs", ["new", "0ld", "new", "other"], ["0ld"], None)
+    assert (moved.done, moved.commit, moved.at, moved.total) == (True, "new", 2, 4)
     # The first jobs of a new repository count as new
     assert revisions.progress("jobs", ["new"], [], None).done
-    empty = revisions.progress("jobs", [], [], None)
-    assert not empty.done
-    assert empty.describe() == "jobs: no job shows a commit yet"
+    assert not revisions.progress("jobs", [], [], None).done
 
 
 @pytest.mark.parametrize("bad", ["abc", "not-hex!", "g" * 8, "a" * 65, ""])
@@ -199,7 +195,8 @@ def test_a_revision_is_taken_in_lower_case() -> None:
 
 
 def test_giving_up_says_what_was_seen_and_where_to_look() -> None:
-    waiting = [revisions.progress("jobs", ["new", "0ld"], ["0ld"], None)]
+    waiting = [revisions.progress("jobs", ["0ld"], ["0ld"], "abcd")]
     message = revisions.gave_up_message(30.0, waiting)
-    assert message.startswith("no sync seen within 30s (jobs: 1 of 2 jobs at new)")
+    assert message.startswith("no sync seen within 30s (jobs: no job shows abcd)")
+    assert "a commit that changes no job" in message
     assert "kubectl get overseerrepository NAME -o yaml" in message
