@@ -87,7 +87,8 @@ def served(tmp_path: Path) -> Iterator[str]:
     feed = api.WatchFeed()
     hostile, slashed = jobs()
     execution = ended_execution(hostile)
-    for body in (hostile, slashed):
+    other = api.job_body({"name": "Elsewhere", "command": "true"}, namespace="team-b")
+    for body in (hostile, slashed, other):
         feed.add("OverseerJob", body)
     feed.add("OverseerExecution", execution)
     store = archive_local.LocalArchive(tmp_path / "archive")
@@ -95,7 +96,8 @@ def served(tmp_path: Path) -> Iterator[str]:
     tokens = api.write_tokens(
         tmp_path / "tokens.json", {"ci": (READER, ["read"]), "boss": (ADMIN, ["admin"])}
     )
-    app = app_.create_app(settings.Settings(tokens_file=tokens), feed, store)
+    config = settings.Settings(namespaces=("team-b",), tokens_file=tokens)
+    app = app_.create_app(config, feed, store)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="console-api", daemon=True)
@@ -201,6 +203,7 @@ def test_a_name_with_a_slash_routes_whole_and_a_read_token_cannot_deactivate(
     expect(page.locator("#signin-problem")).to_contain_text("lacks the 'admin' scope")
     expect(page.locator("main .problem")).to_contain_text("403")
     sign_in(watched, ADMIN)
+    expect(page.locator("main .problem")).to_have_count(0)  # the view, shown again
     page.get_by_role("button", name="Deactivate").click()
     expect(page.locator(".activation button")).to_have_text("Activate")
     expect(page.get_by_role("button", name="Run")).to_be_disabled()
@@ -223,4 +226,28 @@ def test_the_api_s_field_errors_are_shown_beside_the_form(
     problem = page.locator("#run-form .problem")
     expect(problem).to_contain_text("422")
     expect(problem.locator("li")).to_contain_text("what")
+    watched.assert_clean()
+
+
+def test_another_namespace_is_reached_through_the_namespace_field(
+    served: str, context: BrowserContext
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/")
+    sign_in(watched, READER)
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    # The namespace field switches to /namespaces/team-b/..., in the address too
+    page.get_by_label("Namespace").fill("team-b")
+    page.get_by_label("Namespace").press("Enter")
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    assert page.url.endswith("#/namespaces/team-b/jobs")
+    page.get_by_role("link", name="Elsewhere").click()
+    expect(page.locator("#job-title")).to_have_text("Elsewhere")
+    assert page.url.endswith("#/namespaces/team-b/jobs/Elsewhere")
+    # A namespace the API does not serve: its 404 detail, which names those it serves
+    page.get_by_label("Namespace").fill("nowhere")
+    page.get_by_label("Namespace").press("Enter")
+    expect(page.locator("main .problem")).to_contain_text("404")
+    expect(page.locator("main .problem")).to_contain_text("'nowhere' is not served")
     watched.assert_clean()
