@@ -125,11 +125,6 @@ def context(tmp_path: Path) -> Iterator[BrowserContext]:
         yield found
 
 
-def sign_in(watched: browser.Watched, token: str) -> None:
-    watched.page.get_by_label("Bearer token").fill(token)
-    watched.page.get_by_role("button", name="Use this token").click()
-
-
 def test_a_wrong_token_is_refused_with_the_api_s_detail_and_never_kept_in_the_url(
     served: str, context: BrowserContext
 ) -> None:
@@ -139,13 +134,13 @@ def test_a_wrong_token_is_refused_with_the_api_s_detail_and_never_kept_in_the_ur
     page.goto(f"{served}/console/")
     expect(page.get_by_label("Bearer token")).to_be_visible()
     # When a wrong token is given, the API's 401 detail is shown and the token asked again
-    sign_in(watched, "not-a-token")
+    watched.sign_in("not-a-token")
     expect(page.locator("#signin-problem")).to_contain_text(
         "401 Unauthenticated: the bearer token is not valid"
     )
     expect(page.get_by_label("Bearer token")).to_have_value("")
     # Then with a good one, the jobs are listed; the token is in sessionStorage only
-    sign_in(watched, READER)
+    watched.sign_in(READER)
     expect(page.locator("#jobs tbody tr")).to_have_count(2)
     assert page.evaluate("sessionStorage.getItem('overseer.console.token')") == READER
     assert page.evaluate("localStorage.length") == 0
@@ -159,7 +154,7 @@ def test_hostile_names_parameters_and_output_render_as_text(
     watched = browser.Watched.open(context)
     page = watched.page
     page.goto(f"{served}/console/")
-    sign_in(watched, READER)
+    watched.sign_in(READER)
     # The list shows the hostile name and description as text, and filters by name
     link = page.get_by_role("link", name=HOSTILE_JOB)
     expect(link).to_have_text(HOSTILE_JOB)
@@ -196,13 +191,13 @@ def test_a_name_with_a_slash_routes_whole_and_a_read_token_cannot_deactivate(
     watched = browser.Watched.open(context)
     page = watched.page
     page.goto(f"{served}/console/#/jobs/{re.sub('/', '%2F', 'Sauvegarde%20%C3%A9/nuit')}")
-    sign_in(watched, READER)
+    watched.sign_in(READER)
     expect(page.locator("#job-title")).to_have_text(SLASHED_JOB)
     # A read token may not deactivate: the API's 403 detail is shown, the token asked again
     page.get_by_role("button", name="Deactivate").click()
     expect(page.locator("#signin-problem")).to_contain_text("lacks the 'admin' scope")
     expect(page.locator("main .problem")).to_contain_text("403")
-    sign_in(watched, ADMIN)
+    watched.sign_in(ADMIN)
     expect(page.locator("main .problem")).to_have_count(0)  # the view, shown again
     page.get_by_role("button", name="Deactivate").click()
     expect(page.locator(".activation button")).to_have_text("Activate")
@@ -216,9 +211,10 @@ def test_the_api_s_field_errors_are_shown_beside_the_form(
     watched = browser.Watched.open(context)
     page = watched.page
     page.goto(f"{served}/console/#/executions")
-    sign_in(watched, ADMIN)
+    watched.sign_in(ADMIN)
     expect(page.locator("main table tbody tr")).to_have_count(1)
     page.get_by_role("link", name=HOSTILE_JOB).click()
+    expect(page.get_by_label("what")).to_be_visible()
     page.evaluate(
         "document.getElementById('parameter-what').append(new Option('c', 'c', true, true))"
     )
@@ -235,7 +231,7 @@ def test_another_namespace_is_reached_through_the_namespace_field(
     watched = browser.Watched.open(context)
     page = watched.page
     page.goto(f"{served}/console/")
-    sign_in(watched, READER)
+    watched.sign_in(READER)
     expect(page.locator("#jobs tbody tr")).to_have_count(2)
     # The namespace field switches to /namespaces/team-b/..., in the address too
     page.get_by_label("Namespace").fill("team-b")

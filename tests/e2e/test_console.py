@@ -60,11 +60,6 @@ def context(tmp_path: Path) -> Iterator[BrowserContext]:
         yield found
 
 
-def sign_in(watched: browser.Watched, token: str) -> None:
-    watched.page.get_by_label("Bearer token").fill(token)
-    watched.page.get_by_role("button", name="Use this token").click()
-
-
 def test_the_console_runs_the_original_example_and_shows_its_output_as_text(
     console: str, context: BrowserContext
 ) -> None:
@@ -72,12 +67,12 @@ def test_the_console_runs_the_original_example_and_shows_its_output_as_text(
     page = watched.page
     # Given the console: a wrong token gets the API's own 401 detail
     page.goto(console)
-    sign_in(watched, "wrong-token")
+    watched.sign_in("wrong-token")
     expect(page.locator("#signin-problem")).to_contain_text(
         "401 Unauthenticated: the bearer token is not valid"
     )
     # When a token that may execute is given, the jobs are listed
-    sign_in(watched, TOKENS["runner"][0])
+    watched.sign_in(TOKENS["runner"][0])
     expect(page.locator("#jobs tbody tr")).to_have_count(2)
     expect(page.get_by_role("link", name=SLEEPER)).to_have_text(SLEEPER)
     # And the original's example job is run with shell and markup in its parameters
@@ -106,7 +101,7 @@ def test_the_console_follows_a_running_job_and_stops_it_with_a_signal(
     page = watched.page
     # Given a token that may execute, on the sleeping job's page (its name encoded whole)
     page.goto(console + "#/jobs/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E%20sleeper")
-    sign_in(watched, TOKENS["runner"][0])
+    watched.sign_in(TOKENS["runner"][0])
     expect(page.locator("#job-title")).to_have_text(SLEEPER)
     # When it is run, its output arrives while it runs (followed, not read at the end)
     page.get_by_role("button", name="Run").click()

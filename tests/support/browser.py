@@ -18,7 +18,15 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Error, Page, sync_playwright
+from playwright.sync_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Error,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -32,7 +40,7 @@ ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 20_000
-"""How long an expectation waits (an execution on the cluster takes a few seconds)."""
+"""How long an action or an expectation waits (a loaded machine, a pod starting)."""
 
 
 @contextmanager
@@ -52,6 +60,7 @@ def chromium(profile: Path) -> Iterator[BrowserContext]:
             viewport={"width": 1280, "height": 900},
         )
         context.set_default_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=TIMEOUT_MS)  # expect() keeps its own (5 s)
         try:
             yield context
         finally:
@@ -66,6 +75,10 @@ class Watched:
     dialogs: list[str] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
     refused: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    """Requests that got no answer (told, not asserted: a follow is cut on navigation)."""
+    said: list[str] = dataclasses.field(default_factory=list)
+    """What the page logged, to tell what happened when a step times out."""
 
     @classmethod
     def open(cls, context: BrowserContext) -> Watched:
@@ -73,7 +86,20 @@ class Watched:
         watched.page.on("dialog", watched._dialog)
         watched.page.on("pageerror", lambda error: watched.errors.append(str(error)))
         watched.page.on("console", watched._console)
+        watched.page.on(
+            "requestfailed", lambda r: watched.failed.append(f"{r.method} {r.url}: {r.failure}")
+        )
         return watched
+
+    def sign_in(self, token: str) -> None:
+        """Give the console a token, once it asks for one."""
+        field = self.page.get_by_label("Bearer token")
+        try:
+            field.wait_for(state="visible")
+        except Error as error:
+            raise AssertionError(f"the console never asked for a token: {self}") from error
+        field.fill(token)
+        self.page.get_by_role("button", name="Use this token").click()
 
     def _dialog(self, dialog: Dialog) -> None:
         self.dialogs.append(dialog.message)
@@ -81,6 +107,7 @@ class Watched:
             dialog.dismiss()
 
     def _console(self, message: ConsoleMessage) -> None:
+        self.said.append(f"{message.type}: {message.text}")
         if "Content Security Policy" in message.text or "Refused to" in message.text:
             self.refused.append(message.text)
 
