@@ -180,6 +180,11 @@ def test_hostile_names_parameters_and_output_render_as_text(
     expect(page.locator(".badge.phase-Complete").first).to_be_visible()
     expect(page.locator("#events")).to_contain_text(HOSTILE)
     expect(page.locator("#parameters")).to_contain_text("<s>b</s>")
+    # Download saves the whole stream, byte for byte (fetched with the token, not a URL)
+    with page.expect_download() as download:
+        page.locator(".pane").first.get_by_role("button", name="Download").click()
+    assert Path(download.value.path()).read_bytes() == STDOUT
+    assert download.value.suggested_filename == f"_img_src_x_onerror_alert_1_job-{EID}.stdout"
     # Nothing became markup: no image, no script ran, nothing for the CSP to refuse
     assert page.locator("main img, main script, main b, main s").count() == 0
     watched.assert_clean()

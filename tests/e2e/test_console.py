@@ -90,6 +90,13 @@ def test_the_console_runs_the_original_example_and_shows_its_output_as_text(
     expect(page.locator("#output-stderr")).to_have_text("")
     expect(page.locator("#exit-code")).to_have_text("0")
     expect(page.locator("#parameters")).to_contain_text(HOSTILE)
+    # And repeated, it runs again with the same parameters
+    first = page.locator("h1").text_content()
+    page.get_by_role("button", name="Repeat").click()
+    expect(page.locator("h1")).not_to_have_text(first or "")
+    expect(page.locator("dl.facts")).to_contain_text(f"Repeat of{first}")
+    expect(page.locator("#phase")).to_have_text("Complete", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#output-stdout")).to_have_text(expected)
     assert page.locator("main img").count() == 0
     watched.assert_clean()
 
