@@ -300,8 +300,8 @@ def test_an_operator_restart_mid_execution_creates_no_second_job(
             # reads that frame and refines it to the microsecond, never more than the
             # supervisor's few moments after the container started; a start taken anew
             # would come after the 6 s nap and the restart.
-            first, kept = (datetime.fromisoformat(s["startTime"]) for s in (running, status))
-            assert timedelta(0) <= kept - first < timedelta(seconds=3), (first, kept)
+            started, kept = (datetime.fromisoformat(s["startTime"]) for s in (running, status))
+            assert timedelta(0) <= kept - started < timedelta(seconds=3), (started, kept)
             operator.check_alive()
         finally:
             kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
