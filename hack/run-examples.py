@@ -30,7 +30,7 @@ EXAMPLES: tuple[tuple[str, dict[str, str], list[str]], ...] = (
         ["start", "complete"],
     ),
     ("Say hello", {}, ["start", "greeted", "complete"]),
-    ("Library tour", {"greeting": "hi; $(id)"}, ["start", "reachable", "complete"]),
+    ("Library tour", {"greeting": "hi; $(id)"}, ["start", "ready", "complete"]),
 )
 TERMINAL = {"Complete", "Failed", "TimedOut", "Killed"}
 
