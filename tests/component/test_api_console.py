@@ -128,6 +128,20 @@ async def test_every_module_the_console_imports_is_served_as_javascript(
     assert seen == {p.name for p in FOLDER.glob("*.js")}
 
 
+async def test_a_head_request_gets_the_headers_of_the_get_without_a_body(
+    served: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    # (What `curl -I` and uptime checks send: a 405 there reads as the console missing.)
+    _, client = served
+    got = await client.get("/console/")
+    head = await client.head("/console/")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["etag"] == got.headers["etag"]
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert_secured(head.headers)
+    assert (await client.head("/console/nope.js")).status_code == 404
+
+
 async def test_the_console_root_redirects_to_its_folder(
     served: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:

@@ -89,9 +89,10 @@ async def console_root() -> Response:
     return RedirectResponse("console/", status_code=308, headers=dict(SECURITY_HEADERS))
 
 
-@router.get("/console/{file:path}")
+@router.api_route("/console/{file:path}", methods=["GET", "HEAD"])
 async def console_file(request: Request, file: str) -> Response:
-    """A packaged console file by its name (``index.html`` for ``/console/``); else 404."""
+    """A packaged console file by its name (``index.html`` for ``/console/``); else 404.
+    HEAD answers the same headers without the body."""
     asset = assets().get(file or INDEX)
     if asset is None:
         return errors.respond(
@@ -103,4 +104,7 @@ async def console_file(request: Request, file: str) -> Response:
     headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(asset.body))
+        return Response(media_type=asset.content_type, headers=headers)
     return Response(asset.body, media_type=asset.content_type, headers=headers)
