@@ -25,7 +25,8 @@ def base(request: Request) -> str:
     scope = request.scope
     host = next((v for k, v in scope["headers"] if k == b"host"), None)
     roots = (scope.get("app_root_path"), scope.get("root_path"))
-    key = (scope.get("scheme"), host, scope.get("server"), roots)
+    server = scope.get("server")  # a tuple by the ASGI spec; some test clients give a list
+    key = (scope.get("scheme"), host, None if server is None else tuple(server), roots)
     found = _BASES.get(key)
     if found is None:
         if len(_BASES) >= MAX_BASES:
