@@ -26,6 +26,7 @@ from overseer_api.routers import (
     hooks,
     jobs,
     output,
+    repositories,
     sync,
 )
 from overseer_api.routers import metrics as metrics_router
@@ -39,6 +40,7 @@ NAMESPACED: tuple[APIRouter, ...] = (
     output.router,
     deliveries.router,
     sync.router,
+    repositories.router,
     hooks.router,
 )
 """Routers served on the default namespace and under /namespaces/{namespace}."""

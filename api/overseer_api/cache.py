@@ -1,4 +1,5 @@
-"""What the API reads: watch caches of jobs and executions, indexed by name and id.
+"""What the API reads: watch caches of jobs, executions and repositories, indexed by name
+and id.
 
 One task per kind and namespace follows :meth:`overseer.kube.Kube.watch`; a ``LIST``
 replaces that namespace's objects of the kind, each change updates them. Lookups use
@@ -34,12 +35,14 @@ from overseer.core import concurrency, names
 from overseer.crd import definition as defn
 from overseer.crd import execution as execution_
 from overseer.crd import job as job_
+from overseer.crd import repository as repository_
 
 log = logging.getLogger(__name__)
 
 JOB = job_.KIND.kind
 EXECUTION = execution_.KIND.kind
-KINDS = (JOB, EXECUTION)
+REPOSITORY = repository_.KIND.kind
+KINDS = (JOB, EXECUTION, REPOSITORY)
 RETRY_MIN = 1.0
 RETRY_MAX = 30.0
 MAX_DERIVED = 100_000
@@ -84,6 +87,8 @@ class _Namespace:
     """Changes with every full list (a list may drop what a watch gap hid)."""
     touched: dict[str, int] = dataclasses.field(default_factory=dict)
     """By job resource name: when the job or one of its executions last changed."""
+    repositories: dict[str, Body] = dataclasses.field(default_factory=dict)
+    """Repository bodies by name."""
 
     def put_job(self, body: Body) -> None:
         name = body["metadata"]["name"]
@@ -114,6 +119,19 @@ class _Namespace:
     def drop_execution(self, body: Body) -> None:
         job, eid = _execution_key(body)
         self.executions.get(job, {}).pop(eid, None)
+
+    def put_repository(self, body: Body) -> None:
+        name = body["metadata"]["name"]
+        if _newer(body, self.repositories.get(name)):
+            self.repositories[name] = body
+
+    def drop(self, kind: str, body: Body) -> None:
+        if kind == JOB:
+            self.drop_job(body)
+        elif kind == EXECUTION:
+            self.drop_execution(body)
+        elif kind == REPOSITORY:
+            self.repositories.pop(body["metadata"]["name"], None)
 
 
 def _display(body: Body) -> str:
@@ -166,7 +184,10 @@ class Cache:
     def check_ready(self) -> None:
         """Raise NotReadyError (503) until :attr:`ready`."""
         if not self.ready:
-            msg = "the API is starting and has not read every job and execution yet; retry"
+            msg = (
+                "the API is starting and has not read every job, execution and repository "
+                "yet; retry"
+            )
             raise errors.NotReadyError(msg)
 
     async def _follow(self, kind: str, namespace: str) -> None:
@@ -185,20 +206,20 @@ class Cache:
         if data is None:
             return
         if event == "LIST":
-            fresh = _Namespace(jobs={} if kind == JOB else data.jobs, epoch=next(self._clock))
+            # The other kinds' objects are kept; the stamps all change (the epoch).
+            fresh = dataclasses.replace(data, epoch=next(self._clock), touched={})
             if kind == JOB:
-                fresh.executions = data.executions
+                fresh.jobs, fresh.by_display = {}, []
+            elif kind == EXECUTION:
+                fresh.executions = collections.defaultdict(dict)
             else:
-                fresh.by_display = data.by_display
+                fresh.repositories = {}
             for item in body.get("items") or ():
                 self._put(fresh, kind, item)
             self._data[namespace] = fresh
             self._listed.add((kind, namespace))
         elif event == "DELETED":
-            if kind == JOB:
-                data.drop_job(body)
-            else:
-                data.drop_execution(body)
+            data.drop(kind, body)
             self._touch(data, kind, body)
         else:
             self._put(data, kind, body)
@@ -212,6 +233,8 @@ class Cache:
             self._touch(data, str(body.get("kind")), body)
 
     def _touch(self, data: _Namespace, kind: str, body: Body) -> None:
+        if kind == REPOSITORY:
+            return  # no job's answer shows its repository's status
         job = body["metadata"]["name"] if kind == JOB else _execution_key(body)[0]
         data.touched[job] = next(self._clock)
 
@@ -221,6 +244,8 @@ class Cache:
             data.put_job(body)
         elif kind == EXECUTION:
             data.put_execution(body)
+        elif kind == REPOSITORY:
+            data.put_repository(body)
 
     # --- reads -----------------------------------------------------------------------
 
@@ -322,10 +347,24 @@ class Cache:
             if concurrency.scope_of(body.get("spec") or {}) == scope
         ]
 
+    def repository(self, namespace: str, name: str) -> Body:
+        """One repository; RepositoryUnknownError when the namespace has none by this name."""
+        body = self._namespace(namespace).repositories.get(name)
+        if body is None:
+            msg = f"no repository is named {name!r} in {namespace!r}; GET /repositories lists them"
+            raise errors.RepositoryUnknownError(msg)
+        return body
+
+    def repositories(self, namespace: str) -> list[Body]:
+        """The namespace's repositories, by name."""
+        found = self._namespace(namespace).repositories
+        return [found[name] for name in sorted(found)]
+
     def sizes(self) -> dict[tuple[str, str], int]:
         """Objects held per (kind, namespace), for /metrics."""
         sizes = {}
         for namespace, data in self._data.items():
             sizes[(JOB, namespace)] = len(data.jobs)
             sizes[(EXECUTION, namespace)] = sum(len(e) for e in data.executions.values())
+            sizes[(REPOSITORY, namespace)] = len(data.repositories)
         return sizes

@@ -447,6 +447,13 @@ class DeliveryNotFoundError(NotFoundError):
     reason = "DeliveryNotFound"
 
 
+class RepositoryUnknownError(NotFoundError):
+    """No OverseerRepository has this name in this namespace (not a git error: the
+    git server's missing repository is :class:`GitRepositoryNotFoundError`)."""
+
+    reason = "RepositoryUnknown"
+
+
 class NamespaceNotServedError(NotFoundError):
     """The API does not serve this namespace (the operator does not watch it)."""
 

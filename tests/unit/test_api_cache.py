@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tests.support import api
 
+from overseer import errors
 from overseer.core import schedule
 from overseer_api import cache
 
@@ -112,3 +113,32 @@ async def eventually(check: Callable[[], bool], within: float = 2.0) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("not within 2 s")
+
+
+def repository(name: str, version: int) -> dict[str, Any]:
+    return {
+        "kind": cache.REPOSITORY,
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": str(version)},
+        "spec": {"url": "file:///x"},
+    }
+
+
+def test_repositories_are_a_kind_of_their_own_listed_before_ready() -> None:
+    store = cache.Cache(api.WatchFeed(), [NS])
+    job = api.job_body({"name": "J", "command": "true"}, version=5)
+    store.apply(cache.JOB, NS, "LIST", listed(job))
+    store.apply(cache.EXECUTION, NS, "LIST", listed(execution(job, 1, 7)))
+    assert not store.ready  # the repositories are not listed yet
+    store.apply(cache.REPOSITORY, NS, "LIST", listed(repository("b", 3), repository("a", 4)))
+    assert store.ready
+    assert [r["metadata"]["name"] for r in store.repositories(NS)] == ["a", "b"]
+    assert store.job(NS, "J") == job  # a repository list keeps the jobs and executions
+    assert len(store.executions_of(NS, job["metadata"]["name"])) == 1
+    store.apply(cache.REPOSITORY, NS, "MODIFIED", repository("a", 2))  # older: ignored
+    assert store.repository(NS, "a")["metadata"]["resourceVersion"] == "4"
+    store.apply(cache.JOB, NS, "LIST", listed(job))  # a job list keeps the repositories
+    store.apply(cache.REPOSITORY, NS, "DELETED", repository("b", 5))
+    assert [r["metadata"]["name"] for r in store.repositories(NS)] == ["a"]
+    with pytest.raises(errors.RepositoryUnknownError):
+        store.repository(NS, "b")
+    assert store.sizes()[(cache.REPOSITORY, NS)] == 1
