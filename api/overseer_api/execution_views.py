@@ -42,6 +42,9 @@ def summary(request: Request, execution: Body, display: str) -> schemas.Executio
         ),
         start_time=views.parse_time(status.get("startTime")),
         completion_time=views.parse_time(status.get("completionTime")),
+        exit_code=status.get("exitCode"),
+        signal=status.get("signal"),
+        reason=status.get("reason"),
     )
 
 
@@ -83,9 +86,6 @@ def detail(request: Request, execution: Body, display: str) -> schemas.Execution
             schemas.Event(status=e["status"], time=e["time"], data=e.get("data"))
             for e in status.get("events") or ()
         ],
-        exit_code=status.get("exitCode"),
-        signal=status.get("signal"),
-        reason=status.get("reason"),
         message=status.get("message"),
         duration=status.get("duration"),
         signals=_signals(spec, status),

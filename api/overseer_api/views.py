@@ -121,14 +121,7 @@ def job_detail(
         changed = schemas.ActiveChange(by=by, at=at)
     namespace = job["metadata"]["namespace"]
     latest = sorted(executions, key=id_key, reverse=True)[:LATEST_EXECUTIONS]
-    refs = [
-        schemas.ExecutionRef(
-            id=eid,
-            phase=(executions[eid].get("status") or {}).get("phase"),
-            url=urls.execution(request, namespace, summary.name, eid),
-        )
-        for eid in latest
-    ]
+    refs = [_latest(request, namespace, summary.name, eid, executions[eid]) for eid in latest]
     return schemas.JobDetail(
         **dict(summary),
         definition=definition,
@@ -179,3 +172,17 @@ def answer(request: Request, rendered: Rendered) -> Response:
     if _held(request.headers.get("if-none-match"), rendered.etag):
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+def _latest(
+    request: Request, namespace: str, name: str, eid: str, execution: Body
+) -> schemas.LatestExecution:
+    status = execution.get("status") or {}
+    return schemas.LatestExecution(
+        id=eid,
+        phase=status.get("phase"),
+        url=urls.execution(request, namespace, name, eid),
+        exit_code=status.get("exitCode"),
+        signal=status.get("signal"),
+        reason=status.get("reason"),
+    )

@@ -12,9 +12,8 @@ from typing import Any
 
 import yaml
 
-EXECUTION_HEADERS = ["JOB", "ID", "PHASE", "TRIGGER", "START", "DURATION"]
-"""What ``overseer executions`` shows. ``GET /executions`` gives no exit code per item:
-``overseer status JOB ID`` shows it."""
+EXECUTION_HEADERS = ["JOB", "ID", "PHASE", "EXIT", "TRIGGER", "START", "DURATION"]
+"""What ``overseer executions`` shows (EXIT: the exit code, or the signal that ended it)."""
 
 DELIVERY_HEADERS = ["DELIVERY", "STATUS", "ATTEMPTS", "REPLAYS", "URL", "LAST ERROR"]
 
@@ -84,12 +83,14 @@ def execution_duration(execution: Mapping[str, Any], now: datetime) -> str:
 
 
 def execution_row(execution: Mapping[str, Any], now: datetime) -> list[str]:
-    """JOB, ID, PHASE, TRIGGER, START, DURATION of one item of ``GET /executions``."""
+    """JOB, ID, PHASE, EXIT, TRIGGER, START, DURATION of one item of ``GET /executions``."""
     trigger = execution.get("trigger") or {}
+    code, signal = execution.get("exitCode"), execution.get("signal")
     return [
         str(execution.get("job", "")),
         str(execution.get("id", "")),
         str(execution.get("phase") or "Pending"),
+        str(code) if code is not None else str(signal or "-"),
         str(trigger.get("type") or "-"),
         short_time(execution.get("startTime")),
         execution_duration(execution, now),

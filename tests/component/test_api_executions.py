@@ -355,3 +355,25 @@ async def test_the_originals_id_forms_name_the_same_execution(
         response = await client.get(f"/jobs/A%20job/{form}")
         assert response.status_code == 200, form
         assert response.json()["id"] == "1489888092.000000"
+
+
+async def test_list_items_and_a_jobs_latest_executions_carry_the_exit_code(
+    client: httpx.AsyncClient, feed: api.WatchFeed
+) -> None:
+    created = (await client.post("/jobs/A%20job", json={"positional_var": "a"})).json()
+    body = feed.created[0]
+    status = {"phase": "Failed", "exitCode": 3, "reason": "NonZeroExit", "message": "exit 3"}
+    ended = {**body, "status": status}
+    ended["metadata"] = {**body["metadata"], "resourceVersion": "99999"}
+    await feed.push(EXECUTION, "MODIFIED", ended)
+    items = (await client.get("/executions")).json()["items"]
+    assert [(e["id"], e["exitCode"], e["reason"]) for e in items] == [
+        (created["id"], 3, "NonZeroExit")
+    ]
+    assert items[0]["signal"] is None
+    latest = (await client.get("/jobs/A%20job")).json()["executions"]
+    assert [(e["id"], e["exitCode"], e["reason"]) for e in latest] == [
+        (created["id"], 3, "NonZeroExit")
+    ]
+    detail = (await client.get(created["url"])).json()
+    assert (detail["exitCode"], detail["reason"], detail["message"]) == (3, "NonZeroExit", "exit 3")

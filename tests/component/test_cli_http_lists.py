@@ -28,6 +28,7 @@ def execution(number: int) -> dict[str, Any]:
         "job": "Sauvegarde é",
         "url": "u",
         "phase": "Failed",
+        "exitCode": 2,
         "trigger": {"type": "schedule"},
         "startTime": "2026-12-06T18:00:00Z",
         "completionTime": "2026-12-06T18:00:42Z",
@@ -63,9 +64,9 @@ def test_executions_follows_every_page_with_its_filters_in_the_namespace() -> No
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     lines = out.decode().splitlines()
-    assert lines[0].split() == ["JOB", "ID", "PHASE", "TRIGGER", "START", "DURATION"]
+    assert lines[0].split() == ["JOB", "ID", "PHASE", "EXIT", "TRIGGER", "START", "DURATION"]
     assert [line.split("  ")[1].strip() for line in lines[1:]] == [i["id"] for i in items]
-    assert lines[1] == "Sauvegarde é  1000.5  Failed  schedule  2026-12-06T18:00:00Z  42s"
+    assert lines[1] == "Sauvegarde é  1000.5  Failed  2     schedule  2026-12-06T18:00:00Z  42s"
     # Every page asked with the filters, the largest page, and the cursor of the one before
     filters = {"job": "Sauvegarde é", "phase": "Failed", "limit": "1000"}
     assert asked == [filters, {**filters, "continue": "2"}, {**filters, "continue": "4"}]

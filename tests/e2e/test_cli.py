@@ -143,14 +143,18 @@ def then_executions_list_and_a_sync_is_awaited(
 ) -> None:
     # The executions of one job, newest first, as JSON and YAML, with the API's fields
     listed = json.loads(overseer(api, "executions", "--job", "Sauvegarde é", "-o", "json").stdout)
-    assert [(item["id"], item["phase"]) for item in listed] == [(i, "Failed") for i in failed_ids]
+    assert [(item["id"], item["phase"], item["exitCode"]) for item in listed] == [
+        (i, "Failed", 3) for i in failed_ids
+    ]
     as_yaml = overseer(
         api, "executions", "--phase", "Failed", "--job", "Sauvegarde é", "-o", "yaml"
     )
     assert yaml.safe_load(as_yaml.stdout) == listed
     # Of every job, as a table: the newest one is the sleeper, signalled last
     table = overseer(api, "-n", kube.namespace, "executions").stdout.decode().splitlines()
-    assert table[0].split() == ["JOB", "ID", "PHASE", "TRIGGER", "START", "DURATION"]
+    assert table[0].split() == ["JOB", "ID", "PHASE", "EXIT", "TRIGGER", "START", "DURATION"]
+    exits = {line.split()[1]: line.split()[3] for line in table[1:]}
+    assert [exits[i] for i in failed_ids] == ["3", "3"]
     assert len(table) == 1 + 4
     assert [line.split()[0] for line in table[1:]].count("a/b") == 1
     assert table[1].split()[0] == "a/b"

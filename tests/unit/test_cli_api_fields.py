@@ -24,7 +24,7 @@ def fields(model: type[BaseModel]) -> set[str]:
     [
         # overseer executions: render.execution_row, paging.collect
         (executions.ExecutionSummary, {"id", "job", "phase", "trigger", "startTime"}),
-        (executions.ExecutionSummary, {"completionTime"}),
+        (executions.ExecutionSummary, {"completionTime", "exitCode", "signal"}),
         (executions.Trigger, {"type"}),
         (executions.ExecutionPage, {"items", "continue"}),
         # overseer deliveries: render.delivery_row, commands.replay

@@ -81,11 +81,12 @@ def test_durations_read_at_a_glance(seconds: float, text: str) -> None:
     assert render.duration_text(seconds) == text
 
 
-def test_an_execution_row_has_job_id_phase_trigger_start_and_duration() -> None:
+def test_an_execution_row_has_job_id_phase_exit_trigger_start_and_duration() -> None:
     ended = {
         "id": "1489895624.840211",
         "job": "Sauvegarde é",
         "phase": "Complete",
+        "exitCode": 0,
         "trigger": {"type": "schedule"},
         "startTime": "2026-12-06T18:58:00.25Z",
         "completionTime": "2026-12-06T18:59:05.25+00:00",
@@ -94,28 +95,39 @@ def test_an_execution_row_has_job_id_phase_trigger_start_and_duration() -> None:
         "Sauvegarde é",
         "1489895624.840211",
         "Complete",
+        "0",
         "schedule",
         "2026-12-06T18:58:00Z",
         "1m05s",
     ]
     running = {"id": "2.0", "job": "x", "phase": "Running", "startTime": "2026-12-06T18:59:30Z"}
-    assert render.execution_row(running, NOW)[2:] == ["Running", "-", "2026-12-06T18:59:30Z", "30s"]
+    assert render.execution_row(running, NOW)[2:] == [
+        "Running", "-", "-", "2026-12-06T18:59:30Z", "30s"
+    ]  # fmt: skip
     fresh = {"id": "3.0", "job": "x", "phase": None, "trigger": {"type": "api"}}
-    assert render.execution_row(fresh, NOW)[2:] == ["Pending", "api", "-", "-"]
+    assert render.execution_row(fresh, NOW)[2:] == ["Pending", "-", "api", "-", "-"]
+    killed = {"id": "4.0", "job": "x", "phase": "Failed", "exitCode": None, "signal": "SIGKILL"}
+    assert render.execution_row(killed, NOW)[3] == "SIGKILL"
 
 
 def test_the_executions_table_aligns_its_columns() -> None:
     rows = [
         render.execution_row(
-            {"id": "10.5", "job": "a/b", "phase": "Failed", "startTime": "2026-12-06T18:59:58Z"},
+            {
+                "id": "10.5",
+                "job": "a/b",
+                "phase": "Failed",
+                "exitCode": 127,
+                "startTime": "2026-12-06T18:59:58Z",
+            },
             NOW,
         ),
         render.execution_row({"id": "9.0", "job": "A longer job", "phase": "Running"}, NOW),
     ]
     assert core.format_table(render.EXECUTION_HEADERS, rows) == (
-        "JOB           ID    PHASE    TRIGGER  START                 DURATION\n"
-        "a/b           10.5  Failed   -        2026-12-06T18:59:58Z  2.0s\n"
-        "A longer job  9.0   Running  -        -                     -\n"
+        "JOB           ID    PHASE    EXIT  TRIGGER  START                 DURATION\n"
+        "a/b           10.5  Failed   127   -        2026-12-06T18:59:58Z  2.0s\n"
+        "A longer job  9.0   Running  -     -        -                     -\n"
     )
 
 

@@ -99,6 +99,11 @@ class ExecutionSummary(base.Schema):
     trigger: Trigger
     start_time: datetime | None = None
     completion_time: datetime | None = None
+    exit_code: int | None = Field(default=None, description="The job's exit code, once ended.")
+    signal: str | None = Field(default=None, description="The signal that ended its process.")
+    reason: str | None = Field(
+        default=None, description="Why it ended so, such as NonZeroExit or TimedOut."
+    )
 
 
 class ExecutionPage(base.Schema):
@@ -119,9 +124,6 @@ class ExecutionDetail(ExecutionSummary):
         description="The frozen definition it runs (a secret parameter's default left out)."
     )
     events: list[Event]
-    exit_code: int | None = None
-    signal: str | None = Field(default=None, description="The signal that ended its process.")
-    reason: str | None = None
     message: str | None = None
     duration: str | None = None
     signals: list[SignalRequest]

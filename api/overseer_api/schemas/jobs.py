@@ -26,6 +26,14 @@ class ExecutionRef(base.Schema):
     url: str = Field(description="Its URL in this API.")
 
 
+class LatestExecution(ExecutionRef):
+    """One of a job's latest executions, with how it ended."""
+
+    exit_code: int | None = Field(default=None, description="The job's exit code, once ended.")
+    signal: str | None = Field(default=None, description="The signal that ended its process.")
+    reason: str | None = Field(default=None, description="Why it ended so, such as NonZeroExit.")
+
+
 class Schedule(base.Schema):
     cron: str = Field(description="Cron expression.")
     timezone: str | None = Field(default=None, description="Time zone; UTC when unset.")
@@ -88,4 +96,4 @@ class JobDetail(JobSummary):
     active_changed: ActiveChange | None = Field(
         default=None, description="The latest activation or deactivation through the API."
     )
-    executions: list[ExecutionRef] = Field(description="The latest executions, newest first.")
+    executions: list[LatestExecution] = Field(description="The latest executions, newest first.")
