@@ -78,5 +78,6 @@ def repository(request: Request, body: Body) -> schemas.Repository:
         observed_generation=status.get("observedGeneration"),
         sync_requested_at=_requested_at(annotations.get(sync.REQUESTED_SYNC_ANNOTATION)),
         sync_requested_by=annotations.get(sync.REQUESTED_BY_ANNOTATION),
+        sync_handled_at=_requested_at(status.get("lastHandledSyncRequest")),
         jobs_url=jobs,
     )

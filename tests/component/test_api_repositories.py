@@ -46,6 +46,7 @@ def repository(
         errors=errors or [],
         fetch_error=fetch_error,
         now=WHEN,
+        handled_request="1796673600.500000",
     )
     return {
         "apiVersion": "overseer.dev/v1alpha1",
@@ -105,6 +106,7 @@ async def test_a_synced_repository_shows_its_spec_commit_and_ready(
     assert (body["jobCount"], body["errors"], body["observedGeneration"]) == (3, [], 2)
     assert body["syncRequestedBy"] == "token:ops"
     assert body["syncRequestedAt"].startswith("2026-12-07T")
+    assert body["syncHandledAt"] == body["syncRequestedAt"]  # the request's sync is done
     assert body["jobsUrl"] == "http://api.test/jobs?repository=jobs"
 
 

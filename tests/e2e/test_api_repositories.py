@@ -52,6 +52,15 @@ def test_a_requested_sync_shows_its_commit_and_a_missing_url_its_error(
     after = shown("jobs", lambda body: body["commit"] == second)
     assert (after["ready"], after["errors"], after["syncRequestedBy"]) == (True, [], "token:boss")
     assert after["lastSyncTime"] > synced["lastSyncTime"]
+    # And a requested sync that finds nothing new is seen done too: the request is echoed
+    assert boss.post("/sync", params={"repository": "jobs"}).status_code == 202
+    done = shown(
+        "jobs",
+        lambda body: body["syncHandledAt"] is not None
+        and body["syncHandledAt"] == body["syncRequestedAt"]
+        and body["syncRequestedAt"] != after["syncRequestedAt"],
+    )
+    assert (done["commit"], done["ready"]) == (second, True)
     # And the one whose URL leads nowhere is not Ready, with git's error
     lost = shown("lost", lambda body: body["ready"] is False)
     assert lost["commit"] is None

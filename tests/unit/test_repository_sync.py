@@ -179,3 +179,32 @@ def test_a_job_name_another_repository_owns_fails_this_file_naming_the_owner() -
     assert "'other'" in error.message and "theirs.yml" in error.message
     # Nothing claimed: the result as it was
     assert repository_sync.exclude_claimed(result, {}) is result
+
+
+def test_a_handled_sync_request_is_echoed_so_a_client_sees_a_sync_that_changed_nothing() -> None:
+    def build(
+        previous: dict[str, object], request: str | None, failed: bool = False
+    ) -> tuple[dict[str, object], bool]:
+        return repository_sync.build_status(
+            previous=previous,
+            generation=1,
+            commit=None if failed else "c1",
+            job_count=None if failed else 3,
+            errors=[],
+            fetch_error=("RepositoryNotFound", "no repository") if failed else None,
+            now=NOW + timedelta(minutes=1),
+            handled_request=request,
+        )
+
+    good, _ = build({}, None)
+    assert "lastHandledSyncRequest" not in good  # never asked: the field stays unset
+    # The same commit, asked for: the status changes, by the request it handled
+    echoed, changed = build(good, "1796673600.500000")
+    assert changed
+    assert echoed["lastHandledSyncRequest"] == "1796673600.500000"
+    assert str(echoed["lastSyncTime"]).startswith("2026-11-29T12:01")
+    # The same request again (a periodic sync): nothing to write
+    assert not build(echoed, "1796673600.500000")[1]
+    # A failed fetch handles the request too: the client sees the failure, not a silence
+    failed, _ = build(echoed, "1796673700.000000", failed=True)
+    assert failed["lastHandledSyncRequest"] == "1796673700.000000"

@@ -72,6 +72,14 @@ class Repository(base.Schema):
         default=None, description="When a sync was last requested (POST /sync, a push hook)."
     )
     sync_requested_by: str | None = Field(default=None, description="Who requested it.")
+    sync_handled_at: datetime | None = Field(
+        default=None,
+        description=(
+            "The request the last sync started after (status.lastHandledSyncRequest): the "
+            "requested sync is done, or failed as ready and reason say, once it reaches "
+            "syncRequestedAt, even when it changed nothing."
+        ),
+    )
     jobs_url: str = Field(description="Its jobs in this API (GET /jobs?repository=).")
 
 

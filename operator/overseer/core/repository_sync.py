@@ -178,11 +178,14 @@ def build_status(
     now: datetime,
     suspended: bool = False,
     inactive_jobs: Sequence[str] | None = None,
+    handled_request: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The repository's new status, and whether it differs from ``previous``.
 
     ``fetch_error`` is (reason, message) when git failed; ``inactive_jobs`` (from
-    :func:`plan_inactive`) replaces the kept deactivations when given.
+    :func:`plan_inactive`) replaces the kept deactivations when given;
+    ``handled_request`` is the requested-sync annotation the sync started after, echoed
+    (so a requested sync that changes nothing still changes the status, once).
 
     Ready is True when the jobs match the commit, with no definition error; Synced
     says whether the last fetch worked. Unchanged conditions keep their transition
@@ -211,6 +214,8 @@ def build_status(
     update: dict[str, Any] = {"observed_generation": generation}
     if inactive_jobs is not None:
         update["inactive_jobs"] = list(inactive_jobs)
+    if handled_request is not None:
+        update["last_handled_sync_request"] = handled_request
     if not suspended and fetch_error is None:
         update |= {"commit": commit, "job_count": job_count, "errors": list(errors)}
     update["conditions"] = conds

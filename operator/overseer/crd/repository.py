@@ -135,6 +135,14 @@ class RepositoryStatus(base.StatusModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="The metadata.generation the last sync acted on."
     )
+    last_handled_sync_request: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description=(
+            "The overseer.dev/requested-sync annotation the last sync started after: a "
+            "requested sync is done (or failed, as the conditions say) once it equals the "
+            "annotation, even when it changed nothing."
+        ),
+    )
     inactive_jobs: list[str] = Field(
         default_factory=list,
         description=(

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from overseer import errors
-from overseer.core import execution_job, settlement
+from overseer.core import execution_job, settlement, sync
 from overseer.crd import base
 from overseer.crd import execution as execution_crd
 from overseer.crd import repository as repository_crd
@@ -151,6 +151,10 @@ async def run_syncs(
     try:
         await _sleep(math.inf, shared.jobs.ready, stopped)
         while not stopped:
+            # Cleared before the pass reads the object: a request made during the pass
+            # wakes the next one at once instead of waiting for the interval.
+            wake.clear()
+            annotations = meta.get("annotations") or {}
             repo = repositories.Repository(
                 namespace=namespace,
                 name=name,
@@ -159,6 +163,7 @@ async def run_syncs(
                 spec=dict(spec),
                 status=dict(status),
                 body=body,
+                sync_request=annotations.get(sync.REQUESTED_SYNC_ANNOTATION),
             )
             started = time.monotonic()
             outcome = await repositories.run_once(
@@ -173,7 +178,6 @@ async def run_syncs(
             error = outcome.error.reason if outcome.error is not None else None
             metrics.sync_done(namespace, name, time.monotonic() - started, error)
             failures = failures + 1 if outcome.error and not outcome.error.stalled else 0
-            wake.clear()
             await _sleep(outcome.delay, wake, stopped)
     finally:
         shared.wakes.pop((namespace, name), None)

@@ -57,6 +57,8 @@ class Repository:
     status: Mapping[str, Any]
     body: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """The whole object, which Events are posted on."""
+    sync_request: str | None = None
+    """Its requested-sync annotation as the pass starts: the status echoes it."""
 
 
 async def run_once(
@@ -257,6 +259,7 @@ async def _record(state: _Pass) -> Outcome:
         fetch_error=None,
         now=datetime.now(UTC),
         inactive_jobs=state.inactive,
+        handled_request=repo.sync_request,
     )
     if changed:
         await state.client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
@@ -324,6 +327,7 @@ async def report_suspended(repo: Repository, client: kube_client.KubeClient) -> 
         fetch_error=None,
         now=datetime.now(UTC),
         suspended=True,
+        handled_request=repo.sync_request,
     )
     if changed:
         await client.patch_status(repository_crd.KIND.kind, repo.namespace, repo.name, status)
@@ -366,6 +370,7 @@ async def _report_failure(
         errors=[],
         fetch_error=(error.reason, error.message),
         now=datetime.now(UTC),
+        handled_request=repo.sync_request,
     )
     if error.stalled:
         next_step = f"stalled until the input changes; looking again in {delay:.0f}s"
