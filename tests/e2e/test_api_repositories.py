@@ -56,9 +56,11 @@ def test_a_requested_sync_shows_its_commit_and_a_missing_url_its_error(
     assert boss.post("/sync", params={"repository": "jobs"}).status_code == 202
     done = shown(
         "jobs",
-        lambda body: body["syncHandledAt"] is not None
-        and body["syncHandledAt"] == body["syncRequestedAt"]
-        and body["syncRequestedAt"] != after["syncRequestedAt"],
+        lambda body: (
+            body["syncHandledAt"] is not None
+            and body["syncHandledAt"] == body["syncRequestedAt"]
+            and body["syncRequestedAt"] != after["syncRequestedAt"]
+        ),
     )
     assert (done["commit"], done["ready"]) == (second, True)
     # And the one whose URL leads nowhere is not Ready, with git's error
