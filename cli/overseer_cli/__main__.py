@@ -30,7 +30,7 @@ exit codes:
   0    success
   1    the API refused (its message is printed as "overseer: <detail> (HTTP <status>)"),
        the API is unreachable, a followed/waited job ended without an exit code, or
-       sync --wait saw no sync arrive within --timeout
+       sync --wait saw a sync fail, or none end within --timeout
   2    usage error
   N    run/repeat with --follow or --wait: the job's own exit code
 """
@@ -168,7 +168,7 @@ def _add_lists(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         sub,
         "executions",
         commands.executions,
-        "List executions of every job, newest first: job, id, phase, trigger, start, "
+        "List executions of every job, newest first: job, id, phase, exit, trigger, start, "
         "duration (every page, or the first --limit).",
         "overseer executions --job 'A job' --phase Failed --limit 20",
     )
@@ -182,6 +182,15 @@ def _add_lists(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--limit", type=int, metavar="N", help="at most N, the newest (default: all)"
     )
     _add_output(executions, "table")
+    repositories = _command(
+        sub,
+        "repositories",
+        commands.repositories,
+        "List the namespace's repositories: URL, ref, synced commit, jobs, Ready and its "
+        "reason, when the status last changed.",
+        "overseer repositories -o yaml",
+    )
+    _add_output(repositories, "table")
 
 
 def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -189,14 +198,14 @@ def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         sub,
         "sync",
         syncing.sync,
-        "Sync a repository now (all of the namespace's without REPOSITORY). The API shows "
-        "no repository status: --wait waits until a job of it shows the commit (--revision) "
-        "or a new one, so a commit that changes no job is not seen (docs/cli.rst).",
+        "Sync a repository now (all of the namespace's without REPOSITORY). --wait waits "
+        "until each shows a sync after the request (or --revision synced) and prints the "
+        "commit, or the error with exit 1 (docs/cli.rst).",
         "overseer sync jobs --wait --revision $(git rev-parse HEAD) --timeout 60",
     )
     sync.add_argument("repository", metavar="REPOSITORY", nargs="?", help="its name")
     sync.add_argument(
-        "--wait", action="store_true", help="until a job shows a new commit (or --revision)"
+        "--wait", action="store_true", help="until the sync ends (or --revision is synced)"
     )
     sync.add_argument(
         "--revision", metavar="COMMIT", help="with --wait: the commit (or its prefix) to wait for"

@@ -58,6 +58,17 @@ def executions(api: Api, args: argparse.Namespace) -> int:
     return core.OK
 
 
+def repositories(api: Api, args: argparse.Namespace) -> int:
+    """The namespace's repositories: source, synced commit, Ready and its reason."""
+    items = api.get(f"{core.base_path(args.namespace)}/repositories").get("items") or []
+    if args.output == "table":
+        rows = (render.repository_row(item) for item in items)
+        sys.stdout.write(core.format_table(render.REPOSITORY_HEADERS, rows))
+    else:
+        _print(items, args.output)
+    return core.OK
+
+
 def show(api: Api, args: argparse.Namespace) -> int:
     _print(api.get(core.job_path(args.namespace, args.job)), args.output)
     return core.OK

@@ -17,6 +17,9 @@ EXECUTION_HEADERS = ["JOB", "ID", "PHASE", "EXIT", "TRIGGER", "START", "DURATION
 
 DELIVERY_HEADERS = ["DELIVERY", "STATUS", "ATTEMPTS", "REPLAYS", "URL", "LAST ERROR"]
 
+REPOSITORY_HEADERS = ["NAME", "URL", "REF", "COMMIT", "JOBS", "READY", "REASON", "SYNCED"]
+"""What ``overseer repositories`` shows (SYNCED: when its status last changed)."""
+
 
 class _Dumper(yaml.SafeDumper):
     """Safe YAML with a multi-line text (a script) as a literal block, as it was written."""
@@ -107,4 +110,20 @@ def delivery_row(delivery: Mapping[str, Any]) -> list[str]:
         str(delivery.get("replays") or 0),
         str(delivery.get("url", "")),
         error[:80],
+    ]
+
+
+def repository_row(repository: Mapping[str, Any]) -> list[str]:
+    """NAME, URL, REF, COMMIT, JOBS, READY, REASON, SYNCED of one item of ``GET /repositories``."""
+    ready = repository.get("ready")
+    jobs = repository.get("jobCount")
+    return [
+        str(repository.get("name", "")),
+        str(repository.get("url", "")),
+        str(repository.get("ref") or "-"),
+        str(repository.get("shortCommit") or "-"),
+        "-" if jobs is None else str(jobs),
+        "-" if ready is None else str(bool(ready)),
+        str(repository.get("reason") or "-"),
+        short_time(repository.get("lastSyncTime")),
     ]

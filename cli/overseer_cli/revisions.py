@@ -1,24 +1,22 @@
-"""Whether a requested sync has arrived, as far as the API shows it.
+"""Whether a requested sync has ended, and how, from the repository as the API shows it.
 
-The API serves no repository status (``POST /sync`` answers 202, and only the
-``OverseerRepository`` says which commit it synced and when). What it does serve is
-the commit each job's definition was last written at (``source.commit`` in ``GET
-/jobs?repository=``): a sync rewrites the jobs a commit changes or adds, and leaves
-the others at their older commit. So ``overseer sync --wait`` waits until a job of the
-repository shows the commit asked for (``--revision``), or a commit that no job showed
-before the request; a commit that changes no job definition (only ``bin/``, or only
-deletions) is not seen. Pure: the commands feed it the jobs.
+``POST /sync`` answers when it asked (``requestedAt``); ``GET /repositories`` shows, per
+repository, the request its last sync started after (``syncHandledAt``: the operator
+echoes the requested-sync annotation), the commit synced, ``lastSyncTime`` and the
+Ready condition. A sync asked for is done once ``syncHandledAt`` (or, from an operator
+that does not echo, ``lastSyncTime``) is at or after the request: with a new commit,
+the same one (nothing new) or an error. With ``--revision`` it is done once the synced
+commit is that one, or a sync after the request failed. Pure: the commands feed it.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from overseer_cli import core
+from overseer_cli import core, render
 
 REVISION = re.compile(r"^[0-9a-fA-F]{4,64}$")
 SHORT = 12
@@ -26,30 +24,31 @@ SHORT = 12
 
 @dataclass(frozen=True)
 class Progress:
-    """One repository's jobs against the commit waited for."""
+    """One repository against the sync waited for."""
 
     repository: str
-    commit: str | None
-    """The commit waited for: ``--revision`` (in full once a job shows it), or the new
-    commit the jobs show; None while no job shows a new one."""
-    at: int
-    """How many jobs show it: those the commit changed or added."""
-    total: int
-
-    @property
-    def done(self) -> bool:
-        return self.commit is not None and self.at > 0
+    done: bool
+    failed: bool = False
+    commit: str | None = None
+    """The commit synced, as the repository shows it."""
+    revision: str | None = None
+    jobs: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    errors: tuple[str, ...] = field(default=())
+    """One line per file error of the last sync."""
 
     def describe(self) -> str:
+        at = (self.commit or "no commit")[:SHORT]
+        if self.failed:
+            lines = [f"{self.repository}: sync failed ({self.reason}): {self.message}"]
+            return "\n".join([*lines, *(f"  {line}" for line in self.errors)])
         if self.done:
-            assert self.commit is not None
-            return (
-                f"{self.repository}: synced {self.commit[:SHORT]} "
-                f"({self.at} of {self.total} jobs written at it)"
-            )
-        if self.commit is None:
-            return f"{self.repository}: no job shows a commit other than before the request"
-        return f"{self.repository}: no job shows {self.commit[:SHORT]}"
+            count = "?" if self.jobs is None else str(self.jobs)
+            return f"{self.repository}: synced {at} ({count} jobs)"
+        if self.revision is not None:
+            return f"{self.repository}: not at {self.revision} (at {at})"
+        return f"{self.repository}: no sync since the request (at {at})"
 
 
 def check_revision(revision: str | None) -> str | None:
@@ -61,40 +60,49 @@ def check_revision(revision: str | None) -> str | None:
     return revision.lower()
 
 
-def commits_by_repository(jobs: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """The commit of each job (``source.commit``), grouped by repository."""
-    found: dict[str, list[str]] = {}
-    for job in jobs:
-        source = job.get("source") or {}
-        repository, commit = source.get("repository"), source.get("commit")
-        if isinstance(repository, str) and isinstance(commit, str):
-            found.setdefault(repository, []).append(commit)
-    return found
+def _error_line(error: Mapping[str, Any]) -> str:
+    where = ":".join(str(p) for p in (error.get("file"), error.get("line")) if p)
+    job = f" job {error['job']!r}:" if error.get("job") else ""
+    return f"{where}:{job} {error.get('message')}"
+
+
+def _after(text: object, requested: object) -> bool:
+    when, asked = render.parse_time(text), render.parse_time(requested)
+    return when is not None and asked is not None and when >= asked
 
 
 def progress(
-    repository: str, commits: Sequence[str], before: Collection[str], revision: str | None
+    name: str, repository: Mapping[str, Any] | None, requested_at: str, revision: str | None
 ) -> Progress:
-    """What REPOSITORY's jobs (their COMMITS) show: REVISION when given, else the commit
-    most of them show that none showed BEFORE the request."""
-    if revision is not None:
-        matching = [commit for commit in commits if commit.lower().startswith(revision)]
-        target = matching[0] if matching else revision
-        return Progress(repository, target, len(matching), len(commits))
-    new = Counter(commit for commit in commits if commit not in before)
-    if not new:
-        return Progress(repository, None, 0, len(commits))
-    target = new.most_common(1)[0][0]
-    return Progress(repository, target, commits.count(target), len(commits))
+    """Where REPOSITORY (an item of ``GET /repositories``; None while not listed) is
+    against the sync requested at REQUESTED_AT, and REVISION when given."""
+    if repository is None:
+        return Progress(name, done=False, revision=revision)
+    commit = repository.get("commit")
+    handled = _after(repository.get("syncHandledAt"), requested_at) or _after(
+        repository.get("lastSyncTime"), requested_at
+    )
+    at_revision = revision is not None and str(commit or "").lower().startswith(revision)
+    # A sync after the request, or of the revision, that is not Ready: what it found is final.
+    failed = (handled or at_revision) and repository.get("ready") is not True
+    done = failed or (at_revision if revision is not None else handled)
+    return Progress(
+        name,
+        done=done,
+        failed=failed,
+        commit=commit if isinstance(commit, str) else None,
+        revision=revision,
+        jobs=repository.get("jobCount"),
+        reason=repository.get("reason"),
+        message=repository.get("message"),
+        errors=tuple(_error_line(e) for e in repository.get("errors") or ()),
+    )
 
 
 def gave_up_message(seconds: float, waiting: Iterable[Progress]) -> str:
     """Why ``sync --wait`` stopped waiting, and where to look next."""
     states = "; ".join(p.describe() for p in waiting)
     return (
-        f"no sync seen within {seconds:g}s ({states}). The API shows no repository "
-        "status, only the commit each job was last changed at: a commit that changes no "
-        "job (only bin/, only deletions, a job file that fails to parse) shows nothing; "
-        "'kubectl get overseerrepository NAME -o yaml' shows the synced commit, its "
-        "conditions and errors"
+        f"no sync seen within {seconds:g}s ({states}); 'overseer repositories' shows each "
+        "repository's synced commit, its Ready condition and errors"
     )

@@ -1,7 +1,8 @@
-"""``overseer sync``: ask for a sync (``POST /sync``); with ``--wait``, see it arrive.
+"""``overseer sync``: ask for a sync (``POST /sync``); with ``--wait``, see it end.
 
-The API serves no repository status, so the wait reads what it does serve, the commit
-of each job of the repository (``revisions`` says why and how).
+The wait polls ``GET /repositories`` until each repository asked shows a sync that
+started after the request (``revisions`` says how), then prints the commit synced, or
+the error and exits 1.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from overseer_cli import core, paging, revisions
+from overseer_cli import core, revisions
 from overseer_cli.client import Api
 
 POLL_SECONDS = 1.0
@@ -24,51 +25,40 @@ def sync(api: Api, args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise core.UsageError(f"--timeout is a number of seconds above 0, got {args.timeout:g}")
     base = core.base_path(args.namespace)
-    filters = {"repository": args.repository} if args.repository else {}
-    before = _commits(api, f"{base}/jobs", filters) if args.wait else {}
-    answer = api.post(f"{base}/sync", params=filters or None)
+    filters = {"repository": args.repository} if args.repository else None
+    answer = api.post(f"{base}/sync", params=filters)
     names = [str(name) for name in answer.get("repositories") or []]
+    requested_at = str(answer.get("requestedAt"))
     listed = ", ".join(names) or "no repository"
-    sys.stdout.write(f"sync requested: {listed} (at {answer.get('requestedAt')})\n")
+    sys.stdout.write(f"sync requested: {listed} (at {requested_at})\n")
     sys.stdout.flush()
     if not args.wait or not names:
         return core.OK
-    jobs = f"{base}/jobs"
-    return _wait(api, jobs, filters, names, before=before, revision=revision, timeout=args.timeout)
-
-
-def _commits(api: Api, path: str, filters: Mapping[str, str]) -> dict[str, list[str]]:
-    jobs = paging.collect(lambda params: api.get(path, params), filters)
-    return revisions.commits_by_repository(jobs)
+    path = f"{base}/repositories"
+    return _wait(api, path, names, requested_at, revision=revision, timeout=args.timeout)
 
 
 def _wait(
     api: Api,
     path: str,
-    filters: Mapping[str, str],
     names: Sequence[str],
+    requested_at: str,
     *,
-    before: Mapping[str, list[str]],
     revision: str | None,
     timeout: float,
 ) -> int:
-    """Poll the jobs until each repository's show the commit waited for, alike on two
-    polls in a row (the sync writes its jobs a few at once: the API shows them as they
-    come), or TIMEOUT."""
+    """Poll the repositories until each shows its sync ended (FAILED when one failed),
+    or TIMEOUT (FAILED)."""
     deadline = time.monotonic() + timeout
-    settled: list[revisions.Progress] | None = None
     while True:
-        now = _commits(api, path, filters)
-        states = [
-            revisions.progress(name, now.get(name, []), before.get(name, []), revision)
-            for name in names
-        ]
-        finished = all(state.done for state in states)
-        if finished and states == settled:
-            sys.stdout.write("".join(f"{state.describe()}\n" for state in states))
-            return core.OK
-        settled = states if finished else None
-        if not finished and time.monotonic() >= deadline:
+        found = {str(item.get("name")): item for item in api.get(path).get("items") or []}
+        states = [revisions.progress(n, found.get(n), requested_at, revision) for n in names]
+        if all(state.done for state in states):
+            for state in states:
+                stream = sys.stderr if state.failed else sys.stdout
+                stream.write(f"{state.describe()}\n")
+            return core.FAILED if any(state.failed for state in states) else core.OK
+        if time.monotonic() >= deadline:
             waiting = [state for state in states if not state.done]
             sys.stderr.write(f"overseer: {revisions.gave_up_message(timeout, waiting)}\n")
             return core.FAILED

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -153,7 +154,8 @@ def then_executions_list_and_a_sync_is_awaited(
     # Of every job, as a table: the newest one is the sleeper, signalled last
     table = overseer(api, "-n", kube.namespace, "executions").stdout.decode().splitlines()
     assert table[0].split() == ["JOB", "ID", "PHASE", "EXIT", "TRIGGER", "START", "DURATION"]
-    exits = {line.split()[1]: line.split()[3] for line in table[1:]}
+    cells = [re.split(r"\s{2,}", line) for line in table[1:]]  # a name may hold a space
+    exits = {cell[1]: cell[3] for cell in cells}
     assert [exits[i] for i in failed_ids] == ["3", "3"]
     assert len(table) == 1 + 4
     assert [line.split()[0] for line in table[1:]].count("a/b") == 1
@@ -167,9 +169,7 @@ def then_executions_list_and_a_sync_is_awaited(
     second = upstream.commit({"later.yml": LATER}, "a fourth job")
     synced = overseer(api, "sync", "jobs", "--wait", "--revision", second, "--timeout", "30")
     assert synced.returncode == 0, synced.stderr
-    assert synced.stdout.decode().splitlines()[1:] == [
-        f"jobs: synced {second[:12]} (1 of 4 jobs written at it)"
-    ]
+    assert synced.stdout.decode().splitlines()[1:] == [f"jobs: synced {second[:12]} (4 jobs)"]
     # The jobs the commit did not change keep the commit they were written at
     assert listed_after_sync(api) == {
         "A job": first,
@@ -177,13 +177,17 @@ def then_executions_list_and_a_sync_is_awaited(
         "a/b": first,
         "Later": second,
     }
-    # And without --revision: the commit no job showed before the request
-    third = upstream.commit({"later.yml": LATER.replace("exit 0", "exit 1")}, "changed")
+    # And without --revision, a commit that changes only bin/ (no job shows it: before
+    # GET /repositories, --wait saw nothing and gave up at its timeout)
+    third = upstream.commit({"bin/only-a-tool": "#!/bin/sh\necho tool\n"}, "only bin/")
     again = overseer(api, "sync", "--wait", "--timeout", "30")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.decode().splitlines()[1:] == [
-        f"jobs: synced {third[:12]} (1 of 4 jobs written at it)"
-    ]
+    assert again.stdout.decode().splitlines()[1:] == [f"jobs: synced {third[:12]} (4 jobs)"]
+    assert listed_after_sync(api)["Later"] == second
+    # The repositories, as a table: the commit synced, Ready
+    table = overseer(api, "repositories").stdout.decode().splitlines()
+    assert table[0].split() == ["NAME", "URL", "REF", "COMMIT", "JOBS", "READY", "REASON", "SYNCED"]
+    assert table[1].split()[3:7] == [third[:12], "4", "True", "Synced"]
 
 
 def listed_after_sync(api: ApiProcess) -> dict[str, str]:

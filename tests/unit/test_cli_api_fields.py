@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from overseer_api.schemas import executions, jobs, sync
+from overseer_api.schemas import executions, jobs, repositories, sync
 
 
 def fields(model: type[BaseModel]) -> set[str]:
@@ -31,10 +31,15 @@ def fields(model: type[BaseModel]) -> set[str]:
         (executions.ExecutionDetail, {"deliveries", "exitCode"}),
         (executions.Delivery, {"id", "status", "attempts", "replays", "url", "lastError"}),
         (executions.DeliveryReplayed, {"delivery"}),
-        # overseer sync: syncing.sync, revisions.commits_by_repository
+        # overseer sync: syncing.sync, revisions.progress
         (sync.SyncRequested, {"repositories", "requestedAt"}),
-        (jobs.JobSummary, {"source"}),
-        (jobs.Source, {"repository", "commit"}),
+        (repositories.RepositoryList, {"items"}),
+        (repositories.Repository, {"name", "commit", "syncHandledAt", "lastSyncTime"}),
+        (repositories.Repository, {"ready", "reason", "message", "jobCount", "errors"}),
+        (repositories.DefinitionError, {"file", "line", "job", "message"}),
+        # overseer repositories: render.repository_row
+        (repositories.Repository, {"url", "ref", "shortCommit"}),
+        # overseer jobs: core.job_row
         (jobs.JobPage, {"items", "continue"}),
     ],
 )

@@ -162,37 +162,90 @@ def test_a_delivery_row_keeps_a_long_error_on_one_short_line() -> None:
     assert len(row[5]) == 80
 
 
-def job(repository: str, commit: str) -> dict[str, Any]:
-    return {"name": "j", "source": {"repository": repository, "file": "a.yml", "commit": commit}}
+FULL = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+ASKED = "2026-12-06T19:00:00.250000Z"
 
 
-def test_commits_are_grouped_by_repository() -> None:
-    jobs = [job("a", "c1"), job("b", "c2"), job("a", "c3"), {"name": "no source"}]
-    assert revisions.commits_by_repository(jobs) == {"a": ["c1", "c3"], "b": ["c2"]}
+def repo(
+    *,
+    handled: str | None = None,
+    synced: str = "2026-12-06T18:00:00Z",
+    commit: str = "0ld" * 4,
+    ready: bool | None = True,
+    reason: str = "Synced",
+    message: str = "3 job(s) in sync",
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An item of GET /repositories, as far as the wait reads it."""
+    return {
+        "name": "jobs",
+        "commit": commit,
+        "lastSyncTime": synced,
+        "syncHandledAt": handled,
+        "ready": ready,
+        "reason": reason,
+        "message": message,
+        "jobCount": 3,
+        "errors": errors or [],
+    }
 
 
-def test_a_revision_is_seen_once_a_job_shows_it_the_others_kept_at_theirs() -> None:
-    full = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-    # A commit rewrites the jobs it changes or adds; the others keep their older commit
-    seen = revisions.progress("jobs", [full, "0ld"], ["0ld"], "9fceb02")
-    assert (seen.done, seen.commit, seen.at, seen.total) == (True, full, 1, 2)
-    assert seen.describe() == "jobs: synced 9fceb02d0ae5 (1 of 2 jobs written at it)"
-    # Already shown before the request: nothing more to wait for
-    assert revisions.progress("jobs", [full], [full], full).done
-    unseen = revisions.progress("jobs", ["0ld", "0ld"], ["0ld"], "abcd")
-    assert (unseen.done, unseen.commit, unseen.at) == (False, "abcd", 0)
-    assert unseen.describe() == "jobs: no job shows abcd"
+def test_a_sync_is_done_once_the_repository_handled_the_request_even_changing_nothing() -> None:
+    before = revisions.progress("jobs", repo(handled="2026-12-06T18:59:00Z"), ASKED, None)
+    assert (before.done, before.failed) == (False, False)
+    assert before.describe() == "jobs: no sync since the request (at 0ld0ld0ld0ld)"
+    same = revisions.progress("jobs", repo(handled="2026-12-06T19:00:00.250100Z"), ASKED, None)
+    assert (same.done, same.failed) == (True, False)
+    assert same.describe() == "jobs: synced 0ld0ld0ld0ld (3 jobs)"
+    # An API or operator without the echo: a status written after the request counts
+    moved = revisions.progress(
+        "jobs", repo(synced="2026-12-06T19:00:01Z", commit=FULL), ASKED, None
+    )
+    assert (moved.done, moved.commit) == (True, FULL)
+    assert not revisions.progress("jobs", None, ASKED, None).done  # not (yet) listed
 
 
-def test_without_a_revision_the_wait_is_for_a_commit_none_showed_before() -> None:
-    same = revisions.progress("jobs", ["0ld", "0ld"], ["0ld", "older"], None)
-    assert (same.done, same.commit) == (False, None)
-    assert "no job shows a commit other than before" in same.describe()
-    moved = revisions.progress("jobs", ["new", "0ld", "new", "other"], ["0ld"], None)
-    assert (moved.done, moved.commit, moved.at, moved.total) == (True, "new", 2, 4)
-    # The first jobs of a new repository count as new
-    assert revisions.progress("jobs", ["new"], [], None).done
-    assert not revisions.progress("jobs", [], [], None).done
+def test_a_failed_sync_is_done_and_failed_with_the_reason_and_each_file_error() -> None:
+    failed = revisions.progress(
+        "jobs",
+        repo(
+            handled="2026-12-06T19:00:01Z",
+            ready=False,
+            reason="RepositoryNotFound",
+            message="jobs may be out of date: no repository at file:///gone.git",
+        ),
+        ASKED,
+        None,
+    )
+    assert (failed.done, failed.failed) == (True, True)
+    assert failed.describe() == (
+        "jobs: sync failed (RepositoryNotFound): jobs may be out of date: no repository at "
+        "file:///gone.git"
+    )
+    bad = {"file": "jobs/a.yml", "line": 3, "job": "A", "message": "no command"}
+    invalid = revisions.progress(
+        "jobs",
+        repo(handled="2026-12-06T19:00:01Z", ready=False, reason="InvalidDefinitions",
+             message="1 error(s) in jobs/a.yml", errors=[bad]),
+        ASKED,
+        None,
+    )  # fmt: skip
+    assert invalid.failed
+    assert invalid.describe().splitlines()[1:] == ["  jobs/a.yml:3: job 'A': no command"]
+
+
+def test_a_revision_is_waited_for_in_the_synced_commit() -> None:
+    at = revisions.progress("jobs", repo(commit=FULL), ASKED, "9fceb02")
+    assert (at.done, at.failed) == (True, False)  # already there: nothing to wait for
+    assert at.describe() == "jobs: synced 9fceb02d0ae5 (3 jobs)"
+    other = revisions.progress("jobs", repo(handled="2026-12-06T19:00:01Z"), ASKED, "9fceb02")
+    assert not other.done  # a sync ran, but of another commit: the push may come later
+    assert other.describe() == "jobs: not at 9fceb02 (at 0ld0ld0ld0ld)"
+    lost = revisions.progress(
+        "jobs", repo(handled="2026-12-06T19:00:01Z", ready=False, reason="RefNotFound"), ASKED,
+        "9fceb02",
+    )  # fmt: skip
+    assert (lost.done, lost.failed) == (True, True)  # failed after the request: no waiting
 
 
 @pytest.mark.parametrize("bad", ["abc", "not-hex!", "g" * 8, "a" * 65, ""])
@@ -207,8 +260,7 @@ def test_a_revision_is_taken_in_lower_case() -> None:
 
 
 def test_giving_up_says_what_was_seen_and_where_to_look() -> None:
-    waiting = [revisions.progress("jobs", ["0ld"], ["0ld"], "abcd")]
+    waiting = [revisions.progress("jobs", repo(), ASKED, "abcd")]
     message = revisions.gave_up_message(30.0, waiting)
-    assert message.startswith("no sync seen within 30s (jobs: no job shows abcd)")
-    assert "a commit that changes no job" in message
-    assert "kubectl get overseerrepository NAME -o yaml" in message
+    assert message.startswith("no sync seen within 30s (jobs: not at abcd (at 0ld0ld0ld0ld))")
+    assert "overseer repositories" in message

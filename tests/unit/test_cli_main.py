@@ -10,6 +10,7 @@ from overseer_cli import __main__ as cli
 COMMANDS = [
     "jobs",
     "executions",
+    "repositories",
     "show",
     "run",
     "status",
