@@ -208,3 +208,20 @@ def test_a_handled_sync_request_is_echoed_so_a_client_sees_a_sync_that_changed_n
     # A failed fetch handles the request too: the client sees the failure, not a silence
     failed, _ = build(echoed, "1796673700.000000", failed=True)
     assert failed["lastHandledSyncRequest"] == "1796673700.000000"
+
+
+def test_a_sync_request_too_long_to_echo_is_not_echoed_and_the_sync_is_recorded() -> None:
+    # An annotation written by hand can be any length; the status field is bounded.
+    status, changed = repository_sync.build_status(
+        previous={},
+        generation=1,
+        commit="c1",
+        job_count=3,
+        errors=[],
+        fetch_error=None,
+        now=NOW,
+        handled_request="x" * 1000,
+    )
+    assert changed
+    assert (status["commit"], status["jobCount"]) == ("c1", 3)
+    assert "lastHandledSyncRequest" not in status

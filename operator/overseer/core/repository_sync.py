@@ -184,8 +184,8 @@ def build_status(
 
     ``fetch_error`` is (reason, message) when git failed; ``inactive_jobs`` (from
     :func:`plan_inactive`) replaces the kept deactivations when given;
-    ``handled_request`` is the requested-sync annotation the sync started after, echoed
-    (so a requested sync that changes nothing still changes the status, once).
+    ``handled_request``, the requested-sync annotation the sync started after, is echoed
+    when it fits (a requested sync that changes nothing still changes the status, once).
 
     Ready is True when the jobs match the commit, with no definition error; Synced
     says whether the last fetch worked. Unchanged conditions keep their transition
@@ -214,7 +214,7 @@ def build_status(
     update: dict[str, Any] = {"observed_generation": generation}
     if inactive_jobs is not None:
         update["inactive_jobs"] = list(inactive_jobs)
-    if handled_request is not None:
+    if handled_request is not None and len(handled_request) <= repository.MAX_HANDLED_SYNC_REQUEST:
         update["last_handled_sync_request"] = handled_request
     if not suspended and fetch_error is None:
         update |= {"commit": commit, "job_count": job_count, "errors": list(errors)}

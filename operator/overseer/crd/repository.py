@@ -115,6 +115,10 @@ class DefinitionError(base.StatusModel):
     )
 
 
+MAX_HANDLED_SYNC_REQUEST = 64
+"""The longest requested-sync annotation a status echoes (the API writes 17 characters)."""
+
+
 class RepositoryStatus(base.StatusModel):
     """What the last sync found."""
 
@@ -135,13 +139,16 @@ class RepositoryStatus(base.StatusModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="The metadata.generation the last sync acted on."
     )
-    last_handled_sync_request: Annotated[str, Field(max_length=64)] | None = Field(
-        default=None,
-        description=(
-            "The overseer.dev/requested-sync annotation the last sync started after: a "
-            "requested sync is done (or failed, as the conditions say) once it equals the "
-            "annotation, even when it changed nothing."
-        ),
+    last_handled_sync_request: Annotated[str, Field(max_length=MAX_HANDLED_SYNC_REQUEST)] | None = (
+        Field(
+            default=None,
+            description=(
+                "The overseer.dev/requested-sync annotation the last sync started after: a "
+                "requested sync is done (or failed, as the conditions say) once it equals the "
+                "annotation, even when it changed nothing. An annotation over 64 characters "
+                "is not echoed."
+            ),
+        )
     )
     inactive_jobs: list[str] = Field(
         default_factory=list,
