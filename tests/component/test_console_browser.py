@@ -5,15 +5,19 @@ real archive directory written with the operator's writer.
 What no cluster is needed for: hostile names, descriptions, parameters and output shown
 as text; names with spaces, unicode and slashes routed whole; the token asked for, kept
 in sessionStorage only, and asked again with the API's own 401 and 403 details; the
-API's 422 field errors shown beside the form. ``tests/e2e/test_console.py`` runs jobs.
+API's 422 field errors shown beside the form; the repositories, and "Sync now" followed
+until the stand-in's status says the sync was handled. ``tests/e2e/test_console.py`` runs
+jobs and syncs real git.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,10 @@ import uvicorn
 from playwright.sync_api import BrowserContext, expect
 
 from overseer import archive_local
-from overseer.core import execution_resource
+from overseer.core import execution_resource, repository_sync
+from overseer.core import idempotency as idempotency_
 from overseer.crd import execution as execution_
+from overseer.crd import repository as repository_
 from overseer_api import app as app_
 from overseer_api import settings
 from overseer_library import protocol
@@ -38,6 +44,8 @@ SLASHED_JOB = "Sauvegarde é/nuit"
 EID = "1795938121.109918"
 STDOUT = f"$(id); rm -rf /\n{HOSTILE}\n<script>alert(2)</script>\ttab é\n".encode()
 STDERR = b"<b>warning</b> on stderr\n"
+COMMIT, NEW_COMMIT = "0123456789abcdef" * 2 + "01234567", "fedcba9876543210" * 2 + "fedcba98"
+SYNCED = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 
 
 def jobs() -> list[dict[str, Any]]:
@@ -81,10 +89,63 @@ def archive_output(store: archive_local.LocalArchive, body: dict[str, Any]) -> N
     writer.close()
 
 
+def repository(
+    name: str,
+    commit: str,
+    errors: list[repository_.DefinitionError],
+    handled_request: str | None = None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An OverseerRepository with the status the operator's sync writes."""
+    status, _ = repository_sync.build_status(
+        previous=previous or {},
+        generation=1,
+        commit=commit,
+        job_count=2,
+        errors=errors,
+        fetch_error=None,
+        now=SYNCED if previous is None else datetime.now(UTC),
+        handled_request=handled_request,
+    )
+    return {
+        "apiVersion": "overseer.dev/v1alpha1",
+        "kind": repository_.KIND.kind,
+        "metadata": {"name": name, "namespace": "default", "generation": 1},
+        "spec": {"url": f"https://git.example/org/{name}.git", "ref": "main"},
+        "status": status,
+    }
+
+
+HOSTILE_ERROR = repository_.DefinitionError(
+    file="jobs/bad.yaml", job=HOSTILE_JOB, field="command", line=3, message=HOSTILE
+)
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def feed() -> api.WatchFeed:
+    """The stand-in for Kubernetes: what the API's cache watches, and what it wrote."""
+    return api.WatchFeed()
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The server's event loop, in a thread: the tests push watch events into it."""
+    found = asyncio.new_event_loop()
+    thread = threading.Thread(target=found.run_forever, name="console-api", daemon=True)
+    thread.start()
+    try:
+        yield found
+    finally:
+        found.call_soon_threadsafe(found.stop)
+        thread.join(30)
+        found.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path, feed: api.WatchFeed, loop: asyncio.AbstractEventLoop) -> Iterator[str]:
     """The API app on a loopback port, served by uvicorn in a thread: its base URL."""
-    feed = api.WatchFeed()
+    feed.add("OverseerRepository", repository(api.OWNER.name, COMMIT, [HOSTILE_ERROR]))
+    feed.add("OverseerRepository", repository("tools", COMMIT, []))
     hostile, slashed = jobs()
     execution = ended_execution(hostile)
     other = api.job_body({"name": "Elsewhere", "command": "true"}, namespace="team-b")
@@ -100,8 +161,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     app = app_.create_app(config, feed, store)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="console-api", daemon=True)
-    thread.start()
+    serving = asyncio.run_coroutine_threadsafe(server.serve(), loop)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -116,7 +176,7 @@ def served(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         server.should_exit = True
-        thread.join(30)
+        serving.result(30)
 
 
 @pytest.fixture
@@ -251,4 +311,64 @@ def test_another_namespace_is_reached_through_the_namespace_field(
     page.get_by_label("Namespace").press("Enter")
     expect(page.locator("main .problem")).to_contain_text("404")
     expect(page.locator("main .problem")).to_contain_text("'nowhere' is not served")
+    watched.assert_clean()
+
+
+def test_repositories_are_listed_as_text_and_sync_now_is_followed_to_its_commit(
+    served: str, context: BrowserContext, feed: api.WatchFeed, loop: asyncio.AbstractEventLoop
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/#/jobs/{HOSTILE_JOB}")
+    watched.sign_in(ADMIN)
+    # From a job, its source repository: its errors, the hostile message as text
+    page.locator("#job-repository").click()
+    assert page.url.endswith(f"#/repositories/{api.OWNER.name}")
+    broken = page.locator(f'tr[data-repository="{api.OWNER.name}"]')
+    expect(broken.locator(".badge.phase-Failed")).to_have_text("not ready")
+    expect(broken.locator(".why")).to_contain_text("InvalidDefinitions: 1 error(s) in jobs/")
+    errors = page.locator(".repository-errors li")
+    expect(errors).to_have_text(f"jobs/bad.yaml:3 job {HOSTILE_JOB} command: {HOSTILE}")
+    # The list, from the nav: name, URL, ref, short commit, Ready, jobs, last sync
+    page.locator("#nav-repositories").click()
+    tools = page.locator('tr[data-repository="tools"]')
+    expect(tools).to_contain_text("https://git.example/org/tools.git")
+    expect(tools.locator("td").nth(2)).to_have_text("main")
+    expect(tools.locator(".commit")).to_have_text(COMMIT[:12])
+    expect(tools.locator(".badge.phase-Complete")).to_have_text("ready")
+    expect(tools.locator(".job-count")).to_have_text("2")
+    expect(tools).to_contain_text("2026-12-06 20:00:00 UTC")
+    expect(page.locator("#repositories tbody tr")).to_have_count(3)  # two, and one's errors
+    # Sync now: the POST carries an Idempotency-Key, the stand-in is asked for a sync
+    with page.expect_request(lambda r: r.method == "POST") as sent:
+        tools.get_by_role("button", name="Sync now").click()
+    key = sent.value.headers["idempotency-key"]
+    assert sent.value.url.endswith("/sync?repository=tools")
+    expect(tools.locator(".sync-status")).to_have_text("sync requested…")
+    claims = {b["metadata"]["name"] for b in feed.created}
+    assert idempotency_.claim_name("default", "token:boss", key) in claims
+    asked = [p for kind, name, p in feed.patches if (kind, name) == ("OverseerRepository", "tools")]
+    annotation = asked[-1]["metadata"]["annotations"]["overseer.dev/requested-sync"]
+    # The stand-in's status changes (a sync handled the request): the row shows its commit
+    previous = repository("tools", COMMIT, [])["status"]
+    synced = repository("tools", NEW_COMMIT, [], handled_request=annotation, previous=previous)
+    push = feed.push("OverseerRepository", "MODIFIED", synced)
+    asyncio.run_coroutine_threadsafe(push, loop).result(10)
+    expect(tools.locator(".commit")).to_have_text(NEW_COMMIT[:12])
+    expect(tools.locator(".sync-status")).to_have_text(f"synced {NEW_COMMIT[:12]}")
+    assert page.locator("main img, main script").count() == 0
+    watched.assert_clean()
+
+
+def test_a_read_token_is_refused_sync_now_with_the_api_s_detail(
+    served: str, context: BrowserContext, feed: api.WatchFeed
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/#/repositories")
+    watched.sign_in(READER)
+    page.locator('tr[data-repository="tools"]').get_by_role("button", name="Sync now").click()
+    expect(page.locator("#signin-problem")).to_contain_text("lacks the 'admin' scope")
+    expect(page.locator("main .problem")).to_contain_text("403")
+    assert feed.patches == []
     watched.assert_clean()

@@ -4,7 +4,8 @@ from real git.
 
 Every step is what a person does: give a token (a wrong one first), open the original's
 example job, fill its parameters with shell and markup, run it, read its output; run a
-sleeping job, watch its output arrive while it runs, and stop it with a signal.
+sleeping job, watch its output arrive while it runs, and stop it with a signal; sync the
+repository to a new commit with "Sync now".
 """
 
 from __future__ import annotations
@@ -36,9 +37,14 @@ RUN_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture
-def console(kube: Kube, api: ApiProcess, tmp_path: Path) -> str:
+def upstream(tmp_path: Path) -> Upstream:
+    """The git repository the jobs come from."""
+    return Upstream.create(tmp_path / "git" / "jobs.git")
+
+
+@pytest.fixture
+def console(kube: Kube, api: ApiProcess, upstream: Upstream) -> str:
     """The console's URL, once the API lists the original's example and a sleeping job."""
-    upstream = Upstream.create(tmp_path / "git" / "jobs.git")
     upstream.commit(
         {"example_job.yml": ORIGINAL_EXAMPLE, "more.yml": MORE, "bin/my_command": MY_COMMAND},
         "the original's example, and a job that sleeps",
@@ -126,4 +132,25 @@ def test_the_console_follows_a_running_job_and_stops_it_with_a_signal(
     expect(page.get_by_role("button", name="Send signal")).to_be_disabled()
     expect(page.locator(".pane").first).to_have_attribute("data-state", "ended")
     assert page.locator("main img").count() == 0
+    watched.assert_clean()
+
+
+def test_the_console_syncs_the_repository_to_a_new_commit(
+    console: str, context: BrowserContext, upstream: Upstream
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    # Given the repositories, seen with a token that may sync: Ready at the pushed commit
+    page.goto(console + "#/repositories")
+    watched.sign_in(TOKENS["boss"][0])
+    row = page.locator('tr[data-repository="jobs"]')
+    expect(row.locator(".badge")).to_have_text("ready")
+    expect(row.locator(".commit")).to_have_text(upstream.head[:12])
+    # When a new commit is pushed and "Sync now" pressed (the interval is a minute away)
+    pushed = upstream.commit({"notes.txt": "a change the console syncs\n"}, "a new commit")
+    row.get_by_role("button", name="Sync now").click()
+    # Then the row follows the request until the operator handled it: the new commit
+    expect(row.locator(".sync-status")).to_have_text(f"synced {pushed[:12]}")
+    expect(row.locator(".commit")).to_have_text(pushed[:12])
+    expect(row.locator(".badge")).to_have_text("ready")
     watched.assert_clean()

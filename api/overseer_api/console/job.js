@@ -87,7 +87,7 @@ function activation(job, context, rerender) {
   return el("div", {class: "activation"}, button, problem);
 }
 
-function summary(job) {
+function summary(job, namespace) {
   const source = job.source || {};
   return facts([
     ["State", el("span", {class: job.active ? "badge active" : "badge inactive"},
@@ -96,7 +96,10 @@ function summary(job) {
     ["Schedule", job.schedule ? `${job.schedule.cron}${job.schedule.timezone
       ? ` (${job.schedule.timezone})` : ""}` : null],
     ["Next run", job.nextRun ? time(job.nextRun) : null],
-    ["Source", `${source.repository}: ${source.file} @ ${(source.commit || "").slice(0, 12)}`],
+    ["Source", [source.repository
+      ? el("a", {href: href(namespace, "repositories", source.repository),
+        id: "job-repository"}, source.repository) : "–",
+    `: ${source.file} @ ${(source.commit || "").slice(0, 12)}`]],
     ["Changed", job.activeChanged
       ? `${job.active ? "activated" : "deactivated"} by ${job.activeChanged.by} at ${
         time(job.activeChanged.at)}` : null],
@@ -118,7 +121,7 @@ export async function render(view, context) {
     el("nav", {class: "crumbs"}, el("a", {href: href(namespace, "jobs")}, "Jobs"), " › "),
     el("div", {class: "heading"}, el("h1", {id: "job-title"}, job.name),
       activation(job, context, () => render(view, context))),
-    summary(job),
+    summary(job, namespace),
     el("div", {class: "columns"},
       el("section", {}, el("h2", {}, "Run"), runForm(job, context)),
       el("section", {}, el("h2", {}, "Definition"),

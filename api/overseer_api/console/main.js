@@ -6,6 +6,7 @@ import * as execution from "./execution.js";
 import * as executions from "./executions.js";
 import * as job from "./job.js";
 import * as jobs from "./jobs.js";
+import * as repositories from "./repositories.js";
 import {href, parse} from "./routes.js";
 
 const view = document.getElementById("view");
@@ -16,7 +17,7 @@ const tokenInput = document.getElementById("token");
 const signOut = document.getElementById("sign-out");
 const namespaceForm = document.getElementById("namespace-form");
 const namespaceInput = document.getElementById("namespace");
-const VIEWS = {jobs, job, execution, executions};
+const VIEWS = {jobs, job, execution, executions, repositories};
 let current = null;
 
 /** Show the sign-in panel, with the API's word on why when there is one. */
@@ -39,6 +40,8 @@ function route() {
   document.getElementById("nav-jobs").setAttribute("href", href(place.namespace, "jobs"));
   document.getElementById("nav-executions")
     .setAttribute("href", href(place.namespace, "executions"));
+  document.getElementById("nav-repositories")
+    .setAttribute("href", href(place.namespace, "repositories"));
   signOut.hidden = !token();
   if (!token()) {
     fill(view);

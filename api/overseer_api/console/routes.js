@@ -1,4 +1,5 @@
-// Hash routes: #/jobs, #/jobs/NAME, #/jobs/NAME/ID, #/executions, each optionally under
+// Hash routes: #/jobs, #/jobs/NAME, #/jobs/NAME/ID, #/executions, #/repositories,
+// #/repositories/NAME, each optionally under
 // #/namespaces/NS/. Every segment is URL-encoded whole, so a name may hold spaces,
 // unicode and slashes ("a/b" is #/jobs/a%2Fb).
 
@@ -10,7 +11,10 @@ export function href(namespace, ...segments) {
   return "#/" + [...base, ...segments].map(quote).join("/");
 }
 
-/** The route of a hash: {namespace, view, job, execution}; view is null when unknown. */
+/**
+ * The route of a hash: {namespace, view, job, execution, repository}; view is null when
+ * unknown.
+ */
 export function parse(hash) {
   let parts;
   try {
@@ -27,6 +31,10 @@ export function parse(hash) {
   if (rest.length) return {namespace, view: null};
   if (first === undefined) return {namespace, view: "jobs"};
   if (first === "executions" && job === undefined) return {namespace, view: "executions"};
+  if (first === "repositories" && execution === undefined) {
+    return job === undefined ? {namespace, view: "repositories"}
+      : {namespace, view: "repositories", repository: job};
+  }
   if (first !== "jobs") return {namespace, view: null};
   if (job === undefined) return {namespace, view: "jobs"};
   if (execution === undefined) return {namespace, view: "job", job};
