@@ -347,16 +347,76 @@ def test_repositories_are_listed_as_text_and_sync_now_is_followed_to_its_commit(
     expect(tools.locator(".sync-status")).to_have_text("sync requested…")
     claims = {b["metadata"]["name"] for b in feed.created}
     assert idempotency_.claim_name("default", "token:boss", key) in claims
-    asked = [p for kind, name, p in feed.patches if (kind, name) == ("OverseerRepository", "tools")]
-    annotation = asked[-1]["metadata"]["annotations"]["overseer.dev/requested-sync"]
     # The stand-in's status changes (a sync handled the request): the row shows its commit
-    previous = repository("tools", COMMIT, [])["status"]
-    synced = repository("tools", NEW_COMMIT, [], handled_request=annotation, previous=previous)
-    push = feed.push("OverseerRepository", "MODIFIED", synced)
-    asyncio.run_coroutine_threadsafe(push, loop).result(10)
+    handle_sync(feed, loop, "tools", NEW_COMMIT, [])
     expect(tools.locator(".commit")).to_have_text(NEW_COMMIT[:12])
     expect(tools.locator(".sync-status")).to_have_text(f"synced {NEW_COMMIT[:12]}")
     assert page.locator("main img, main script").count() == 0
+    watched.assert_clean()
+
+
+def handle_sync(
+    feed: api.WatchFeed,
+    loop: asyncio.AbstractEventLoop,
+    name: str,
+    commit: str,
+    errors: list[repository_.DefinitionError],
+) -> None:
+    """What the operator does on a requested sync: echo the request in a new status."""
+    asked = [p for kind, n, p in feed.patches if (kind, n) == ("OverseerRepository", name)]
+    annotation = asked[-1]["metadata"]["annotations"]["overseer.dev/requested-sync"]
+    previous = repository(name, COMMIT, errors)["status"]
+    synced = repository(name, commit, errors, handled_request=annotation, previous=previous)
+    push = feed.push("OverseerRepository", "MODIFIED", synced)
+    asyncio.run_coroutine_threadsafe(push, loop).result(10)
+
+
+def test_a_requested_sync_that_still_finds_errors_says_it_failed_and_why(
+    served: str, context: BrowserContext, feed: api.WatchFeed, loop: asyncio.AbstractEventLoop
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/#/repositories/{api.OWNER.name}")
+    watched.sign_in(ADMIN)
+    row = page.locator(f'tr[data-repository="{api.OWNER.name}"]')
+    row.get_by_role("button", name="Sync now").click()
+    expect(row.locator(".sync-status")).to_have_text("sync requested…")
+    handle_sync(feed, loop, api.OWNER.name, NEW_COMMIT, [HOSTILE_ERROR])
+    expect(row.locator(".sync-status")).to_have_text("sync failed")
+    expect(row.locator(".commit")).to_have_text(NEW_COMMIT[:12])
+    expect(row.locator(".badge.phase-Failed")).to_have_text("not ready")
+    expect(row.locator(".why")).to_contain_text("InvalidDefinitions")
+    expect(page.locator(".repository-errors li")).to_have_count(1)
+    assert page.locator("main img, main script").count() == 0
+    watched.assert_clean()
+
+
+def test_a_sync_is_followed_only_while_its_view_is_open(
+    served: str, context: BrowserContext
+) -> None:
+    watched = browser.Watched.open(context)
+    page = watched.page
+    polls: list[float] = []
+    page.on(
+        "request",
+        lambda r: polls.append(time.monotonic()) if r.url.endswith("/repositories/tools") else None,
+    )
+    page.goto(f"{served}/console/#/repositories")
+    watched.sign_in(ADMIN)
+    row = page.locator('tr[data-repository="tools"]')
+    row.get_by_role("button", name="Sync now").click()
+    expect(row.locator(".sync-status")).to_have_text("sync requested…")
+    # The stand-in never handles it: the view asks again and again
+    deadline = time.monotonic() + 10
+    while len(polls) < 2:
+        assert time.monotonic() < deadline, "the view did not follow the sync request"
+        page.wait_for_timeout(100)
+    # Once another view is open, it stops
+    page.locator("#nav-jobs").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    left = time.monotonic()
+    page.wait_for_timeout(3500)
+    assert [t for t in polls if t > left] == []
     watched.assert_clean()
 
 

@@ -84,6 +84,7 @@ function repositoryRows(namespace, repository, signal) {
         fill(problem, problemNode(error));
         continue;
       }
+      fill(problem);
       draw(current);
       if (handled(current, requestedAt)) {
         fill(status, current.ready === true
