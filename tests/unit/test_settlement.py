@@ -180,3 +180,37 @@ async def test_a_status_write_that_makes_a_labelled_execution_owe_takes_the_labe
     client = Observed(read, answer=owing)
     await executions.hold_back(context.Key("ns", "deploy-1"), "Queued", "waits", observing(client))
     assert client.merge_patches == [settlement.UNSETTLE]
+
+
+class NoticeOnAnswer(Labels):
+    """Queues a watch event of the execution just as the write is answered, the way the
+    watch brings the newer state of an execution whose label was refused (409)."""
+
+    def __init__(self, labels: list[settling.Settler], answers: list[int | None]) -> None:
+        super().__init__(answers)
+        self.labels = labels
+
+    async def patch_merge(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        if len(self.patches) == 0:
+            newer = body(name=name)
+            newer["metadata"]["resourceVersion"] = "43"
+            asyncio.get_running_loop().call_soon(self.labels[0].notice, newer)
+        return await super().patch_merge(kind, namespace, name, patch)
+
+
+async def test_an_event_seen_as_the_last_worker_ends_still_gets_its_label() -> None:
+    # The worker ends (nothing queued) and its task is done, but its done callback, which
+    # takes it out of the workers, runs a moment later: an event in between found the
+    # worker still counted, started none, and its label waited for the next event (a
+    # settled label never came back in make test).
+    holder: list[settling.Settler] = []
+    client = NoticeOnAnswer(holder, [409])
+    labels = settler(client)
+    holder.append(labels)
+    labels.notice(body(name="signalled"))
+    await drain(labels)
+    assert [patch["metadata"]["resourceVersion"] for _, patch in client.patches] == ["42", "43"]
+    assert labels.pending == 0
+    await labels.close()

@@ -83,15 +83,21 @@ class Settler:
         while len(self._workers) < min(WORKERS, len(self._pending)):
             task = asyncio.create_task(self._work(), name="settled labels")
             self._workers.add(task)
-            task.add_done_callback(self._workers.discard)
+            task.add_done_callback(self._workers.discard)  # one cancelled before it ran
 
     async def _work(self) -> None:
-        while self._pending:
-            async with self._gate.slot(write_gate.SETTLE):
-                if not self._pending:
-                    return
-                key = next(iter(self._pending))  # judged by the newest event, not an older
-                await self._label(key, self._pending.pop(key))
+        try:
+            while self._pending:
+                async with self._gate.slot(write_gate.SETTLE):
+                    if not self._pending:
+                        return
+                    key = next(iter(self._pending))  # judged by the newest event
+                    await self._label(key, self._pending.pop(key))
+        finally:
+            # Out of the workers in the same step as it finds nothing queued: a done
+            # callback runs a moment later, and an event queued in between would find
+            # this worker still counted and start none.
+            self._workers.discard(asyncio.current_task())
 
     async def _label(self, key: context.Key, patch: dict[str, Any]) -> None:
         try:
