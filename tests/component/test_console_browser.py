@@ -432,3 +432,33 @@ def test_a_read_token_is_refused_sync_now_with_the_api_s_detail(
     expect(page.locator("main .problem")).to_contain_text("403")
     assert feed.patches == []
     watched.assert_clean()
+
+
+def test_lists_page_with_more_and_a_filter_starts_them_over(
+    served: str, context: BrowserContext, feed: api.WatchFeed, loop: asyncio.AbstractEventLoop
+) -> None:
+    # Given 55 more jobs than the two: more than one page of 50
+    for number in range(55):
+        body = api.job_body({"name": f"Bulk {number:02d}", "command": "true"})
+        asyncio.run_coroutine_threadsafe(feed.push("OverseerJob", "ADDED", body), loop).result(10)
+    watched = browser.Watched.open(context)
+    page = watched.page
+    page.goto(f"{served}/console/")
+    watched.sign_in(READER)
+    # Then the first page, and "More" appends the rest once
+    rows = page.locator("#jobs tbody tr")
+    expect(rows).to_have_count(50)
+    expect(page.locator(".count")).to_have_text("50+ jobs")
+    page.get_by_role("button", name="More").click()
+    expect(rows).to_have_count(57)
+    expect(page.locator(".count")).to_have_text("57 jobs")
+    expect(page.get_by_role("button", name="More")).to_be_hidden()
+    # And the executions' phase filter starts the list over, saying when nothing matches
+    page.goto(f"{served}/console/#/executions")
+    listed = page.locator("section.executions tbody tr")
+    expect(listed).to_have_count(1)
+    page.get_by_label("Phase").select_option("Running")
+    expect(listed).to_have_text(["No executions."])
+    page.get_by_label("Phase").select_option("Complete")
+    expect(listed.locator(".execution-id")).to_have_text([EID])
+    watched.assert_clean()
