@@ -1,7 +1,8 @@
 // Executions, newest first (GET /executions, filtered by job and phase), a page at a time.
 
-import {getJson, path, problemNode} from "./api.js";
+import {path} from "./api.js";
 import {append, el, fill, phaseBadge, time} from "./dom.js";
+import {pagedList} from "./pages.js";
 import {href} from "./routes.js";
 
 const PAGE = 25;
@@ -25,34 +26,19 @@ export function executionsTable({namespace, signal, job = null}) {
   const phase = el("select", {"aria-label": "Phase", class: "phase-filter"},
     el("option", {value: ""}, "every phase"),
     PHASES.map((p) => el("option", {value: p}, p)));
-  const body = el("tbody");
-  const problem = el("div");
-  const more = el("button", {type: "button", class: "quiet", hidden: true}, "More");
   const headers = ["Execution", job === null ? "Job" : null, "Phase", "Trigger", "Started",
     "Ended"].filter((h) => h !== null);
-  let cursor = null;
-  let generation = 0;
-
-  async function load(reset) {
-    const mine = reset ? ++generation : generation;
-    if (reset) cursor = null;
-    try {
-      const page = await getJson(path(namespace, "executions"),
-        {job, phase: phase.value, limit: PAGE, continue: cursor}, signal);
-      if (mine !== generation) return;
-      if (reset) fill(body);
-      fill(problem);
-      append(body, page.items.map((e) => row(namespace, e, job === null)));
-      if (!body.rows.length) append(body, [el("tr", {}, el("td",
+  const {body, problem, more, load} = pagedList({
+    url: path(namespace, "executions"),
+    query: () => ({job, phase: phase.value, limit: PAGE}),
+    row: (execution) => row(namespace, execution, job === null),
+    signal,
+    loaded: (rows) => {
+      if (!rows.rows.length) append(rows, [el("tr", {}, el("td",
         {colspan: String(headers.length), class: "empty"}, "No executions."))]);
-      cursor = page.continue;
-      more.hidden = !cursor;
-    } catch (error) {
-      if (mine === generation) fill(problem, problemNode(error));
-    }
-  }
+    },
+  });
   phase.addEventListener("change", () => load(true));
-  more.addEventListener("click", () => load(false));
   load(true);
   return el("section", {class: "executions"},
     el("div", {class: "toolbar"}, phase),

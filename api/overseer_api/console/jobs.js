@@ -1,8 +1,9 @@
 // The jobs list: name, description, schedule, active or not, last execution's phase;
 // a filter (names containing the text, as GET /jobs?q= does) and a page at a time.
 
-import {getJson, path, problemNode} from "./api.js";
-import {append, el, fill, phaseBadge, time} from "./dom.js";
+import {path} from "./api.js";
+import {el, fill, phaseBadge, time} from "./dom.js";
+import {pagedList} from "./pages.js";
 import {href} from "./routes.js";
 
 const PAGE = 50;
@@ -33,31 +34,14 @@ export function render(view, {namespace, signal}) {
     el("option", {value: ""}, "all jobs"),
     el("option", {value: "true"}, "active"),
     el("option", {value: "false"}, "deactivated"));
-  const body = el("tbody");
-  const problem = el("div");
-  const more = el("button", {type: "button", class: "quiet", hidden: true}, "More");
   const count = el("span", {class: "count"});
-  let cursor = null;
-  let generation = 0;
-
-  async function load(reset) {
-    const mine = reset ? ++generation : generation;
-    if (reset) cursor = null;
-    try {
-      const page = await getJson(path(namespace, "jobs"), {
-        q: filter.value, active: which.value, limit: PAGE, continue: cursor,
-      }, signal);
-      if (mine !== generation) return;
-      if (reset) fill(body);
-      fill(problem);
-      append(body, page.items.map((job) => row(namespace, job)));
-      cursor = page.continue;
-      more.hidden = !cursor;
-      fill(count, `${body.rows.length}${cursor ? "+" : ""} jobs`);
-    } catch (error) {
-      if (mine === generation) fill(problem, problemNode(error));
-    }
-  }
+  const {body, problem, more, load} = pagedList({
+    url: path(namespace, "jobs"),
+    query: () => ({q: filter.value, active: which.value, limit: PAGE}),
+    row: (job) => row(namespace, job),
+    signal,
+    loaded: (rows, cursor) => fill(count, `${rows.rows.length}${cursor ? "+" : ""} jobs`),
+  });
 
   let timer = null;
   filter.addEventListener("input", () => {
@@ -65,7 +49,6 @@ export function render(view, {namespace, signal}) {
     timer = setTimeout(() => load(true), 250);
   });
   which.addEventListener("change", () => load(true));
-  more.addEventListener("click", () => load(false));
   fill(view,
     el("div", {class: "heading"}, el("h1", {}, "Jobs"), count),
     el("div", {class: "toolbar"}, filter, which),
