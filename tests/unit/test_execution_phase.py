@@ -770,6 +770,19 @@ def test_a_time_from_a_frame_is_never_replaced() -> None:
     assert es.merge_events(recorded, [event("start", 1.75), event("complete", 8.5)]) == recorded
 
 
+def test_a_whole_second_time_is_refined_by_a_time_moments_from_it_only() -> None:
+    # A frame is a few moments from the pod status's time of the same event (before it,
+    # even: the exit frame is written before the container ends); a derivation long
+    # after, from an end seen anew (its Job collected, say), is not a refinement
+    recorded = [event("start", 1), event("complete", 8)]
+    assert es.merge_events(recorded, [event("start", 2.5), event("complete", 7.75)]) == [
+        event("start", 2.5),
+        event("complete", 7.75),
+    ]
+    later = [event("start", 1.5 + 86_400), event("complete", 8.5 + 7 * 86_400)]
+    assert es.merge_events(recorded, later) == recorded
+
+
 def test_a_later_attempts_start_frame_does_not_move_the_first_attempts_start() -> None:
     first = es.derive_status(
         execution.ExecutionStatus(),

@@ -10,13 +10,17 @@ refined by the supervisor's frame (microseconds) once the log has been read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from overseer.core import event_bounds
 from overseer.core.execution_facts import aware
 from overseer.core.execution_phase import START, TERMINAL_STATUSES, Derived
 from overseer.crd import execution as execution_
+
+REFINE_WINDOW = timedelta(seconds=5)
+"""How far a frame's time may be from the pod status's whole second for the same event:
+the supervisor's few moments before or after the container's."""
 
 
 def _identity(event: execution_.Event) -> str:
@@ -39,11 +43,15 @@ def refine_time(recorded: execution_.Event, derived: execution_.Event) -> execut
     give microseconds but may be read after the pod status was. A recorded start or
     terminal event on a whole second takes the time of the same event derived from a
     frame (a start of the same pod: a retry's start never moves the first); its id and
-    data stay. A time that has a fraction came from a frame and is never replaced.
+    data stay. A time that has a fraction came from a frame and is never replaced, nor is
+    one by a time more than :data:`REFINE_WINDOW` from it: that is the same end seen anew
+    (its Job collected, say), which must not move the end a user was told.
     """
     if recorded.status != derived.status or recorded.time.microsecond:
         return recorded
     if not derived.time.microsecond:
+        return recorded
+    if abs(aware(derived.time) - aware(recorded.time)) >= REFINE_WINDOW:
         return recorded
     if recorded.status == START and _pod_of(recorded) != _pod_of(derived):
         return recorded
