@@ -19,7 +19,7 @@ with the operator stopped, each from a real finished execution of the same run (
    by the same amount to this execution's own, its names and uid in place of the
    template's, and the archive's location and sizes;
 5. the OverseerJob's ``lastExecution``/``lastStatus`` through the operator's own
-   :func:`overseer.operator.executions.report_on_job`;
+   :func:`overseer.operator.last_execution.report_on_job`;
 6. the ``overseer.dev/settled`` label, the operator's own merge patch
    (:func:`overseer.core.settlement.plan_label`, guarded by the version step 4 wrote),
    as the operator labels a settled execution (it then leaves the operator's watch).
@@ -45,7 +45,7 @@ import kopf
 from overseer import archive_local, kube
 from overseer.core import execution_resource, names, settlement
 from overseer.crd import execution as execution_
-from overseer.operator import executions, handlers
+from overseer.operator import handlers, last_execution
 from overseer_library import protocol
 
 SEED_FIELD_MANAGER = "overseer-bench-seed"
@@ -185,7 +185,7 @@ class Seeder:
         location = self.archive.location(namespace, name)
         status = seeded_status(self.template, created, location, sizes)
         settled = await self.client.patch_status(execution_.KIND.kind, namespace, name, status)
-        await executions.report_on_job(
+        await last_execution.report_on_job(
             self.client, namespace, str(planned.job["metadata"]["name"]),
             execution_id, str(status["phase"]),
         )  # fmt: skip

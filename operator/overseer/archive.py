@@ -4,9 +4,10 @@ An :class:`Archive` is a backend: :mod:`overseer.archive_local` (a directory, fo
 processes and development) or :mod:`overseer.archive_s3` (S3-compatible object storage,
 the archive of record); :mod:`overseer.archive_factory` builds the one the settings name.
 This module holds what they share: the writer's and reader's protocols, :class:`Stat`
-and :class:`Lost`. A writer holds the follower back (:meth:`Writer.ready`) while its store
-lags, so a slow or absent store delays the archive and never drops output; what could not
-be archived (the pod was deleted first) is recorded as :class:`Lost` ranges.
+and :class:`Lost`, and :class:`Unarchived` (a writer that keeps nothing). A writer holds
+the follower back (:meth:`Writer.ready`) while its store lags, so a slow or absent store
+delays the archive and never drops output; what could not be archived (the pod was
+deleted first) is recorded as :class:`Lost` ranges.
 
 Readers (:class:`Reader`, the API's) stream ranges, or follow a stream as it grows, in
 bounded chunks; a follower sees what the writer flushed, and ends once the state is complete.
@@ -189,3 +190,38 @@ class Archive(Reader, Protocol):
 
     async def close(self) -> None:
         """Release connections; at the process's end."""
+
+
+class Unarchived:
+    """A writer that keeps nothing, for when the archive cannot be opened: the log is
+    still followed so that events reach the status."""
+
+    def __init__(self) -> None:
+        self.pod: str | None = None
+        self.last_seq = 0
+        self.complete = False
+
+    def begin(self, pod: str) -> None:
+        self.pod = pod
+
+    def append(self, frame: protocol.Output) -> None:
+        self.last_seq = max(self.last_seq, frame.seq)
+
+    def commit(self, seq: int = 0, *, complete: bool = False) -> None:
+        self.last_seq = max(self.last_seq, seq)
+        self.complete = self.complete or complete
+
+    def flush(self) -> None:
+        return None
+
+    def lose(self, after_seq: int, before_seq: int | None, reason: str) -> None:
+        return None
+
+    async def ready(self) -> None:
+        return None
+
+    async def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

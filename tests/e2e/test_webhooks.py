@@ -9,9 +9,11 @@ and what ``status.deliveries`` says.
 from __future__ import annotations
 
 import base64
+import contextlib
 import decimal
 import json
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,9 @@ SECRET = "whsec_" + base64.b64encode(b"the e2e receiver's signing key!").decode(
 API_URL = "https://overseer.example.com"
 LINK_LOCAL = "http://169.254.169.254/latest/meta-data/"
 PRIVATE = "http://10.255.255.1/hook"
-NAMES = {"Deploy", "Exit three", "Refused"}
+NAMES = {"Deploy", "Away", "Exit three", "Refused"}
+AWAY_OUTPUT = 30_000_000
+"""Bytes the Away job writes before its event: a restarted operator reads them first."""
 
 
 def jobs_yaml(hook: str) -> str:
@@ -42,6 +46,11 @@ def jobs_yaml(hook: str) -> str:
             {
                 "name": "Deploy",
                 "command": """event deploying '{"pct": 40}'""",
+                "hooks": {"start": hook, "deploying": hook, "complete": hook},
+            },
+            {
+                "name": "Away",
+                "command": f"sleep 5; head -c {AWAY_OUTPUT} /dev/zero; event deploying",
                 "hooks": {"start": hook, "deploying": hook, "complete": hook},
             },
             {"name": "Exit three", "command": "exit 3", "hooks": {"start": hook, "fail": [hook]}},
@@ -158,6 +167,30 @@ def warnings_of(kube: Kube, name: str) -> list[dict[str, Any]]:
         "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
     ).stdout
     return [e for e in json.loads(out)["items"] if e.get("type") == "Warning"]
+
+
+@contextlib.contextmanager
+def watch_status(
+    kube: Kube, name: str, path: Path
+) -> Iterator[Callable[[], list[tuple[str, list[str]]]]]:
+    """Watch the execution's status: each version's phase and event statuses, in order."""
+    command = [
+        *(kube.cluster.kubectl, "--kubeconfig", str(kube.cluster.kubeconfig)),
+        *("-n", kube.namespace, "get", "overseerexecution", name, "--watch"),
+        "--output=jsonpath={.status.phase}{'|'}{.status.events[*].status}{'\\n'}",
+    ]
+    with path.open("w") as out, subprocess.Popen(command, stdout=out) as watch:
+
+        def versions() -> list[tuple[str, list[str]]]:
+            lines = path.read_text().splitlines()
+            return [
+                (phase, events.split()) for phase, _, events in (x.partition("|") for x in lines)
+            ]
+
+        try:
+            yield versions
+        finally:
+            watch.kill()
 
 
 # --- tests ---------------------------------------------------------------------------------
@@ -290,6 +323,42 @@ def test_a_delivery_cut_by_an_operator_kill_is_sent_again_under_the_same_id(
             assert verify(headers_of(again), again.body)
             assert statuses(status) == ["start", "deploying", "complete"]
             assert [d["status"] for d in status["deliveries"]] == ["Delivered"] * 3
+            operator.check_alive()
+        finally:
+            kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)
+
+
+def test_events_written_while_the_operator_was_away_are_posted_before_the_end(
+    kube: Kube, overseer_crds: None, tmp_path: Path, receiver: recorder.Recorder, upstream: Upstream
+) -> None:
+    # Given an execution whose start was delivered
+    with start_operator(kube, tmp_path / "first") as operator:
+        kube.apply(repository("jobs", upstream.file_url))
+        job = wait_for_jobs(kube, NAMES)["Away"]
+        name, execution_id = execute(kube, job)
+        wait_received(receiver, execution_id, 1)
+        pod = wait_for_phase(kube, name, {"Running"})["podName"]
+        # When the operator stops, and the job writes its output and an event, and ends
+        operator.process.kill()
+        operator.process.wait(timeout=30)
+    kube.wait_for_pod_end(pod, timeout=60)
+    assert status_of(kube, name)["phase"] == "Running"
+    # And a new operator finds it ended: it has 30 MB of log to read before the event
+    with (
+        watch_status(kube, name, tmp_path / "watched") as watched,
+        start_operator(kube, tmp_path / "second") as operator,
+    ):
+        try:
+            # Then the receiver gets the event before complete, as if it had never been away
+            requests = wait_received(receiver, execution_id, 3)
+            assert posted_statuses(requests) == ["start", "deploying", "complete"]
+            # and the status records them in that order, with the whole output, from the
+            # first version that says Complete on (no reader sees an end without the event)
+            status = wait_delivered(kube, name, 3)
+            assert statuses(status) == ["start", "deploying", "complete"]
+            ended = [v for v in watched() if v[0] == "Complete"]
+            assert ended and all(v[1] == ["start", "deploying", "complete"] for v in ended), ended
+            assert status["archive"]["stdout"]["size"] == AWAY_OUTPUT
             operator.check_alive()
         finally:
             kube.kubectl("delete", "overseerrepositories", "--all", "--timeout=60s", check=False)

@@ -118,6 +118,11 @@ class Cluster(fake_kube.FakeKube):
         self.reads["log"] += 1
         yield LOG
 
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Collected once its output is archived: it ended long ago (LOG's exit time)."""
+        self.writes["delete-job"] += 1
+        del self.objects[("Job", name)]
+
 
 class Counted(archive_local_.LocalArchive):
     """Counts the looks at the archive (an object-store read each, with S3), and keeps

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from overseer import kube_client
@@ -133,6 +134,10 @@ class OutputHook(Protocol):
         newest pod once it was deleted: what its log held and the archive does not is
         then lost, and said so. Must not block."""
 
+    def hold_end(self, key: Key, pod: Mapping[str, Any] | None, now: datetime) -> datetime | None:
+        """Until when an end derived from ``pod`` (the newest pod) waits for the rest of
+        its log; None to say the end now. Must not block."""
+
     def archive(self, key: Key, pod: str | None) -> execution_.Archive | None:
         """Where the execution's output is archived and its state (Archiving while the
         log of ``pod``, its newest pod, is not read to its end); None when unknown."""
@@ -169,6 +174,9 @@ class NoOutput:
         *,
         gone: str | None = None,
     ) -> None:
+        return None
+
+    def hold_end(self, key: Key, pod: Mapping[str, Any] | None, now: datetime) -> datetime | None:
         return None
 
     def archive(self, key: Key, pod: str | None) -> execution_.Archive | None:

@@ -217,11 +217,11 @@ class Deliveries:
         held it (each operator reads the log again from its start: after a run of
         restarts the frame may come late), so the frame's microseconds go out
         (receivers order by ``time``) and an attempt repeated by the next operator
-        carries the very body of the first. And custom events still in the unread log
-        would join the status before the terminal event (after an operator restart, the
-        outcome is known from the pod before the log is read again): a terminal event
-        waits for the log, at most :data:`TERMINAL_HOLD` after the end, so a log that
-        cannot be read delays it only.
+        carries the very body of the first. And a terminal event waits for the log to be
+        archived to its end (the status says the end once the exit frame is read, and
+        its custom events are in it, see ``executions._end_waits_for_log``), so that a
+        receiver told ``complete`` reads the whole output; at most :data:`TERMINAL_HOLD`
+        after the end, so a log that cannot be read delays it only.
         """
         event = head.event
         terminal = event.status in execution_phase.TERMINAL_STATUSES

@@ -14,12 +14,14 @@ Two reactions, both idempotent, so kopf may call them again at any time:
   ``recheck_at`` a derivation asks for, and right after the start) reads the execution,
   its Job and its newest pod, derives the phase with
   :mod:`overseer.core.execution_phase`, and writes the status, and the OverseerJob's
-  ``lastExecution``/``lastStatus``, only when they differ. A Job long without a pod
-  gets its namespace's ServiceAccount made again (:mod:`.execution_accounts`).
+  ``lastExecution``/``lastStatus`` (:mod:`.last_execution`), only when they differ.
+  A Job long without a pod gets its namespace's ServiceAccount made again
+  (:mod:`.execution_accounts`).
 
 While the job's container runs, the ``output`` hook follows its log (archiving stdout and
 stderr) and hands the frames it decoded to each observation, so custom events become
-status events (see :mod:`overseer.operator.output`).
+status events (see :mod:`overseer.operator.output`). An end the pod status shows before
+the log is read waits for it, so that the events go before the end.
 
 Observations of one execution are serialised by a lock (in this process) and re-read
 the execution under it, so two events never fold into the same stale status. Nothing
@@ -37,20 +39,18 @@ from typing import Any
 
 import pydantic
 
-from overseer import errors, kube_client
+from overseer import errors
 from overseer.core import (
     backoff,
     execution_job,
     execution_observed,
     execution_phase,
     execution_status,
-    names,
     settlement,
 )
 from overseer.crd import base
 from overseer.crd import execution as execution_
-from overseer.crd import job as job_crd
-from overseer.operator import collect, execution_inputs, metrics
+from overseer.operator import collect, execution_inputs, last_execution, metrics
 from overseer.operator.context import Environment, Key
 
 log = logging.getLogger(__name__)
@@ -270,6 +270,9 @@ async def _observe(
     frames = env.output.frames(key, pod_name)
     derived = execution_phase.derive_phase(observed, frames, datetime.now(UTC))
     derived = dataclasses.replace(derived, events_dropped=env.output.dropped(key, pod_name))
+    ending = derived.finished and previous.phase not in execution_.TERMINAL_PHASES
+    if ending and _end_waits_for_log(key, observed, env):
+        return
     shown = execution_observed.describe(observed, pod_name)
     log.debug("execution %s: %s: %s/%s", key, shown, derived.phase, derived.reason)
     status = await _record(key, body, derived, job, env)
@@ -292,6 +295,20 @@ async def _observe(
         env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
     else:
         env.tracker.cancel(key)  # one an earlier observation planned (no pod yet) is moot
+
+
+def _end_waits_for_log(key: Key, observed: execution_phase.Observed, env: Environment) -> bool:
+    """An end the pod status shows before this process read the pod's log: custom events
+    still in the log go before it, so it waits (the log is followed, and its closing
+    observation says the end); looked at again once the wait runs out."""
+    now = datetime.now(UTC)
+    held = None if observed.pod_gone else env.output.hold_end(key, observed.pod, now)
+    if held is None:
+        return False
+    env.output.notice(key, observed.pod, env)
+    delay = (held - now).total_seconds() + 0.1
+    env.tracker.recheck(key, delay, lambda: observe_execution(key, env))
+    return True
 
 
 async def _ended(
@@ -358,7 +375,7 @@ async def _record(
             kind = "Normal" if status.phase == "Complete" else "Warning"
             env.post_event(body, kind, status.reason or status.phase, status.message or "")
         spec = body.get("spec") or {}
-        await report_on_job(
+        await last_execution.report_on_job(
             env.client,
             key.namespace,
             str(spec.get("job", "")),
@@ -366,32 +383,3 @@ async def _record(
             status.phase,
         )
     return status
-
-
-# --- the OverseerJob -------------------------------------------------------------------
-
-
-async def report_on_job(
-    client: kube_client.KubeClient, namespace: str, job: str, execution_id: str, phase: str
-) -> None:
-    """Set the OverseerJob's ``lastExecution``/``lastStatus``, unless a newer one reports.
-
-    An older execution ending after a newer one started leaves the job as it is; an
-    unchanged status is not written.
-    """
-    body = await client.get(job_crd.KIND.kind, namespace, job)
-    if body is None:
-        return
-    status = body.get("status") or {}
-    last = status.get("lastExecution")
-    if last and names.execution_id_order(str(last)) > names.execution_id_order(execution_id):
-        return
-    if last == execution_id and status.get("lastStatus") == phase:
-        return
-    try:
-        await client.patch_status(
-            job_crd.KIND.kind, namespace, job, {"lastExecution": execution_id, "lastStatus": phase}
-        )
-    except errors.KubeError as error:
-        if error.status != 404:
-            raise

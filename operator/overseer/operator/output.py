@@ -10,6 +10,12 @@ ones arrive: that is how custom ``event`` frames become status events. It ends w
 pod is gone); the archive then records that the log was read to its end, and the
 status's ``archive.state`` turns from Archiving to Complete (Incomplete: it stopped short).
 
+An end the pod status shows before the log is read to its end (after a restart or a
+handover, the log is read again from its start; or the kubelet reports the exit before
+the last frames are read) waits for the log (:meth:`Followers.hold_end`): a status that
+says Complete already carries every custom event of the log, in order. A log that
+cannot be read delays the end by :data:`END_HOLD` at the most.
+
 The tasks live in this process's memory (no kopf daemon: it would put a finalizer on
 every execution, see ``docs/decisions.rst``). After a restart, kopf resumes every
 execution and lists its pods; the first observation starts the follower again, which
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from overseer import archive as archive_
@@ -37,6 +44,8 @@ log = logging.getLogger(__name__)
 
 KEPT_READ_LOGS = 1024
 """Fully read logs whose frames stay: the pod may show the end after the exit frame."""
+END_HOLD = timedelta(seconds=30)
+"""Longest an end seen in the pod status waits for the rest of the pod's log."""
 KEPT_RECORDED = 4096
 """Pods whose archive's final state a status carries, remembered by name (about 350 bytes
 each with the key, 1.4 MiB at most) so that their deletion needs no look at the archive;
@@ -53,9 +62,11 @@ class Followers:
         retry_min: float,
         retry_max: float,
         limits: event_bounds.EventLimits = event_bounds.DEFAULT_EVENT_LIMITS,
+        end_hold: timedelta = END_HOLD,
     ) -> None:
         self._archive = archive
         self._limits = limits
+        self._end_hold = end_hold
         self._retry = (retry_min, retry_max)
         self._tasks: dict[context.Key, tuple[str, asyncio.Task[None]]] = {}
         # A newer pod noticed while a follower of an older one still runs (a retry seen by
@@ -64,6 +75,10 @@ class Followers:
         self._frames: dict[context.Key, tuple[str, event_bounds.KeptFrames]] = {}
         self._done: dict[context.Key, tuple[str, event_bounds.KeptFrames]] = {}
         self._unarchived: set[context.Key] = set()
+        # Pods whose log this process read to its end or stopped reading (bounded: a
+        # status that says the end forgets it), and since when an end waits for a log.
+        self._read: dict[context.Key, str] = {}
+        self._holding: dict[context.Key, datetime] = {}
         # The archive's state for the status, with its pod; kept after the follower ends
         # (a failed observation tried again needs it) until an ended execution's status
         # carries it (recorded()): kept for as long as the output, it was one per
@@ -83,6 +98,36 @@ class Followers:
         """Custom events of the pod's log not kept: over the execution's bounds."""
         pod_name, frames = self._frames.get(key) or self._done.get(key) or ("", None)
         return frames.dropped if frames is not None and pod == pod_name else 0
+
+    def hold_end(
+        self, key: context.Key, pod: Mapping[str, Any] | None, now: datetime
+    ) -> datetime | None:
+        """Until when an end derived from ``pod`` waits for the rest of its log: its job
+        container has terminated, and this process has not read its log to the exit
+        frame or to its end. None: say the end now (the log is read, there is none, or
+        the hold ran out: a log that cannot be read delays the end only)."""
+        if not self._unread(key, pod):
+            self._holding.pop(key, None)
+            return None
+        since = self._holding.setdefault(key, now)
+        if now - since >= self._end_hold:
+            del self._holding[key]
+            log.warning(
+                "execution %s: its log is not read after %.0fs; its end is recorded without "
+                "what the rest of the log holds",
+                *(key, self._end_hold.total_seconds()),
+            )
+            return None
+        return since + self._end_hold
+
+    def _unread(self, key: context.Key, pod: Mapping[str, Any] | None) -> bool:
+        if pod is None or not log_reading.container_terminated(pod):
+            return False
+        name = str(pod["metadata"]["name"])
+        if name in (self._recorded.get(key), self._read.get(key)):
+            return False
+        pod_name, frames = self._frames.get(key) or self._done.get(key) or ("", None)
+        return not (frames is not None and pod_name == name and frames.ended)
 
     def archive(self, key: context.Key, pod: str | None) -> execution_.Archive | None:
         if key in self._unarchived or (report := self._reports.get(key)) is None:
@@ -106,6 +151,8 @@ class Followers:
     def recorded(self, key: context.Key, status: execution_.ExecutionStatus) -> None:
         """``status`` was just written (or found as it is): the report it carries is
         dropped once the execution has ended and the report is final for its pod."""
+        if status.phase in execution_.TERMINAL_PHASES:
+            self._read.pop(key, None)  # the end is said: no observation holds it any more
         report = self._reports.get(key)
         # A Job that has not ended may start a retry's pod, which archive() must then
         # tell Archiving with the sizes it knows: the report stays until the end.
@@ -138,6 +185,8 @@ class Followers:
         self._done.pop(key, None)
         self._reports.pop(key, None)
         self._recorded.pop(key, None)
+        self._read.pop(key, None)
+        self._holding.pop(key, None)
         self._archive.forget_finished(key.namespace, key.name, None)
 
     def notice(
@@ -212,12 +261,14 @@ class Followers:
         except errors.ArchiveError as error:
             # Events still reach the status; the output is lost.
             log.error("execution %s: %s; its output is not archived", key, error.message)
-            writer = Unarchived()
+            writer = archive_.Unarchived()
             self._unarchived.add(key)
         try:
             if writer.pod == pod and writer.complete:
                 log.debug("execution %s: the log of pod %s is archived already", key, pod)
-                if await self._report(key, pod, "Complete"):  # a restart: tell the status
+                self._read_to_end(key, pod)
+                changed = await self._report(key, pod, "Complete")
+                if changed or key in self._holding:  # a restart, or an end waits: tell it
                     await executions.observe_execution(key, env)
                 return
             writer.begin(pod)
@@ -249,6 +300,7 @@ class Followers:
             raise
         finally:
             writer.close()
+        self._read_to_end(key, pod)
         try:
             await executions.observe_execution(key, env)  # with every frame read
         finally:
@@ -309,44 +361,16 @@ class Followers:
         self._reports[key] = (pod, report)
         return changed
 
+    def _read_to_end(self, key: context.Key, pod: str) -> None:
+        """This process read the pod's log to its end, or will read no more of it."""
+        self._read.pop(key, None)  # to the end: the newest
+        self._read[key] = pod
+        if len(self._read) > KEPT_READ_LOGS:
+            del self._read[next(iter(self._read))]
+
     def _forget(self, key: context.Key) -> None:
         self._frames.pop(key, None)
         self._unarchived.discard(key)
-
-
-class Unarchived:
-    """A writer that keeps nothing, for when the archive cannot be opened: the log is
-    still followed so that events reach the status."""
-
-    def __init__(self) -> None:
-        self.pod: str | None = None
-        self.last_seq = 0
-        self.complete = False
-
-    def begin(self, pod: str) -> None:
-        self.pod = pod
-
-    def append(self, frame: protocol.Output) -> None:
-        self.last_seq = max(self.last_seq, frame.seq)
-
-    def commit(self, seq: int = 0, *, complete: bool = False) -> None:
-        self.last_seq = max(self.last_seq, seq)
-        self.complete = self.complete or complete
-
-    def flush(self) -> None:
-        return None
-
-    def lose(self, after_seq: int, before_seq: int | None, reason: str) -> None:
-        return None
-
-    async def ready(self) -> None:
-        return None
-
-    async def drain(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 def _lost_end(
