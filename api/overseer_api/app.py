@@ -19,6 +19,7 @@ from overseer import archive as archive_
 from overseer_api import auth, cache, deps, errors, idempotency, kubernetes_auth, metrics, paths
 from overseer_api import settings as settings_
 from overseer_api.routers import (
+    api_docs,
     console,
     deliveries,
     executions,
@@ -116,7 +117,7 @@ def create_app(
         description="Jobs from git, executed on Kubernetes: the original's REST API.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # routers/api_docs.py: the same page without a CDN
         redoc_url=None,
         generate_unique_id_function=_operation_id,
     )
@@ -131,8 +132,8 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    """Every router but health, metrics and the console on the default namespace, then
-    under ``/namespaces/{namespace}``; health, metrics and the console once (the console
+    """Every router but health, metrics, the console and ``/docs`` on the default
+    namespace, then under ``/namespaces/{namespace}``; those four once (the console
     reaches every namespace through the API's own paths).
 
     A request is matched against the routes in this order, so the routes clients call
@@ -150,3 +151,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(metrics_router.router)
     app.include_router(console.router)
+    app.include_router(api_docs.router)

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from overseer import archive_local
 from overseer_api import app as app_
-from overseer_api import settings
+from overseer_api import settings, static_assets
 from overseer_api.routers import console
 from tests.support import api
 
@@ -211,5 +211,5 @@ async def test_data_routes_still_need_a_token(
 
 def test_the_served_files_are_the_folder_s_files() -> None:
     served = set(console.assets())
-    assert served == {p.name for p in FOLDER.iterdir() if p.suffix in console.CONTENT_TYPES}
+    assert served == {p.name for p in FOLDER.iterdir() if p.suffix in static_assets.CONTENT_TYPES}
     assert set(EXPECTED_TYPES) <= served

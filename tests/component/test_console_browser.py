@@ -7,7 +7,8 @@ as text; names with spaces, unicode and slashes routed whole; the token asked fo
 in sessionStorage only, and asked again with the API's own 401 and 403 details; the
 API's 422 field errors shown beside the form; the repositories, and "Sync now" followed
 until the stand-in's status says the sync was handled. ``tests/e2e/test_console.py`` runs
-jobs and syncs real git.
+jobs and syncs real git. And the API's reference at ``/docs`` renders with no other origin
+reachable.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Route, expect
 
 from overseer import archive_local
 from overseer.core import execution_resource, repository_sync
@@ -183,6 +184,34 @@ def served(tmp_path: Path, feed: api.WatchFeed, loop: asyncio.AbstractEventLoop)
 def context(tmp_path: Path) -> Iterator[BrowserContext]:
     with browser.chromium(tmp_path / "profile") as found:
         yield found
+
+
+def test_the_api_reference_at_docs_renders_with_no_other_origin_reachable(
+    served: str, context: BrowserContext
+) -> None:
+    # Given a browser that reaches this API and nothing else (a cluster without internet)
+    page = context.new_page()
+    elsewhere: list[str] = []
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def this_origin_only(route: Route) -> None:
+        if route.request.url.startswith(f"{served}/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", this_origin_only)
+    # When it opens /docs
+    page.goto(f"{served}/docs")
+    # Then Swagger UI renders the API's operations, from files this API served
+    expect(page.locator('.opblock-summary-path[data-path="/jobs/{name}"]').first).to_be_visible(
+        timeout=browser.TIMEOUT_MS
+    )
+    expect(page.locator(".opblock")).not_to_have_count(0)
+    assert elsewhere == [], elsewhere
+    assert errors == [], errors
 
 
 def test_a_wrong_token_is_refused_with_the_api_s_detail_and_never_kept_in_the_url(

@@ -14,27 +14,16 @@ console. The routes are left out of the OpenAPI document: they are no part of th
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import hashlib
 from collections.abc import Mapping
-from importlib import resources
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from overseer_api import errors
+from overseer_api import errors, static_assets
 
 PACKAGE_FOLDER = "console"
 INDEX = "index.html"
-CONTENT_TYPES: Mapping[str, str] = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-}
-"""What is served, by suffix; a packaged file of any other kind is not."""
-
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
@@ -60,26 +49,10 @@ SECURITY_HEADERS: Mapping[str, str] = {
 router = APIRouter(include_in_schema=False)
 
 
-@dataclasses.dataclass(frozen=True)
-class Asset:
-    """One packaged file, as served."""
-
-    body: bytes
-    content_type: str
-    etag: str
-
-
 @functools.cache
-def assets() -> Mapping[str, Asset]:
+def assets() -> Mapping[str, static_assets.Asset]:
     """Every servable file of the package's console folder, by file name (read once)."""
-    found: dict[str, Asset] = {}
-    for entry in resources.files("overseer_api").joinpath(PACKAGE_FOLDER).iterdir():
-        suffix = "." + entry.name.rpartition(".")[2]
-        if entry.is_file() and suffix in CONTENT_TYPES:
-            body = entry.read_bytes()
-            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            found[entry.name] = Asset(body, CONTENT_TYPES[suffix], etag)
-    return found
+    return static_assets.load("overseer_api", PACKAGE_FOLDER)
 
 
 @router.get("/console")
@@ -101,10 +74,4 @@ async def console_file(request: Request, file: str) -> Response:
             "the console has no such file; open /console/",
             headers=dict(SECURITY_HEADERS),
         )
-    headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == asset.etag:
-        return Response(status_code=304, headers=headers)
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(asset.body))
-        return Response(media_type=asset.content_type, headers=headers)
-    return Response(asset.body, media_type=asset.content_type, headers=headers)
+    return static_assets.respond(request, asset, {**SECURITY_HEADERS, "Cache-Control": "no-cache"})
