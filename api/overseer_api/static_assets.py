@@ -23,6 +23,12 @@ CONTENT_TYPES: Mapping[str, str] = {
     ".png": "image/png",
 }
 """What is served, by suffix; a packaged file of any other kind is not."""
+HEADERS: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+"""On every page and file: no type sniffing, no framing, no address sent elsewhere."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,11 +22,7 @@ from overseer_api import errors, static_assets
 PACKAGE = "fastapi_offline"
 FOLDER = "static"
 FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
-HEADERS: Mapping[str, str] = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+HEADERS = static_assets.HEADERS
 
 router = APIRouter(include_in_schema=False)
 
