@@ -270,6 +270,11 @@ def test_the_ingress_controller_routes_the_api_by_host(deployed: Deployed, ingre
         assert {job["name"] for job in response.json()["items"]} >= {"Hello", "Slow"}
         # And without its token the API itself refuses
         assert api.get("/jobs", headers={"Authorization": ""}).status_code == 401
+        # And its reference page's Swagger UI comes from the API's image, not a CDN
+        page = api.get("/docs", headers={"Authorization": ""})
+        assert page.status_code == 200 and "/docs/swagger-ui-bundle.js" in page.text
+        bundle = api.get("/docs/swagger-ui-bundle.js", headers={"Authorization": ""})
+        assert bundle.status_code == 200 and b"SwaggerUIBundle" in bundle.content
         # While another host gets the controller's own 404, never the API
         other = api.get("/jobs", headers={"Host": "elsewhere.test"})
     assert other.status_code == 404
